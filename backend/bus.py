@@ -1,0 +1,152 @@
+"""The event bus: fans committed events out to per-client bounded queues.
+
+The publisher never awaits a subscriber. A subscriber whose queue would grow past its byte budget
+is cut off (it resumes later with Last-Event-ID), so a slow client can neither slow the session
+nor the other clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from backend.protocol import StoredEvent
+
+# Why a subscriber was closed.
+SLOW = "slow"
+SESSION_DELETED = "session-deleted"
+SHUTDOWN = "shutdown"
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class Subscriber:
+    """One client's queue of events, filled by the bus and drained by that client's writer."""
+
+    __slots__ = (
+        "_bytes",
+        "_events",
+        "_waiter",
+        "client_id",
+        "close_reason",
+        "limit_bytes",
+        "on_close",
+        "session_id",
+    )
+
+    def __init__(self, session_id: str, client_id: str, limit_bytes: int) -> None:
+        self.session_id = session_id
+        self.client_id = client_id
+        self.limit_bytes = limit_bytes
+        self.close_reason: str | None = None
+        self.on_close: Callable[[str], None] | None = None
+        self._events: list[StoredEvent] = []
+        self._bytes = 0
+        self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._bytes
+
+    @property
+    def queued_events(self) -> int:
+        return len(self._events)
+
+    def offer(self, event: StoredEvent) -> bool:
+        """Queue an event; False if that would exceed the budget (the caller cuts us off)."""
+        size = len(event.frame)
+        if self._bytes + size > self.limit_bytes and self._events:
+            return False
+        self._events.append(event)
+        self._bytes += size
+        if self._waiter is not None:
+            _wake(self._waiter)
+        return True
+
+    def close(self, reason: str) -> None:
+        if self.close_reason is not None:
+            return
+        self.close_reason = reason
+        self._events.clear()
+        self._bytes = 0
+        if self._waiter is not None:
+            _wake(self._waiter)
+        if self.on_close is not None:
+            self.on_close(reason)
+
+    async def take(self, wait: float) -> list[StoredEvent]:
+        """Everything queued, waiting up to ``wait`` seconds for something; [] on time-out."""
+        if not self._events and self.close_reason is None:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            handle = loop.call_later(wait, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                handle.cancel()
+                self._waiter = None
+        events, self._events = self._events, []
+        self._bytes = 0
+        return events
+
+
+class EventBus:
+    """Owns the subscriptions of every session and counts what passes through."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[Subscriber]] = {}
+        self.events_emitted = 0
+        self.events_by_type: Counter[str] = Counter()
+        self.slow_clients_dropped = 0
+
+    def subscribe(self, session_id: str, client_id: str, limit_bytes: int) -> Subscriber:
+        subscriber = Subscriber(session_id, client_id, limit_bytes)
+        self._subscribers.setdefault(session_id, set()).add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        subscribers = self._subscribers.get(subscriber.session_id)
+        if subscribers is None:
+            return
+        subscribers.discard(subscriber)
+        if not subscribers:
+            del self._subscribers[subscriber.session_id]
+
+    def publish(self, events: list[StoredEvent]) -> None:
+        for event in events:
+            self.events_emitted += 1
+            self.events_by_type[event.type] += 1
+            subscribers = self._subscribers.get(event.session_id)
+            if not subscribers:
+                continue
+            for subscriber in tuple(subscribers):
+                if subscriber.close_reason is None and not subscriber.offer(event):
+                    self.slow_clients_dropped += 1
+                    subscriber.close(SLOW)
+
+    def close_session(self, session_id: str, reason: str) -> None:
+        for subscriber in tuple(self._subscribers.get(session_id, ())):
+            subscriber.close(reason)
+
+    def close_all(self, reason: str) -> None:
+        for session_id in tuple(self._subscribers):
+            self.close_session(session_id, reason)
+
+    def metrics(self) -> dict[str, Any]:
+        """The reference guide's ``eventBus`` object, plus queue depths."""
+        listener_counts = {sid: len(subs) for sid, subs in self._subscribers.items()}
+        depths = [s.queued_events for subs in self._subscribers.values() for s in subs]
+        return {
+            "eventsEmitted": self.events_emitted,
+            "eventsByType": dict(self.events_by_type),
+            "listenerCounts": listener_counts,
+            "activeListeners": sum(listener_counts.values()),
+            "slowClientsDropped": self.slow_clients_dropped,
+            "maxQueueDepth": max(depths, default=0),
+            "queuedEvents": sum(depths),
+        }

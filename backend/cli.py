@@ -1,0 +1,232 @@
+"""``sessiondock serve``: parse options, start the server, announce it, stop cleanly on a signal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, NoReturn
+
+import platformdirs
+from aiohttp import web
+
+from backend import __version__
+from backend.config import DEFAULT_PORT, MIB, Settings
+from backend.web.app import make_app
+
+log = logging.getLogger("sessiondock")
+
+SHUTDOWN_TIMEOUT = 1.0
+
+
+class StartupError(Exception):
+    """A problem the user must fix before the server can start; reported in one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {value}")
+    return number
+
+
+def _port(value: str) -> int:
+    number = int(value)
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {value}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sessiondock", description="Watch and drive live sessions.")
+    parser.add_argument("--version", action="version", version=f"sessiondock {__version__}")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    serve = commands.add_parser("serve", help="run the backend server (for browsers and the app)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help="0 picks a free port")
+    serve.add_argument("--data-dir", type=Path, help="where the database and server.json live")
+    serve.add_argument("--token", help="API token (default: $SESSIONDOCK_TOKEN, else random)")
+    serve.add_argument(
+        "--no-auth", action="store_true", help="DANGEROUS: accept requests with no token"
+    )
+    serve.add_argument("--heartbeat-interval", type=_positive, default=15.0, metavar="SECONDS")
+    serve.add_argument(
+        "--allowed-host", action="append", default=[], metavar="NAME",
+        help="a Host name to accept besides localhost (for a reverse proxy); repeatable",
+    )  # fmt: skip
+    serve.add_argument("--exit-on-stdin-eof", action="store_true", help="stop when stdin closes")
+    serve.add_argument(
+        "--max-session-mb", type=_positive, default=50.0, metavar="MB",
+        help="stored output per session before the oldest is trimmed",
+    )  # fmt: skip
+    serve.add_argument(
+        "--client-buffer-mb", type=_positive, default=4.0, metavar="MB",
+        help="output queued for one slow SSE client before it is cut off",
+    )  # fmt: skip
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    data_dir = args.data_dir or Path(platformdirs.user_data_dir("sessiondock", appauthor=False))
+    if args.no_auth:
+        token = None
+    else:
+        token = args.token or os.environ.get("SESSIONDOCK_TOKEN") or secrets.token_urlsafe(32)
+    return Settings(
+        data_dir=data_dir.expanduser().absolute(),
+        host=args.host,
+        port=args.port,
+        token=token,
+        heartbeat_interval=args.heartbeat_interval,
+        allowed_hosts=tuple(name.lower() for name in args.allowed_host),
+        max_session_bytes=int(args.max_session_mb * MIB),
+        client_buffer_bytes=int(args.client_buffer_mb * MIB),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command != "serve":
+        parser.print_help(sys.stderr)
+        return 2
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = settings_from_args(args)
+    try:
+        return asyncio.run(serve(settings, exit_on_stdin_eof=args.exit_on_stdin_eof))
+    except StartupError as exc:
+        print(f"sessiondock: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+@contextlib.contextmanager
+def _data_dir_lock(data_dir: Path) -> Iterator[None]:
+    """Own the data folder, so two backends never write one database."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = open(data_dir / "backend.lock", "a+")  # noqa: SIM115 - held for the whole run
+    except OSError as exc:
+        raise StartupError(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StartupError(
+                f"another SessionDock backend is using {data_dir} (see its server.json)"
+            ) from None
+        yield
+
+
+def _write_private_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, stdin: BinaryIO) -> None:
+    """Set ``stop`` when stdin reaches EOF: the parent that holds the pipe has gone."""
+
+    def read_until_eof() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while os.read(stdin.fileno(), 65536):
+                pass
+        loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=read_until_eof, name="stdin-watch", daemon=True).start()
+
+
+async def serve(settings: Settings, *, exit_on_stdin_eof: bool = False) -> int:
+    if settings.token is None:
+        log.warning("!" * 72)
+        log.warning("--no-auth: ANY local program or web page may run commands through this server")
+        log.warning("!" * 72)
+    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s: other machines may reach this server", settings.host)
+    with _data_dir_lock(settings.data_dir):
+        return await _serve_locked(settings, exit_on_stdin_eof)
+
+
+async def _serve_locked(settings: Settings, exit_on_stdin_eof: bool) -> int:
+    app = make_app(settings)
+    debug = log.isEnabledFor(logging.DEBUG)
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,  # how a stream learns at once that its client has gone
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        access_log=logging.getLogger("aiohttp.access") if debug else None,
+    )
+    try:
+        await runner.setup()
+    except OSError as exc:  # the database cannot be opened
+        raise StartupError(f"cannot open the store in {settings.data_dir}: {exc}") from None
+    site = web.TCPSite(runner, settings.host, settings.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise StartupError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+        ) from None
+
+    port = _bound_port(runner)
+    host = "[::1]" if settings.host == "::1" else "127.0.0.1"
+    url = f"http://{host}:{port}"
+    ready = {
+        "event": "ready",
+        "url": url,
+        "port": port,
+        "token": settings.token,
+        "pid": os.getpid(),
+    }
+    _write_private_json(settings.server_file, ready)
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    browser_url = f"{url}/?token={settings.token}" if settings.token else f"{url}/"
+    log.info("SessionDock %s is running; open %s", __version__, browser_url)
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    if exit_on_stdin_eof:
+        _watch_stdin(loop, stop, sys.stdin.buffer)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        with contextlib.suppress(FileNotFoundError):
+            settings.server_file.unlink()
+        await runner.cleanup()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    return 0
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    address = runner.addresses[0]
+    return int(address[1])

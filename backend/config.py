@@ -1,0 +1,41 @@
+"""The backend's settings: one frozen dataclass built by the CLI and handed to the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT = 3010
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the server needs to know; tests build one directly."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    token: str | None = None  # None only with --no-auth
+    heartbeat_interval: float = 15.0
+    allowed_hosts: tuple[str, ...] = ()
+    # Output kept per session before the oldest events are trimmed.
+    max_session_bytes: int = 50 * MIB
+    # Bytes queued for one SSE client before it counts as too slow and is cut off.
+    client_buffer_bytes: int = 4 * MIB
+    # Largest request body (a prompt over this gets 413).
+    max_body_bytes: int = MIB
+    # Output is coalesced into one event per this many seconds at most (or 64 KiB).
+    coalesce_seconds: float = 0.003
+    # How long shutdown waits for a session to end after SIGTERM before SIGKILL.
+    kill_grace_seconds: float = 0.5
+    retry_ms: int = 2000
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "sessiondock.sqlite3"
+
+    @property
+    def server_file(self) -> Path:
+        return self.data_dir / "server.json"

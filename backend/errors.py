@@ -1,0 +1,44 @@
+"""Domain errors. The web layer maps each to its HTTP status in one place (web/middleware.py)."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class: ``status`` and ``code`` say how the web layer reports it."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(DomainError):
+    status = 400
+    code = "invalid_input"
+
+
+class ProjectNotFound(DomainError):
+    status = 404
+    code = "project_not_found"
+
+
+class SessionNotFound(DomainError):
+    status = 404
+    code = "session_not_found"
+
+
+class SessionNotRunning(DomainError):
+    status = 409
+    code = "session_not_running"
+
+
+class NotATerminal(DomainError):
+    status = 409
+    code = "not_a_terminal"
+
+
+class ShuttingDown(DomainError):
+    status = 503
+    code = "shutting_down"

@@ -1,0 +1,304 @@
+"""One child process in its own process group, in a PTY or on pipes, with coalesced output.
+
+Output is read in chunks from non-blocking file descriptors (never by lines: a line can be longer
+than any buffer), decoded as UTF-8 incrementally, and handed on at most once per coalescing window
+or per 64 KiB, so a process printing as fast as it can makes a bounded number of events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import pty
+import signal
+import struct
+import termios
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 65536
+MAX_EVENT_BYTES = 65536
+
+OutputCallback = Callable[[str, str], None]  # (stream name, text)
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    argv: tuple[str, ...]
+    cwd: str
+    env: dict[str, str]
+    tty: bool
+    cols: int = 120
+    rows: int = 32
+
+
+class _Coalescer:
+    """Decodes one stream and hands text on at most once per window, or once 64 KiB are waiting."""
+
+    def __init__(
+        self,
+        stream: str,
+        emit: OutputCallback,
+        window: float,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.stream = stream
+        self._emit = emit
+        self._window = window
+        self._loop = loop
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._parts: list[str] = []
+        self._size = 0
+        self._last_flush = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def feed(self, data: bytes) -> None:
+        text = self._decoder.decode(data)
+        if text:
+            self._parts.append(text)
+        self._size += len(data)
+        if self._size >= MAX_EVENT_BYTES:
+            self.flush()
+        elif self._timer is None:
+            # The first chunk after a quiet spell goes out on the next loop turn; a busy stream
+            # is held back to one event per window.
+            delay = max(0.0, self._last_flush + self._window - self._loop.time())
+            self._timer = self._loop.call_later(delay, self.flush)
+
+    def flush(self, final: bool = False) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if final:
+            tail = self._decoder.decode(b"", final=True)
+            if tail:
+                self._parts.append(tail)
+        self._last_flush = self._loop.time()
+        self._size = 0
+        if self._parts:
+            text = "".join(self._parts)
+            self._parts.clear()
+            self._emit(self.stream, text)
+
+
+class SessionProcess:
+    """Starts, feeds, signals and reaps one session's process."""
+
+    def __init__(self, spec: LaunchSpec, on_output: OutputCallback, coalesce_seconds: float):
+        self.spec = spec
+        self._on_output = on_output
+        self._window = coalesce_seconds
+        self._proc: asyncio.subprocess.Process | None = None
+        self._readers: dict[int, _Coalescer] = {}
+        self._paused = False
+        self._stdin_fd = -1
+        self._pty_fd = -1
+        self._pending_input = bytearray()
+        self._loop = asyncio.get_running_loop()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    async def start(self) -> None:
+        """Spawn the process. Raises OSError when it cannot be started."""
+        spec = self.spec
+        if spec.tty:
+            master, slave = pty.openpty()
+            _set_winsize(master, spec.cols, spec.rows)
+            try:
+                self._proc = await asyncio.create_subprocess_exec(
+                    *spec.argv,
+                    stdin=slave,
+                    stdout=slave,
+                    stderr=slave,
+                    cwd=spec.cwd,
+                    env=spec.env,
+                    start_new_session=True,
+                    # Make the PTY the controlling terminal (after setsid), so job control,
+                    # Ctrl-C and SIGWINCH work as in a real terminal.
+                    preexec_fn=_take_controlling_tty,
+                )
+            except BaseException:
+                os.close(master)
+                raise
+            finally:
+                os.close(slave)
+            self._pty_fd = self._stdin_fd = master
+            self._watch(master, "stdout")
+        else:
+            in_r, in_w = os.pipe()
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            try:
+                self._proc = await asyncio.create_subprocess_exec(
+                    *spec.argv,
+                    stdin=in_r,
+                    stdout=out_w,
+                    stderr=err_w,
+                    cwd=spec.cwd,
+                    env=spec.env,
+                    start_new_session=True,
+                )
+            except BaseException:
+                for fd in (in_w, out_r, err_r):
+                    os.close(fd)
+                raise
+            finally:
+                for fd in (in_r, out_w, err_w):
+                    os.close(fd)
+            self._stdin_fd = in_w
+            os.set_blocking(in_w, False)
+            self._watch(out_r, "stdout")
+            self._watch(err_r, "stderr")
+
+    def _watch(self, fd: int, stream: str) -> None:
+        os.set_blocking(fd, False)
+        self._readers[fd] = _Coalescer(stream, self._on_output, self._window, self._loop)
+        self._loop.add_reader(fd, self._read, fd)
+
+    def _read(self, fd: int) -> None:
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            # EIO from a PTY whose other side is closed is its end of stream.
+            if exc.errno != errno.EIO:
+                log.warning("reading session output failed: %s", exc)
+            data = b""
+        if data:
+            self._readers[fd].feed(data)
+        else:
+            self._close_reader(fd)
+
+    def _close_reader(self, fd: int) -> None:
+        coalescer = self._readers.pop(fd, None)
+        if coalescer is None:
+            return
+        self._loop.remove_reader(fd)
+        coalescer.flush(final=True)
+        if fd == self._pty_fd:
+            self._drop_stdin()
+            self._pty_fd = -1
+        os.close(fd)
+
+    def pause_reading(self) -> None:
+        """Stop reading until ``resume_reading``: the process blocks once its buffer is full."""
+        if not self._paused:
+            self._paused = True
+            for fd in self._readers:
+                self._loop.remove_reader(fd)
+
+    def resume_reading(self) -> None:
+        if self._paused:
+            self._paused = False
+            for fd in self._readers:
+                self._loop.add_reader(fd, self._read, fd)
+
+    async def wait(self) -> int:
+        """Wait for the process to exit, hand on every byte it wrote, and return its exit code."""
+        assert self._proc is not None
+        code = await self._proc.wait()
+        # Whatever it wrote before exiting is buffered in the kernel: read it all now, so the
+        # output always precedes the exit status.
+        for fd in list(self._readers):
+            self._drain(fd)
+        for fd in list(self._readers):
+            self._close_reader(fd)
+        self._drop_stdin()
+        return code
+
+    def _drain(self, fd: int) -> None:
+        while fd in self._readers:
+            try:
+                data = os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._close_reader(fd)
+                return
+            self._readers[fd].feed(data)
+
+    # -- input and control --------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes for the process's stdin; written without ever blocking the loop."""
+        if self._stdin_fd < 0:
+            raise BrokenPipeError("the session's input is closed")
+        had_pending = bool(self._pending_input)
+        self._pending_input += data
+        if not had_pending:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        fd = self._stdin_fd
+        if fd < 0:
+            return
+        try:
+            written = os.write(fd, self._pending_input)
+        except BlockingIOError:
+            written = 0
+        except OSError as exc:
+            log.info("session input closed: %s", exc)
+            self._pending_input.clear()
+            self._loop.remove_writer(fd)
+            return
+        del self._pending_input[:written]
+        if self._pending_input:
+            self._loop.add_writer(fd, self._write_pending)
+        else:
+            self._loop.remove_writer(fd)
+
+    def _drop_stdin(self) -> None:
+        fd, self._stdin_fd = self._stdin_fd, -1
+        self._pending_input.clear()
+        if fd < 0:
+            return
+        self._loop.remove_writer(fd)
+        if fd != self._pty_fd:
+            os.close(fd)
+
+    @property
+    def is_tty(self) -> bool:
+        return self.spec.tty
+
+    def resize(self, cols: int, rows: int) -> None:
+        if self._pty_fd >= 0:
+            _set_winsize(self._pty_fd, cols, rows)
+
+    def send_signal(self, signum: int) -> None:
+        """Signal the whole process group, so the session's children get it too."""
+        if self._proc is None or self._proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signum)
+
+    async def terminate(self, grace: float) -> None:
+        """SIGHUP and SIGTERM (interactive shells ignore SIGTERM), then SIGKILL after ``grace``."""
+        if self._proc is None or self._proc.returncode is not None:
+            return
+        self.send_signal(signal.SIGHUP)
+        self.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._proc.wait()), grace)
+        except TimeoutError:
+            self.send_signal(signal.SIGKILL)
+            await self._proc.wait()
+
+
+def _take_controlling_tty() -> None:
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _set_winsize(fd: int, cols: int, rows: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))

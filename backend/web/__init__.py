@@ -1,0 +1,1 @@
+"""The HTTP layer: app factory, URL table, guards, handlers and the SSE stream."""

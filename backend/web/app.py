@@ -1,0 +1,52 @@
+"""The application factory: what the server holds, and how it starts and stops."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from backend.bus import SHUTDOWN, EventBus
+from backend.config import Settings
+from backend.sessions import SessionManager
+from backend.store import Store
+from backend.web.keys import BACKGROUND, BUS, MANAGER, SETTINGS, STORE, STREAMS
+from backend.web.middleware import MIDDLEWARES
+from backend.web.routes import setup_routes
+from backend.web.stats import StreamStats
+
+
+def make_app(settings: Settings) -> web.Application:
+    """Build the app; the store opens and the sessions load when it starts."""
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_bytes)
+    bus = EventBus()
+    store = Store(settings.db_path, max_session_bytes=settings.max_session_bytes)
+    store.on_committed = bus.publish
+    app[SETTINGS] = settings
+    app[BUS] = bus
+    app[STORE] = store
+    app[MANAGER] = SessionManager(settings, store, bus)
+    app[STREAMS] = StreamStats()
+    app[BACKGROUND] = set()
+    setup_routes(app)
+    app.cleanup_ctx.append(_run_sessions)
+    app.on_shutdown.append(_end_streams)
+    return app
+
+
+async def _run_sessions(app: web.Application) -> AsyncIterator[None]:
+    manager = app[MANAGER]
+    await manager.start()
+    try:
+        yield
+    finally:
+        await manager.stop()
+        if app[BACKGROUND]:
+            await asyncio.gather(*app[BACKGROUND], return_exceptions=True)
+        await app[STORE].close()
+
+
+async def _end_streams(app: web.Application) -> None:
+    """Streams would otherwise hold the shutdown until aiohttp's timeout."""
+    app[BUS].close_all(SHUTDOWN)

@@ -1,0 +1,20 @@
+"""Typed keys for what the application holds (no module-level state anywhere)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from backend.bus import EventBus
+from backend.config import Settings
+from backend.sessions import SessionManager
+from backend.store import Store
+from backend.web.stats import StreamStats
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+BUS = web.AppKey("bus", EventBus)
+MANAGER = web.AppKey("manager", SessionManager)
+STREAMS = web.AppKey("streams", StreamStats)
+BACKGROUND = web.AppKey("background", set[asyncio.Task[web.StreamResponse]])

@@ -1,0 +1,152 @@
+"""Request guards (Host, Origin, token, content type) and the one place errors become JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from backend.errors import DomainError
+from backend.web.keys import BACKGROUND, SETTINGS
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+COOKIE = "sessiondock_token"
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+OPEN_API_PATHS = frozenset({"/api/health"})
+# Streams must be cancelled when their client goes away; nothing else may be.
+STREAM_ROUTES = frozenset({"session-events"})
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": message, "code": code}, status=status)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn domain errors and HTTP errors into ``{"error", "code"}``; never leak a traceback."""
+    try:
+        return await handler(request)
+    except DomainError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        response = error_response(exc.status, code, exc.reason)
+        if exc.status == 405 and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "internal server error")
+
+
+def host_allowed(host_header: str | None, allowed: tuple[str, ...]) -> bool:
+    """Whether a Host header names this machine (or an allowed proxy name), any port."""
+    if not host_header:
+        return False
+    hostname = urlsplit(f"//{host_header}").hostname
+    if hostname is None:
+        return False
+    if hostname in LOCAL_HOSTS or f"[{hostname}]" in LOCAL_HOSTS:
+        return True
+    return hostname in allowed
+
+
+@web.middleware
+async def check_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse foreign Host headers: a DNS-rebinding page would send its own name."""
+    if not host_allowed(request.headers.get("Host"), request.app[SETTINGS].allowed_hosts):
+        return error_response(403, "bad_host", "Host header not allowed")
+    return await handler(request)
+
+
+@web.middleware
+async def check_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse cross-origin writes (CSRF): a browser always names the page's origin."""
+    origin = request.headers.get("Origin")
+    if (
+        request.method not in SAFE_METHODS
+        and origin is not None
+        and urlsplit(origin).netloc.lower() != request.headers.get("Host", "").lower()
+    ):
+        return error_response(403, "bad_origin", "cross-origin request refused")
+    return await handler(request)
+
+
+def presented_token(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    scheme, _, credentials = auth.partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        return credentials.strip()
+    return request.query.get("token") or request.cookies.get(COOKIE)
+
+
+def token_matches(expected: str, presented: str | None) -> bool:
+    if presented is None:
+        return False
+    return hmac.compare_digest(expected.encode(), presented.encode())
+
+
+@web.middleware
+async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every /api route but the health check needs the token."""
+    expected = request.app[SETTINGS].token
+    if (
+        expected is not None
+        and request.path.startswith("/api/")
+        and request.path not in OPEN_API_PATHS
+        and not token_matches(expected, presented_token(request))
+    ):
+        return error_response(401, "unauthorized", "missing or wrong token")
+    return await handler(request)
+
+
+@web.middleware
+async def check_content_type(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.body_exists and request.content_type != "application/json":
+        return error_response(415, "unsupported_media_type", "request body must be JSON")
+    max_body = request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > max_body:
+        return error_response(413, "payload_too_large", f"request body over {max_body} bytes")
+    return await handler(request)
+
+
+@web.middleware
+async def shield(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Let a request finish even if its client hangs up (the server cancels handlers then)."""
+    route = request.match_info.route.name
+    if route in STREAM_ROUTES:
+        return await handler(request)
+    task = asyncio.ensure_future(handler(request))
+    background = request.app[BACKGROUND]
+    background.add(task)
+    task.add_done_callback(background.discard)
+    # A result or error nobody waits for any more is dropped on purpose.
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    return await asyncio.shield(task)
+
+
+MIDDLEWARES = (errors, check_host, check_origin, check_token, check_content_type, shield)

@@ -1,0 +1,132 @@
+"""``GET /api/session/{id}/events``: one client's stream of a session's events.
+
+The order matters: subscribe first, then replay from the store, then go live skipping what the
+replay already sent. The bus only publishes committed events, so an event is either in the
+replay's snapshot or arrives through the subscription (or both), never neither.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+from aiohttp import web
+
+from backend import protocol
+from backend.bus import SLOW, Subscriber
+from backend.errors import InvalidInput
+from backend.protocol import dumps, encode_event, now_ms
+from backend.store import Store
+from backend.web.keys import BUS, MANAGER, SETTINGS, STORE, STREAMS
+
+REPLAY_PAGE = 2000
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+    "Connection": "keep-alive",
+}
+
+
+def resume_point(request: web.Request) -> int | None:
+    """The seq to resume after. The header wins: a browser's own reconnect keeps the old URL."""
+    header = request.headers.get("Last-Event-ID")
+    if header is not None and header.strip():
+        return protocol.parse_last_event_id(header)
+    query = request.query.get("lastEventId")
+    if query is None or not query.strip():
+        return None
+    value = protocol.parse_last_event_id(query)
+    if value is None:
+        raise InvalidInput("lastEventId must be a non-negative integer")
+    return value
+
+
+def _on_close_for(request: web.Request) -> Callable[[str], None]:
+    def on_close(reason: str) -> None:
+        # A slow client is stuck in a write: closing the socket is the only way to reach it.
+        if reason == SLOW and request.transport is not None:
+            request.transport.abort()
+
+    return on_close
+
+
+async def session_events(request: web.Request) -> web.StreamResponse:
+    session_id = request.match_info["id"]
+    manager = request.app[MANAGER]
+    manager.get_session(session_id)  # 404 before any stream starts
+    after = resume_point(request)
+    settings = request.app[SETTINGS]
+    store = request.app[STORE]
+    stats = request.app[STREAMS]
+    bus = request.app[BUS]
+
+    client_id = secrets.token_hex(6)
+    subscriber = bus.subscribe(session_id, client_id, settings.client_buffer_bytes)
+    subscriber.on_close = _on_close_for(request)
+    response = web.StreamResponse(headers=SSE_HEADERS)
+    stats.opened(session_id)
+    live = False
+    try:
+        await response.prepare(request)
+        connected = {
+            "sessionId": session_id,
+            "clientId": client_id,
+            "lastEventId": after,
+            "sessionLastEventId": store.last_seq(session_id),
+        }
+        await response.write(
+            protocol.encode_retry(settings.retry_ms)
+            + encode_event(protocol.CONNECTED, dumps(connected))
+        )
+        last_sent = await _replay(response, store, subscriber, after or 0)
+        stats.heartbeats += 1
+        live = True
+        while subscriber.close_reason is None:
+            events = await subscriber.take(settings.heartbeat_interval)
+            if subscriber.close_reason is not None:
+                break
+            frames = [event.frame for event in events if event.seq > last_sent]
+            if events:
+                last_sent = max(last_sent, events[-1].seq)
+            if frames:
+                await response.write(b"".join(frames))
+            elif not events:
+                await response.write(_heartbeat())
+    except ConnectionError:
+        pass  # the client went away; everything it had is stored
+    finally:
+        bus.unsubscribe(subscriber)
+        stats.closed(session_id)
+        if live:
+            stats.heartbeats -= 1
+    return response
+
+
+async def _replay(
+    response: web.StreamResponse, store: Store, subscriber: Subscriber, after: int
+) -> int:
+    """Send the stored events after ``after``; return the last seq sent."""
+    last_sent = after
+    while subscriber.close_reason is None:
+        trimmed = store.trimmed_through(subscriber.session_id)
+        if last_sent < trimmed:
+            notice = {
+                "sessionId": subscriber.session_id,
+                "requestedAfter": last_sent,
+                "firstAvailableId": trimmed + 1,
+                "timestamp": now_ms(),
+            }
+            await response.write(encode_event(protocol.TRIMMED, dumps(notice)))
+        page = await store.read_events(subscriber.session_id, last_sent, REPLAY_PAGE)
+        if not page:
+            break
+        await response.write(b"".join(event.frame for event in page))
+        last_sent = page[-1].seq
+        if len(page) < REPLAY_PAGE:
+            break
+    return last_sent
+
+
+def _heartbeat() -> bytes:
+    return encode_event(protocol.HEARTBEAT, dumps({"timestamp": now_ms()}))
