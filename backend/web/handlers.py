@@ -159,6 +159,15 @@ async def openapi(request: web.Request) -> web.Response:
     return _json(openapi_document(__version__))
 
 
+async def static_file(request: web.Request) -> web.FileResponse:
+    """A file of the web UI; anything else is a JSON 404."""
+    root = web_dir().resolve()
+    path = (root / request.match_info["path"]).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise web.HTTPNotFound(reason="Not Found")
+    return web.FileResponse(path)
+
+
 async def index(request: web.Request) -> web.StreamResponse:
     """The web UI. ``/?token=...`` trades the token for a cookie and drops it from the URL."""
     token = request.query.get("token")

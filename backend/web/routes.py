@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from backend.resources import web_dir
 from backend.web import handlers, sse
 
 
@@ -28,4 +27,4 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/session/{id}/signal", handlers.send_signal, name="session-signal")
     r.add_post("/api/session/{id}/resize", handlers.resize, name="session-resize")
     # Last, so that it never shadows an API route.
-    r.add_static("/", web_dir(), name="static")
+    r.add_get("/{path:.+}", handlers.static_file, name="static")

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.server import Server, running_server
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A real backend on a free loopback port, with a short heartbeat so tests stay quick."""
+    with running_server(tmp_path / "data", "--heartbeat-interval", "1") as srv:
+        yield srv
+
+
+@pytest.fixture
+async def api(server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    async with server.async_client() as client:
+        yield client
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    path = tmp_path / "project"
+    path.mkdir()
+    return path
+
+
+async def new_session(api: httpx.AsyncClient, workdir: Path, **body: Any) -> dict[str, Any]:
+    response = await api.post("/api/sessions", json={"workingDir": str(workdir), **body})
+    assert response.status_code == 201, response.text
+    session: dict[str, Any] = response.json()
+    return session

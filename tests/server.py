@@ -1,0 +1,115 @@
+"""Run the real backend as a child process on a loopback port, as users and the desktop app do."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+READY_TIMEOUT = 15.0
+
+
+@dataclass
+class Server:
+    """One running backend. ``restart()`` keeps the data dir, so history must survive it."""
+
+    data_dir: Path
+    args: list[str] = field(default_factory=list)
+    token: str = "test-token-0123456789abcdef0123456789"
+    proc: subprocess.Popen[bytes] | None = None
+    ready: dict[str, Any] = field(default_factory=dict)
+    stderr_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return str(self.ready["url"])
+
+    @property
+    def port(self) -> int:
+        return int(self.ready["port"])
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "backend", "serve", "--port", "0",
+            "--data-dir", str(self.data_dir), "--token", self.token, *self.args,
+        ]  # fmt: skip
+
+    def start(self, port: int | None = None) -> Server:
+        cmd = self.command()
+        if port is not None:
+            cmd[cmd.index("--port") + 1] = str(port)
+        self.stderr_path = self.data_dir.parent / f"{self.data_dir.name}-stderr.log"
+        stderr = open(self.stderr_path, "ab")  # noqa: SIM115 - the child owns it
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env
+        )
+        stderr.close()
+        self.ready = json.loads(self._read_ready_line())
+        return self
+
+    def _read_ready_line(self) -> str:
+        assert self.proc is not None and self.proc.stdout is not None
+        selector = selectors.DefaultSelector()
+        selector.register(self.proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if selector.select(timeout=0.1):
+                line = self.proc.stdout.readline().decode()
+                if line:
+                    return line
+                break
+        raise RuntimeError(f"backend did not start:\n{self.stderr()}")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text() if self.stderr_path else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+        return code
+
+    def restart(self, sig: int = signal.SIGTERM) -> Server:
+        port = self.port
+        self.stop(sig)
+        return self.start(port)
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=10, **kwargs)
+
+    def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=10, **kwargs)
+
+
+@contextlib.contextmanager
+def running_server(data_dir: Path, *args: str) -> Iterator[Server]:
+    server = Server(data_dir, list(args)).start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.stop()
+            if server.proc.poll() is None:
+                server.proc.kill()
+                server.proc.wait()

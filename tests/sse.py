@@ -1,0 +1,112 @@
+"""Reading a real SSE stream in the background, so a test can wait for what it expects."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource
+
+
+@dataclass(frozen=True)
+class Received:
+    id: int | None
+    event: str
+    data: dict[str, Any]
+
+
+class Stream:
+    """One client's view of ``/api/session/{id}/events``, collected into ``events``."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        session_id: str,
+        *,
+        last_event_id: int | None = None,
+        params: dict[str, str] | None = None,
+    ) -> None:
+        self.client = client
+        self.session_id = session_id
+        self.last_event_id = last_event_id
+        self.params = params or {}
+        self.events: list[Received] = []
+        self.status_code: int | None = None
+        self.headers: httpx.Headers | None = None
+        self.ended = asyncio.Event()
+        self.error: BaseException | None = None
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Stream:
+        self._task = asyncio.create_task(self._run())
+        await self.wait_for(lambda e: e.event == "connected")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _run(self) -> None:
+        headers = {"Accept": "text/event-stream"}
+        if self.last_event_id is not None:
+            headers["Last-Event-ID"] = str(self.last_event_id)
+        url = f"/api/session/{self.session_id}/events"
+        try:
+            async with self.client.stream("GET", url, headers=headers, params=self.params) as resp:
+                self.status_code = resp.status_code
+                self.headers = resp.headers
+                resp.raise_for_status()
+                async for sse in EventSource(resp).aiter_sse():
+                    if not sse.data:  # a retry: line or a comment (httpx-sse issue #35)
+                        continue
+                    event_id = int(sse.id) if sse.id else None
+                    self.events.append(Received(event_id, sse.event, json.loads(sse.data)))
+                    self._changed.set()
+        except (httpx.HTTPError, asyncio.CancelledError) as exc:
+            self.error = exc
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            self.ended.set()
+            self._changed.set()
+
+    async def wait_for(
+        self, predicate: Callable[[Received], bool], timeout: float = 10.0
+    ) -> Received:
+        """The first received event matching ``predicate``, waiting for it if need be."""
+        async with asyncio.timeout(timeout):
+            while True:
+                for event in self.events:
+                    if predicate(event):
+                        return event
+                if self.ended.is_set():
+                    raise AssertionError(f"stream ended ({self.error!r}) before the event came")
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def wait_for_output(self, text: str, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while text not in self.output():
+                if self.ended.is_set():
+                    raise AssertionError(f"stream ended before {text!r} appeared")
+                self._changed.clear()
+                await self._changed.wait()
+
+    def output(self) -> str:
+        return "".join(e.data["content"] for e in self.events if e.event == "output")
+
+    @property
+    def ids(self) -> list[int]:
+        return [e.id for e in self.events if e.id is not None]
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
