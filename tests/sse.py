@@ -12,6 +12,9 @@ import httpx
 from httpx_sse import EventSource
 
 
+STORED = frozenset({"output", "status", "prompt", "error", "operations-detected"})
+
+
 @dataclass(frozen=True)
 class Received:
     id: int | None
@@ -35,6 +38,7 @@ class Stream:
         self.last_event_id = last_event_id
         self.params = params or {}
         self.events: list[Received] = []
+        self.output_chars = 0
         self.status_code: int | None = None
         self.headers: httpx.Headers | None = None
         self.ended = asyncio.Event()
@@ -63,8 +67,13 @@ class Stream:
                 async for sse in EventSource(resp).aiter_sse():
                     if not sse.data:  # a retry: line or a comment (httpx-sse issue #35)
                         continue
-                    event_id = int(sse.id) if sse.id else None
-                    self.events.append(Received(event_id, sse.event, json.loads(sse.data)))
+                    # httpx-sse reports the last id seen (the spec's "last event ID buffer"),
+                    # so an id-less control event would look like it repeats the previous id.
+                    event_id = int(sse.id) if sse.id and sse.event in STORED else None
+                    received = Received(event_id, sse.event, json.loads(sse.data))
+                    self.events.append(received)
+                    if received.event == "output":
+                        self.output_chars += len(received.data["content"])
                     self._changed.set()
         except (httpx.HTTPError, asyncio.CancelledError) as exc:
             self.error = exc
@@ -92,7 +101,16 @@ class Stream:
         async with asyncio.timeout(timeout):
             while text not in self.output():
                 if self.ended.is_set():
-                    raise AssertionError(f"stream ended before {text!r} appeared")
+                    raise AssertionError(f"stream ended before {text[:60]!r} appeared")
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def wait_for_chars(self, count: int, timeout: float = 10.0) -> None:
+        """Wait until at least ``count`` characters of output have arrived."""
+        async with asyncio.timeout(timeout):
+            while self.output_chars < count:
+                if self.ended.is_set():
+                    raise AssertionError(f"stream ended after {self.output_chars} characters")
                 self._changed.clear()
                 await self._changed.wait()
 

@@ -116,12 +116,16 @@ async def test_bad_session_fields(api: httpx.AsyncClient, workdir: Path, field: 
 
 
 async def test_prompt_errors(api: httpx.AsyncClient, workdir: Path) -> None:
-    assert (await api.post("/api/session/session-nope/prompt", json={"command": "x"})).status_code == 404
+    assert (
+        await api.post("/api/session/session-nope/prompt", json={"command": "x"})
+    ).status_code == 404
     session = await new_session(api, workdir, kind="command", argv=["cat"], tty=False)
     url = f"/api/session/{session['id']}/prompt"
     assert (await api.post(url, json={})).status_code == 400
     assert (await api.post(url, json={"command": 42})).status_code == 400
-    assert (await api.post(url, content=b"[", headers={"Content-Type": "application/json"})).status_code == 400
+    assert (
+        await api.post(url, content=b"[", headers={"Content-Type": "application/json"})
+    ).status_code == 400
     too_big = await api.post(url, json={"command": "x" * (1024 * 1024 + 1)})
     assert too_big.status_code == 413
     assert too_big.json()["code"] == "payload_too_large"
@@ -141,7 +145,9 @@ async def test_prompt_errors(api: httpx.AsyncClient, workdir: Path) -> None:
 async def test_prompt_reaches_stdin_and_is_recorded(api: httpx.AsyncClient, workdir: Path) -> None:
     session = await new_session(api, workdir, kind="command", argv=["cat"], tty=False)
     async with Stream(api, session["id"]) as stream:
-        accepted = (await api.post(f"/api/session/{session['id']}/prompt", json={"command": "ping"})).json()
+        accepted = (
+            await api.post(f"/api/session/{session['id']}/prompt", json={"command": "ping"})
+        ).json()
         prompt = await stream.wait_for(lambda e: e.event == "prompt")
         assert prompt.id == accepted["eventId"]
         assert prompt.data["command"] == "ping" and prompt.data["sessionId"] == session["id"]
@@ -151,17 +157,29 @@ async def test_prompt_reaches_stdin_and_is_recorded(api: httpx.AsyncClient, work
 async def test_signal_and_resize(api: httpx.AsyncClient, workdir: Path) -> None:
     session = await new_session(api, workdir, kind="command", argv=["sleep", "30"])
     sid = session["id"]
-    assert (await api.post(f"/api/session/{sid}/signal", json={"signal": "SIGHUP"})).status_code == 400
+    assert (
+        await api.post(f"/api/session/{sid}/signal", json={"signal": "SIGHUP"})
+    ).status_code == 400
     resized = await api.post(f"/api/session/{sid}/resize", json={"cols": 100, "rows": 40})
     assert resized.status_code == 200
-    assert (await api.post(f"/api/session/{sid}/resize", json={"cols": 0, "rows": 40})).status_code == 400
+    assert (
+        await api.post(f"/api/session/{sid}/resize", json={"cols": 0, "rows": 40})
+    ).status_code == 400
     async with Stream(api, sid) as stream:
-        assert (await api.post(f"/api/session/{sid}/signal", json={"signal": "SIGINT"})).status_code == 202
-        status = await stream.wait_for(lambda e: e.event == "status" and e.data["status"] != "running")
+        assert (
+            await api.post(f"/api/session/{sid}/signal", json={"signal": "SIGINT"})
+        ).status_code == 202
+        status = await stream.wait_for(
+            lambda e: e.event == "status" and e.data["status"] != "running"
+        )
     assert status.data["status"] == "failed"
     assert status.data["signal"] == "SIGINT" and status.data["exitCode"] == -2
-    assert (await api.post(f"/api/session/{sid}/signal", json={"signal": "SIGINT"})).status_code == 409
-    assert (await api.post(f"/api/session/{sid}/resize", json={"cols": 80, "rows": 24})).status_code == 409
+    assert (
+        await api.post(f"/api/session/{sid}/signal", json={"signal": "SIGINT"})
+    ).status_code == 409
+    assert (
+        await api.post(f"/api/session/{sid}/resize", json={"cols": 80, "rows": 24})
+    ).status_code == 409
 
 
 async def test_resize_a_pipe_session_is_409(api: httpx.AsyncClient, workdir: Path) -> None:
@@ -191,7 +209,9 @@ async def test_history_pages(api: httpx.AsyncClient, workdir: Path) -> None:
     collected = []
     after = 0
     for _ in range(100):
-        page = (await api.get(f"/api/session/{sid}/history", params={"after": after, "limit": 3})).json()
+        page = (
+            await api.get(f"/api/session/{sid}/history", params={"after": after, "limit": 3})
+        ).json()
         collected.extend(page["events"])
         after = page["nextAfter"]
         if not page["hasMore"]:

@@ -34,7 +34,12 @@ def test_retry() -> None:
 def test_frame_is_built_once() -> None:
     event = StoredEvent("s", 3, "status", '{"status":"running"}', 0)
     assert event.frame is event.frame
-    assert event.to_json() == {"id": 3, "type": "status", "data": {"status": "running"}, "timestamp": 0}
+    assert event.to_json() == {
+        "id": 3,
+        "type": "status",
+        "data": {"status": "running"},
+        "timestamp": 0,
+    }
 
 
 @pytest.mark.parametrize(

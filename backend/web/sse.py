@@ -66,7 +66,6 @@ async def session_events(request: web.Request) -> web.StreamResponse:
     subscriber.on_close = _on_close_for(request)
     response = web.StreamResponse(headers=SSE_HEADERS)
     stats.opened(session_id)
-    live = False
     try:
         await response.prepare(request)
         connected = {
@@ -80,8 +79,6 @@ async def session_events(request: web.Request) -> web.StreamResponse:
             + encode_event(protocol.CONNECTED, dumps(connected))
         )
         last_sent = await _replay(response, store, subscriber, after or 0)
-        stats.heartbeats += 1
-        live = True
         while subscriber.close_reason is None:
             events = await subscriber.take(settings.heartbeat_interval)
             if subscriber.close_reason is not None:
@@ -98,8 +95,6 @@ async def session_events(request: web.Request) -> web.StreamResponse:
     finally:
         bus.unsubscribe(subscriber)
         stats.closed(session_id)
-        if live:
-            stats.heartbeats -= 1
     return response
 
 

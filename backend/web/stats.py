@@ -13,7 +13,6 @@ class StreamStats:
         self.by_session: Counter[str] = Counter()
         self.total_created = 0
         self.total_closed = 0
-        self.heartbeats = 0  # streams in their live phase, each with a heartbeat timer
 
     def opened(self, session_id: str) -> None:
         self.total_created += 1
@@ -26,11 +25,13 @@ class StreamStats:
             del self.by_session[session_id]
 
     def metrics(self) -> dict[str, Any]:
+        connections = sum(self.by_session.values())
         return {
             "totalSessions": len(self.by_session),
-            "totalConnections": sum(self.by_session.values()),
+            "totalConnections": connections,
             "sessions": dict(self.by_session),
             "totalCreated": self.total_created,
             "totalClosed": self.total_closed,
-            "activeHeartbeats": self.heartbeats,
+            # Every open stream keeps its own heartbeat timer.
+            "activeHeartbeats": connections,
         }

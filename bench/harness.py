@@ -1,0 +1,300 @@
+"""What every benchmark shares: servers and client processes as children, CPUs, percentiles.
+
+Each server runs pinned to one CPU (``SERVER_CPU``); clients, the session's generator process and
+this harness share the other, so the server has a core of its own. Every child is started here,
+stopped here, and watches its stdin, so it also ends if the benchmark dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import secrets
+import selectors
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PYTHON = sys.executable
+HOST = "127.0.0.1"
+READY_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+
+# Pins itself to a CPU, then becomes the real command (same pid): every thread the server starts
+# later, and every session process it spawns, inherits the CPU.
+PIN_AND_EXEC = (
+    "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])}); "
+    "os.execv(sys.argv[2], sys.argv[2:])"
+)
+
+SESSIONDOCK = "sessiondock"
+BASELINE = "aiohttp-sse"
+
+
+@dataclass(frozen=True)
+class Cpus:
+    """Which CPU the server gets and which one everything else shares (None: no pinning)."""
+
+    server: int | None
+    client: int | None
+
+    @staticmethod
+    def choose(pin: bool) -> Cpus:
+        available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        if not pin or len(available) < 2:
+            return Cpus(None, None)
+        return Cpus(available[0], available[1])
+
+    def pin_self(self) -> None:
+        if self.client is not None:
+            os.sched_setaffinity(0, {self.client})
+
+    def client_args(self) -> list[str]:
+        return [] if self.client is None else ["--cpu", str(self.client)]
+
+
+def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        if selector.select(timeout):
+            return proc.stdout.readline().decode()
+    return ""
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
+@dataclass
+class Server:
+    """A running SessionDock backend or baseline server, and the REST calls the benchmarks use."""
+
+    kind: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    token: str | None
+    workdir: Path
+    http: aiohttp.ClientSession | None = None
+    session_pids: list[int] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def events_path(self, session_id: str, query: str = "") -> str:
+        base = "/api/session" if self.kind == SESSIONDOCK else "/session"
+        return f"{base}/{session_id}/events{query}"
+
+    def client(self) -> aiohttp.ClientSession:
+        if self.http is None:
+            self.http = aiohttp.ClientSession(
+                self.url, headers=self.headers, timeout=aiohttp.ClientTimeout(total=30)
+            )
+        return self.http
+
+    async def create_session(self, argv: Sequence[str], *, tty: bool = False) -> tuple[str, int]:
+        """Start a session running ``argv``; return its id and its process's pid."""
+        if self.kind == SESSIONDOCK:
+            body: dict[str, Any] = {
+                "workingDir": str(self.workdir),
+                "kind": "command",
+                "argv": list(argv),
+                "tty": tty,
+            }
+            path = "/api/sessions"
+        else:
+            body, path = {"argv": list(argv)}, "/sessions"
+        async with self.client().post(path, json=body) as response:
+            response.raise_for_status()
+            data = await response.json()
+        if not data.get("pid"):
+            raise RuntimeError(f"session did not start: {data}")
+        self.session_pids.append(int(data["pid"]))
+        return str(data["id"]), int(data["pid"])
+
+    async def get_json(self, path: str) -> dict[str, Any]:
+        async with self.client().get(path) as response:
+            response.raise_for_status()
+            data: dict[str, Any] = await response.json()
+            return data
+
+    async def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with self.client().post(path, json=body) as response:
+            response.raise_for_status()
+            data: dict[str, Any] = await response.json()
+            return data
+
+    async def metrics(self) -> dict[str, Any]:
+        if self.kind != SESSIONDOCK:
+            return {}
+        return await self.get_json("/api/debug/metrics")
+
+    async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+            self.http = None
+        await asyncio.get_running_loop().run_in_executor(None, _stop, self.proc)
+        # The sessions' processes are ours too: end any the server left behind.
+        for pid in self.session_pids:
+            with contextlib.suppress(psutil.Error):
+                child = psutil.Process(pid)
+                if child.ppid() in (self.proc.pid, 1) or child.status() == psutil.STATUS_ZOMBIE:
+                    child.kill()
+        self.session_pids.clear()
+
+
+def start_server(kind: str, workdir: Path, cpus: Cpus, extra: Sequence[str] = ()) -> Server:
+    """Start a server as a child pinned to the server CPU and wait for its ready line."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    token: str | None
+    if kind == SESSIONDOCK:
+        token = secrets.token_urlsafe(24)
+        data_dir = workdir / f"data-{secrets.token_hex(4)}"
+        cmd = [
+            PYTHON, "-m", "backend", "serve", "--port", "0", "--data-dir", str(data_dir),
+            "--token", token, "--log-level", "warning", "--exit-on-stdin-eof", *extra,
+        ]  # fmt: skip
+    else:
+        token = None
+        cmd = [PYTHON, str(BENCH / "baseline_server.py"), "--port", "0", "--exit-on-stdin-eof"]
+    if cpus.server is not None:
+        cmd = [PYTHON, "-c", PIN_AND_EXEC, str(cpus.server), *cmd]
+    with open(workdir / f"{kind}-stderr.log", "ab") as stderr:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
+        )
+    line = _read_line(proc, READY_TIMEOUT)
+    if not line:
+        _stop(proc)
+        log = (workdir / f"{kind}-stderr.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{kind} server did not start:\n{log}")
+    ready = json.loads(line)
+    return Server(kind, proc, int(ready["port"]), token, workdir)
+
+
+class ClientProcess:
+    """A child running ``clients.py`` with ``count`` streams, driven over JSON lines."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, count: int) -> None:
+        self.proc = proc
+        self.count = count
+
+    @classmethod
+    async def start(cls, server: Server, path: str, count: int, cpus: Cpus) -> ClientProcess:
+        proc = await asyncio.create_subprocess_exec(
+            PYTHON, str(BENCH / "clients.py"), "--port", str(server.port), "--path", path,
+            "--count", str(count), *(["--token", server.token] if server.token else []),
+            *cpus.client_args(),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        return cls(proc, count)
+
+    async def read(self, within: float) -> dict[str, Any]:
+        """The next message, waiting at most ``within`` seconds."""
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), within)
+        if not line:
+            raise RuntimeError(f"client process ended (exit {await self.proc.wait()})")
+        message: dict[str, Any] = json.loads(line)
+        if "error" in message:
+            raise RuntimeError(f"client process failed: {message['error']}")
+        return message
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def close(self) -> None:
+        if self.proc.returncode is None and self.proc.stdin is not None:
+            with contextlib.suppress(ConnectionError):
+                self.proc.stdin.write(b'{"close": true}\n')
+                self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), STOP_TIMEOUT)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+class CpuMeter:
+    """CPU seconds used by some processes between ``start()`` and ``stop()``."""
+
+    def __init__(self, pid: int) -> None:
+        try:
+            self._proc: psutil.Process | None = psutil.Process(pid)
+        except psutil.Error:
+            self._proc = None
+        self._start = 0.0
+        self.seconds = 0.0
+
+    def _now(self) -> float:
+        if self._proc is None:
+            return 0.0
+        try:
+            times = self._proc.cpu_times()
+        except psutil.Error:
+            return 0.0
+        return float(times.user + times.system)
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def stop(self) -> float:
+        end = self._now()
+        self.seconds = max(0.0, end - self._start) if end else 0.0
+        return self.seconds
+
+
+async def sleep_until(deadline_ns: int) -> None:
+    await asyncio.sleep(max(0.0, (deadline_ns - time.monotonic_ns()) / 1e9))
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted values (nan if there are none)."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return float(sorted_values[rank - 1])
+
+
+def median(values: Sequence[float]) -> float:
+    clean = [v for v in values if not math.isnan(v)]
+    return statistics.median(clean) if clean else math.nan
+
+
+def touch(path: Path) -> None:
+    path.write_bytes(b"")
