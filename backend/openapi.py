@@ -33,6 +33,24 @@ def _body(schema: Schema) -> Schema:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
+_NO_NUL = "^[^\\u0000]*$"
+
+
+def _text(
+    max_length: int | None = 4096, *, empty: bool = False, optional: bool = False, **extra: Any
+) -> Schema:
+    """A string as the server reads it (web/validate.py): no NUL, bounded, usually not empty.
+
+    An optional one may be null, which means the same as leaving it out.
+    """
+    schema: Schema = {"type": ["string", "null"] if optional else "string", "pattern": _NO_NUL}
+    if not empty:
+        schema["minLength"] = 1
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    return {**schema, **extra}
+
+
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 _WRITE_ERRORS = (400, 404, 413, 415)
 
@@ -104,12 +122,16 @@ def _schemas() -> dict[str, Schema]:
         "NewSession": {
             "type": "object",
             "description": "Give projectId, or workingDir alone (its project is found or made).",
+            "anyOf": [
+                {"required": [key], "properties": {key: {"type": "string"}}}
+                for key in ("projectId", "workingDir")
+            ],
             "properties": {
-                "projectId": {"type": "string"},
-                "workingDir": {"type": "string", "description": "An existing absolute path"},
-                "kind": {"type": "string", "enum": ["shell", "command"], "default": "shell"},
-                "argv": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                "name": {"type": "string", "maxLength": 200},
+                "projectId": _text(100, optional=True),
+                "workingDir": _text(optional=True, description="An existing absolute path"),
+                "kind": {"enum": ["shell", "command", None], "default": "shell"},
+                "argv": {"type": ["array", "null"], "items": _text(None)},
+                "name": _text(200, optional=True),
                 "tty": {"type": "boolean", "default": True},
                 "cols": {"type": "integer", "minimum": 2, "maximum": 1000, "default": 120},
                 "rows": {"type": "integer", "minimum": 2, "maximum": 1000, "default": 32},
@@ -226,8 +248,8 @@ def _paths() -> dict[str, Schema]:
                         "type": "object",
                         "required": ["path"],
                         "properties": {
-                            "path": {"type": "string", "description": "An existing directory"},
-                            "name": {"type": "string", "maxLength": 200},
+                            "path": _text(description="An existing absolute directory"),
+                            "name": _text(200, optional=True),
                         },
                     }
                 ),
@@ -296,7 +318,7 @@ def _paths() -> dict[str, Schema]:
                     {
                         "type": "object",
                         "required": ["command"],
-                        "properties": {"command": {"type": "string"}},
+                        "properties": {"command": _text(1024 * 1024, empty=True)},
                     }
                 ),
                 "responses": {

@@ -276,24 +276,66 @@ class SessionProcess:
         if self._pty_fd >= 0:
             _set_winsize(self._pty_fd, cols, rows)
 
-    def send_signal(self, signum: int) -> None:
-        """Signal the whole process group, so the session's children get it too."""
+    def interrupt(self) -> None:
+        """What Ctrl-C does: SIGINT to the terminal's foreground job (or the process group)."""
         if self._proc is None or self._proc.returncode is not None:
             return
+        group = self._proc.pid
+        if self._pty_fd >= 0:
+            with contextlib.suppress(OSError):
+                group = os.tcgetpgrp(self._pty_fd)
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, signum)
+            os.killpg(group, signal.SIGINT)
+
+    def signal_all(self, *signums: int) -> None:
+        """Signal every process of the session, in every process group (a job-control shell
+        puts each job in a group of its own)."""
+        if self._proc is None:
+            return
+        members = session_members(self._proc.pid)
+        for signum in signums:
+            for pid in members:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signum)
+            if not members:  # no /proc: the leader's group is the best we can reach
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self._proc.pid, signum)
 
     async def terminate(self, grace: float) -> None:
-        """SIGHUP and SIGTERM (interactive shells ignore SIGTERM), then SIGKILL after ``grace``."""
-        if self._proc is None or self._proc.returncode is not None:
+        """SIGTERM and SIGHUP to the whole session (as when a terminal window closes;
+        interactive shells ignore SIGTERM alone), then SIGKILL to what is left after ``grace``."""
+        if self._proc is None:
             return
-        self.send_signal(signal.SIGHUP)
-        self.send_signal(signal.SIGTERM)
+        self.signal_all(signal.SIGTERM, signal.SIGHUP)
         try:
             await asyncio.wait_for(asyncio.shield(self._proc.wait()), grace)
         except TimeoutError:
-            self.send_signal(signal.SIGKILL)
-            await self._proc.wait()
+            pass
+        # Background jobs may outlive the leader: whatever remains of the session goes now.
+        self.signal_all(signal.SIGKILL)
+        await self._proc.wait()
+
+
+def session_members(session_id: int) -> list[int]:
+    """The processes whose session id is ``session_id`` (Linux /proc; [] elsewhere)."""
+    members = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: the fields follow the last ")".
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 3 and int(fields[3]) == session_id:
+            members.append(int(entry))
+    return members
 
 
 def _take_controlling_tty() -> None:

@@ -35,7 +35,7 @@ from backend.store import BACKLOG_HIGH, Store
 log = logging.getLogger(__name__)
 
 KINDS = ("shell", "command")
-SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
+SIGNALS = ("SIGINT", "SIGTERM", "SIGKILL")
 # Variables a session must not inherit from the server.
 PRIVATE_ENV = ("SESSIONDOCK_TOKEN",)
 
@@ -372,7 +372,12 @@ class SessionManager:
             raise InvalidInput(f"signal must be one of {', '.join(SIGNALS)}")
         if not session.running or session.process is None:
             raise SessionNotRunning(f"session {session_id!r} is {session.status}")
-        session.process.send_signal(SIGNALS[name])
+        if name == "SIGINT":
+            session.process.interrupt()
+        elif name == "SIGTERM":
+            session.process.signal_all(signal.SIGTERM, signal.SIGHUP)
+        else:
+            session.process.signal_all(signal.SIGKILL)
 
     def resize(self, session_id: str, cols: int, rows: int) -> None:
         session = self.get_session(session_id)

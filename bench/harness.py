@@ -33,6 +33,7 @@ PYTHON = sys.executable
 HOST = "127.0.0.1"
 READY_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
+RESULT_LIMIT = 256 * 1024 * 1024  # a client's result line holds every latency sample
 
 # Pins itself to a CPU, then becomes the real command (same pid): every thread the server starts
 # later, and every session process it spawns, inherits the CPU.
@@ -184,15 +185,15 @@ def start_server(kind: str, workdir: Path, cpus: Cpus, extra: Sequence[str] = ()
         token = secrets.token_urlsafe(24)
         data_dir = workdir / f"data-{secrets.token_hex(4)}"
         cmd = [
-            PYTHON, "-m", "backend", "serve", "--port", "0", "--data-dir", str(data_dir),
-            "--token", token, "--log-level", "warning", "--exit-on-stdin-eof", *extra,
+            PYTHON, *(["/tmp/exp_backend.py"] if os.environ.get("EXP") else ["-m", "backend"]), "serve", "--port", "0", "--data-dir", str(data_dir),
+            "--token", token, "--log-level", "warning", "--exit-on-stdin-eof", *extra, *os.environ.get("EXP_ARGS", "").split(),
         ]  # fmt: skip
     else:
         token = None
         cmd = [PYTHON, str(BENCH / "baseline_server.py"), "--port", "0", "--exit-on-stdin-eof"]
     if cpus.server is not None:
         cmd = [PYTHON, "-c", PIN_AND_EXEC, str(cpus.server), *cmd]
-    with open(workdir / f"{kind}-stderr.log", "ab") as stderr:
+    with open("/tmp/exp-stderr.log" if os.environ.get("EXP") else workdir / f"{kind}-stderr.log", "ab") as stderr:
         proc = subprocess.Popen(
             cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
         )
@@ -218,7 +219,7 @@ class ClientProcess:
             PYTHON, str(BENCH / "clients.py"), "--port", str(server.port), "--path", path,
             "--count", str(count), *(["--token", server.token] if server.token else []),
             *cpus.client_args(),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=RESULT_LIMIT,
         )  # fmt: skip
         return cls(proc, count)
 

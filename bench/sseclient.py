@@ -84,7 +84,7 @@ class SSEConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.ready.done():
             self.ready.set_exception(ConnectionError(self.failed or f"closed: {exc}"))
-        if not self.watched.done():
+        if self._watch and not self.watched.done():
             self.watched.set_exception(ConnectionError(f"closed before the watched bytes: {exc}"))
         if not self.closed.done():
             self.closed.set_result(None)

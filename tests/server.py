@@ -30,6 +30,7 @@ class Server:
     proc: subprocess.Popen[bytes] | None = None
     ready: dict[str, Any] = field(default_factory=dict)
     stderr_path: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -55,7 +56,7 @@ class Server:
             cmd[cmd.index("--port") + 1] = str(port)
         self.stderr_path = self.data_dir.parent / f"{self.data_dir.name}-stderr.log"
         stderr = open(self.stderr_path, "ab")  # noqa: SIM115 - the child owns it
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env
         )
@@ -83,6 +84,11 @@ class Server:
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        """Wait for the backend to exit and release its pipes; its exit code."""
+        assert self.proc is not None
         code = self.proc.wait(timeout)
         for pipe in (self.proc.stdin, self.proc.stdout):
             if pipe is not None:

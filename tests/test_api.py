@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import httpx
@@ -238,8 +239,6 @@ async def test_delete_session_stops_it_and_forgets_history(
     assert (await api.get(f"/api/session/{sid}/events")).status_code == 404
     assert (await api.delete(f"/api/session/{sid}")).status_code == 404
     with pytest.raises(ProcessLookupError):
-        import os
-
         os.kill(session["pid"], 0)
 
 

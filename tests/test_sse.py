@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import psutil
-import pytest
 
 from tests.conftest import new_session
 from tests.server import Server

@@ -52,6 +52,8 @@ def required_string(body: Body, key: str, *, empty: bool = False, max_length: in
 
 def integer(body: Body, key: str, default: int, *, low: int, high: int) -> int:
     value = body.get(key, default)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 80.0 is the integer 80
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{key!r} must be an integer")
     if not low <= value <= high:

@@ -1,0 +1,121 @@
+"""``sessiondock serve``: the ready line, start-up errors, signals and the stdin watch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.server import Server
+
+SERVE = [sys.executable, "-m", "backend", "serve"]
+
+
+def run_briefly(args: list[str], timeout: float = 15) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SERVE, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_ready_line_and_nothing_else_on_stdout(tmp_path: Path) -> None:
+    server = Server(tmp_path / "d").start()
+    ready = server.ready
+    assert set(ready) == {"event", "url", "port", "token", "pid"}
+    assert ready["event"] == "ready" and ready["pid"] == server.proc.pid  # type: ignore[union-attr]
+    assert ready["url"] == f"http://127.0.0.1:{ready['port']}"
+    assert httpx.get(f"{ready['url']}/api/health").status_code == 200
+    assert f"{ready['url']}/?token={server.token}" in server.stderr()  # the browser URL
+    assert server.proc is not None and server.proc.stdout is not None
+    server.proc.send_signal(signal.SIGINT)
+    assert server.proc.wait(5) == 0
+    assert server.proc.stdout.read() == b""  # logs went to stderr
+    server.proc.stdout.close()
+    assert server.proc.stdin is not None
+    server.proc.stdin.close()
+
+
+def test_random_token_by_default(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*SERVE, "--port", "0", "--data-dir", str(tmp_path / "d")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if k != "SESSIONDOCK_TOKEN"},
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        ready = json.loads(proc.stdout.readline())
+        assert len(ready["token"]) >= 43  # 32 random bytes, URL-safe base64
+        response = httpx.get(
+            f"{ready['url']}/api/projects", headers={"Authorization": f"Bearer {ready['token']}"}
+        )
+        assert response.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        proc.stdout.close()
+        proc.stdin.close()
+
+
+def test_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_briefly(["--port", str(port), "--data-dir", str(tmp_path / "d")])
+    assert_one_line_error(result, "cannot listen", str(port))
+
+
+def test_unusable_data_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_briefly(["--port", "0", "--data-dir", str(blocker / "data")])
+    assert_one_line_error(result, "data dir")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--port", "abc"], ["--port", "70000"], ["--bogus"], ["--heartbeat-interval", "0"],
+     ["--log-level", "loud"]],
+)  # fmt: skip
+def test_bad_option(args: list[str]) -> None:
+    assert_one_line_error(run_briefly(args), "error")
+
+
+def test_console_script_and_no_subcommand() -> None:
+    script = Path(sys.executable).with_name("sessiondock")
+    assert script.exists()
+    assert "serve" in subprocess.run([script, "--help"], capture_output=True, text=True).stdout
+    # Without a subcommand (the desktop app arrives later) it explains itself and exits 2.
+    result = subprocess.run([script], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "serve" in result.stderr
+
+
+def test_exits_when_stdin_closes(tmp_path: Path) -> None:
+    server = Server(tmp_path / "d", ["--exit-on-stdin-eof"]).start()
+    assert server.proc is not None and server.proc.stdin is not None
+    time.sleep(0.3)
+    assert server.proc.poll() is None  # an open stdin keeps it running
+    started = time.monotonic()
+    server.proc.stdin.close()
+    assert server.proc.wait(5) == 0
+    assert time.monotonic() - started < 3
+    assert not (server.data_dir / "server.json").exists()
+    assert server.proc.stdout is not None
+    server.proc.stdout.close()

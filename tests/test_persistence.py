@@ -1,0 +1,124 @@
+"""History survives the backend: restarts, crashes, and clients that resume across them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import new_session
+from tests.server import Server
+from tests.sse import Stream
+
+TICKER = "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.02; done"
+
+
+def ended(event: object) -> bool:
+    return getattr(event, "event", None) == "status" and event.data["status"] != "running"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+async def test_resume_across_backend_restart(server: Server, workdir: Path, how: int) -> None:
+    async with server.async_client() as api:
+        session = await new_session(
+            api, workdir, kind="command", argv=["sh", "-c", TICKER], tty=False
+        )
+        sid = session["id"]
+        before = Stream(api, sid)
+        await before.__aenter__()
+        await before.wait_for_output("tick-20\n")
+        await before.close()
+    pid = session["pid"]
+
+    server.restart(how)  # the same port and data dir
+    if how == signal.SIGKILL:
+        # A killed backend cannot stop its sessions; their process group is orphaned.
+        os.killpg(pid, signal.SIGKILL)
+
+    async with server.async_client() as api:
+        listed = (await api.get(f"/api/session/{sid}")).json()
+        assert listed["status"] == "interrupted"
+        assert listed["endedAt"] is not None
+        async with Stream(api, sid, last_event_id=before.ids[-1]) as after:
+            final = await after.wait_for(ended)
+        async with Stream(api, sid) as whole:
+            await whole.wait_for(ended)
+    assert final.data["status"] == "interrupted"
+    combined = before.ids + after.ids
+    assert combined == whole.ids  # no gap, no duplicate
+    assert combined == list(range(1, len(combined) + 1))
+    assert before.output() + after.output() == whole.output()
+    # Everything a client was ever sent is stored.
+    lines = whole.output().splitlines()
+    assert lines == [f"tick-{i}" for i in range(1, len(lines) + 1)]
+
+
+async def test_projects_and_sessions_survive_restart(server: Server, tmp_path: Path) -> None:
+    folders = [tmp_path / name for name in ("alpha", "beta")]
+    async with server.async_client() as api:
+        for folder in folders:
+            folder.mkdir()
+            await new_session(api, folder, kind="command", argv=["echo", folder.name], tty=False)
+        await asyncio.sleep(0.3)
+        projects = (await api.get("/api/projects")).json()
+        sessions = (await api.get("/api/sessions")).json()
+    server.restart()
+    async with server.async_client() as api:
+        assert (await api.get("/api/projects")).json() == projects
+        after = (await api.get("/api/sessions")).json()
+    assert [s["id"] for s in after["sessions"]] == [s["id"] for s in sessions["sessions"]]
+    assert all(s["status"] == "exited" and s["exitCode"] == 0 for s in after["sessions"])
+
+
+async def test_every_session_is_terminated_at_shutdown(server: Server, workdir: Path) -> None:
+    import psutil
+
+    async with server.async_client() as api:
+        # A shell with a child of its own: both must go.
+        session = await new_session(api, workdir, kind="shell", argv=["/bin/sh"])
+        async with Stream(api, session["id"]) as stream:
+            await api.post(
+                f"/api/session/{session['id']}/prompt", json={"command": "sleep 300 & echo started"}
+            )
+            await stream.wait_for_output("started")
+        # The shell runs its job in a process group of its own; both are in the session.
+        group = [p for p in psutil.process_iter(["pid"]) if _sid(p.pid) == session["pid"]]
+        assert len(group) >= 2
+        assert len({os.getpgid(p.pid) for p in group}) >= 2
+    assert server.stop() == 0
+    await asyncio.sleep(0.2)
+    assert [p for p in group if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+
+
+def _sid(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except ProcessLookupError:
+        return None
+
+
+async def test_server_json_and_lock(server: Server, tmp_path: Path) -> None:
+    info = server.data_dir / "server.json"
+    assert info.stat().st_mode & 0o777 == 0o600
+    import json
+
+    assert json.loads(info.read_text()) == server.ready
+    # A second backend on the same data dir refuses to start.
+    from tests.server import Server as Other
+
+    second = Other(server.data_dir)
+    with pytest.raises(RuntimeError, match="another SessionDock backend is using"):
+        second.start()
+    assert second.proc is not None and second.proc.wait(5) == 2
+    assert second.proc.stdin is not None
+    second.proc.stdin.close()
+    assert second.proc.stdout is not None
+    second.proc.stdout.close()
+    server.stop()
+    assert not info.exists()
+    with httpx.Client() as client, pytest.raises(httpx.ConnectError):
+        client.get(f"{server.url}/api/health")
