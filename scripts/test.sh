@@ -10,4 +10,5 @@ python3 -m venv .venv
 
 echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== mypy"; .venv/bin/mypy
+echo "== import contracts"; .venv/bin/lint-imports
 echo "== pytest"; exec .venv/bin/python -m pytest "$@"
