@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -182,7 +183,7 @@ async def _serve_locked(settings: Settings, exit_on_stdin_eof: bool) -> int:
     )
     try:
         await runner.setup()
-    except OSError as exc:  # the database cannot be opened
+    except (OSError, sqlite3.Error) as exc:  # the database cannot be opened
         raise StartupError(f"cannot open the store in {settings.data_dir}: {exc}") from None
     site = web.TCPSite(runner, settings.host, settings.port)
     try:
@@ -194,8 +195,7 @@ async def _serve_locked(settings: Settings, exit_on_stdin_eof: bool) -> int:
         ) from None
 
     port = _bound_port(runner)
-    host = "[::1]" if settings.host == "::1" else "127.0.0.1"
-    url = f"http://{host}:{port}"
+    url = f"http://{_url_host(settings.host)}:{port}"
     ready = {
         "event": "ready",
         "url": url,
@@ -225,6 +225,15 @@ async def _serve_locked(settings: Settings, exit_on_stdin_eof: bool) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     return 0
+
+
+def _url_host(host: str) -> str:
+    """How a client on this machine reaches a server bound to ``host``."""
+    if host in ("", "0.0.0.0", "localhost"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 def _bound_port(runner: web.AppRunner) -> int:

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
 MAX_EVENT_BYTES = 65536
+# At exit, read at most this much more: a background job that keeps the terminal open and keeps
+# writing must not hold the event loop.
+MAX_DRAIN_READS = 64
 
 OutputCallback = Callable[[str, str], None]  # (stream name, text)
 
@@ -217,7 +220,9 @@ class SessionProcess:
         return code
 
     def _drain(self, fd: int) -> None:
-        while fd in self._readers:
+        for _ in range(MAX_DRAIN_READS):
+            if fd not in self._readers:
+                return
             try:
                 data = os.read(fd, READ_SIZE)
             except BlockingIOError:
@@ -307,10 +312,8 @@ class SessionProcess:
         if self._proc is None:
             return
         self.signal_all(signal.SIGTERM, signal.SIGHUP)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._proc.wait()), grace)
-        except TimeoutError:
-            pass
         # Background jobs may outlive the leader: whatever remains of the session goes now.
         self.signal_all(signal.SIGKILL)
         await self._proc.wait()

@@ -247,3 +247,20 @@ async def test_unknown_route_and_method_are_json(api: httpx.AsyncClient) -> None
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
     wrong = await api.put("/api/projects", json={})
     assert wrong.status_code == 405 and wrong.json()["code"] == "method_not_allowed"
+
+
+async def test_head_of_a_stream_ends_at_once(api: httpx.AsyncClient, workdir: Path) -> None:
+    session = await new_session(api, workdir, kind="command", argv=["sleep", "30"])
+    response = await asyncio.wait_for(api.head(f"/api/session/{session['id']}/events"), 5)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream"
+
+
+async def test_web_files_stay_inside_their_folder(server: Server) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        for path in ("/%2e%2e/%2e%2e/pyproject.toml", "/..%2fpyproject.toml", "/nope.html"):
+            response = await client.get(path)
+            assert response.status_code == 404, path
+            assert response.json()["code"] == "not_found"
+        index = await client.get("/index.html")
+        assert index.status_code == 200 and "SessionDock" in index.text

@@ -161,3 +161,16 @@ async def test_token_is_not_passed_to_sessions(tmp_path: Path, workdir: Path) ->
         assert server.token not in stream.output()
     finally:
         server.stop()
+
+
+async def test_background_writer_cannot_hold_the_loop(api: httpx.AsyncClient, workdir: Path) -> None:
+    # The program exits but leaves a job that ignores SIGHUP and floods the terminal: reading
+    # what is left at exit must stop somewhere, or the whole server would hang.
+    script = "trap '' HUP; (yes &); sleep 0.2; echo leaving"
+    session = await new_session(api, workdir, kind="command", argv=["sh", "-c", script])
+    async with Stream(api, session["id"]) as stream:
+        status = await stream.wait_for(ended, timeout=30)
+        await stream.wait_for_output("leaving")
+    assert status.data["status"] == "exited"
+    health = await asyncio.wait_for(api.get("/api/health"), 2)
+    assert health.status_code == 200

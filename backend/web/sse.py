@@ -56,6 +56,8 @@ async def session_events(request: web.Request) -> web.StreamResponse:
     manager = request.app[MANAGER]
     manager.get_session(session_id)  # 404 before any stream starts
     after = resume_point(request)
+    if request.method == "HEAD":
+        return web.Response(headers=SSE_HEADERS)
     settings = request.app[SETTINGS]
     store = request.app[STORE]
     stats = request.app[STREAMS]
