@@ -384,7 +384,7 @@ def _paths() -> dict[str, Schema]:
                     {
                         "name": "after",
                         "in": "query",
-                        "schema": {"type": "integer", "minimum": 0, "default": 0},
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 2**62, "default": 0},
                     },
                     {
                         "name": "limit",

@@ -80,11 +80,15 @@ def encode_retry(milliseconds: int) -> bytes:
     return f"retry: {milliseconds}\n\n".encode()
 
 
+# Event ids are SQLite integers; anything larger cannot name an event.
+MAX_EVENT_ID = 2**62
+
+
 def parse_last_event_id(value: str | None) -> int | None:
-    """Parse a Last-Event-ID. Anything that is not a non-negative integer means "from the start"."""
+    """Parse a Last-Event-ID: a non-negative integer up to MAX_EVENT_ID, else None."""
     if value is None:
         return None
     value = value.strip()
-    if not value.isascii() or not value.isdigit():
+    if not value.isascii() or not value.isdigit() or int(value) > MAX_EVENT_ID:
         return None
     return int(value)

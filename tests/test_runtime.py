@@ -163,7 +163,9 @@ async def test_token_is_not_passed_to_sessions(tmp_path: Path, workdir: Path) ->
         server.stop()
 
 
-async def test_background_writer_cannot_hold_the_loop(api: httpx.AsyncClient, workdir: Path) -> None:
+async def test_background_writer_cannot_hold_the_loop(
+    api: httpx.AsyncClient, workdir: Path
+) -> None:
     # The program exits but leaves a job that ignores SIGHUP and floods the terminal: reading
     # what is left at exit must stop somewhere, or the whole server would hang.
     script = "trap '' HUP; (yes &); sleep 0.2; echo leaving"

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from backend import __version__
 from backend.openapi import openapi_document
+from backend.protocol import MAX_EVENT_ID
 from backend.resources import web_dir
 from backend.sessions import SessionRequest
 from backend.web import validate
@@ -120,7 +121,7 @@ async def resize(request: web.Request) -> web.Response:
 
 async def history(request: web.Request) -> web.Response:
     session = request.app[MANAGER].get_session(request.match_info["id"])
-    after = validate.query_int(request, "after", 0, low=0, high=2**62)
+    after = validate.query_int(request, "after", 0, low=0, high=MAX_EVENT_ID)
     limit = validate.query_int(request, "limit", 1000, low=1, high=MAX_HISTORY_PAGE)
     store = request.app[STORE]
     await store.flush()  # include everything appended before this request

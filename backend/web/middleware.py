@@ -23,8 +23,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN_API_PATHS = frozenset({"/api/health"})
 # Streams must be cancelled when their client goes away; nothing else may be.
 STREAM_ROUTES = frozenset({"session-events"})
-# The web UI's files: a GET route that matches every path, /api/ ones included.
-CATCH_ALL_ROUTES = frozenset({"static"})
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -126,34 +124,6 @@ async def check_token(request: web.Request, handler: Handler) -> web.StreamRespo
     return await handler(request)
 
 
-async def _api_methods(request: web.Request) -> set[str]:
-    """The methods the API routes at this path take (the web UI's catch-all aside)."""
-    allowed: set[str] = set()
-    for resource in request.app.router.resources():
-        if resource.name not in CATCH_ALL_ROUTES:
-            allowed |= (await resource.resolve(request))[1]
-    return allowed
-
-
-@web.middleware
-async def api_methods(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Under /api/, a method the route does not take is 405 with the route's own Allow.
-
-    The web UI's catch-all GET route would otherwise answer such a GET with 404, and add its
-    GET and HEAD to the Allow of every other 405.
-    """
-    match_info = request.match_info
-    if request.path.startswith("/api/") and (
-        match_info.route.name in CATCH_ALL_ROUTES
-        or isinstance(match_info.http_exception, web.HTTPMethodNotAllowed)
-    ):
-        allowed = await _api_methods(request)
-        if allowed:
-            raise web.HTTPMethodNotAllowed(request.method, allowed)
-        raise web.HTTPNotFound()
-    return await handler(request)
-
-
 @web.middleware
 async def check_content_type(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.body_exists and request.content_type != "application/json":
@@ -184,7 +154,6 @@ MIDDLEWARES = (
     check_host,
     check_origin,
     check_token,
-    api_methods,
     check_content_type,
     shield,
 )

@@ -26,5 +26,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/session/{id}/prompt", handlers.send_prompt, name="session-prompt")
     r.add_post("/api/session/{id}/signal", handlers.send_signal, name="session-signal")
     r.add_post("/api/session/{id}/resize", handlers.resize, name="session-resize")
-    # Last, so that it never shadows an API route.
-    r.add_get("/{path:.+}", handlers.static_file, name="static")
+    # The web UI's files; never under /api/, so the router answers 404 and 405 there itself.
+    r.add_get("/{path:(?!api/).+}", handlers.static_file, name="static")

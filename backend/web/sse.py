@@ -7,6 +7,7 @@ replay's snapshot or arrives through the subscription (or both), never neither.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 
@@ -19,6 +20,8 @@ from backend.protocol import dumps, encode_event, now_ms
 from backend.store import Store
 from backend.web.keys import BUS, MANAGER, SETTINGS, STORE, STREAMS
 
+log = logging.getLogger(__name__)
+
 REPLAY_PAGE = 2000
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -30,15 +33,12 @@ SSE_HEADERS = {
 
 def resume_point(request: web.Request) -> int | None:
     """The seq to resume after. The header wins: a browser's own reconnect keeps the old URL."""
-    header = request.headers.get("Last-Event-ID")
-    if header is not None and header.strip():
-        return protocol.parse_last_event_id(header)
-    query = request.query.get("lastEventId")
-    if query is None or not query.strip():
+    raw = request.headers.get("Last-Event-ID", "").strip() or request.query.get("lastEventId")
+    if raw is None or not raw.strip():
         return None
-    value = protocol.parse_last_event_id(query)
+    value = protocol.parse_last_event_id(raw)
     if value is None:
-        raise InvalidInput("lastEventId must be a non-negative integer")
+        raise InvalidInput(f"lastEventId must be an integer from 0 to {protocol.MAX_EVENT_ID}")
     return value
 
 
@@ -94,6 +94,10 @@ async def session_events(request: web.Request) -> web.StreamResponse:
                 await response.write(_heartbeat())
     except ConnectionError:
         pass  # the client went away; everything it had is stored
+    except Exception:
+        # Headers are out: the error middleware can no longer answer. End the stream; the
+        # client reconnects with its Last-Event-ID.
+        log.exception("stream of session %s failed", session_id)
     finally:
         bus.unsubscribe(subscriber)
         stats.closed(session_id)
