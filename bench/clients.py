@@ -2,8 +2,8 @@
 
 1. It opens ``--count`` streams and prints ``{"ready": n, ...}``.
 2. It reads ``{"start": ns, "end": ns}``: the CLOCK_MONOTONIC window in which to count.
-3. After the window it prints what it counted, with the CPU it used inside the window, and
-   closes every stream once stdin says ``close`` (or ends).
+3. After the window it prints what it counted, and closes every stream once stdin says
+   ``close`` (or ends).
 """
 
 from __future__ import annotations
@@ -18,11 +18,6 @@ import time
 from sseclient import Tally, Window, open_streams
 
 MAX_RUN = 600.0  # seconds: no command may keep this process waiting longer
-
-
-def cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
 
 
 def emit(message: dict[str, object]) -> None:
@@ -50,12 +45,9 @@ async def run(args: argparse.Namespace) -> None:
         command = await asyncio.wait_for(read_command(), MAX_RUN)
         if "start" in command:
             window.start, window.end = int(str(command["start"])), int(str(command["end"]))
-            await asyncio.sleep(max(0.0, (window.start - time.monotonic_ns()) / 1e9))
-            cpu_start = cpu_seconds()
             await asyncio.sleep(max(0.0, (window.end - time.monotonic_ns()) / 1e9))
-            cpu_used = cpu_seconds() - cpu_start
             lost = sum(c.closed.done() for c in connections)
-            emit({**tally.to_json(), "cpuSeconds": cpu_used, "lost": lost, "pid": os.getpid()})
+            emit({**tally.to_json(), "lost": lost})
             await asyncio.wait_for(read_command(), MAX_RUN)
     finally:
         for connection in connections:

@@ -56,9 +56,7 @@ class FanoutRun:
     p99_ms: float
     max_ms: float
     samples: int
-    server_cpu: float  # fraction of one core
-    client_cpu: float
-    generator_cpu: float
+    cpu: dict[str, float]  # cores used in the window: server, clients, generator, softirq, other
     connect_s: float
     lost: int  # streams that ended during the run
     slow_dropped: int  # SessionDock's count of clients cut off for being slow
@@ -111,13 +109,17 @@ async def run_fanout(
         end = start + int(window * 1e9)
         for proc in procs:
             await proc.send({"start": start, "end": end})
-        meters = {"server": CpuMeter(server.pid), "generator": CpuMeter(generator_pid)}
+        meter = CpuMeter(
+            {
+                "server": [server.pid],
+                "generator": [generator_pid],
+                "clients": [proc.proc.pid for proc in procs],
+            }
+        )
         await sleep_until(start)
-        for meter in meters.values():
-            meter.start()
+        meter.start()
         await sleep_until(end)
-        for meter in meters.values():
-            meter.stop()
+        cpu = meter.stop()
         results = [await proc.read(window + CONNECT_WAIT) for proc in procs]
         metrics = await server.metrics()
     finally:
@@ -137,9 +139,7 @@ async def run_fanout(
         p99_ms=percentile(latencies, 0.99) / 1e6,
         max_ms=percentile(latencies, 1.0) / 1e6,
         samples=len(latencies),
-        server_cpu=meters["server"].seconds / window,
-        client_cpu=sum(r["cpuSeconds"] for r in results) / window,
-        generator_cpu=meters["generator"].seconds / window,
+        cpu=cpu.to_json(),
         connect_s=connect_s,
         lost=sum(r["lost"] for r in results),
         slow_dropped=int(metrics.get("eventBus", {}).get("slowClientsDropped", 0)),

@@ -1,8 +1,8 @@
 """What every benchmark shares: servers and client processes as children, CPUs, percentiles.
 
-Each server runs pinned to one CPU (``SERVER_CPU``); clients, the session's generator process and
-this harness share the other, so the server has a core of its own. Every child is started here,
-stopped here, and watches its stdin, so it also ends if the benchmark dies.
+Each server runs pinned to one CPU; clients, the session's generator process and this harness
+share another, so the server has a core of its own (``Cpus``). Every child is started here and
+stopped here; servers watch their stdin, so they also end if the benchmark dies.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ PYTHON = sys.executable
 HOST = "127.0.0.1"
 READY_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
+QUIET_CORES = 0.15
+QUIET_SAMPLE = 0.3
+QUIET_RETRY = 1.0
 RESULT_LIMIT = 256 * 1024 * 1024  # a client's result line holds every latency sample
 
 # Pins itself to a CPU, then becomes the real command (same pid): every thread the server starts
@@ -177,23 +180,23 @@ class Server:
         self.session_pids.clear()
 
 
-def start_server(kind: str, workdir: Path, cpus: Cpus, extra: Sequence[str] = ()) -> Server:
+def start_server(kind: str, workdir: Path, cpus: Cpus) -> Server:
     """Start a server as a child pinned to the server CPU and wait for its ready line."""
     workdir.mkdir(parents=True, exist_ok=True)
     token: str | None
     if kind == SESSIONDOCK:
-        token = secrets.token_urlsafe(24)
+        token = secrets.token_hex(24)
         data_dir = workdir / f"data-{secrets.token_hex(4)}"
         cmd = [
-            PYTHON, *(["/tmp/exp_backend.py"] if os.environ.get("EXP") else ["-m", "backend"]), "serve", "--port", "0", "--data-dir", str(data_dir),
-            "--token", token, "--log-level", "warning", "--exit-on-stdin-eof", *extra, *os.environ.get("EXP_ARGS", "").split(),
+            PYTHON, "-m", "backend", "serve", "--port", "0", "--data-dir", str(data_dir),
+            f"--token={token}", "--log-level", "warning", "--exit-on-stdin-eof",
         ]  # fmt: skip
     else:
         token = None
         cmd = [PYTHON, str(BENCH / "baseline_server.py"), "--port", "0", "--exit-on-stdin-eof"]
     if cpus.server is not None:
         cmd = [PYTHON, "-c", PIN_AND_EXEC, str(cpus.server), *cmd]
-    with open("/tmp/exp-stderr.log" if os.environ.get("EXP") else workdir / f"{kind}-stderr.log", "ab") as stderr:
+    with open(workdir / f"{kind}-stderr.log", "ab") as stderr:
         proc = subprocess.Popen(
             cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
         )
@@ -217,7 +220,7 @@ class ClientProcess:
     async def start(cls, server: Server, path: str, count: int, cpus: Cpus) -> ClientProcess:
         proc = await asyncio.create_subprocess_exec(
             PYTHON, str(BENCH / "clients.py"), "--port", str(server.port), "--path", path,
-            "--count", str(count), *(["--token", server.token] if server.token else []),
+            "--count", str(count), *([f"--token={server.token}"] if server.token else []),
             *cpus.client_args(),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=RESULT_LIMIT,
         )  # fmt: skip
@@ -251,33 +254,87 @@ class ClientProcess:
             await self.proc.wait()
 
 
+def _machine_busy() -> tuple[float, float]:
+    """CPU seconds the whole machine has been busy, and the part spent in soft interrupts."""
+    times = psutil.cpu_times()
+    busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
+    busy -= getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)  # in user already
+    return busy, getattr(times, "softirq", 0.0)
+
+
+def _process_cpu(pid: int) -> float:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return math.nan
+    return float(times.user + times.system)
+
+
+@dataclass
+class CpuUse:
+    """Cores used on average over a window: by each of our processes, in softirq, by the rest.
+
+    Loopback TCP is partly processed in soft interrupts, which no process is charged for, so
+    ``softirq`` belongs to the benchmark; ``other`` is whatever else ran on the machine.
+    """
+
+    cores: dict[str, float]
+    machine: float
+    softirq: float
+
+    @property
+    def other(self) -> float:
+        return max(0.0, self.machine - self.softirq - sum(self.cores.values()))
+
+    def to_json(self) -> dict[str, float]:
+        return {**self.cores, "softirq": self.softirq, "other": self.other}
+
+
 class CpuMeter:
-    """CPU seconds used by some processes between ``start()`` and ``stop()``."""
+    """Measures a ``CpuUse`` between ``start()`` and ``stop()``. A process that ended counts 0."""
 
-    def __init__(self, pid: int) -> None:
-        try:
-            self._proc: psutil.Process | None = psutil.Process(pid)
-        except psutil.Error:
-            self._proc = None
-        self._start = 0.0
-        self.seconds = 0.0
-
-    def _now(self) -> float:
-        if self._proc is None:
-            return 0.0
-        try:
-            times = self._proc.cpu_times()
-        except psutil.Error:
-            return 0.0
-        return float(times.user + times.system)
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self._pids = {**pids, "harness": [os.getpid()]}
+        self._start: dict[int, float] = {}
+        self._machine = (0.0, 0.0)
+        self._t0 = 0.0
 
     def start(self) -> None:
-        self._start = self._now()
+        self._t0 = time.monotonic()
+        self._machine = _machine_busy()
+        self._start = {pid: _process_cpu(pid) for pids in self._pids.values() for pid in pids}
 
-    def stop(self) -> float:
-        end = self._now()
-        self.seconds = max(0.0, end - self._start) if end else 0.0
-        return self.seconds
+    def stop(self) -> CpuUse:
+        elapsed = max(1e-9, time.monotonic() - self._t0)
+        busy, softirq = _machine_busy()
+        cores: dict[str, float] = {}
+        for role, pids in self._pids.items():
+            used = 0.0
+            for pid in pids:
+                delta = _process_cpu(pid) - self._start.get(pid, math.nan)
+                used += 0.0 if math.isnan(delta) else max(0.0, delta)
+            cores[role] = used / elapsed
+        return CpuUse(
+            cores,
+            (busy - self._machine[0]) / elapsed,
+            (softirq - self._machine[1]) / elapsed,
+        )
+
+
+async def wait_for_quiet(limit: float, threshold: float = QUIET_CORES) -> float:
+    """Wait (at most ``limit`` s) until other programs use under ``threshold`` cores.
+
+    Returns the cores they used in the last check. Another program's burst would otherwise
+    land in one server's run and not the other's."""
+    deadline = time.monotonic() + limit
+    while True:
+        meter = CpuMeter({})
+        meter.start()
+        await asyncio.sleep(QUIET_SAMPLE)
+        other = meter.stop().other
+        if other < threshold or time.monotonic() >= deadline:
+            return other
+        await asyncio.sleep(QUIET_RETRY)
 
 
 async def sleep_until(deadline_ns: int) -> None:

@@ -4,7 +4,7 @@ Benchmark clients must cost much less than the server they measure, so nothing h
 events. A connection counts what matters with ``bytes.count`` over each chunk it reads:
 
 - lines: one ``@`` per generator line (nothing else on the wire contains ``@``);
-- events: ``event: output`` once per output event, in both servers' streams;
+- events: ``event: output`` once per output event, in both servers' streams (or another marker);
 - latency: each ``!`` is followed by the 20-digit CLOCK_MONOTONIC time the line was written,
   compared with the time the chunk holding it was read.
 
@@ -34,6 +34,10 @@ class Window:
     start: int = 2**63 - 1
     end: int = 2**63 - 1
 
+    @classmethod
+    def always(cls) -> Window:
+        return cls(0, 2**63 - 1)
+
 
 @dataclass
 class Tally:
@@ -58,10 +62,20 @@ class Tally:
 
 
 class SSEConnection(asyncio.Protocol):
-    """One GET of an event stream. ``ready`` resolves at the first body byte, or fails."""
+    """One GET of an event stream. ``ready`` resolves at the first body byte, or fails;
+    ``watched`` at the read that completes ``watch``, with the time of that read."""
 
-    def __init__(self, request: bytes, window: Window, tally: Tally, watch: bytes = b"") -> None:
+    def __init__(
+        self,
+        request: bytes,
+        window: Window,
+        tally: Tally,
+        *,
+        watch: bytes = b"",
+        event_marker: bytes = EVENT,
+    ) -> None:
         self._request = request
+        self._event = event_marker
         self._window = window
         self._tally = tally
         self._tail = b""
@@ -109,7 +123,7 @@ class SSEConnection(asyncio.Protocol):
         tally.bytes += len(data)
         tally.lines += data.count(LINE)
         buf = self._tail + data
-        tally.events += buf.count(EVENT, max(0, len(self._tail) - len(EVENT) + 1))
+        tally.events += buf.count(self._event, max(0, len(self._tail) - len(self._event) + 1))
         if TOKEN in buf:
             self._read_tokens(buf, now)
         self._tail = buf[-TAIL:]
