@@ -30,7 +30,7 @@ from backend.errors import (
 )
 from backend.process import LaunchSpec, SessionProcess
 from backend.protocol import dumps, now_ms
-from backend.store import BACKLOG_HIGH, Store
+from backend.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +315,7 @@ class SessionManager:
             {"sessionId": session.id, "type": stream, "content": text, "timestamp": now_ms()},
         )
         process = session.process
-        if process is not None and self.store.backlog > BACKLOG_HIGH:
+        if process is not None and self.store.congested:
             # The store is behind: let the process wait rather than queue without bound.
             process.pause_reading()
             self.store.call_when_drained(process.resume_reading)

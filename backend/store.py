@@ -58,12 +58,17 @@ CREATE TABLE IF NOT EXISTS events (
 ) WITHOUT ROWID;
 """
 
-# Trimming frees down to this fraction of the cap, so it does not run on every batch.
+# Once over its cap, a session is trimmed down to this fraction of it, so that trimming does not
+# run on every batch; at most TRIM_CHUNK bytes per batch, so that no batch stalls the stream.
 TRIM_TO = 0.8
+TRIM_CHUNK = 2 * 1024 * 1024
+# One transaction holds at most this much, so each hand-over to the bus (and to every client's
+# queue) stays small and clients drain between batches.
 MAX_BATCH = 4096
-# Above this many queued writes, session readers pause until the writer catches up.
-BACKLOG_HIGH = 2000
-BACKLOG_LOW = 500
+MAX_BATCH_BYTES = 1024 * 1024
+# Above this many bytes of queued output, session readers pause until the writer catches up.
+BACKLOG_HIGH = 4 * 1024 * 1024
+BACKLOG_LOW = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -87,6 +92,7 @@ class _Tally:
     stored_bytes: int = 0
     trimmed_through: int = 0
     last_seq: int = 0
+    trimming: bool = False  # over the cap, and not yet back down to TRIM_TO of it
 
 
 @dataclass(slots=True)
@@ -95,6 +101,7 @@ class _Committed:
     barriers: list[asyncio.Future[None]] = field(default_factory=list)
     trims: dict[str, int] = field(default_factory=dict)
     items: int = 0
+    size: int = 0
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -123,6 +130,7 @@ class Store:
         self._last_seq: dict[str, int] = {}
         self._trimmed_through: dict[str, int] = {}
         self._backlog = 0
+        self._backlog_bytes = 0
         self._drain_waiters: list[Callable[[], None]] = []
         self.events_persisted = 0
 
@@ -205,6 +213,7 @@ class Store:
 
     def _put(self, item: object) -> None:
         self._backlog += 1
+        self._backlog_bytes += _size(item)
         self._queue.put(item)
 
     @property
@@ -212,9 +221,14 @@ class Store:
         """Writes queued and not yet committed."""
         return self._backlog
 
+    @property
+    def congested(self) -> bool:
+        """Whether producers should pause: more output is queued than the writer keeps up with."""
+        return self._backlog_bytes > BACKLOG_HIGH
+
     def call_when_drained(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` on the loop once the backlog is low again (flow control)."""
-        if self._backlog <= BACKLOG_LOW:
+        if self._backlog_bytes <= BACKLOG_LOW:
             callback()
         else:
             self._drain_waiters.append(callback)
@@ -259,11 +273,14 @@ class Store:
             stopping = False
             while not stopping:
                 batch = [self._queue.get()]
-                while len(batch) < MAX_BATCH:
+                size = _size(batch[0])
+                while len(batch) < MAX_BATCH and size < MAX_BATCH_BYTES:
                     try:
-                        batch.append(self._queue.get_nowait())
+                        item = self._queue.get_nowait()
                     except queue.Empty:
                         break
+                    batch.append(item)
+                    size += _size(item)
                 stopping = any(item is _STOP for item in batch)
                 done = self._write_batch(conn, batch, tallies)
                 assert self._loop is not None
@@ -274,7 +291,9 @@ class Store:
     def _write_batch(
         self, conn: sqlite3.Connection, batch: list[object], tallies: dict[str, _Tally]
     ) -> _Committed:
-        done = _Committed(items=sum(item is not _STOP for item in batch))
+        done = _Committed(
+            items=sum(item is not _STOP for item in batch), size=sum(map(_size, batch))
+        )
         pending: list[StoredEvent] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -339,8 +358,9 @@ class Store:
             tally = tallies.get(session_id)
             if tally is None:  # deleted later in the same batch
                 continue
-            if tally.stored_bytes > self.max_session_bytes:
+            if tally.stored_bytes > self.max_session_bytes or tally.trimming:
                 self._trim(conn, session_id, tally)
+                tally.trimming = tally.stored_bytes > self.max_session_bytes * TRIM_TO
                 done.trims[session_id] = tally.trimmed_through
             conn.execute(
                 "UPDATE sessions SET last_event_id = ?, stored_bytes = ?, trimmed_through = ? "
@@ -350,6 +370,9 @@ class Store:
 
     def _trim(self, conn: sqlite3.Connection, session_id: str, tally: _Tally) -> None:
         excess = tally.stored_bytes - int(self.max_session_bytes * TRIM_TO)
+        # In chunks: a batch holds at most MAX_BATCH_BYTES, so trimming TRIM_CHUNK per batch
+        # still outruns any producer, and no single batch is held up by a big delete.
+        excess = min(excess, TRIM_CHUNK)
         freed = 0
         through = tally.trimmed_through
         rows = conn.execute(
@@ -370,6 +393,7 @@ class Store:
 
     def _committed(self, done: _Committed) -> None:
         self._backlog -= done.items
+        self._backlog_bytes -= done.size
         self.events_persisted += len(done.events)
         for session_id, through in done.trims.items():
             if session_id in self._last_seq:
@@ -379,7 +403,12 @@ class Store:
         for future in done.barriers:
             if not future.done():
                 future.set_result(None)
-        if self._drain_waiters and self._backlog <= BACKLOG_LOW:
+        if self._drain_waiters and self._backlog_bytes <= BACKLOG_LOW:
             waiters, self._drain_waiters = self._drain_waiters, []
             for callback in waiters:
                 callback()
+
+
+def _size(item: object) -> int:
+    """What an item weighs in the queue: an event's data; anything else next to nothing."""
+    return len(item.data) if isinstance(item, StoredEvent) else 64

@@ -302,3 +302,31 @@ async def test_thousand_connect_disconnect_cycles_leak_nothing(
     # 900 cycles that each held a stream: a leak of even 5 KB each would show as 4.5 MB.
     assert rss_after - rss_before < 3 * 1024 * 1024, (rss_before, rss_after)
     assert len(os.listdir(f"/proc/{server.proc.pid}/fd")) < 64  # type: ignore[union-attr]
+
+
+async def test_a_client_that_keeps_up_is_never_cut_off(
+    server: Server, api: httpx.AsyncClient, workdir: Path
+) -> None:
+    # 80 MB as fast as a pipe goes, past the store's 50 MB cap (so trims run meanwhile), read by
+    # a client that only counts bytes. Big commits must not land in its queue all at once.
+    script = "head -c 60000000 /dev/zero | base64 -w 1000"
+    session = await new_session(api, workdir, kind="command", argv=["sh", "-c", script], tty=False)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        f"GET /api/session/{session['id']}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {server.token}\r\n\r\n".encode()
+    )
+    received = 0
+    tail = b""
+    try:
+        async with asyncio.timeout(60):
+            while b'"status":"exited"' not in tail:
+                chunk = await reader.read(1 << 20)
+                assert chunk, "the server closed the stream"
+                received += len(chunk)
+                tail = (tail + chunk)[-4096:]
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert received > 80_000_000
+    assert (await metrics(api))["eventBus"]["slowClientsDropped"] == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -31,6 +32,7 @@ def make_app(settings: Settings) -> web.Application:
     app[BACKGROUND] = set()
     setup_routes(app)
     app.cleanup_ctx.append(_run_sessions)
+    app.cleanup_ctx.append(_send_heartbeats)
     app.on_shutdown.append(_end_streams)
     return app
 
@@ -45,6 +47,26 @@ async def _run_sessions(app: web.Application) -> AsyncIterator[None]:
         if app[BACKGROUND]:
             await asyncio.gather(*app[BACKGROUND], return_exceptions=True)
         await app[STORE].close()
+
+
+async def _send_heartbeats(app: web.Application) -> AsyncIterator[None]:
+    """Sweep for idle streams a few times per interval: a heartbeat goes out after between one
+    and one and a quarter intervals of silence."""
+    interval = app[SETTINGS].heartbeat_interval
+    bus = app[BUS]
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(max(0.02, interval / 4))
+            bus.wake_idle(interval)
+
+    task = asyncio.create_task(sweep(), name="heartbeats")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _end_streams(app: web.Application) -> None:

@@ -82,7 +82,7 @@ async def session_events(request: web.Request) -> web.StreamResponse:
         )
         last_sent = await _replay(response, store, subscriber, after or 0)
         while subscriber.close_reason is None:
-            events = await subscriber.take(settings.heartbeat_interval)
+            events = await subscriber.take()
             if subscriber.close_reason is not None:
                 break
             frames = [event.frame for event in events if event.seq > last_sent]
