@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+
+# Before any QApplication exists: Qt tests draw offscreen, with no display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any

@@ -1,0 +1,224 @@
+"""An async client for the backend's REST API (docs/api.md), on any asyncio loop and without Qt.
+
+Every method returns the JSON the backend documents, as plain dicts; list routes return the list
+itself. A response with an error status raises ``ApiError`` with the backend's ``code``; a backend
+that cannot be reached (nothing listening, connection dropped, no answer in time) raises
+``BackendUnavailable``, so the app can tell "you asked for something wrong" from "restart it".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Literal, Self
+from urllib.parse import quote
+
+import httpx
+
+DEFAULT_TIMEOUT = 10.0
+
+
+class BackendError(Exception):
+    """Anything that went wrong talking to the backend."""
+
+
+class ApiError(BackendError):
+    """The backend answered with an error status; ``code`` is its machine-readable code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class BackendUnavailable(BackendError):
+    """The backend could not be reached or did not answer."""
+
+
+def api_error(response: httpx.Response) -> ApiError:
+    """The ``ApiError`` an error response stands for, also when its body is not ours (a proxy's)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("code"), str):
+        return ApiError(response.status_code, body["code"], str(body.get("error", "")))
+    message = response.text[:200].strip() or response.reason_phrase
+    return ApiError(response.status_code, f"http_{response.status_code}", message)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def segment(value: str) -> str:
+    """``value`` as one path segment, whatever it holds."""
+    return quote(value, safe="")
+
+
+class ApiClient:
+    """The backend's REST API. Use as ``async with ApiClient(url, token) as api:`` or call
+    ``aclose()``; ``set_endpoint()`` points it at a restarted backend (new port or token)."""
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        # trust_env=False: the backend is on loopback, and an HTTP_PROXY meant for the internet
+        # must not capture it.
+        self._client = httpx.AsyncClient(
+            base_url=base_url, headers=bearer(token), timeout=timeout, trust_env=False
+        )
+
+    @property
+    def base_url(self) -> str:
+        return str(self._client.base_url)
+
+    def set_endpoint(self, base_url: str, token: str) -> None:
+        """Send the next requests to ``base_url`` with ``token``. Pooled connections to the old
+        address are never reused for the new one, so nothing needs closing."""
+        self._client.base_url = httpx.URL(base_url)
+        self._client.headers.update(bearer(token))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str | int] | None = None,
+    ) -> dict[str, Any]:
+        try:
+            response = await self._client.request(method, path, json=body, params=params)
+        except httpx.TransportError as exc:
+            raise BackendUnavailable(f"{method} {path}: {exc!r}") from exc
+        if response.is_error:
+            raise api_error(response)
+        try:
+            result = response.json()
+        except ValueError:
+            result = None
+        if not isinstance(result, dict):
+            raise ApiError(response.status_code, "invalid_response", "expected a JSON object")
+        return result
+
+    # -- health and metrics
+
+    async def health(self) -> dict[str, Any]:
+        """``{"status": "ok", "version"}``; needs no token."""
+        return await self._call("GET", "/api/health")
+
+    async def metrics(self) -> dict[str, Any]:
+        return await self._call("GET", "/api/debug/metrics")
+
+    # -- projects
+
+    async def list_projects(self) -> list[dict[str, Any]]:
+        result = await self._call("GET", "/api/projects")
+        projects: list[dict[str, Any]] = result["projects"]
+        return projects
+
+    async def create_project(
+        self, path: str | os.PathLike[str], name: str | None = None
+    ) -> dict[str, Any]:
+        """The project of folder ``path``: created, or the existing one of that folder."""
+        body: dict[str, Any] = {"path": os.fspath(path)}
+        if name is not None:
+            body["name"] = name
+        return await self._call("POST", "/api/projects", body=body)
+
+    async def get_project(self, project_id: str) -> dict[str, Any]:
+        """The project with its ``sessions``."""
+        return await self._call("GET", f"/api/projects/{segment(project_id)}")
+
+    async def delete_project(self, project_id: str) -> None:
+        """Stop and delete the project's sessions, then the project."""
+        await self._call("DELETE", f"/api/projects/{segment(project_id)}")
+
+    # -- sessions
+
+    async def list_sessions(self, project_id: str | None = None) -> list[dict[str, Any]]:
+        params: dict[str, str | int] | None = None
+        if project_id is not None:
+            params = {"projectId": project_id}
+        result = await self._call("GET", "/api/sessions", params=params)
+        sessions: list[dict[str, Any]] = result["sessions"]
+        return sessions
+
+    async def create_session(
+        self,
+        project_id: str | None = None,
+        *,
+        working_dir: str | os.PathLike[str] | None = None,
+        kind: Literal["shell", "command"] = "shell",
+        argv: Sequence[str] | None = None,
+        name: str | None = None,
+        tty: bool = True,
+        cols: int | None = None,
+        rows: int | None = None,
+    ) -> dict[str, Any]:
+        """Start a session in a project, or in ``working_dir`` (whose project is found or made).
+
+        A program that cannot start still gives a session, with status ``failed``."""
+        if project_id is None and working_dir is None:
+            raise ValueError("create_session needs project_id or working_dir")
+        body: dict[str, Any] = {"kind": kind, "tty": tty}
+        optional = {
+            "projectId": project_id,
+            "workingDir": None if working_dir is None else os.fspath(working_dir),
+            "argv": None if argv is None else list(argv),
+            "name": name,
+            "cols": cols,
+            "rows": rows,
+        }
+        body.update({key: value for key, value in optional.items() if value is not None})
+        return await self._call("POST", "/api/sessions", body=body)
+
+    async def get_session(self, session_id: str) -> dict[str, Any]:
+        return await self._call("GET", f"/api/session/{segment(session_id)}")
+
+    async def delete_session(self, session_id: str) -> None:
+        """Stop the session, delete its history and end its streams."""
+        await self._call("DELETE", f"/api/session/{segment(session_id)}")
+
+    async def send_prompt(self, session_id: str, command: str) -> int:
+        """Write ``command`` and a newline to the session; the id of the ``prompt`` event."""
+        result = await self._call(
+            "POST", f"/api/session/{segment(session_id)}/prompt", body={"command": command}
+        )
+        return int(result["eventId"])
+
+    async def send_signal(
+        self, session_id: str, name: Literal["SIGINT", "SIGTERM", "SIGKILL"]
+    ) -> None:
+        await self._call(
+            "POST", f"/api/session/{segment(session_id)}/signal", body={"signal": name}
+        )
+
+    async def resize(self, session_id: str, cols: int, rows: int) -> dict[str, Any]:
+        """Resize the session's terminal; ``{cols, rows}``."""
+        return await self._call(
+            "POST", f"/api/session/{segment(session_id)}/resize", body={"cols": cols, "rows": rows}
+        )
+
+    async def history(self, session_id: str, after: int = 0, limit: int = 1000) -> dict[str, Any]:
+        """One page of stored events after ``after``: ``{sessionId, events, hasMore, nextAfter,
+        lastEventId, trimmedThrough}``; page on with ``after=nextAfter`` while ``hasMore``."""
+        return await self._call(
+            "GET",
+            f"/api/session/{segment(session_id)}/history",
+            params={"after": after, "limit": limit},
+        )

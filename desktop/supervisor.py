@@ -1,0 +1,396 @@
+"""Run the backend as the app's child process: start it, learn its URL, restart it when it dies.
+
+Qt-free on purpose (plain asyncio), so it runs on the app's qasync loop and in plain tests.
+
+The child is tied to the app by its stdin: the app holds the only write end of that pipe and the
+backend runs with ``--exit-on-stdin-eof``, so when the app goes away by any means, SIGKILL included,
+the kernel closes the pipe and the backend shuts itself down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "SESSIONDOCK_TOKEN"
+STDERR_LINES = 50
+MAX_LINE = 64 * 1024  # a longer stderr "line" is kept in pieces
+DRAIN_TIMEOUT = 1.0  # a dead child's pipes reach EOF at once, unless something it left holds them
+EXIT_GRACE = 2.0  # a child that closed stdout before its ready line is probably exiting already
+KILL_AFTER = 3.0  # SIGTERM to SIGKILL when a start fails
+REDACTED = "<token>"
+
+StateKind = Literal["starting", "ready", "restarting", "failed", "stopped"]
+
+
+def backend_command(data_dir: Path | str, extra_args: Sequence[str] = ()) -> list[str]:
+    """The command that runs a backend for the app: any free port, tied to the app by its stdin."""
+    options = [
+        "serve", "--port", "0", "--exit-on-stdin-eof", "--data-dir", str(data_dir), *extra_args,
+    ]  # fmt: skip
+    if getattr(sys, "frozen", False):
+        # A frozen bundle has one executable, which dispatches on argv; there is no ``-m``.
+        return [sys.executable, *options]
+    return [sys.executable, "-m", "backend", *options]
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """A running backend: where it listens, the token it accepts, and its process id."""
+
+    url: str
+    port: int
+    token: str
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorState:
+    """One change in the backend's life, as passed to ``on_state``.
+
+    ``starting``: a backend is being launched (``attempt`` 0 for ``start()``, then 1, 2, ...).
+    ``ready``: it answers at ``ready.url``; point the API and SSE clients there.
+    ``restarting``: it died (``exit_code``, ``stderr_tail``); the next try is in ``retry_in`` s.
+    ``failed``: a launch did not come up (``message``); ``retry_in`` is None when nothing will
+    retry (a failed ``start()``), else a ``restarting`` follows.
+    ``stopped``: ``stop()`` ended it (``exit_code``: 0 after a clean SIGTERM shutdown).
+    """
+
+    kind: StateKind
+    ready: Ready | None = None
+    attempt: int = 0
+    retry_in: float | None = None
+    exit_code: int | None = None
+    message: str = ""
+    stderr_tail: tuple[str, ...] = ()
+
+
+class BackendStartError(Exception):
+    """The backend did not come up; ``stderr_tail`` holds the last lines it wrote."""
+
+    def __init__(
+        self, message: str, stderr_tail: Sequence[str] = (), exit_code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.stderr_tail = list(stderr_tail)
+        self.exit_code = exit_code
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "is still running"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+        return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class _Child:
+    """One backend process, the task that drains its stderr, and the last lines it wrote there."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, token: str) -> None:
+        self.proc = proc
+        self.tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
+        self.up_since = 0.0
+        self._token = token
+        # Read all the time, so the child never blocks on a full stderr pipe.
+        self.stderr_task = asyncio.create_task(
+            self._read_stderr(), name=f"backend {proc.pid} stderr"
+        )
+
+    async def _read_stderr(self) -> None:
+        stream = self.proc.stderr
+        assert stream is not None
+        pending = b""
+        while chunk := await stream.read(65536):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                self._add(line)
+            while len(pending) > MAX_LINE:
+                self._add(pending[:MAX_LINE])
+                pending = pending[MAX_LINE:]
+        if pending:
+            self._add(pending)
+
+    def _add(self, raw: bytes) -> None:
+        # The backend logs its browser URL, token included; keep it out of logs and error dialogs.
+        line = self.redact(raw.decode("utf-8", "replace").rstrip("\r"))
+        self.tail.append(line)
+        log.debug("backend %d: %s", self.proc.pid, line)
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._token, REDACTED) if self._token else text
+
+    async def read_ready(self) -> dict[str, Any] | None:
+        """The ready line's fields; None when stdout closed first. Nothing more is read."""
+        stream = self.proc.stdout
+        assert stream is not None
+        while True:
+            try:
+                line = await stream.readline()
+            except ValueError:  # a line over the stream limit: not ours
+                continue
+            if not line:
+                return None
+            with contextlib.suppress(ValueError):
+                data = json.loads(line)
+                if isinstance(data, dict) and data.get("event") == "ready":
+                    return data
+            log.warning("backend %d wrote to stdout: %s", self.proc.pid, self.redact(repr(line)))
+
+    async def end(self, kill_after: float, grace: float = 0.0) -> int:
+        """Stop the process (SIGTERM, then SIGKILL), release its pipes and task; its exit code."""
+        proc = self.proc
+        if proc.returncode is None and grace > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    await proc.wait()
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                async with asyncio.timeout(kill_after):
+                    await proc.wait()
+            except TimeoutError:
+                log.warning("backend %d ignored SIGTERM for %g s; killing it", proc.pid, kill_after)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+        code = await proc.wait()
+        await self.close()
+        return code
+
+    async def close(self) -> None:
+        """Release the pipes and the stderr task of a process that has exited. Idempotent."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        await asyncio.wait({self.stderr_task}, timeout=DRAIN_TIMEOUT)
+        await _cancel_and_wait(self.stderr_task)
+        # asyncio closes the transport by itself once the process has exited and both of its
+        # output pipes reached EOF; stdout is no longer read and may be paused, so close it here.
+        transport = getattr(self.proc, "_transport", None)
+        if transport is not None and not transport.is_closing():
+            transport.close()
+            await asyncio.sleep(0)  # run the pipes' connection_lost before anyone closes the loop
+
+
+async def _cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled() and task.exception() is not None:
+        log.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+
+class BackendSupervisor:
+    """Runs the backend as a child process and keeps it running until ``stop()``.
+
+    ``start()`` launches it and returns its ``Ready``. If it later dies, it is restarted after a
+    backoff (``backoff_initial`` doubling up to ``backoff_max``); a child that stayed up for
+    ``stable_after`` seconds starts the backoff over. Every change is passed to ``on_state``;
+    a restart comes up on a new port with the same token and data dir.
+
+    The token reaches the child through ``SESSIONDOCK_TOKEN`` in its environment, never on its
+    command line, where any local user could read it.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        command: Sequence[str] | None = None,
+        token: str | None = None,
+        ready_timeout: float = 20.0,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 30.0,
+        stable_after: float = 30.0,
+        on_state: Callable[[SupervisorState], None] | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self._command = list(command) if command is not None else backend_command(self.data_dir)
+        self._token = token or secrets.token_urlsafe(32)
+        self._ready_timeout = ready_timeout
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._stable_after = stable_after
+        self._on_state = on_state
+        self._child: _Child | None = None
+        self._tail: collections.deque[str] = collections.deque()
+        self._ready: Ready | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._active = False
+        self._stopping = False
+        self._stop_lock = asyncio.Lock()
+
+    @property
+    def token(self) -> str:
+        return self._token
+
+    @property
+    def ready(self) -> Ready | None:
+        """The running backend, or None while it is down."""
+        return self._ready
+
+    @property
+    def stderr_tail(self) -> list[str]:
+        """The last lines the current (or last) backend wrote to stderr, token redacted."""
+        return list(self._tail)
+
+    async def start(self) -> Ready:
+        """Launch the backend and wait for its ready line; then keep it running.
+
+        Raises BackendStartError if it exits first or stays silent for ``ready_timeout`` seconds
+        (it is killed then); nothing retries in that case.
+        """
+        if self._active:
+            raise RuntimeError("the backend supervisor is already running")
+        self._active = True
+        self._stopping = False
+        self._emit(SupervisorState("starting"))
+        try:
+            child, ready = await self._launch()
+        except BackendStartError as exc:
+            self._active = False
+            if not self._stopping:
+                self._emit(_failed(exc, attempt=0, retry_in=None))
+            raise
+        except BaseException:
+            self._active = False
+            raise
+        if self._stopping:  # stop() ran while we waited for the ready line
+            await child.end(KILL_AFTER)
+            raise BackendStartError("stopped before the backend was ready", child.tail)
+        self._task = asyncio.create_task(self._supervise(child), name="backend supervisor")
+        return ready
+
+    async def stop(self, timeout: float = 3.0) -> None:  # noqa: ASYNC109 - SIGTERM's grace
+        """End the backend (SIGTERM, then SIGKILL after ``timeout`` s) with no more restarts."""
+        async with self._stop_lock:
+            self._stopping = True
+            task, self._task = self._task, None
+            if task is not None:  # a launch it was making ends that child itself
+                await _cancel_and_wait(task)
+            child, self._child = self._child, None
+            if task is None and child is None:
+                return
+            code = await child.end(timeout) if child is not None else None
+            self._ready = None
+            self._active = False
+            self._emit(SupervisorState("stopped", exit_code=code))
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self._backoff_initial * 2.0 ** (attempt - 1), self._backoff_max)
+
+    async def _launch(self) -> tuple[_Child, Ready]:
+        env = {**os.environ, TOKEN_ENV: self._token}
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self._command,
+                stdin=asyncio.subprocess.PIPE,  # kept open: its EOF tells the backend we are gone
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+            )
+        except OSError as exc:
+            message = f"cannot run the backend {self._command[0]}: {exc.strerror or exc}"
+            raise BackendStartError(message) from None
+        child = self._child = _Child(proc, self._token)
+        self._tail = child.tail
+        try:
+            async with asyncio.timeout(self._ready_timeout):
+                info = await child.read_ready()
+        except TimeoutError:
+            code = await child.end(KILL_AFTER)
+            message = f"the backend was not ready within {self._ready_timeout:g} s"
+            raise BackendStartError(message, child.tail, code) from None
+        except BaseException:
+            await child.end(KILL_AFTER)
+            raise
+        if info is None:
+            code = await child.end(KILL_AFTER, grace=EXIT_GRACE)
+            last = next((line for line in reversed(child.tail) if line.strip()), "")
+            message = f"the backend {describe_exit(code)} before it was ready"
+            raise BackendStartError(f"{message}: {last}" if last else message, child.tail, code)
+        try:
+            ready = Ready(
+                url=str(info["url"]),
+                port=int(info["port"]),
+                token=info["token"] if isinstance(info.get("token"), str) else self._token,
+                pid=int(info.get("pid") or proc.pid),
+            )
+        except (KeyError, TypeError, ValueError):
+            code = await child.end(KILL_AFTER)
+            message = "the backend's ready line is malformed"
+            raise BackendStartError(message, child.tail, code) from None
+        child.up_since = asyncio.get_running_loop().time()
+        self._ready = ready
+        log.info("backend %d is ready at %s", proc.pid, ready.url)
+        self._emit(SupervisorState("ready", ready=ready))
+        return child, ready
+
+    async def _supervise(self, child: _Child) -> None:
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while True:
+            code: int | None = await child.proc.wait()
+            up_for = loop.time() - child.up_since
+            self._ready = None
+            await child.close()
+            tail = tuple(child.tail)
+            message = f"the backend {describe_exit(code)}"
+            log.warning("backend %d %s after %.1f s", child.proc.pid, describe_exit(code), up_for)
+            if up_for >= self._stable_after:
+                attempt = 0  # it had settled: this is a new failure, not the same one again
+            while True:
+                attempt += 1
+                delay = self._backoff(attempt)
+                self._emit(
+                    SupervisorState(
+                        "restarting",
+                        attempt=attempt,
+                        retry_in=delay,
+                        exit_code=code,
+                        message=message,
+                        stderr_tail=tail,
+                    )
+                )
+                await asyncio.sleep(delay)
+                self._emit(SupervisorState("starting", attempt=attempt))
+                try:
+                    child, _ = await self._launch()
+                except BackendStartError as exc:
+                    log.warning("backend restart %d failed: %s", attempt, exc.message)
+                    self._emit(_failed(exc, attempt, retry_in=self._backoff(attempt + 1)))
+                    code, tail, message = exc.exit_code, tuple(exc.stderr_tail), exc.message
+                    continue
+                break
+
+    def _emit(self, state: SupervisorState) -> None:
+        if self._on_state is None:
+            return
+        try:
+            self._on_state(state)
+        except Exception:
+            # A broken listener must not stop the supervision of the backend.
+            log.exception("on_state failed on a %r state", state.kind)
+
+
+def _failed(exc: BackendStartError, attempt: int, retry_in: float | None) -> SupervisorState:
+    return SupervisorState(
+        "failed", attempt=attempt, retry_in=retry_in, exit_code=exc.exit_code,
+        message=exc.message, stderr_tail=tuple(exc.stderr_tail),
+    )  # fmt: skip

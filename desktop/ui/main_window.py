@@ -1,0 +1,409 @@
+"""The main window: projects, their sessions, the live output of one, and a prompt line.
+
+It is one more client of the backend's HTTP API. Coroutines started from the UI are owned here
+(``_spawn``), so none is lost and every error is shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QSplitter,
+    QSystemTrayIcon,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.api import ApiClient, BackendError
+from desktop.settings import AppSettings, SettingsDialog
+from desktop.sse_client import Event, StreamState
+from desktop.ui.feed import SessionFeed
+from desktop.ui.output_view import OutputView, SessionDocument
+from desktop.ui.panels import ProjectsPanel, PromptLine, SessionsPanel, status_badge
+
+log = logging.getLogger(__name__)
+
+REFRESH_MS = 2000
+KEEP_DOCUMENTS = 20  # sessions whose output stays in memory for an instant switch back
+STOP_ESCALATION_S = 2.0
+
+
+class MainWindow(QMainWindow):
+    """The SessionDock window. ``api`` may be re-pointed (``set_endpoint``) after a restart."""
+
+    error_shown = Signal(str)
+    closed = Signal()
+
+    def __init__(
+        self,
+        api: ApiClient,
+        *,
+        token: str,
+        heartbeat_interval: float = 15.0,
+        settings: AppSettings | None = None,
+    ) -> None:
+        super().__init__()
+        self.api = api
+        self.token = token
+        self.heartbeat_interval = heartbeat_interval
+        self.settings = settings or AppSettings()
+        self.setWindowTitle("SessionDock")
+        self.resize(1200, 760)
+
+        self.projects = ProjectsPanel()
+        self.sessions = SessionsPanel()
+        self.output = OutputView()
+        self.output.set_font(self.settings.font())
+        self.prompt = PromptLine()
+        self.prompt.setEnabled(False)
+        self.session_title = QLabel()
+
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.projects)
+        left.addWidget(self.sessions)
+        left.setSizes([250, 450])
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.session_title)
+        right_layout.addWidget(self.output, 1)
+        right_layout.addWidget(self.prompt)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([380, 820])
+        self.setCentralWidget(split)
+
+        self.backend_label = QLabel("backend: starting")
+        self.stream_label = QLabel("stream: —")
+        self.rate_label = QLabel("0 events/s")
+        bar = self.statusBar()
+        for label in (self.backend_label, self.stream_label, self.rate_label):
+            bar.addPermanentWidget(label)
+
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._documents: OrderedDict[str, SessionDocument] = OrderedDict()
+        self._statuses: dict[str, str] = {}
+        self.feed: SessionFeed | None = None
+        self.current_project: str | None = None
+        self.current_session: str | None = None
+        self._events_counted = 0
+        self.tray = self._make_tray()
+
+        self._build_menu()
+        self._connect()
+        self._refresh_timer = QTimer(self, interval=REFRESH_MS)
+        self._refresh_timer.timeout.connect(lambda: self._spawn(self.refresh_sessions()))
+        self._rate_timer = QTimer(self, interval=1000)
+        self._rate_timer.timeout.connect(self._update_rate)
+        self._rate_timer.start()
+
+    # -- wiring -------------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        self.projects.add_requested.connect(self._pick_project_folder)
+        self.projects.remove_requested.connect(lambda pid: self._spawn(self.remove_project(pid)))
+        self.projects.project_selected.connect(lambda pid: self._spawn(self.open_project(pid)))
+        self.sessions.session_selected.connect(lambda sid: self._spawn(self.open_session(sid)))
+        self.sessions.new_shell_requested.connect(lambda: self._spawn(self.new_session()))
+        self.sessions.new_command_requested.connect(
+            lambda line: self._spawn(self.new_session(command=line))
+        )
+        self.sessions.stop_requested.connect(lambda sid: self._spawn(self.stop_session(sid)))
+        self.sessions.delete_requested.connect(lambda sid: self._spawn(self.delete_session(sid)))
+        self.prompt.submitted.connect(lambda text: self._spawn(self.send_prompt(text)))
+
+    def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        add = QAction("Add project…", self, shortcut=QKeySequence("Ctrl+O"))
+        add.triggered.connect(self._pick_project_folder)
+        save = QAction("Save output…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Save))
+        save.triggered.connect(self._save_output)
+        settings = QAction("Settings…", self, shortcut=QKeySequence("Ctrl+,"))
+        settings.triggered.connect(self._open_settings)
+        quit_action = QAction("Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
+        quit_action.triggered.connect(self.close)
+        for action in (add, save, settings, quit_action):
+            file_menu.addAction(action)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        find = QAction("Find…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Find))
+        find.triggered.connect(self.output.find_bar.open_bar)
+        copy = QAction("Copy", self, shortcut=QKeySequence(QKeySequence.StandardKey.Copy))
+        copy.triggered.connect(self.output.text.copy)
+        edit_menu.addAction(find)
+        edit_menu.addAction(copy)
+
+    def _make_tray(self) -> QSystemTrayIcon | None:
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            return None
+        tray = QSystemTrayIcon(self.windowIcon(), self)
+        tray.setToolTip("SessionDock")
+        tray.show()
+        return tray
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run a coroutine for the UI; keep it until it ends and show what went wrong."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if isinstance(error, BackendError):
+            self.show_error(str(error))
+        elif error is not None:
+            log.error("UI task failed", exc_info=error)
+            self.show_error(f"unexpected error: {error!r}")
+
+    def show_error(self, message: str) -> None:
+        self.statusBar().showMessage(message, 10_000)
+        self.error_shown.emit(message)
+
+    async def settle(self) -> None:
+        """Wait until every UI task started so far has finished (tests use it)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- backend ------------------------------------------------------------------------------
+
+    def set_backend_state(self, text: str) -> None:
+        self.backend_label.setText(f"backend: {text}")
+
+    def set_endpoint(self, url: str, token: str) -> None:
+        """The backend came back (maybe on another port): resume everything there."""
+        self.token = token
+        self.api.set_endpoint(url, token)
+        if self.feed is not None:
+            self.feed.set_endpoint(url, token)
+        self._spawn(self.reload())
+
+    async def reload(self) -> None:
+        projects = await self.api.list_projects()
+        self.projects.set_projects(projects)
+        if self.current_project is not None:
+            await self.refresh_sessions()
+        self._refresh_timer.start()
+
+    # -- projects -----------------------------------------------------------------------------
+
+    def _pick_project_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a project folder", str(Path.home()))
+        if folder:
+            self._spawn(self.add_project(folder))
+
+    async def add_project(self, path: str) -> str:
+        project = await self.api.create_project(path)
+        await self.reload()
+        self.projects.select(project["id"])
+        await self.open_project(project["id"])  # also under way from the selection; idempotent
+        return str(project["id"])
+
+    async def remove_project(self, project_id: str) -> None:
+        if self.current_project == project_id:
+            await self.open_session(None)
+        await self.api.delete_project(project_id)
+        await self.reload()
+
+    async def open_project(self, project_id: str | None) -> None:
+        if project_id == self.current_project:
+            return
+        self.current_project = project_id
+        self.sessions.set_project_open(project_id is not None)
+        self.sessions.set_sessions([])
+        if project_id is not None:
+            await self.refresh_sessions()
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    async def refresh_sessions(self) -> None:
+        project_id = self.current_project
+        if project_id is None:
+            return
+        sessions = await self.api.list_sessions(project_id)
+        if project_id != self.current_project:
+            return  # the user moved on meanwhile
+        for session in sessions:
+            self._note_status(session)
+        self.sessions.set_sessions(sessions)
+        self._update_prompt()
+
+    def _note_status(self, session: dict[str, Any]) -> None:
+        """Tell the user when a session that is not on screen ends."""
+        before = self._statuses.get(session["id"])
+        now = session["status"]
+        self._statuses[session["id"]] = now
+        if before == "running" and now != "running" and session["id"] != self.current_session:
+            self.sessions.set_badge(session["id"], True)
+            if self.tray is not None:
+                self.tray.showMessage(
+                    "SessionDock", f"{session['name']}: {status_badge(session)}", msecs=5000
+                )
+
+    async def new_session(self, command: str | None = None) -> str:
+        if self.current_project is None:
+            raise BackendError("pick a project first")
+        if command is None:
+            session = await self.api.create_session(self.current_project)
+        else:
+            session = await self.api.create_session(
+                self.current_project, kind="command", argv=["/bin/sh", "-c", command], name=command
+            )
+        self._statuses[session["id"]] = session["status"]
+        await self.refresh_sessions()
+        self.sessions.select(session["id"])
+        return str(session["id"])
+
+    async def open_session(self, session_id: str | None) -> None:
+        """Show a session: its kept output at once, then its stream from where it stopped."""
+        if session_id == self.current_session:
+            return
+        if self.feed is not None:
+            feed, self.feed = self.feed, None
+            await feed.stop()
+            if feed.session_id in self._documents and feed.last_event_id is not None:
+                self._documents[feed.session_id].last_event_id = feed.last_event_id
+            feed.deleteLater()
+        self.current_session = session_id
+        self.stream_label.setText("stream: —")
+        if session_id is None:
+            self.output.show_document(None)
+            self.session_title.setText("")
+            self._update_prompt()
+            return
+        self.sessions.set_badge(session_id, False)
+        document = self._document(session_id)
+        self.output.show_document(document)
+        session = self.sessions.session(session_id) or {}
+        self.session_title.setText(
+            f"<b>{session.get('name', session_id)}</b> — {session.get('workingDir', '')}"
+        )
+        self._update_prompt()
+        feed = SessionFeed(
+            self.api.base_url, self.token, session_id, document.last_event_id,
+            self.heartbeat_interval, parent=self,
+        )  # fmt: skip
+        feed.output_received.connect(self._on_output)
+        feed.event_received.connect(self._on_event)
+        feed.state_changed.connect(self._on_stream_state)
+        self.feed = feed
+        feed.start()
+
+    def _document(self, session_id: str) -> SessionDocument:
+        document = self._documents.pop(session_id, None)
+        if document is None:
+            document = self.output.new_document(self.settings.scrollback())
+        self._documents[session_id] = document  # most recently used last
+        while len(self._documents) > KEEP_DOCUMENTS:
+            self._documents.popitem(last=False)
+        return document
+
+    def document(self, session_id: str) -> SessionDocument | None:
+        return self._documents.get(session_id)
+
+    def _on_output(self, session_id: str, text: str) -> None:
+        document = self._documents.get(session_id)
+        if document is not None:
+            self.output.append(document, text)
+
+    def _on_event(self, session_id: str, event: Event) -> None:
+        document = self._documents.get(session_id)
+        if document is None:
+            return
+        if event.type == "status":
+            if event.data.get("status") != "running":
+                self._spawn(self.refresh_sessions())
+        elif event.type == "error":
+            document.append_notice(f"error: {event.data.get('message', '')}")
+        elif event.type == "history-trimmed":
+            first = event.data.get("firstAvailableId")
+            document.append_notice(f"… older output was trimmed; history resumes at event {first}")
+        elif event.type == "prompt":
+            session = self.sessions.session(session_id)
+            if session is not None and not session.get("tty", True):
+                document.append_notice(f"> {event.data.get('command', '')}")
+
+    def _on_stream_state(self, session_id: str, state: StreamState) -> None:
+        if session_id != self.current_session:
+            return
+        if state.kind == "reconnecting":
+            retry = f" in {state.retry_in:.0f} s" if state.retry_in is not None else ""
+            text = f"reconnecting{retry} (attempt {state.attempt})"
+        else:
+            text = state.kind
+        self.stream_label.setText(f"stream: {text}")
+
+    def _update_rate(self) -> None:
+        seen = self.feed.events_seen if self.feed is not None else 0
+        rate = max(0, seen - self._events_counted)
+        self._events_counted = seen
+        self.rate_label.setText(f"{rate} events/s")
+
+    def _update_prompt(self) -> None:
+        session = self.sessions.session(self.current_session or "")
+        self.prompt.setEnabled(session is not None and session["status"] == "running")
+
+    async def send_prompt(self, text: str) -> None:
+        if self.current_session is None:
+            return
+        await self.api.send_prompt(self.current_session, text)
+
+    async def stop_session(self, session_id: str) -> None:
+        """SIGINT, as Ctrl-C would; SIGTERM if it is still running two seconds later."""
+        await self.api.send_signal(session_id, "SIGINT")
+        await asyncio.sleep(STOP_ESCALATION_S)
+        if (await self.api.get_session(session_id))["status"] == "running":
+            await self.api.send_signal(session_id, "SIGTERM")
+        await self.refresh_sessions()
+
+    async def delete_session(self, session_id: str) -> None:
+        if session_id == self.current_session:
+            await self.open_session(None)
+        await self.api.delete_session(session_id)
+        self._documents.pop(session_id, None)
+        await self.refresh_sessions()
+
+    # -- settings, saving, closing ------------------------------------------------------------
+
+    def _open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec():
+            self.output.set_font(self.settings.font())
+            for document in self._documents.values():
+                document.set_scrollback(self.settings.scrollback())
+
+    def _save_output(self) -> None:
+        if self.output.current is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save output", "session.txt")
+        if path:
+            Path(path).write_text(self.output.current.plain_text(), encoding="utf-8")
+
+    async def shutdown(self) -> None:
+        """Stop the stream and every UI task; the app awaits this before quitting."""
+        self._refresh_timer.stop()
+        self._rate_timer.stop()
+        if self.feed is not None:
+            await self.feed.stop()
+            self.feed = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        event.accept()
+        self.closed.emit()

@@ -1,0 +1,299 @@
+"""The project list, the session list and the prompt line."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QKeyEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+ID_ROLE = Qt.ItemDataRole.UserRole
+STATUS_COLORS = {
+    "running": QColor(46, 160, 67),
+    "exited": QColor(110, 118, 129),
+    "failed": QColor(218, 54, 51),
+    "interrupted": QColor(210, 153, 34),
+}
+
+
+def status_badge(session: dict[str, Any]) -> str:
+    """``running``, ``exited 0``, ``failed 3``, ``failed SIGINT``, ``interrupted``."""
+    status = str(session.get("status", "?"))
+    code = session.get("exitCode")
+    if status == "exited":
+        return "exited 0"
+    if status == "failed" and isinstance(code, int):
+        return f"failed {code}" if code >= 0 else f"killed by signal {-code}"
+    return status
+
+
+def format_time(ms: int | None) -> str:
+    if not ms:
+        return ""
+    stamp = ms / 1000
+    if time.time() - stamp < 20 * 3600:
+        return time.strftime("%H:%M:%S", time.localtime(stamp))
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
+
+
+class ProjectsPanel(QWidget):
+    project_selected = Signal(object)  # project id or None
+    add_requested = Signal()
+    remove_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.list = QListWidget()
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.add_button = QPushButton("Add…")
+        self.remove_button = QPushButton("Remove")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.remove_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("<b>Projects</b>"))
+        layout.addWidget(self.list)
+        layout.addLayout(buttons)
+        self.add_button.clicked.connect(self.add_requested)
+        self.remove_button.clicked.connect(self._remove)
+        self.list.currentItemChanged.connect(self._changed)
+        self._update_buttons()
+
+    def set_projects(self, projects: list[dict[str, Any]]) -> None:
+        """Show ``projects``, keeping the selection if that project is still there."""
+        keep = self.selected_id()
+        self.list.blockSignals(True)
+        self.list.clear()
+        for project in projects:
+            item = QListWidgetItem(project["name"])
+            item.setToolTip(project["path"])
+            item.setData(ID_ROLE, project["id"])
+            self.list.addItem(item)
+            if project["id"] == keep:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+        if self.selected_id() != keep:
+            self._changed()
+        self._update_buttons()
+
+    def select(self, project_id: str) -> None:
+        for row in range(self.list.count()):
+            if self.list.item(row).data(ID_ROLE) == project_id:
+                self.list.setCurrentRow(row)
+                return
+
+    def selected_id(self) -> str | None:
+        item = self.list.currentItem()
+        return None if item is None else str(item.data(ID_ROLE))
+
+    def _changed(self, *_: object) -> None:
+        self._update_buttons()
+        self.project_selected.emit(self.selected_id())
+
+    def _remove(self) -> None:
+        project_id = self.selected_id()
+        if project_id is not None:
+            self.remove_requested.emit(project_id)
+
+    def _update_buttons(self) -> None:
+        self.remove_button.setEnabled(self.selected_id() is not None)
+
+
+class SessionsPanel(QWidget):
+    session_selected = Signal(object)  # session id or None
+    new_shell_requested = Signal()
+    new_command_requested = Signal(str)
+    stop_requested = Signal(str)
+    delete_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Session", "Status", "Started", "Ended"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.command_line = QLineEdit(placeholderText="command to run, e.g. make test")
+        self.shell_button = QPushButton("New shell")
+        self.command_button = QPushButton("Run")
+        self.stop_button = QPushButton("Stop")
+        self.delete_button = QPushButton("Delete")
+        new_row = QHBoxLayout()
+        new_row.addWidget(self.shell_button)
+        new_row.addWidget(self.command_line, 1)
+        new_row.addWidget(self.command_button)
+        actions = QHBoxLayout()
+        actions.addStretch(1)
+        actions.addWidget(self.stop_button)
+        actions.addWidget(self.delete_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("<b>Sessions</b>"))
+        layout.addWidget(self.tree)
+        layout.addLayout(new_row)
+        layout.addLayout(actions)
+        self._sessions: dict[str, dict[str, Any]] = {}
+        self._badged: set[str] = set()
+        self.shell_button.clicked.connect(self.new_shell_requested)
+        self.command_button.clicked.connect(self._run_command)
+        self.command_line.returnPressed.connect(self._run_command)
+        self.stop_button.clicked.connect(lambda: self._emit_for_selected(self.stop_requested))
+        self.delete_button.clicked.connect(lambda: self._emit_for_selected(self.delete_requested))
+        self.tree.currentItemChanged.connect(self._changed)
+        self.set_project_open(False)
+
+    def set_project_open(self, is_open: bool) -> None:
+        for widget in (self.shell_button, self.command_line, self.command_button):
+            widget.setEnabled(is_open)
+        self._update_buttons()
+
+    def set_sessions(self, sessions: list[dict[str, Any]]) -> None:
+        """Show ``sessions`` (newest first), keeping the selection where possible."""
+        keep = self.selected_id()
+        self._sessions = {s["id"]: s for s in sessions}
+        self._badged &= set(self._sessions)
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        for session in sorted(sessions, key=lambda s: s["createdAt"], reverse=True):
+            item = QTreeWidgetItem(
+                [
+                    session["name"],
+                    status_badge(session),
+                    format_time(session["createdAt"]),
+                    format_time(session.get("endedAt")),
+                ]
+            )
+            item.setData(0, ID_ROLE, session["id"])
+            item.setToolTip(0, f"{' '.join(session['argv'])}\nin {session['workingDir']}")
+            color = STATUS_COLORS.get(session["status"])
+            if color is not None:
+                item.setForeground(1, QBrush(color))
+            self.tree.addTopLevelItem(item)
+            self._paint_badge(item)
+            if session["id"] == keep:
+                self.tree.setCurrentItem(item)
+        self.tree.blockSignals(False)
+        if self.selected_id() != keep:
+            self._changed()
+        self._update_buttons()
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        return self._sessions.get(session_id)
+
+    def _items(self) -> list[QTreeWidgetItem]:
+        count = self.tree.topLevelItemCount()
+        return [item for i in range(count) if (item := self.tree.topLevelItem(i)) is not None]
+
+    def _item(self, session_id: str) -> QTreeWidgetItem | None:
+        return next((i for i in self._items() if i.data(0, ID_ROLE) == session_id), None)
+
+    def rows(self) -> list[str]:
+        """The session ids shown, top to bottom."""
+        return [str(item.data(0, ID_ROLE)) for item in self._items()]
+
+    def row_text(self, session_id: str) -> list[str]:
+        item = self._item(session_id)
+        return [] if item is None else [item.text(c) for c in range(item.columnCount())]
+
+    def select(self, session_id: str) -> None:
+        item = self._item(session_id)
+        if item is not None:
+            self.tree.setCurrentItem(item)
+
+    def selected_id(self) -> str | None:
+        item = self.tree.currentItem()
+        return None if item is None else str(item.data(0, ID_ROLE))
+
+    def set_badge(self, session_id: str, on: bool) -> None:
+        """A dot on a session that ended while it was not on screen."""
+        if on:
+            self._badged.add(session_id)
+        else:
+            self._badged.discard(session_id)
+        item = self._item(session_id)
+        if item is not None:
+            self._paint_badge(item)
+
+    def has_badge(self, session_id: str) -> bool:
+        return session_id in self._badged
+
+    def _paint_badge(self, item: QTreeWidgetItem) -> None:
+        session_id = str(item.data(0, ID_ROLE))
+        name = self._sessions[session_id]["name"] if session_id in self._sessions else ""
+        badged = session_id in self._badged
+        item.setText(0, f"● {name}" if badged else name)
+        font = QFont(item.font(0))
+        font.setBold(badged)
+        item.setFont(0, font)
+
+    def _run_command(self) -> None:
+        command = self.command_line.text().strip()
+        if command:
+            self.new_command_requested.emit(command)
+            self.command_line.clear()
+
+    def _emit_for_selected(self, signal: Any) -> None:
+        session_id = self.selected_id()
+        if session_id is not None:
+            signal.emit(session_id)
+
+    def _changed(self, *_: object) -> None:
+        self._update_buttons()
+        self.session_selected.emit(self.selected_id())
+
+    def _update_buttons(self) -> None:
+        session = self._sessions.get(self.selected_id() or "")
+        self.stop_button.setEnabled(session is not None and session["status"] == "running")
+        self.delete_button.setEnabled(session is not None)
+
+
+class PromptLine(QLineEdit):
+    """Enter sends; Up and Down walk the history of what was sent."""
+
+    submitted = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setPlaceholderText("Type a command for the session and press Enter")
+        self.history: list[str] = []
+        self._position = 0
+        self._draft = ""
+        self.returnPressed.connect(self._submit)
+
+    def _submit(self) -> None:
+        text = self.text()
+        if text.strip() and (not self.history or self.history[-1] != text):
+            self.history.append(text)
+        self._position = len(self.history)
+        self._draft = ""
+        self.clear()
+        self.submitted.emit(text)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Up and self.history:
+            if self._position == len(self.history):  # leaving the line being typed
+                self._draft = self.text()
+            self._position = max(0, self._position - 1)
+            self.setText(self.history[self._position])
+        elif event.key() == Qt.Key.Key_Down and self.history:
+            self._position = min(len(self.history), self._position + 1)
+            at_draft = self._position == len(self.history)
+            self.setText(self._draft if at_draft else self.history[self._position])
+        else:
+            super().keyPressEvent(event)

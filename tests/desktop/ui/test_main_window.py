@@ -1,0 +1,232 @@
+"""The real window against a real backend child: what a user does, checked on screen."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import psutil
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from desktop.ansi import palette_rgb
+from desktop.app import DesktopApp
+from desktop.supervisor import BackendSupervisor
+
+FAST_RESTART = {"backoff_initial": 0.2, "backoff_max": 1.0}
+
+
+async def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def app(tmp_path: Path, qtbot: QtBot) -> AsyncIterator[DesktopApp]:
+    desktop = DesktopApp(tmp_path / "data", supervisor_options=FAST_RESTART)
+    qtbot.addWidget(desktop.window)
+    run = asyncio.ensure_future(desktop.run())
+    await wait_until(lambda: "running" in desktop.window.backend_label.text() or run.done())
+    await desktop.window.settle()
+    yield desktop
+    desktop.window.close()
+    assert await asyncio.wait_for(run, 10) == 0
+
+
+def backend_pid(app: DesktopApp) -> int:
+    assert app.supervisor is not None and app.supervisor.ready is not None
+    return app.supervisor.ready.pid
+
+
+def shown_text(app: DesktopApp) -> str:
+    return app.window.output.text.toPlainText()
+
+
+async def open_project(app: DesktopApp, folder: Path) -> str:
+    folder.mkdir(exist_ok=True)
+    project_id = await app.window.add_project(str(folder))
+    await app.window.settle()
+    assert app.window.current_project == project_id
+    return project_id
+
+
+async def test_type_into_a_shell_and_see_the_answer(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    window.sessions.shell_button.click()
+    await window.settle()
+    await wait_until(lambda: window.prompt.isEnabled())
+    assert window.current_session is not None
+    qtbot.keyClicks(window.prompt, "echo hel''lo")  # the echo of the typed line says hel''lo
+    qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+    await wait_until(lambda: "\nhello" in shown_text(app))
+    assert window.prompt.text() == ""
+    # Up brings the line back.
+    qtbot.keyClick(window.prompt, Qt.Key.Key_Up)
+    assert window.prompt.text() == "echo hel''lo"
+    assert window.stream_label.text() == "stream: connected"
+
+
+async def test_colors_render_as_colors(app: DesktopApp, tmp_path: Path) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    script = r"printf 'plain \033[31mred\033[0m \033[1;38;2;10;200;30mgreen\033[0m\n'"
+    await window.new_session(command=script)
+    await window.settle()
+    await wait_until(lambda: "plain red green" in shown_text(app))
+    document = window.output.text.document()
+
+    def color_at(word: str) -> tuple[int, int, int]:
+        cursor = document.find(word)
+        assert not cursor.isNull()
+        cursor.setPosition(cursor.selectionStart() + 1)
+        color = cursor.charFormat().foreground().color()
+        return color.red(), color.green(), color.blue()
+
+    assert color_at("red") == palette_rgb(1)
+    assert color_at("green") == (10, 200, 30)
+    cursor = document.find("green")
+    cursor.setPosition(cursor.selectionStart() + 1)
+    assert cursor.charFormat().fontWeight() > 400  # bold
+    assert "\x1b" not in shown_text(app)
+
+
+async def test_progress_bar_redraws_in_place(app: DesktopApp, tmp_path: Path) -> None:
+    await open_project(app, tmp_path / "proj")
+    script = r"for p in 10 50 100; do printf '\r[%3d%%]' $p; sleep 0.05; done; printf ' done\n'"
+    await app.window.new_session(command=script)
+    await app.window.settle()
+    await wait_until(lambda: "done" in shown_text(app))
+    assert "[100%] done" in shown_text(app)
+    assert "[ 10%]" not in shown_text(app) and "[ 50%]" not in shown_text(app)
+
+
+async def test_resume_after_the_backend_dies(app: DesktopApp, tmp_path: Path) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    ticker = "i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo tick-$i; sleep 0.01; done"
+    session_id = await window.new_session(command=ticker)
+    await window.settle()
+    await wait_until(lambda: "tick-50\n" in shown_text(app))
+    first_pid = backend_pid(app)
+    os.kill(first_pid, signal.SIGKILL)
+    # The supervisor restarts it; the stream comes back and runs to the session's end.
+    await wait_until(lambda: app.supervisor is not None and app.supervisor.ready is not None
+                     and app.supervisor.ready.pid != first_pid, timeout=20)  # fmt: skip
+    await window.settle()
+    await wait_until(
+        lambda: (window.sessions.session(session_id) or {}).get("status") == "interrupted"
+    )
+    history = []
+    after = 0
+    while True:
+        page = await window.api.history(session_id, after=after, limit=10_000)
+        history.extend(page["events"])
+        after = page["nextAfter"]
+        if not page["hasMore"]:
+            break
+    stored = "".join(e["data"]["content"] for e in history if e["type"] == "output")
+    await wait_until(lambda: stored.replace("\r\n", "\n").strip() in shown_text(app))
+    lines = [line for line in shown_text(app).splitlines() if line.startswith("tick-")]
+    assert lines == [f"tick-{i}" for i in range(1, len(lines) + 1)]  # no gap, no line twice
+    assert len(lines) >= 50
+
+
+async def test_each_project_shows_only_its_own_sessions(app: DesktopApp, tmp_path: Path) -> None:
+    window = app.window
+    first = await open_project(app, tmp_path / "first")
+    a = await window.new_session(command="echo a")
+    second = await open_project(app, tmp_path / "second")
+    b = await window.new_session(command="echo b")
+    c = await window.new_session(command="echo c")
+    await window.settle()
+    assert sorted(window.sessions.rows()) == sorted([b, c])
+    window.projects.select(first)
+    await window.settle()
+    assert window.sessions.rows() == [a]
+    window.projects.select(second)
+    await window.settle()
+    assert sorted(window.sessions.rows()) == sorted([b, c])
+    await wait_until(lambda: window.sessions.row_text(b)[1] == "exited 0")
+
+
+async def test_switching_back_resumes_instead_of_reloading(app: DesktopApp, tmp_path: Path) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    talker = await window.new_session(
+        command="for i in 1 2 3; do echo one-$i; done; sleep 2; echo later"
+    )
+    await window.settle()
+    await wait_until(lambda: "one-3" in shown_text(app))
+    kept = window.document(talker)
+    other = await window.new_session(command="echo other")
+    await window.settle()
+    await wait_until(lambda: "other" in shown_text(app))
+    window.sessions.select(talker)
+    await window.settle()
+    assert window.document(talker) is kept  # the same text, not a reload
+    await wait_until(lambda: "later" in shown_text(app))
+    assert shown_text(app).count("one-1") == 1
+    assert window.feed is not None and window.feed.session_id == talker
+    assert other != talker
+
+
+async def test_a_session_ending_off_screen_gets_a_badge(app: DesktopApp, tmp_path: Path) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    background = await window.new_session(command="sleep 1; exit 3")
+    await window.new_session(command="sleep 30")  # now on screen
+    await window.settle()
+    await wait_until(lambda: window.sessions.has_badge(background), timeout=10)
+    assert window.sessions.row_text(background)[1] == "failed 3"
+    assert window.sessions.row_text(background)[0].startswith("●")
+    window.sessions.select(background)
+    await window.settle()
+    assert not window.sessions.has_badge(background)
+
+
+async def test_quitting_leaves_no_backend(tmp_path: Path, qtbot: QtBot) -> None:
+    desktop = DesktopApp(tmp_path / "data")
+    qtbot.addWidget(desktop.window)
+    run = asyncio.ensure_future(desktop.run())
+    await wait_until(lambda: "running" in desktop.window.backend_label.text())
+    pid = backend_pid(desktop)
+    project = tmp_path / "proj"
+    project.mkdir()
+    await desktop.window.add_project(str(project))
+    session_id = await desktop.window.new_session(command="sleep 300")
+    session = await desktop.window.api.get_session(session_id)
+    desktop.window.close()
+    assert await asyncio.wait_for(run, 10) == 0
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert (
+        not psutil.pid_exists(session["pid"])
+        or psutil.Process(session["pid"]).status() == psutil.STATUS_ZOMBIE
+    )
+
+
+async def test_startup_failure_shows_the_backend_words(tmp_path: Path, qtbot: QtBot) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    desktop = DesktopApp(blocker / "data")
+    qtbot.addWidget(desktop.window)
+    run = asyncio.ensure_future(desktop.run())
+    await wait_until(lambda: desktop.error_dialog is not None and desktop.error_dialog.isVisible())
+    dialog = desktop.error_dialog
+    assert dialog is not None
+    assert "data dir" in dialog.details.toPlainText()
+    dialog.retry_button.click()  # same problem again: the dialog comes back
+    await wait_until(
+        lambda: desktop.error_dialog is not None and desktop.error_dialog is not dialog
+    )
+    assert desktop.error_dialog is not None
+    desktop.error_dialog.quit_button.click()
+    assert await asyncio.wait_for(run, 10) == 1
+    assert isinstance(desktop.supervisor, BackendSupervisor)
