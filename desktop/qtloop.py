@@ -8,11 +8,10 @@ from typing import Any
 
 from PySide6.QtCore import QTimerEvent
 from PySide6.QtWidgets import QApplication
+from qasync import QEventLoop, _SimpleTimer  # after PySide6: it uses the binding imported first
 
-import qasync  # after PySide6: qasync uses the binding imported first
 
-
-class _LoopTimer(qasync._SimpleTimer):  # type: ignore[misc]
+class _LoopTimer(_SimpleTimer):  # type: ignore[misc]
     """Runs the loop's callbacks (qasync runs them all from Qt timer events) with the loop set
     as running, even when Qt processes events outside ``run_forever``: a nested dialog loop,
     the last ``processEvents`` of ``run_until_complete``, or pytest-qt between test phases.
@@ -33,7 +32,7 @@ class _LoopTimer(qasync._SimpleTimer):  # type: ignore[misc]
             asyncio.events._set_running_loop(None)
 
 
-class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
+class QtEventLoop(QEventLoop):  # type: ignore[misc]
     """qasync's loop, plus the async-generator hooks it does not install.
 
     Without them an abandoned async generator (say, a broken-off ``aiter_sse()``) is finalized

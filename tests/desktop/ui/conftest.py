@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -24,9 +24,8 @@ def pytest_asyncio_loop_factories(
 
 
 @pytest.fixture(autouse=True)
-def private_settings(tmp_path: Path) -> Iterator[None]:
+def private_settings(tmp_path: Path) -> None:
     """Each test gets its own settings file, never the user's."""
     QSettings.setPath(
         QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "cfg")
     )
-    yield
