@@ -54,5 +54,5 @@ class QtEventLoop(QEventLoop):  # type: ignore[misc]
             sys.set_asyncgen_hooks(*previous)
 
 
-def make_loop(app: QApplication | None = None) -> QtEventLoop:
-    return QtEventLoop(app or QApplication.instance())
+def make_loop(app: QApplication) -> QtEventLoop:
+    return QtEventLoop(app)

@@ -98,13 +98,18 @@ def test_bad_option(args: list[str]) -> None:
     assert_one_line_error(run_briefly(args), "error")
 
 
-def test_console_script_and_no_subcommand() -> None:
+def test_console_script() -> None:
     script = Path(sys.executable).with_name("sessiondock")
     assert script.exists()
-    assert "serve" in subprocess.run([script, "--help"], capture_output=True, text=True).stdout
-    # Without a subcommand (the desktop app arrives later) it explains itself and exits 2.
-    result = subprocess.run([script], capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    assert result.returncode == 2 and "serve" in result.stderr
+    # Without a subcommand it is the desktop app; ``serve`` is the backend alone.
+    app_help = subprocess.run([script, "--help"], capture_output=True, text=True, check=True)
+    assert "--connect" in app_help.stdout and "serve" in app_help.stdout
+    serve_help = subprocess.run(
+        [script, "serve", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "--heartbeat-interval" in serve_help.stdout
+    version = subprocess.run([script, "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("sessiondock ")
 
 
 def test_exits_when_stdin_closes(tmp_path: Path) -> None:

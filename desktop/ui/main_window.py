@@ -39,6 +39,12 @@ KEEP_DOCUMENTS = 20  # sessions whose output stays in memory for an instant swit
 STOP_ESCALATION_S = 2.0
 
 
+def session_name(command: str, width: int = 60) -> str:
+    """A command's first line, shortened to fit a list row."""
+    line = command.strip().splitlines()[0] if command.strip() else command
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
 class MainWindow(QMainWindow):
     """The SessionDock window. ``api`` may be re-pointed (``set_endpoint``) after a restart."""
 
@@ -254,14 +260,17 @@ class MainWindow(QMainWindow):
                     "SessionDock", f"{session['name']}: {status_badge(session)}", msecs=5000
                 )
 
-    async def new_session(self, command: str | None = None) -> str:
+    async def new_session(self, command: str | None = None, name: str | None = None) -> str:
         if self.current_project is None:
             raise BackendError("pick a project first")
         if command is None:
             session = await self.api.create_session(self.current_project)
         else:
             session = await self.api.create_session(
-                self.current_project, kind="command", argv=["/bin/sh", "-c", command], name=command
+                self.current_project,
+                kind="command",
+                argv=["/bin/sh", "-c", command],
+                name=name or session_name(command),
             )
         self._statuses[session["id"]] = session["status"]
         await self.refresh_sessions()
