@@ -230,3 +230,49 @@ async def test_startup_failure_shows_the_backend_words(tmp_path: Path, qtbot: Qt
     desktop.error_dialog.quit_button.click()
     assert await asyncio.wait_for(run, 10) == 1
     assert isinstance(desktop.supervisor, BackendSupervisor)
+
+
+async def test_attaches_to_a_backend_already_serving_the_data_dir(
+    tmp_path: Path, qtbot: QtBot
+) -> None:
+    from tests.server import running_server
+
+    with running_server(tmp_path / "data") as server:
+        desktop = DesktopApp(tmp_path / "data")
+        qtbot.addWidget(desktop.window)
+        run = asyncio.ensure_future(desktop.run())
+        await wait_until(lambda: "attached" in desktop.window.backend_label.text())
+        await open_project(desktop, tmp_path / "proj")
+        session_id = await desktop.window.new_session(command="echo from-the-shared-backend")
+        await desktop.window.settle()
+        await wait_until(lambda: "from-the-shared-backend" in shown_text(desktop))
+        assert desktop.supervisor is None  # it started no backend of its own
+        desktop.window.close()
+        assert await asyncio.wait_for(run, 10) == 0
+        with server.client() as client:  # the backend it attached to goes on
+            assert client.get(f"/api/session/{session_id}").status_code == 200
+
+
+async def test_find_and_save(app: DesktopApp, tmp_path: Path) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    await window.new_session(command="printf 'alpha\\nneedle one\\nbeta\\nneedle two\\n'")
+    await window.settle()
+    await wait_until(lambda: "needle two" in shown_text(app))
+    bar = window.output.find_bar
+    bar.open_bar()
+    bar.field.setText("needle")
+    assert bar.find_text(backwards=False)
+    first = window.output.text.textCursor().blockNumber()
+    assert bar.find_text(backwards=False)
+    second = window.output.text.textCursor().blockNumber()
+    assert (first, second) == (1, 3)
+    assert bar.find_text(backwards=False)  # wraps around
+    assert window.output.text.textCursor().blockNumber() == 1
+    bar.field.setText("nowhere")
+    assert not bar.find_text(backwards=False)
+    assert bar.status.text() == "not found"
+    assert window.output.current is not None
+    assert window.output.current.plain_text().splitlines()[:4] == [
+        "alpha", "needle one", "beta", "needle two",
+    ]  # fmt: skip
