@@ -41,14 +41,17 @@ What it understands:
 
 A sequence left unfinished at the end of a chunk is finished by the next one, so any split of the
 output renders the same lines. Memory stays bounded: an unfinished OSC or DCS string keeps only its
-introducer while its body (of any length) is skipped up to its terminator, and a CSI sequence whose
-parameters exceed ``MAX_SEQUENCE`` characters is skipped without being applied.
+introducer while its body (of any length) is dropped up to its terminator, as a terminal does (so
+a string that never ends hides the output after it, until a BEL, ST, CAN or SUB); a CSI sequence
+whose parameters exceed ``MAX_SEQUENCE`` characters is skipped without being applied. A CSI
+sequence broken by a control or non-ASCII character is dropped up to that character.
 
 One character is one cell: wide and combining characters are not measured.
 
 Plain text goes through with slicing and one regular expression search per special character; only
-a line rewound by CR or BS is kept as a list of cells. Measured on a laptop-class CPU (CPython
-3.11): 50,000 colored lines of ~80 characters, fed in 4 KiB chunks, take about 0.2 s.
+a line rewound by CR or BS is kept as a list of cells. Measured with CPython 3.11 on a 2-core Xeon
+VM, feeding 50,000 lines in 4 KiB chunks: plain 80-character lines 0.08 s, lines with one colored
+word and CRLF 0.25 s, 110-character lines with six SGR sequences 0.52 s.
 """
 
 from __future__ import annotations

@@ -444,6 +444,7 @@ def test_updates_report_finished_lines_and_the_partial_line() -> None:
     ab = (("ab", DEFAULT_STYLE),)
     assert renderer.feed("") == Update([], ())
     assert renderer.feed("ab") == Update([], ab)
+    assert renderer.feed("") == Update([], ab)  # the current partial line, nothing changed
     assert renderer.feed("\x1b[31m") == Update([], ab)  # unchanged, reported again
     assert renderer.feed("c\nd") == Update([(("ab", DEFAULT_STYLE), ("c", RED))], (("d", RED),))
     assert renderer.feed("\n\n") == Update([(("d", RED),), ()], ())

@@ -48,7 +48,7 @@ def shown_text(app: DesktopApp) -> str:
 
 
 async def open_project(app: DesktopApp, folder: Path) -> str:
-    folder.mkdir(exist_ok=True)  # noqa: ASYNC240 - a test's own temp folder
+    folder.mkdir(exist_ok=True)
     project_id = await app.window.add_project(str(folder))
     await app.window.settle()
     assert app.window.current_project == project_id
