@@ -265,15 +265,14 @@ class BackendSupervisor:
             child, ready = await self._launch()
         except BackendStartError as exc:
             self._active = False
-            if not self._stopping:
-                self._emit(_failed(exc, attempt=0, retry_in=None))
+            if self._stopping:  # stop() ended it while it started
+                message = "stopped before the backend was ready"
+                raise BackendStartError(message, exc.stderr_tail, exc.exit_code) from exc
+            self._emit(_failed(exc, attempt=0, retry_in=None))
             raise
         except BaseException:
             self._active = False
             raise
-        if self._stopping:  # stop() ran while we waited for the ready line
-            await child.end(KILL_AFTER)
-            raise BackendStartError("stopped before the backend was ready", child.tail)
         self._task = asyncio.create_task(self._supervise(child), name="backend supervisor")
         return ready
 
@@ -311,6 +310,18 @@ class BackendSupervisor:
         child = self._child = _Child(proc, self._token)
         self._tail = child.tail
         try:
+            return await self._until_ready(child)
+        except BaseException:
+            if self._child is child:  # it has been ended
+                self._child = None
+            raise
+
+    async def _until_ready(self, child: _Child) -> tuple[_Child, Ready]:
+        """Wait for the child's ready line; end the child if it does not come."""
+        if self._stopping:  # stop() came while the process was being created
+            code = await child.end(KILL_AFTER)
+            raise BackendStartError("stopped before the backend was ready", child.tail, code)
+        try:
             async with asyncio.timeout(self._ready_timeout):
                 info = await child.read_ready()
         except TimeoutError:
@@ -330,7 +341,7 @@ class BackendSupervisor:
                 url=str(info["url"]),
                 port=int(info["port"]),
                 token=info["token"] if isinstance(info.get("token"), str) else self._token,
-                pid=int(info.get("pid") or proc.pid),
+                pid=int(info.get("pid") or child.proc.pid),
             )
         except (KeyError, TypeError, ValueError):
             code = await child.end(KILL_AFTER)
@@ -338,7 +349,7 @@ class BackendSupervisor:
             raise BackendStartError(message, child.tail, code) from None
         child.up_since = asyncio.get_running_loop().time()
         self._ready = ready
-        log.info("backend %d is ready at %s", proc.pid, ready.url)
+        log.info("backend %d is ready at %s", child.proc.pid, ready.url)
         self._emit(SupervisorState("ready", ready=ready))
         return child, ready
 

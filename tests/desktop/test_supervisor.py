@@ -274,6 +274,34 @@ async def test_a_silent_child_is_killed_after_the_ready_timeout(make: Make, tmp_
     assert states.kinds() == ["starting", "failed"]
 
 
+async def test_stop_during_start(make: Make, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    supervisor, states = make(command=python(SILENT, str(pid_file)), ready_timeout=WAIT)
+    starting = asyncio.create_task(supervisor.start())
+    async with asyncio.timeout(WAIT):
+        while not pid_file.exists() or not pid_file.read_text():
+            await asyncio.sleep(0.02)
+    await supervisor.stop()
+    with pytest.raises(BackendStartError, match="stopped before the backend was ready"):
+        await starting
+    assert states.kinds() == ["starting", "stopped"]
+    assert is_gone(int(pid_file.read_text())) and my_children() == []
+
+
+async def test_start_again_after_stop(make: Make) -> None:
+    supervisor, states = make()
+    first = await supervisor.start()
+    with pytest.raises(RuntimeError, match="already running"):
+        await supervisor.start()
+    await supervisor.stop()
+    second = await supervisor.start()
+    assert second.pid != first.pid and second.token == first.token
+    async with httpx.AsyncClient(timeout=10) as client:
+        assert (await client.get(f"{second.url}/api/health")).status_code == 200
+    await supervisor.stop()
+    assert states.kinds() == ["starting", "ready", "stopped", "starting", "ready", "stopped"]
+
+
 async def test_stderr_never_blocks_the_child(make: Make) -> None:
     supervisor, _ = make(command=python(NOISY))
     await supervisor.start()  # 2 MB of stderr and a stray stdout line before the ready line
@@ -315,7 +343,7 @@ async def test_a_killed_backend_comes_back_on_a_new_port(make: Make, tmp_path: P
 
 
 async def test_restarts_back_off_and_start_over_once_stable(make: Make, tmp_path: Path) -> None:
-    plan = ["die:0.1", "fail", "fail", "die:1.0", "fail", "live"]
+    plan = ["die:0.1", "fail", "fail", "die:1.5", "fail", "live"]
     supervisor, states = make(
         command=python(FLAPPING, str(tmp_path / "runs"), *plan),
         backoff_initial=0.05,
