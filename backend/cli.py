@@ -168,11 +168,21 @@ async def serve(settings: Settings, *, exit_on_stdin_eof: bool = False) -> int:
         log.warning("!" * 72)
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s: other machines may reach this server", settings.host)
-    with _data_dir_lock(settings.data_dir):
-        return await _serve_locked(settings, exit_on_stdin_eof)
+    # Signals count from the start: a SIGTERM that comes while starting (or just after the ready
+    # line) still ends in a clean shutdown.
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        with _data_dir_lock(settings.data_dir):
+            return await _serve_locked(settings, stop, exit_on_stdin_eof)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
 
 
-async def _serve_locked(settings: Settings, exit_on_stdin_eof: bool) -> int:
+async def _serve_locked(settings: Settings, stop: asyncio.Event, exit_on_stdin_eof: bool) -> int:
     app = make_app(settings)
     debug = log.isEnabledFor(logging.DEBUG)
     runner = web.AppRunner(
@@ -209,12 +219,8 @@ async def _serve_locked(settings: Settings, exit_on_stdin_eof: bool) -> int:
     browser_url = f"{url}/?token={settings.token}" if settings.token else f"{url}/"
     log.info("SessionDock %s is running; open %s", __version__, browser_url)
 
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     if exit_on_stdin_eof:
-        _watch_stdin(loop, stop, sys.stdin.buffer)
+        _watch_stdin(asyncio.get_running_loop(), stop, sys.stdin.buffer)
     try:
         await stop.wait()
     finally:
@@ -222,8 +228,6 @@ async def _serve_locked(settings: Settings, exit_on_stdin_eof: bool) -> int:
         with contextlib.suppress(FileNotFoundError):
             settings.server_file.unlink()
         await runner.cleanup()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
     return 0
 
 

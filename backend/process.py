@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import ctypes
 import errno
 import fcntl
 import logging
@@ -17,6 +18,7 @@ import os
 import pty
 import signal
 import struct
+import sys
 import termios
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -125,9 +127,7 @@ class SessionProcess:
                     cwd=spec.cwd,
                     env=spec.env,
                     start_new_session=True,
-                    # Make the PTY the controlling terminal (after setsid), so job control,
-                    # Ctrl-C and SIGWINCH work as in a real terminal.
-                    preexec_fn=_take_controlling_tty,
+                    preexec_fn=_setup_terminal_child,
                 )
             except BaseException:
                 os.close(master)
@@ -149,6 +149,7 @@ class SessionProcess:
                     cwd=spec.cwd,
                     env=spec.env,
                     start_new_session=True,
+                    preexec_fn=_hang_up_with_parent,
                 )
             except BaseException:
                 for fd in (in_w, out_r, err_r):
@@ -341,8 +342,31 @@ def session_members(session_id: int) -> list[int]:
     return members
 
 
-def _take_controlling_tty() -> None:
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()  # looked up in the parent: the child only makes the call
+_PR_SET_PDEATHSIG = 1
+
+
+def _hang_up_with_parent() -> None:
+    """In the child: get SIGHUP if the backend dies, even by SIGKILL (as a terminal's programs
+    do when the terminal goes away), so no session outlives a crashed backend unnoticed."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGHUP)
+
+
+def _setup_terminal_child() -> None:
+    """In the child, after setsid: the PTY becomes its controlling terminal, so job control,
+    Ctrl-C and SIGWINCH work as in a real terminal."""
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    _hang_up_with_parent()
 
 
 def _set_winsize(fd: int, cols: int, rows: int) -> None:

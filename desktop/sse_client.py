@@ -13,7 +13,6 @@ Three parts, the first two without I/O:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 from collections.abc import AsyncGenerator, Callable
@@ -148,7 +147,7 @@ class StreamState:
     - ``gone``: no more attempts. The session does not exist (404, ``code`` is the backend's
       ``session_not_found``) or the token was refused (401, ``unauthorized``). ``set_endpoint()``
       tries again.
-    - ``closed``: ``stop()`` was called.
+    - ``closed``: not started yet, or ``stop()`` was called.
     """
 
     kind: StateKind
@@ -263,7 +262,9 @@ class SessionStream:
         self._switched = True
         if self._task.done():
             self.start()
-        elif self._scope is not None:
+        elif self._scope is not None and not self._scope.expired():
+            # Expire the current attempt now. Already expiring: a switch is under way and will
+            # read the new address.
             self._scope.reschedule(asyncio.get_running_loop().time())
 
     # -- the task
@@ -340,15 +341,20 @@ class SessionStream:
 
     async def _read(self, response: httpx.Response) -> None:
         decoder = EventDecoder()
-        # aclosing: if a callback raises, the generator is closed here rather than left to the
-        # loop's async-generator hooks (which a qasync loop lacks unless the app installs them).
-        # httpx types aiter_text() as an iterator; it is an async generator.
-        texts = cast(AsyncGenerator[str, None], response.aiter_text())
-        async with contextlib.aclosing(texts) as chunks:
+        # httpx types aiter_text() as an iterator; it is an async generator over a chain of them.
+        chunks = cast(AsyncGenerator[str, None], response.aiter_text())
+        try:
             async for text in chunks:
                 if self._deliver(decoder.feed(text)):
                     # A live stream (more than the greeting): the next failure starts afresh.
                     self._backoff.reset()
+        finally:
+            # Leaving the loop early (a protocol error) abandons the generators inside httpx.
+            # Closing the response first makes their clean-up a no-op; otherwise httpcore's
+            # awaits a lock when it is finalized, outside any task on a loop without asyncgen
+            # hooks (qasync's), and fails.
+            await response.aclose()
+            await chunks.aclose()
 
     def _deliver(self, events: list[Event]) -> bool:
         """Hand on the new events; whether any showed the stream is alive."""

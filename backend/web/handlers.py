@@ -38,6 +38,7 @@ async def create_project(request: web.Request) -> web.Response:
     path = validate.required_string(body, "path")
     name = validate.string(body, "name", max_length=200)
     project, created = request.app[MANAGER].create_project(path, name)
+    await request.app[STORE].flush()  # answered once it would survive a crash
     return _json(project.to_json(), status=201 if created else 200)
 
 
@@ -50,6 +51,7 @@ async def get_project(request: web.Request) -> web.Response:
 
 async def delete_project(request: web.Request) -> web.Response:
     await request.app[MANAGER].delete_project(request.match_info["id"])
+    await request.app[STORE].flush()
     return _json({"deleted": True})
 
 
@@ -76,6 +78,7 @@ async def create_session(request: web.Request) -> web.Response:
     )
     manager = request.app[MANAGER]
     session = await manager.create_session(session_request)
+    await request.app[STORE].flush()
     return _json(manager.session_json(session), status=201)
 
 
@@ -86,6 +89,7 @@ async def get_session(request: web.Request) -> web.Response:
 
 async def delete_session(request: web.Request) -> web.Response:
     await request.app[MANAGER].delete_session(request.match_info["id"])
+    await request.app[STORE].flush()
     return _json({"deleted": True})
 
 
@@ -96,6 +100,7 @@ async def send_prompt(request: web.Request) -> web.Response:
     body = await validate.json_body(request)
     command = validate.required_string(body, "command", empty=True, max_length=MAX_PROMPT)
     event_id = manager.send_prompt(session_id, command)
+    await request.app[STORE].flush()  # the prompt event is stored before we say so
     return _json({"accepted": True, "eventId": event_id}, status=202)
 
 

@@ -148,6 +148,15 @@ async def test_nothing_listening_is_backend_unavailable() -> None:
             await api.create_project("/tmp")
 
 
+async def test_a_backend_restarted_on_the_same_port_is_used_at_once(
+    server: Server, workdir: Path
+) -> None:
+    async with ApiClient(server.url, server.token) as api:
+        project = await api.create_project(workdir)  # leaves a pooled keep-alive connection
+        server.restart()
+        assert [p["id"] for p in await api.list_projects()] == [project["id"]]
+
+
 async def test_set_endpoint_follows_a_restarted_backend(tmp_path: Path, workdir: Path) -> None:
     with running_server(tmp_path / "data") as first:
         async with ApiClient(first.url, first.token) as api:

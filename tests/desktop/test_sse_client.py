@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -374,6 +377,8 @@ async def test_set_endpoint_while_connected_reconnects_at_once(
     ):
         await live.wait(lambda: "tick-10\n" in live.output())
         # The same backend under another name: the live connection is dropped for a new one.
+        # Called twice in a row, the second one wins.
+        stream.set_endpoint("http://127.0.0.1:9", "nobody-listens-there")
         stream.set_endpoint(server.url.replace("127.0.0.1", "localhost"), server.token)
         await live.wait(lambda: live.kinds().count("connected") == 2)
         seen = len(live.ids)
@@ -502,3 +507,52 @@ async def test_wrong_responses_are_retried_with_backoff() -> None:
     assert "text/html" in (retries[1].error or "")
     assert "StreamProtocolError" in (retries[2].error or "")
     assert all(0 < (r.retry_in or 0) <= FAST * 2**i for i, r in enumerate(retries))
+
+
+async def test_history_trimmed_notice_is_passed_on(tmp_path: Path, workdir: Path) -> None:
+    with running_server(tmp_path / "d", "--max-session-mb", "0.05") as server:
+        script = "for i in $(seq 1 400); do printf 'chunk-%04d-%0200d\\n' $i 0; done"
+        session = await new_session(server, workdir, script)
+        async with ApiClient(server.url, server.token) as api:
+            async with asyncio.timeout(15):
+                while (await api.get_session(session["id"]))["status"] == "running":
+                    await asyncio.sleep(0.05)
+        async with streaming(server.url, server.token, session["id"]) as (_, late):
+            await late.wait(late.ended)
+        stored = await stored_ids(server, session["id"])
+    assert [e.type for e in late.events[:2]] == ["connected", "history-trimmed"]
+    notice = late.events[1]
+    assert notice.id is None and notice.data["firstAvailableId"] == stored[0] > 1
+    assert late.ids == stored
+
+
+async def test_runs_on_a_loop_without_asyncgen_hooks() -> None:
+    """qasync's loop installs no async-generator hooks: nothing may depend on them."""
+    hooks = sys.get_asyncgen_hooks()
+
+    async def script(request: web.Request, n: int) -> web.StreamResponse:
+        if n == 1:  # the decoder fails in the middle of reading
+            return await sse(request, frames(1) + b"event: output\ndata: {broken\n\n", linger=5)
+        return await sse(request, frames(1, 2), linger=5)
+
+    async with scripted(script) as (url, requests):
+        sys.set_asyncgen_hooks(firstiter=None, finalizer=None)
+        try:
+            async with streaming(url, "t", "s", heartbeat_interval=5) as (stream, recorder):
+                await recorder.wait(lambda: stream.last_event_id == 2)
+                stream.set_endpoint(url, "t2")  # cancels a read in the middle
+                await recorder.wait(lambda: len(requests) == 3)
+            gc.collect()  # abandoned generators would complain now, as unraisable errors
+        finally:
+            sys.set_asyncgen_hooks(*hooks)
+    assert recorder.ids == [1, 2]
+    assert requests[2].headers["Authorization"] == "Bearer t2"
+    assert requests[2].headers["Last-Event-ID"] == "2"
+
+
+def test_the_clients_import_no_qt() -> None:
+    code = (
+        "import sys, desktop.api, desktop.sse_client; "
+        "assert not {'PySide6', 'qasync'} & set(sys.modules), sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
