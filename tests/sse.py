@@ -97,22 +97,28 @@ class Stream:
                 self._changed.clear()
                 await self._changed.wait()
 
-    async def wait_for_output(self, text: str, timeout: float = 10.0) -> None:
+    async def _wait_until(
+        self, condition: Callable[[], bool], what: Callable[[], str], timeout: float
+    ) -> None:
         async with asyncio.timeout(timeout):
-            while text not in self.output():
+            while not condition():
                 if self.ended.is_set():
-                    raise AssertionError(f"stream ended before {text[:60]!r} appeared")
+                    raise AssertionError(f"stream ended before {what()}")
                 self._changed.clear()
                 await self._changed.wait()
 
+    async def wait_for_output(self, text: str, timeout: float = 10.0) -> None:
+        await self._wait_until(
+            lambda: text in self.output(), lambda: f"{text[:60]!r} appeared", timeout
+        )
+
     async def wait_for_chars(self, count: int, timeout: float = 10.0) -> None:
         """Wait until at least ``count`` characters of output have arrived."""
-        async with asyncio.timeout(timeout):
-            while self.output_chars < count:
-                if self.ended.is_set():
-                    raise AssertionError(f"stream ended after {self.output_chars} characters")
-                self._changed.clear()
-                await self._changed.wait()
+        await self._wait_until(
+            lambda: self.output_chars >= count,
+            lambda: f"{count} characters came ({self.output_chars})",
+            timeout,
+        )
 
     def output(self) -> str:
         return "".join(e.data["content"] for e in self.events if e.event == "output")

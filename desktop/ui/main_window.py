@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.api import ApiClient, BackendError
+from desktop.api import ApiClient, ApiError, BackendError
 from desktop.settings import AppSettings, SettingsDialog
 from desktop.sse_client import Event, StreamState
 from desktop.ui.feed import SessionFeed
@@ -111,6 +111,10 @@ class MainWindow(QMainWindow):
         self._connect()
         self._refresh_timer = QTimer(self, interval=REFRESH_MS)
         self._refresh_timer.timeout.connect(lambda: self._spawn(self.refresh_sessions()))
+        # The PTY of the session on screen follows the view's size (after a short pause).
+        self._resize_timer = QTimer(self, interval=250, singleShot=True)
+        self._resize_timer.timeout.connect(lambda: self._spawn(self.resize_terminal()))
+        self.output.resized.connect(self._resize_timer.start)
         self._rate_timer = QTimer(self, interval=1000)
         self._rate_timer.timeout.connect(self._update_rate)
         self._rate_timer.start()
@@ -311,6 +315,7 @@ class MainWindow(QMainWindow):
         feed.state_changed.connect(self._on_stream_state)
         self.feed = feed
         feed.start()
+        self._resize_timer.start()
 
     def _document(self, session_id: str) -> SessionDocument:
         document = self._documents.pop(session_id, None)
@@ -366,6 +371,17 @@ class MainWindow(QMainWindow):
         session = self.sessions.session(self.current_session or "")
         self.prompt.setEnabled(session is not None and session["status"] == "running")
 
+    async def resize_terminal(self) -> None:
+        session = self.sessions.session(self.current_session or "")
+        if session is None or session["status"] != "running" or not session.get("tty", True):
+            return
+        cols, rows = self.output.terminal_size()
+        try:
+            await self.api.resize(session["id"], cols, rows)
+        except ApiError as error:
+            if error.status != 409:  # it ended meanwhile: nothing to resize
+                raise
+
     async def send_prompt(self, text: str) -> None:
         if self.current_session is None:
             return
@@ -406,6 +422,7 @@ class MainWindow(QMainWindow):
         """Stop the stream and every UI task; the app awaits this before quitting."""
         self._refresh_timer.stop()
         self._rate_timer.stop()
+        self._resize_timer.stop()
         if self.feed is not None:
             await self.feed.stop()
             self.feed = None

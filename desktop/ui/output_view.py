@@ -11,8 +11,10 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QFontDatabase,
+    QFontMetrics,
     QKeySequence,
     QPalette,
+    QResizeEvent,
     QShortcut,
     QTextCharFormat,
     QTextCursor,
@@ -171,6 +173,8 @@ class FindBar(QWidget):
 class OutputView(QWidget):
     """A read-only terminal-like view that follows the tail unless the user scrolled up."""
 
+    resized = Signal()
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.text = QPlainTextEdit(readOnly=True)
@@ -220,3 +224,16 @@ class OutputView(QWidget):
     def set_font(self, font: QFont) -> None:
         self.formats = Formats(self.text.palette(), font)
         self.text.setFont(font)
+        self.resized.emit()
+
+    def terminal_size(self) -> tuple[int, int]:
+        """How many columns and rows of the font fit in the view (what a PTY should say)."""
+        metrics = QFontMetrics(self.formats.font)
+        viewport = self.text.viewport().size()
+        cols = viewport.width() // max(1, metrics.horizontalAdvance("M"))
+        rows = viewport.height() // max(1, metrics.lineSpacing())
+        return max(20, min(cols, 1000)), max(5, min(rows, 1000))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.resized.emit()

@@ -164,34 +164,38 @@ class SessionsPanel(QWidget):
         self._update_buttons()
 
     def set_sessions(self, sessions: list[dict[str, Any]]) -> None:
-        """Show ``sessions`` (newest first), keeping the selection where possible."""
+        """Show ``sessions`` (newest first), keeping the selection where possible.
+
+        The list refreshes every few seconds: rows that stay are updated in place, so the
+        selection, the scroll position and a click in progress are not disturbed."""
         keep = self.selected_id()
+        ordered = sorted(sessions, key=lambda s: s["createdAt"], reverse=True)
         self._sessions = {s["id"]: s for s in sessions}
         self._badged &= set(self._sessions)
         self.tree.blockSignals(True)
-        self.tree.clear()
-        for session in sorted(sessions, key=lambda s: s["createdAt"], reverse=True):
-            item = QTreeWidgetItem(
-                [
-                    session["name"],
-                    status_badge(session),
-                    format_time(session["createdAt"]),
-                    format_time(session.get("endedAt")),
-                ]
-            )
-            item.setData(0, ID_ROLE, session["id"])
-            item.setToolTip(0, f"{' '.join(session['argv'])}\nin {session['workingDir']}")
-            color = STATUS_COLORS.get(session["status"])
-            if color is not None:
-                item.setForeground(1, QBrush(color))
-            self.tree.addTopLevelItem(item)
-            self._paint_badge(item)
-            if session["id"] == keep:
-                self.tree.setCurrentItem(item)
+        if self.rows() != [s["id"] for s in ordered]:
+            self.tree.clear()
+            for session in ordered:
+                item = QTreeWidgetItem()
+                item.setData(0, ID_ROLE, session["id"])
+                self.tree.addTopLevelItem(item)
+                if session["id"] == keep:
+                    self.tree.setCurrentItem(item)
+        for item, session in zip(self._items(), ordered, strict=True):
+            self._fill(item, session)
         self.tree.blockSignals(False)
         if self.selected_id() != keep:
             self._changed()
         self._update_buttons()
+
+    def _fill(self, item: QTreeWidgetItem, session: dict[str, Any]) -> None:
+        item.setText(1, status_badge(session))
+        item.setText(2, format_time(session["createdAt"]))
+        item.setText(3, format_time(session.get("endedAt")))
+        item.setToolTip(0, f"{' '.join(session['argv'])}\nin {session['workingDir']}")
+        color = STATUS_COLORS.get(session["status"])
+        item.setForeground(1, QBrush(color) if color is not None else QBrush())
+        self._paint_badge(item)
 
     def session(self, session_id: str) -> dict[str, Any] | None:
         return self._sessions.get(session_id)

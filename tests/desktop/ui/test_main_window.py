@@ -276,3 +276,24 @@ async def test_find_and_save(app: DesktopApp, tmp_path: Path) -> None:
     assert window.output.current.plain_text().splitlines()[:4] == [
         "alpha", "needle one", "beta", "needle two",
     ]  # fmt: skip
+
+
+async def test_the_terminal_follows_the_view_size(app: DesktopApp, tmp_path: Path) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    session_id = await window.new_session()
+    await window.settle()
+    await wait_until(lambda: window.prompt.isEnabled())
+    window.resize(900, 500)
+    await asyncio.sleep(0.4)  # the resize is sent after a short pause
+    await window.settle()
+    cols, rows = window.output.terminal_size()
+    await window.api.send_prompt(session_id, "stty size")
+    await wait_until(lambda: f"\n{rows} {cols}" in shown_text(app))
+    window.resize(1300, 800)
+    await asyncio.sleep(0.4)
+    await window.settle()
+    wider = window.output.terminal_size()
+    assert wider[0] > cols
+    await window.api.send_prompt(session_id, "stty size")
+    await wait_until(lambda: f"\n{wider[1]} {wider[0]}" in shown_text(app))
