@@ -1,8 +1,28 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs into .venv, then run lint, types and every test.
-# This is the README's test command and what CI runs (.ci/run).
+# Install everything the test suite needs, then run lint, types, import contracts and every test.
+# This is the README's test command and what CI runs (.ci/run). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# System packages some tests drive for real: Chromium (browser tests), nginx (reverse proxy),
+# and the libraries Qt's offscreen platform loads. As root with apt-get they are installed;
+# elsewhere the tests that need them are skipped, each with its reason.
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+for lib in libEGL.so.1 libGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libdbus-1.so.3; do
+  ldconfig -p 2>/dev/null | grep -q "$lib" || need+=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
+done
+if [ ${#need[@]} -gt 0 ]; then
+  mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== apt-get install ${need[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "== missing system packages (not root, or no apt-get): ${need[*]}"
+  fi
+fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
