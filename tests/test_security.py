@@ -104,3 +104,14 @@ def test_no_auth_is_explicit_and_loud(tmp_path: Path) -> None:
         assert srv.ready["token"] is None
         assert httpx.get(f"{srv.url}/api/projects").status_code == 200
         assert "--no-auth" in srv.stderr()
+
+
+def test_cookie_is_secure_behind_a_tls_proxy(server: Server) -> None:
+    plain = httpx.get(f"{server.url}/?token={server.token}", follow_redirects=False)
+    assert "secure" not in plain.headers["set-cookie"].lower()
+    proxied = httpx.get(
+        f"{server.url}/?token={server.token}",
+        headers={"X-Forwarded-Proto": "https"},
+        follow_redirects=False,
+    )
+    assert "; secure" in proxied.headers["set-cookie"].lower()

@@ -180,6 +180,9 @@ async def index(request: web.Request) -> web.StreamResponse:
     expected = request.app[SETTINGS].token
     if token is not None and expected is not None and token_matches(expected, token):
         response = web.HTTPSeeOther("/")
-        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
+        # Behind a TLS proxy the cookie is Secure. Trusting X-Forwarded-Proto is safe here: the
+        # backend listens on loopback only, and a forged header only makes the cookie stricter.
+        https = request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/", secure=https)
         raise response
     return web.FileResponse(web_dir() / "index.html")
