@@ -23,6 +23,7 @@ from aiohttp import web
 
 from backend import __version__
 from backend.config import DEFAULT_PORT, MIB, Settings
+from backend.environment import bundle_dir
 from backend.web.app import make_app
 
 log = logging.getLogger("sessiondock")
@@ -79,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--client-buffer-mb", type=_positive, default=4.0, metavar="MB",
         help="output queued for one slow SSE client before it is cut off",
     )  # fmt: skip
+    serve.add_argument(
+        "--login-path", action=argparse.BooleanOptionalAction, default=None,
+        help="give sessions the login shell's PATH (default: only in the bundled app)",
+    )  # fmt: skip
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -98,6 +103,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         allowed_hosts=tuple(name.lower() for name in args.allowed_host),
         max_session_bytes=int(args.max_session_mb * MIB),
         client_buffer_bytes=int(args.client_buffer_mb * MIB),
+        login_path=args.login_path if args.login_path is not None else bundle_dir() is not None,
     )
 
 

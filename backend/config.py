@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_PORT = 3010
@@ -30,7 +30,9 @@ class Settings:
     # How long shutdown waits for a session to end after SIGTERM before SIGKILL.
     kill_grace_seconds: float = 0.5
     retry_ms: int = 2000
-    extra_env: dict[str, str] = field(default_factory=dict)
+    # Give sessions the PATH of the user's login shell (an app started from a desktop menu
+    # has a short one); on by default in a frozen bundle.
+    login_path: bool = False
 
     @property
     def db_path(self) -> Path:

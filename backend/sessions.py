@@ -7,6 +7,7 @@ through the store, so reads never wait for SQLite and a restart finds the same s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ from typing import Any
 from backend import protocol
 from backend.bus import SESSION_DELETED, EventBus
 from backend.config import Settings
+from backend.environment import bundle_dir, read_login_path, session_environment
 from backend.errors import (
     InvalidInput,
     NotATerminal,
@@ -36,8 +38,6 @@ log = logging.getLogger(__name__)
 
 KINDS = ("shell", "command")
 SIGNALS = ("SIGINT", "SIGTERM", "SIGKILL")
-# Variables a session must not inherit from the server.
-PRIVATE_ENV = ("SESSIONDOCK_TOKEN",)
 
 
 def new_id(prefix: str) -> str:
@@ -117,10 +117,15 @@ class SessionManager:
         self.sessions: dict[str, Session] = {}
         self._watchers: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._login_path: asyncio.Task[str | None] | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.settings.login_path:
+            # Asked once, in the background: a slow shell start-up must not delay the server.
+            env = session_environment(os.environ, bundle=bundle_dir(), login_path=None)
+            self._login_path = asyncio.create_task(read_login_path(default_shell(), env))
         projects, sessions = await self.store.open()
         for row in projects:
             self.projects[row["id"]] = Project(
@@ -148,6 +153,9 @@ class SessionManager:
     async def stop(self) -> None:
         """Terminate every session (recorded as interrupted) and wait for them to end."""
         self._closing = True
+        if self._login_path is not None:
+            self._login_path.cancel()
+            await asyncio.gather(self._login_path, return_exceptions=True)
         running = [s.process for s in self.sessions.values() if s.process is not None]
         await asyncio.gather(
             *(p.terminate(self.settings.kill_grace_seconds) for p in running),
@@ -264,8 +272,12 @@ class SessionManager:
         await self._launch(session, request.cols, request.rows)
         return session
 
-    def _child_env(self, tty: bool) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
+    async def _child_env(self, tty: bool) -> dict[str, str]:
+        login_path = None
+        if self._login_path is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                login_path = await asyncio.shield(self._login_path)
+        env = session_environment(os.environ, bundle=bundle_dir(), login_path=login_path)
         if tty:
             env["TERM"] = "xterm-256color"
             env["COLORTERM"] = "truecolor"
@@ -273,7 +285,8 @@ class SessionManager:
 
     async def _launch(self, session: Session, cols: int, rows: int) -> None:
         spec = LaunchSpec(
-            tuple(session.argv), session.working_dir, self._child_env(session.tty), session.tty,
+            tuple(session.argv), session.working_dir, await self._child_env(session.tty),
+            session.tty,
             cols, rows,
         )  # fmt: skip
         process = SessionProcess(
