@@ -517,11 +517,20 @@ def _colon_color(sub: list[str]) -> Color:
     return None
 
 
+def _number(part: str) -> int | None:
+    """A decimal parameter ("" is 0); None if it is not one (a stray ``1:2``)."""
+    if not part:
+        return 0
+    return int(part) if part.isdigit() else None
+
+
 def _index(part: str) -> int | None:
-    value = int(part or 0)
-    return value if value <= 255 else None
+    value = _number(part)
+    return value if value is not None and value <= 255 else None
 
 
 def _rgb(parts: list[str]) -> tuple[int, int, int] | None:
-    r, g, b = (int(part or 0) for part in parts)
-    return (r, g, b) if max(r, g, b) <= 255 else None
+    r, g, b = (_number(part) for part in parts)
+    if r is None or g is None or b is None or max(r, g, b) > 255:
+        return None
+    return (r, g, b)

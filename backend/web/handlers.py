@@ -17,6 +17,9 @@ from backend.web.keys import BUS, MANAGER, SETTINGS, STORE, STREAMS
 from backend.web.middleware import COOKIE, token_matches
 
 MAX_PROMPT = 1024 * 1024
+# Revalidate the web UI's files every time (a cheap 304): after an upgrade no tab may run an
+# old app.js against a new output.js.
+UI_HEADERS = {"Cache-Control": "no-cache"}
 MAX_HISTORY_PAGE = 10_000
 
 
@@ -171,7 +174,7 @@ async def static_file(request: web.Request) -> web.FileResponse:
     path = (root / request.match_info["path"]).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise web.HTTPNotFound(reason="Not Found")
-    return web.FileResponse(path)
+    return web.FileResponse(path, headers=UI_HEADERS)
 
 
 async def index(request: web.Request) -> web.StreamResponse:
@@ -185,4 +188,4 @@ async def index(request: web.Request) -> web.StreamResponse:
         https = request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
         response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/", secure=https)
         raise response
-    return web.FileResponse(web_dir() / "index.html")
+    return web.FileResponse(web_dir() / "index.html", headers=UI_HEADERS)

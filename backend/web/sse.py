@@ -75,6 +75,7 @@ async def session_events(request: web.Request) -> web.StreamResponse:
             "clientId": client_id,
             "lastEventId": after,
             "sessionLastEventId": store.last_seq(session_id),
+            "heartbeatInterval": settings.heartbeat_interval,  # for a client's watchdog
         }
         await response.write(
             protocol.encode_retry(settings.retry_ms)

@@ -143,6 +143,8 @@ def test_sgr(sequence: str, expected: Style) -> None:
         "\x1b[?1m",  # private, not SGR
         "\x1b[>4;1m",
         "\x1b[1 m",  # with an intermediate byte, not SGR
+        "\x1b[38;5;1:2m",  # a colon inside a semicolon-form color: not a color, not a crash
+        "\x1b[38;2;1;2:3;4m",
     ],
 )
 def test_sgr_that_changes_nothing(sequence: str) -> None:

@@ -1,0 +1,49 @@
+// The backend's REST API from the page: same origin, the HttpOnly token cookie, JSON both ways.
+
+/** An answer other than 2xx, or no answer: `status` is 0 when the backend cannot be reached. */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function request(method, path, body) {
+  const init = { method, cache: "no-store", credentials: "same-origin", headers: {} };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, "unreachable", "the backend cannot be reached");
+  }
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = data?.error ?? `${method} ${path}: HTTP ${response.status}`;
+    throw new ApiError(response.status, data?.code ?? "http_error", message);
+  }
+  return data;
+}
+
+const id = encodeURIComponent;
+
+export const api = {
+  projects: () => request("GET", "/api/projects").then((d) => d.projects),
+  addProject: (path) => request("POST", "/api/projects", { path }),
+  removeProject: (projectId) => request("DELETE", `/api/projects/${id(projectId)}`),
+  sessions: (projectId) =>
+    request("GET", `/api/sessions?projectId=${id(projectId)}`).then((d) => d.sessions),
+  session: (sessionId) => request("GET", `/api/session/${id(sessionId)}`),
+  createSession: (body) => request("POST", "/api/sessions", body),
+  deleteSession: (sessionId) => request("DELETE", `/api/session/${id(sessionId)}`),
+  prompt: (sessionId, command) =>
+    request("POST", `/api/session/${id(sessionId)}/prompt`, { command }),
+  signal: (sessionId, signal) =>
+    request("POST", `/api/session/${id(sessionId)}/signal`, { signal }),
+  resize: (sessionId, cols, rows) =>
+    request("POST", `/api/session/${id(sessionId)}/resize`, { cols, rows }),
+};

@@ -1,0 +1,626 @@
+// The SessionDock page: projects, their sessions, one live session view with its prompt.
+// The REST calls are in api.js, the stream client in sse-client.js, the output view in output.js.
+
+import { api, ApiError } from "./api.js";
+import { DEFAULT_MAX_LINES, OutputView } from "./output.js";
+
+const { SessionEventStream } = globalThis;
+
+const POLL_MS = 2000;
+const PROJECTS_POLL_MS = 10000;
+const STOP_ESCALATION_MS = 2000;
+const KEPT_VIEWS = 8; // session views kept (text and resume point) for switching back at once
+const MAX_LINES_KEY = "sessiondock.maxLines";
+
+const $ = (selector) => document.querySelector(selector);
+
+/** `running`, `exited 0`, `failed 3`, `killed by signal 9`, `interrupted`: as the desktop app. */
+export function statusBadge(session) {
+  const status = String(session.status ?? "?");
+  const code = session.exitCode;
+  if (status === "exited") return "exited 0";
+  if (status === "failed" && Number.isInteger(code)) {
+    return code >= 0 ? `failed ${code}` : `killed by signal ${-code}`;
+  }
+  return status;
+}
+
+function formatTime(ms) {
+  if (!ms) return "";
+  const date = new Date(ms);
+  const pad = (n) => String(n).padStart(2, "0");
+  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+  if (Date.now() - ms < 20 * 3600 * 1000) return time;
+  const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  return `${day} ${time.slice(0, 5)}`;
+}
+
+/** A command's first line, shortened to fit a list row. */
+function sessionName(command, width = 60) {
+  const line = command.trim().split("\n")[0];
+  return line.length <= width ? line : `${line.slice(0, width - 1)}…`;
+}
+
+function maxLinesSetting() {
+  const fromUrl = Number(new URLSearchParams(location.search).get("maxLines"));
+  if (Number.isInteger(fromUrl) && fromUrl > 0) {
+    localStorage.setItem(MAX_LINES_KEY, String(fromUrl));
+    return fromUrl;
+  }
+  const kept = Number(localStorage.getItem(MAX_LINES_KEY));
+  return Number.isInteger(kept) && kept > 0 ? kept : DEFAULT_MAX_LINES;
+}
+
+function element(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key in el) el[key] = value;
+    else el.setAttribute(key, value);
+  }
+  el.append(...children);
+  return el;
+}
+
+/** No answer, or a proxy's or a stopping backend's 5xx: worth trying again later. */
+function unavailable(error) {
+  return error instanceof ApiError && (error.status === 0 || error.status >= 500);
+}
+
+function unavailableText(error) {
+  return error.status ? `backend unavailable (HTTP ${error.status})` : "backend unreachable";
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+class App {
+  constructor() {
+    this.maxLines = maxLinesSetting();
+    this.projects = [];
+    this.projectId = null;
+    this.sessions = [];
+    this.sessionId = null;
+    this.views = new Map(); // session id -> {output, lastEventId}, most recent last
+    this.stream = null;
+    this.history = [];
+    this.historyPos = 0;
+    this.draft = "";
+    this.signedOut = false;
+    this._countdown = null;
+  }
+
+  async start() {
+    this.bind();
+    $("#max-lines-text").textContent = this.maxLines.toLocaleString("en-US");
+    const route = this.route();
+    await this.refreshProjects();
+    if (this.signedOut) return;
+    if (route.projectId && this.projects.some((p) => p.id === route.projectId)) {
+      await this.selectProject(route.projectId, route.sessionId);
+    }
+    setInterval(() => this.poll(), POLL_MS);
+    setInterval(() => this.refreshProjects(), PROJECTS_POLL_MS);
+  }
+
+  bind() {
+    $("#error-close").addEventListener("click", () => this.hideError());
+    $("#add-project").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.run(() => this.addProject($("#project-path").value.trim()));
+    });
+    $("#remove-project").addEventListener("click", () => this.run(() => this.removeProject()));
+    $("#new-shell").addEventListener("click", () => this.run(() => this.newSession(null)));
+    $("#new-command").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const command = $("#command").value.trim();
+      if (command) this.run(() => this.newSession(command));
+    });
+    $("#stop-session").addEventListener("click", () => this.run(() => this.stopSession()));
+    $("#delete-session").addEventListener("click", () => this.run(() => this.deleteSession()));
+    $("#prompt").addEventListener("keydown", (event) => this.promptKey(event));
+    $("#follow").addEventListener("click", () => this.currentView()?.output.scrollToEnd());
+    $("#projects").addEventListener("click", (event) => {
+      const item = event.target.closest("[data-id]");
+      if (item) this.run(() => this.selectProject(item.dataset.id));
+    });
+    $("#sessions").addEventListener("click", (event) => {
+      const item = event.target.closest("[data-id]");
+      if (item) this.openSession(item.dataset.id);
+    });
+    window.addEventListener("hashchange", () => this.run(() => this.followRoute()));
+    let resizeTimer = null;
+    window.addEventListener("resize", () => {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(() => this.run(() => this.resizeTerminal()), 300);
+    });
+    // Release the stream as the page goes away (or into the back-forward cache).
+    window.addEventListener("pagehide", () => this.closeStream());
+    window.addEventListener("pageshow", (event) => {
+      if (event.persisted && this.sessionId) this.openStream(this.sessionId);
+    });
+    window.addEventListener("error", (event) => this.showError(`page error: ${event.message}`));
+    window.addEventListener("unhandledrejection", (event) => {
+      this.showError(`page error: ${event.reason?.message ?? event.reason}`);
+    });
+  }
+
+  /** Run a UI action; its errors are shown, never lost. */
+  async run(action) {
+    try {
+      await action();
+    } catch (error) {
+      this.handleError(error);
+    }
+  }
+
+  handleError(error) {
+    if (error instanceof ApiError && error.status === 401) {
+      this.showSignIn();
+      return;
+    }
+    this.showError(error instanceof Error ? error.message : String(error));
+  }
+
+  showError(message) {
+    $("#error-text").textContent = message;
+    $("#error").hidden = false;
+  }
+
+  hideError() {
+    $("#error").hidden = true;
+  }
+
+  showSignIn() {
+    this.signedOut = true;
+    this.closeStream();
+    $("#app").hidden = true;
+    $("#signin").hidden = false;
+    this.setBackendState("signed-out", "not signed in");
+  }
+
+  setBackendState(state, text) {
+    const label = $("#backend-state");
+    label.dataset.state = state;
+    label.textContent = text;
+  }
+
+  // Address: #/p/<project>/s/<session>, so a reload (or a second tab) shows the same thing.
+
+  route() {
+    const match = /^#\/p\/([^/]+)(?:\/s\/([^/]+))?$/.exec(location.hash);
+    if (!match) return { projectId: null, sessionId: null };
+    const sessionId = match[2] ? decodeURIComponent(match[2]) : null;
+    return { projectId: decodeURIComponent(match[1]), sessionId };
+  }
+
+  /** Show what the address names (a link, a hand-edited address, back and forward). */
+  async followRoute() {
+    const { projectId, sessionId } = this.route();
+    if (projectId !== this.projectId) {
+      const known = this.projects.some((p) => p.id === projectId);
+      await this.selectProject(known ? projectId : null, sessionId);
+    } else if (sessionId !== this.sessionId && this.sessions.some((s) => s.id === sessionId)) {
+      this.openSession(sessionId);
+    }
+  }
+
+  updateRoute() {
+    let hash = "";
+    if (this.projectId) hash = `#/p/${encodeURIComponent(this.projectId)}`;
+    if (this.projectId && this.sessionId) hash += `/s/${encodeURIComponent(this.sessionId)}`;
+    if (hash !== location.hash) history.replaceState(null, "", hash || location.pathname);
+  }
+
+  // Projects
+
+  async refreshProjects() {
+    if (this.signedOut) return;
+    try {
+      this.projects = await api.projects();
+    } catch (error) {
+      if (unavailable(error)) {
+        this.setBackendState("unreachable", unavailableText(error));
+        return;
+      }
+      this.handleError(error);
+      return;
+    }
+    this.setBackendState("ok", "");
+    $("#signin").hidden = true;
+    $("#app").hidden = false;
+    if (this.projectId && !this.projects.some((p) => p.id === this.projectId)) {
+      await this.selectProject(null);
+    }
+    this.renderProjects();
+  }
+
+  renderProjects() {
+    const items = this.projects.map((project) =>
+      element(
+        "li",
+        {},
+        element(
+          "button",
+          {
+            type: "button",
+            className: "item",
+            title: project.path,
+            dataset: { id: project.id },
+            "aria-current": project.id === this.projectId ? "true" : "false",
+          },
+          element("span", { className: "name" }, project.name),
+          element("span", { className: "sub" }, project.path),
+        ),
+      ),
+    );
+    if (!items.length) {
+      items.push(element("li", { className: "empty muted" }, "No projects yet: add a folder below."));
+    }
+    $("#projects").replaceChildren(...items);
+    $("#remove-project").disabled = this.projectId === null;
+  }
+
+  async addProject(path) {
+    if (!path) return;
+    const project = await api.addProject(path);
+    $("#project-path").value = "";
+    await this.refreshProjects();
+    await this.selectProject(project.id);
+  }
+
+  async removeProject() {
+    const project = this.projects.find((p) => p.id === this.projectId);
+    if (!project) return;
+    const question = `Remove the project "${project.name}"? Its sessions are stopped and deleted.`;
+    if (!confirm(question)) return;
+    await api.removeProject(project.id);
+    for (const session of this.sessions) this.views.delete(session.id);
+    await this.selectProject(null);
+    await this.refreshProjects();
+  }
+
+  async selectProject(projectId, sessionId = null) {
+    if (projectId !== this.projectId) {
+      this.projectId = projectId;
+      this.sessions = [];
+      this.openSession(null);
+    }
+    this.renderProjects();
+    for (const id of ["#new-shell", "#command", "#run-command"]) $(id).disabled = projectId === null;
+    await this.refreshSessions();
+    if (sessionId && this.sessions.some((s) => s.id === sessionId)) this.openSession(sessionId);
+    this.updateRoute();
+  }
+
+  // Sessions
+
+  async poll() {
+    if (this.signedOut) return;
+    try {
+      await this.refreshSessions();
+      if (this.projectId === null) return;
+      this.setBackendState("ok", "");
+    } catch (error) {
+      if (unavailable(error)) {
+        this.setBackendState("unreachable", unavailableText(error));
+      } else if (error instanceof ApiError && error.code === "project_not_found") {
+        await this.refreshProjects();
+      } else {
+        this.handleError(error);
+      }
+    }
+  }
+
+  async refreshSessions() {
+    const projectId = this.projectId;
+    if (projectId === null) {
+      this.sessions = [];
+    } else {
+      const sessions = await api.sessions(projectId);
+      if (projectId !== this.projectId) return; // the user moved on meanwhile
+      this.sessions = sessions.sort((a, b) => b.createdAt - a.createdAt);
+    }
+    if (this.sessionId && !this.sessions.some((s) => s.id === this.sessionId)) {
+      // Deleted elsewhere: the stream says so too; keep the text until the user moves on.
+      this.renderSessionHead();
+    }
+    this.renderSessions();
+  }
+
+  renderSessions() {
+    const items = this.sessions.map((session) =>
+      element(
+        "li",
+        {},
+        element(
+          "button",
+          {
+            type: "button",
+            className: "item session",
+            title: `${session.argv.join(" ")}\nin ${session.workingDir}`,
+            dataset: { id: session.id },
+            "aria-current": session.id === this.sessionId ? "true" : "false",
+          },
+          element("span", { className: "name" }, session.name),
+          element("span", { className: `badge ${session.status}` }, statusBadge(session)),
+          element("span", { className: "sub" }, formatTime(session.createdAt)),
+        ),
+      ),
+    );
+    if (!items.length && this.projectId) {
+      items.push(element("li", { className: "empty muted" }, "No sessions: start a shell or a command."));
+    }
+    const list = $("#sessions");
+    // Rebuilt only when something shows differently, so a click in progress is not disturbed.
+    const signature = JSON.stringify(items.map((li) => li.innerHTML));
+    if (list.dataset.signature !== signature) {
+      list.replaceChildren(...items);
+      list.dataset.signature = signature;
+    }
+    this.renderSessionHead();
+  }
+
+  currentSession() {
+    return this.sessions.find((s) => s.id === this.sessionId) ?? null;
+  }
+
+  currentView() {
+    return this.sessionId ? this.views.get(this.sessionId) ?? null : null;
+  }
+
+  renderSessionHead() {
+    const session = this.currentSession();
+    const title = $("#session-title");
+    const badge = $("#session-badge");
+    if (!this.sessionId) {
+      title.textContent = "No session selected";
+      title.className = "muted";
+      badge.hidden = true;
+    } else if (!session) {
+      title.textContent = "This session was deleted";
+      title.className = "muted";
+      badge.hidden = true;
+    } else {
+      title.replaceChildren(
+        element("strong", {}, session.name),
+        element("span", { className: "muted" }, ` — ${session.workingDir}`),
+      );
+      title.className = "";
+      badge.textContent = statusBadge(session);
+      badge.className = `badge ${session.status}`;
+      badge.hidden = false;
+    }
+    const running = session?.status === "running";
+    $("#stop-session").disabled = !running;
+    $("#delete-session").disabled = !session;
+    const prompt = $("#prompt");
+    const wasFocused = document.activeElement === prompt;
+    prompt.disabled = !running;
+    prompt.placeholder = running
+      ? "Type a command for the session and press Enter"
+      : session
+        ? "The session is not running"
+        : "Pick a session";
+    if (wasFocused && running) prompt.focus();
+  }
+
+  async newSession(command) {
+    if (!this.projectId) return;
+    const size = this.terminalSize();
+    const body = command
+      ? { projectId: this.projectId, kind: "command", argv: ["/bin/sh", "-c", command], name: sessionName(command) }
+      : { projectId: this.projectId, kind: "shell" };
+    const session = await api.createSession({ ...body, ...size });
+    $("#command").value = "";
+    await this.refreshSessions();
+    this.openSession(session.id);
+    $("#prompt").focus();
+  }
+
+  /** SIGINT, as Ctrl-C would; SIGTERM if it is still running two seconds later. */
+  async stopSession() {
+    const sessionId = this.sessionId;
+    if (!sessionId) return;
+    await api.signal(sessionId, "SIGINT");
+    await sleep(STOP_ESCALATION_MS);
+    const session = await api.session(sessionId);
+    if (session.status === "running") await api.signal(sessionId, "SIGTERM");
+    await this.refreshSessions();
+  }
+
+  async deleteSession() {
+    const session = this.currentSession();
+    if (!session) return;
+    if (!confirm(`Delete the session "${session.name}" and its history?`)) return;
+    this.openSession(null);
+    this.views.delete(session.id);
+    await api.deleteSession(session.id);
+    await this.refreshSessions();
+  }
+
+  // The session on screen and its stream
+
+  openSession(sessionId) {
+    if (sessionId === this.sessionId) return;
+    this.closeStream();
+    this.sessionId = sessionId;
+    this.updateRoute();
+    const host = $("#output-host");
+    if (!sessionId) {
+      host.replaceChildren(element("div", { className: "placeholder muted" }, "Pick a session, or start one."));
+      $("#follow").hidden = true;
+      this.renderSessions();
+      this.setStreamState({ state: "closed" });
+      $("#lines-info").textContent = "";
+      return;
+    }
+    let view = this.views.get(sessionId);
+    if (view) {
+      this.views.delete(sessionId);
+    } else {
+      const output = new OutputView({ maxLines: this.maxLines });
+      view = { output, lastEventId: null };
+    }
+    this.views.set(sessionId, view);
+    for (const id of this.views.keys()) {
+      if (this.views.size <= KEPT_VIEWS) break;
+      this.views.delete(id);
+    }
+    for (const other of this.views.values()) other.output.onShown = other.output.onFollowChange = null;
+    view.output.onFollowChange = (follow) => {
+      $("#follow").hidden = follow;
+    };
+    view.output.onShown = () => this.renderLinesInfo();
+    host.replaceChildren(view.output.element);
+    $("#follow").hidden = view.output.follow;
+    if (view.output.follow) view.output.scrollToEnd();
+    this.renderSessions();
+    this.openStream(sessionId);
+    this.run(() => this.resizeTerminal());
+  }
+
+  openStream(sessionId) {
+    this.closeStream();
+    const view = this.views.get(sessionId);
+    if (!view) return;
+    const stream = new SessionEventStream(sessionId, { lastEventId: view.lastEventId });
+    this.stream = stream;
+    const mine = (handler) => (data, meta) => {
+      if (this.stream === stream) handler(data, meta);
+    };
+    stream.on("output", mine((data) => view.output.write(data.content)));
+    stream.on("status", mine((data) => this.statusChanged(sessionId, data)));
+    stream.on("error", mine((data) => view.output.notice(`error: ${data.message ?? ""}`)));
+    stream.on("history-trimmed", mine((data) => {
+      view.output.notice(`… older output was trimmed; history resumes at event ${data.firstAvailableId}`);
+    }));
+    stream.on("prompt", mine((data) => {
+      const session = this.sessions.find((s) => s.id === sessionId);
+      if (session && session.tty === false) view.output.notice(`> ${data.command ?? ""}`);
+    }));
+    stream.on("state", mine((info) => this.setStreamState(info)));
+    stream.on("disconnected", mine((info) => {
+      if (info.code === "unauthorized") this.showSignIn();
+      if (info.code === "session_not_found") this.run(() => this.refreshSessions());
+    }));
+  }
+
+  closeStream() {
+    if (this.stream === null) return;
+    const view = this.views.get(this.stream.sessionId);
+    if (view) view.lastEventId = this.stream.lastEventId;
+    this.stream.disconnect();
+    this.stream = null;
+    this.setStreamState({ state: "closed" });
+  }
+
+  statusChanged(sessionId, data) {
+    const session = this.sessions.find((s) => s.id === sessionId);
+    if (session) {
+      session.status = data.status;
+      if ("exitCode" in data) session.exitCode = data.exitCode;
+      this.renderSessions();
+    }
+    if (data.status !== "running") this.run(() => this.refreshSessions());
+  }
+
+  setStreamState(info) {
+    const label = $("#stream-state");
+    clearInterval(this._countdown);
+    this._countdown = null;
+    label.dataset.state = info.state;
+    const text = () => {
+      switch (info.state) {
+        case "connecting":
+          return "connecting…";
+        case "connected":
+          return "connected";
+        case "reconnecting": {
+          if (info.delay === null || info.delay === undefined) return `reconnecting (attempt ${info.attempt})`;
+          const left = Math.max(0, Math.ceil((info.until - performance.now()) / 1000));
+          return `reconnecting in ${left} s (attempt ${info.attempt})`;
+        }
+        case "gone":
+          return `gone: ${info.reason ?? "no more attempts"}`;
+        default:
+          return "—";
+      }
+    };
+    if (info.state === "reconnecting" && info.delay != null) {
+      info = { ...info, until: performance.now() + info.delay };
+      this._countdown = setInterval(() => {
+        label.textContent = text();
+      }, 250);
+    }
+    label.textContent = text();
+    label.title = info.reason ?? "";
+    this.renderLinesInfo();
+  }
+
+  renderLinesInfo() {
+    const view = this.currentView();
+    if (!view) return;
+    const { lines, dropped } = view.output;
+    const shown = Math.max(lines - 1, 0).toLocaleString("en-US");
+    const older = dropped ? ` · ${dropped.toLocaleString("en-US")} older not shown` : "";
+    $("#lines-info").textContent = `${shown} lines${older}`;
+  }
+
+  // Prompt
+
+  promptKey(event) {
+    const prompt = event.currentTarget;
+    if (event.key === "Enter") {
+      event.preventDefault();
+      const text = prompt.value;
+      if (text.trim() && this.history[this.history.length - 1] !== text) this.history.push(text);
+      this.historyPos = this.history.length;
+      this.draft = "";
+      prompt.value = "";
+      this.run(() => this.sendPrompt(text));
+    } else if (event.key === "ArrowUp" && this.history.length) {
+      event.preventDefault();
+      if (this.historyPos === this.history.length) this.draft = prompt.value;
+      this.historyPos = Math.max(0, this.historyPos - 1);
+      prompt.value = this.history[this.historyPos];
+    } else if (event.key === "ArrowDown" && this.history.length) {
+      event.preventDefault();
+      this.historyPos = Math.min(this.history.length, this.historyPos + 1);
+      prompt.value = this.historyPos === this.history.length ? this.draft : this.history[this.historyPos];
+    }
+  }
+
+  async sendPrompt(text) {
+    if (!this.sessionId) return;
+    await api.prompt(this.sessionId, text);
+  }
+
+  // The terminal's size follows the view, as in the desktop app.
+
+  terminalSize() {
+    const host = $("#output-host");
+    const probe = element("span", { className: "measure" }, "0".repeat(100));
+    host.append(probe);
+    const box = probe.getBoundingClientRect();
+    probe.remove();
+    const charWidth = box.width / 100 || 8;
+    const lineHeight = box.height || 16;
+    const clamp = (n) => Math.min(1000, Math.max(2, Math.floor(n)));
+    return { cols: clamp((host.clientWidth - 16) / charWidth), rows: clamp((host.clientHeight - 8) / lineHeight) };
+  }
+
+  async resizeTerminal() {
+    const session = this.currentSession();
+    if (!session || session.status !== "running" || session.tty === false) return;
+    const { cols, rows } = this.terminalSize();
+    try {
+      await api.resize(session.id, cols, rows);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 409)) throw error; // ended meanwhile
+    }
+  }
+}
+
+const app = new App();
+globalThis.sessionDock = app; // for the console (and the browser tests)
+app.start();

@@ -1,0 +1,231 @@
+"""The page itself: signing in, projects, sessions, the prompt, colors, stop and delete."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tests.web.helpers import COOKIE, Dock, dom_lines, wait_for_line, wait_for_stream, wait_until
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+
+def test_token_url_sets_the_cookie_and_leaves_a_clean_address(dock: Dock) -> None:
+    page = dock.new_page(signed_in=False)
+    page.goto(f"{dock.server.url}/?token={dock.server.token}")
+    assert page.url == f"{dock.server.url}/"
+    [cookie] = [c for c in page.context.cookies() if c["name"] == COOKIE]
+    assert cookie["value"] == dock.server.token
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Strict"
+    page.wait_for_selector("#app", state="visible")
+    assert page.is_hidden("#signin")
+    assert page.evaluate("document.cookie") == ""  # HttpOnly: no script can read it
+
+
+def test_without_a_token_the_page_says_how_to_get_one(dock: Dock) -> None:
+    page = dock.new_page(signed_in=False)
+    for address in ("/", "/?token=wrong"):
+        page.goto(dock.server.url + address)
+        page.wait_for_selector("#signin", state="visible")
+        help_text = page.inner_text("#signin")
+        assert "/?token=" in help_text
+        assert "server.json" in help_text
+        assert "~/.local/share/sessiondock" in help_text
+        assert page.is_hidden("#app")
+        assert page.context.cookies() == []
+
+
+def test_projects_are_added_selected_and_removed(dock: Dock, page: Page, tmp_path: Path) -> None:
+    for name in ("api", "site"):
+        (tmp_path / name).mkdir()
+    site = dock.project(str(tmp_path / "site"))
+    site_shell = dock.session(site["id"], "sleep 30", name="site job")
+    page.goto(dock.server.url + "/")
+    page.fill("#project-path", str(tmp_path / "api"))
+    page.press("#project-path", "Enter")
+    selected = page.wait_for_selector("#projects [aria-current='true']")
+    assert selected is not None and "api" in selected.inner_text()
+    assert page.input_value("#project-path") == ""
+    [api] = [p for p in dock.client.get("/api/projects").json()["projects"] if p["name"] == "api"]
+    api_session = dock.session(api["id"], "echo mine", name="api job")
+
+    # Each project shows its own sessions only.
+    page.wait_for_selector(f"#sessions [data-id='{api_session['id']}']")
+    assert page.locator("#sessions [data-id]").count() == 1
+    page.click(f"#projects [data-id='{site['id']}']")
+    page.wait_for_selector(f"#sessions [data-id='{site_shell['id']}']")
+    assert page.locator("#sessions [data-id]").count() == 1
+    assert page.url.endswith(f"#/p/{site['id']}")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#remove-project")
+    page.wait_for_selector(f"#projects [data-id='{site['id']}']", state="detached")
+    assert dock.client.get(f"/api/projects/{site['id']}").status_code == 404
+    assert dock.client.get(f"/api/session/{site_shell['id']}").status_code == 404
+
+    page.fill("#project-path", str(tmp_path / "no-such-folder"))
+    page.click("#add-project button[type=submit]")
+    page.wait_for_selector("#error", state="visible")
+
+
+def test_shell_session_runs_what_the_prompt_sends(dock: Dock, page: Page, workdir: Path) -> None:
+    project = dock.project(str(workdir))
+    dock.open(page, project["id"])
+    assert page.is_disabled("#prompt")
+    page.click("#new-shell")
+    wait_for_stream(page, "connected")
+    badge = page.locator("#session-badge")
+    assert badge.inner_text() == "running"
+    page.wait_for_selector("#prompt:enabled")
+    page.fill("#prompt", "echo hello")
+    page.press("#prompt", "Enter")
+    wait_for_line(page, "hello")
+    assert page.input_value("#prompt") == ""
+
+    # Up and Down walk what was sent; Down past the end gives back what was being typed.
+    page.fill("#prompt", "echo second")
+    page.press("#prompt", "Enter")
+    wait_for_line(page, "second")
+    page.fill("#prompt", "draft")
+    page.press("#prompt", "ArrowUp")
+    assert page.input_value("#prompt") == "echo second"
+    page.press("#prompt", "ArrowUp")
+    assert page.input_value("#prompt") == "echo hello"
+    page.press("#prompt", "ArrowUp")
+    assert page.input_value("#prompt") == "echo hello"
+    page.press("#prompt", "ArrowDown")
+    page.press("#prompt", "ArrowDown")
+    assert page.input_value("#prompt") == "draft"
+
+    page.fill("#prompt", "exit 0")
+    page.press("#prompt", "Enter")
+    page.wait_for_selector("#session-badge:text-is('exited 0')")
+    page.wait_for_selector("#prompt:disabled")
+
+
+COLORS = (
+    r"printf '\033[31mred\033[0m \033[1;31mbold\033[0m \033[38;5;208morange\033[0m "
+    r"\033[38:2::1:2:3mrgb\033[0m \033[42;7mrev\033[0m \033[2;34mdim\033[0m\n'; "
+    r"printf '50%%\r1\n\tx\033]0;title\007\n'"
+)
+
+
+def test_colors_follow_the_desktop_palette(dock: Dock, page: Page, workdir: Path) -> None:
+    project = dock.project(str(workdir))
+    session = dock.session(project["id"], COLORS, name="colors")
+    dock.open(page, project["id"], session["id"])
+    lines = wait_for_line(page, "10%")
+    assert lines[:3] == ["red bold orange rgb rev dim", "10%", " " * 8 + "x"]
+
+    def style(text: str) -> dict[str, str]:
+        span = page.locator("#output-host .output span", has_text=text).first
+        result: dict[str, str] = span.evaluate(
+            "e => { const s = getComputedStyle(e);"
+            " return {color: s.color, background: s.backgroundColor, weight: s.fontWeight}; }"
+        )
+        return result
+
+    assert style("red")["color"] == "rgb(205, 0, 0)"  # palette index 1
+    assert style("bold") == {
+        "color": "rgb(255, 0, 0)",  # bold makes the base colors bright, as xterm and the app
+        "background": "rgba(0, 0, 0, 0)",
+        "weight": "700",
+    }
+    assert style("orange")["color"] == "rgb(255, 135, 0)"  # index 208 of the 256-color cube
+    assert style("rgb")["color"] == "rgb(1, 2, 3)"
+    reverse = style("rev")
+    assert reverse["color"] == "rgb(0, 205, 0)"  # inverse: the green background becomes the text
+    assert style("dim")["color"] == "rgb(0, 0, 159)"  # index 4 (0, 0, 238) darkened as Qt's
+
+
+def test_statuses_stop_and_delete(dock: Dock, page: Page, workdir: Path) -> None:
+    project = dock.project(str(workdir))
+    dock.session(project["id"], "true", name="ok")
+    dock.session(project["id"], "exit 3", name="three")
+    dock.open(page, project["id"])
+    page.wait_for_selector("#sessions .badge:text-is('exited 0')")
+    page.wait_for_selector("#sessions .badge:text-is('failed 3')")
+
+    # A command that ignores SIGINT: Stop sends SIGTERM two seconds later.
+    page.fill("#command", "trap '' INT; echo started; sleep 30")
+    page.press("#command", "Enter")
+    wait_for_line(page, "started")
+    assert page.inner_text("#session-badge") == "running"
+    assert page.inner_text("#session-title").startswith("trap '' INT; echo started; sleep 30")
+    page.click("#stop-session")
+    page.wait_for_selector("#session-badge:text-is('killed by signal 15')", timeout=8000)
+    assert page.is_disabled("#prompt")
+    assert page.is_disabled("#stop-session")
+    session_id = page.url.rsplit("/s/", 1)[1]
+    [signals] = [
+        e["data"].get("signal")
+        for e in dock.history(session_id)
+        if e["type"] == "status" and e["data"]["status"] != "running"
+    ]
+    assert signals == "SIGTERM"
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#delete-session")
+    page.wait_for_selector(f"#sessions [data-id='{session_id}']", state="detached")
+    assert dock.client.get(f"/api/session/{session_id}").status_code == 404
+    assert page.inner_text("#stream-state") == "—"
+    assert page.locator("#sessions [data-id]").count() == 2
+
+
+def test_dom_keeps_the_last_lines_and_follows_the_tail(
+    dock: Dock, page: Page, workdir: Path
+) -> None:
+    project = dock.project(str(workdir))
+    session = dock.session(project["id"], "seq 1 3000")
+    page.goto(f"{dock.server.url}/?maxLines=500#/p/{project['id']}/s/{session['id']}")
+    wait_for_stream(page, "connected")
+    lines = wait_for_line(page, "3000")
+    # 500 line elements: 499 finished lines and the (empty) line the cursor is on.
+    assert lines == [str(n) for n in range(2502, 3001)]
+    assert page.locator("#output-host .output .l").count() == 500
+    wait_until(lambda: "2,501 older not shown" in page.inner_text("#lines-info"), 3)
+    at_end = "e => e.scrollHeight - e.scrollTop - e.clientHeight < 4"
+    output = page.locator("#output-host .output")
+    assert output.evaluate(at_end)
+
+    # Scrolled up, the view stays put while output arrives; Follow brings it back.
+    ticker = dock.session(
+        project["id"], "for i in $(seq 1 300); do echo t$i; [ $((i % 50)) = 0 ] && sleep 0.2; done"
+    )
+    page.click(f"#sessions [data-id='{ticker['id']}']")
+    wait_for_line(page, "t50")
+    output.evaluate("e => { e.scrollTop = 0; }")
+    page.wait_for_selector("#follow", state="visible")
+    wait_for_line(page, "t300")
+    assert output.evaluate("e => e.scrollTop") == 0
+    page.click("#follow")
+    wait_until(lambda: output.evaluate(at_end), 5, "back at the end")
+    assert page.is_hidden("#follow")
+    assert dom_lines(page)[-1] == "t300"
+
+
+LONG = r"seq 1 100000 | sed 's/.*/\x1b[32m&\x1b[0m line of \x1b[1;31mcolored\x1b[0m output/'"
+
+
+def test_long_output_stays_fast_with_20000_lines_in_the_dom(
+    dock: Dock, page: Page, workdir: Path
+) -> None:
+    project = dock.project(str(workdir))
+    session = dock.session(project["id"], LONG, name="long")
+    wait_until(lambda: dock.client.get(f"/api/session/{session['id']}").json()["endedAt"], 30)
+    started = time.monotonic()
+    dock.open(page, project["id"], session["id"])
+    last = "100000 line of colored output"
+    wait_until(lambda: dom_lines(page)[-1:] == [last], 20, "the last line")
+    elapsed = time.monotonic() - started
+    lines = dom_lines(page)
+    assert len(lines) == 19_999  # and the line the cursor is on: 20,000 line elements
+    assert lines[0] == "80002 line of colored output"
+    # Blocks of 200 lines (the first and the last may be shorter); those off screen are not
+    # laid out (content-visibility).
+    assert page.locator("#output-host .output > .b").count() in (100, 101)
+    print(f"100,000 lines (5.3 MB) replayed and shown in {elapsed:.1f} s")
+    assert elapsed < 15
