@@ -161,8 +161,8 @@ class SessionManager:
             *(p.terminate(self.settings.kill_grace_seconds) for p in running),
             return_exceptions=True,
         )
-        if self._watchers:
-            await asyncio.gather(*self._watchers, return_exceptions=True)
+        while self._watchers:
+            await asyncio.gather(*tuple(self._watchers), return_exceptions=True)
 
     # -- projects -----------------------------------------------------------------------------
 
@@ -188,10 +188,14 @@ class SessionManager:
 
     async def delete_project(self, project_id: str) -> None:
         self.get_project(project_id)
-        for session in self.list_sessions(project_id):
-            await self.delete_session(session.id)
+        # Gone at once, before any await: a concurrent delete gets 404 and no new session can
+        # join the project meanwhile.
         del self.projects[project_id]
+        sessions = self.list_sessions(project_id)
+        for session in sessions:
+            self._forget(session)
         self.store.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+        await asyncio.gather(*(self._terminate(s) for s in sessions))
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -224,6 +228,10 @@ class SessionManager:
     async def create_session(self, request: SessionRequest) -> Session:
         if self._closing:
             raise ShuttingDown("the server is shutting down")
+        argv = self._argv(request)  # refuse a bad request before it creates anything
+        env = await self._child_env(request.tty)  # may wait for the login shell's PATH
+        if self._closing:
+            raise ShuttingDown("the server is shutting down")
         if request.project_id is not None:
             project = self.get_project(request.project_id)
             working_dir = (
@@ -234,14 +242,6 @@ class SessionManager:
             working_dir = project.path
         else:
             raise InvalidInput("give projectId or workingDir")
-        if request.kind == "shell":
-            argv = list(request.argv) or [default_shell()]
-        elif request.kind == "command":
-            if not request.argv:
-                raise InvalidInput("a command session needs argv")
-            argv = list(request.argv)
-        else:
-            raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
         session = Session(
             id=new_id("session"),
             project_id=project.id,
@@ -269,8 +269,18 @@ class SessionManager:
                 session.created_at,
             ),
         )
-        await self._launch(session, request.cols, request.rows)
+        await self._launch(session, env, request.cols, request.rows)
         return session
+
+    @staticmethod
+    def _argv(request: SessionRequest) -> list[str]:
+        if request.kind == "shell":
+            return list(request.argv) or [default_shell()]
+        if request.kind == "command":
+            if not request.argv:
+                raise InvalidInput("a command session needs argv")
+            return list(request.argv)
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
 
     async def _child_env(self, tty: bool) -> dict[str, str]:
         login_path = None
@@ -283,12 +293,8 @@ class SessionManager:
             env["COLORTERM"] = "truecolor"
         return env
 
-    async def _launch(self, session: Session, cols: int, rows: int) -> None:
-        spec = LaunchSpec(
-            tuple(session.argv), session.working_dir, await self._child_env(session.tty),
-            session.tty,
-            cols, rows,
-        )  # fmt: skip
+    async def _launch(self, session: Session, env: dict[str, str], cols: int, rows: int) -> None:
+        spec = LaunchSpec(tuple(session.argv), session.working_dir, env, session.tty, cols, rows)
         process = SessionProcess(
             spec,
             lambda stream, text: self._on_output(session, stream, text),
@@ -297,11 +303,20 @@ class SessionManager:
         try:
             await process.start()
         except OSError as exc:
-            message = f"could not start {session.argv[0]!r}: {exc.strerror or exc}"
-            self.store.append(
-                session.id, protocol.ERROR, {"sessionId": session.id, "message": message}
-            )
-            self._finish(session, protocol.FAILED, None)
+            if self.sessions.get(session.id) is session:
+                message = f"could not start {session.argv[0]!r}: {exc.strerror or exc}"
+                self.store.append(
+                    session.id, protocol.ERROR, {"sessionId": session.id, "message": message}
+                )
+                self._finish(session, protocol.FAILED, None)
+            return
+        if self._closing or self.sessions.get(session.id) is not session:
+            # Deleted, or the server began to stop, while it was starting: nobody else will
+            # end it now.
+            await process.terminate(self.settings.kill_grace_seconds)
+            await process.wait()
+            if self.sessions.get(session.id) is session:
+                self._finish(session, protocol.INTERRUPTED, None)
             return
         session.process = process
         self._append_status(session)
@@ -357,11 +372,18 @@ class SessionManager:
 
     async def delete_session(self, session_id: str) -> None:
         session = self.get_session(session_id)
-        del self.sessions[session_id]
+        self._forget(session)
+        await self._terminate(session)
+
+    def _forget(self, session: Session) -> None:
+        """Remove a session and its history at once; its process is ended separately."""
+        self.sessions.pop(session.id, None)
+        self.bus.close_session(session.id, SESSION_DELETED)
+        self.store.forget_session(session.id)
+
+    async def _terminate(self, session: Session) -> None:
         if session.process is not None:
             await session.process.terminate(self.settings.kill_grace_seconds)
-        self.bus.close_session(session_id, SESSION_DELETED)
-        self.store.forget_session(session_id)
 
     def send_prompt(self, session_id: str, command: str) -> int:
         """Write a prompt line to the session's input; returns the id of its ``prompt`` event."""

@@ -291,26 +291,27 @@ class Store:
     def _write_batch(
         self, conn: sqlite3.Connection, batch: list[object], tallies: dict[str, _Tally]
     ) -> _Committed:
+        # Everything the loop waits on is collected first: whatever happens to the writes, the
+        # batch is handed back, so no flush() waits forever and no event is held back.
         done = _Committed(
-            items=sum(item is not _STOP for item in batch), size=sum(map(_size, batch))
+            events=[item for item in batch if isinstance(item, StoredEvent)],
+            barriers=[item.future for item in batch if isinstance(item, _Barrier)],
+            items=sum(item is not _STOP for item in batch),
+            size=sum(map(_size, batch)),
         )
         pending: list[StoredEvent] = []
-        conn.execute("BEGIN IMMEDIATE")
         try:
+            conn.execute("BEGIN IMMEDIATE")
             for item in batch:
                 if isinstance(item, StoredEvent):
                     pending.append(item)
-                    done.events.append(item)
-                    continue
-                self._insert(conn, pending, tallies)
-                if isinstance(item, _Write):
+                elif isinstance(item, _Write):
+                    self._insert(conn, pending, tallies)
                     self._run_write(conn, item, tallies)
-                elif isinstance(item, _Barrier):
-                    done.barriers.append(item.future)
             self._insert(conn, pending, tallies)
             self._settle(conn, {event.session_id for event in done.events}, tallies, done)
             conn.execute("COMMIT")
-        except sqlite3.Error:
+        except Exception:
             # Only a broken database gets here (disk full, file removed): say so loudly. The
             # batch's events still go to live clients, who would otherwise see a frozen session.
             log.exception("could not write %d events to the store", len(done.events))

@@ -145,6 +145,8 @@ def _cube_level(step: int) -> int:
 
 MAX_SEQUENCE: Final = 4096
 """How many parameter characters a CSI sequence may have and still be applied."""
+WRAP: Final = 4096
+"""Cells in a line before it wraps, as a terminal's autowrap (far past any real width)."""
 
 # C0 controls, DEL and C1 controls: everything that is not written to a cell as it is.
 _SPECIAL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -217,10 +219,12 @@ class AnsiRenderer:
             match = search(text, pos)
             if match is None:
                 self._write(text[pos:])
+                self._wrap(finished)
                 break
             j = match.start()
             if j > pos:
                 self._write(text[pos:j])
+                self._wrap(finished)
             char = text[j]
             if char == "\x1b":
                 match = sgr(text, j)
@@ -272,6 +276,20 @@ class AnsiRenderer:
         styles[col:end] = [self._style] * len(text)
         self._col = end
 
+    def _wrap(self, finished: list[Line]) -> None:
+        """A line longer than WRAP cells goes on on the next one, as a terminal's autowrap does
+        (at a far wider margin): one endless line (minified JSON, base64) must not become one
+        ever-growing block that the view lays out again on every update."""
+        if (self._length if self._cells is None else len(self._cells)) <= WRAP:
+            return
+        cells = self._cells if self._cells is not None else self._to_cells()
+        styles = self._cell_styles
+        while len(cells) > WRAP:
+            finished.append(_cell_runs(cells[:WRAP], styles[:WRAP]))
+            cells, styles = cells[WRAP:], styles[WRAP:]
+            self._col = max(0, self._col - WRAP)
+        self._cells, self._cell_styles = cells, styles
+
     def _to_cells(self) -> list[str]:
         cells = list("".join(self._texts))
         styles: list[Style] = []
@@ -301,11 +319,7 @@ class AnsiRenderer:
                 runs.append(("".join(texts[start:end]), styles[start]))
                 start = end
         else:
-            cells, styles = self._cells, self._cell_styles
-            for _, group in groupby(styles, id):
-                end = start + len(list(group))
-                runs.append(("".join(cells[start:end]), styles[start]))
-                start = end
+            return _cell_runs(self._cells, self._cell_styles)
         return tuple(runs)
 
     def _partial(self) -> Line:
@@ -515,6 +529,16 @@ def _colon_color(sub: list[str]) -> Color:
         if len(sub) == 5:
             return _rgb(sub[2:5])
     return None
+
+
+def _cell_runs(cells: list[str], styles: list[Style]) -> Line:
+    runs: list[Run] = []
+    start = 0
+    for _, group in groupby(styles, id):
+        end = start + len(list(group))
+        runs.append(("".join(cells[start:end]), styles[start]))
+        start = end
+    return tuple(runs)
 
 
 def _number(part: str) -> int | None:

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -45,12 +46,31 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("sessiondock", appauthor=False))
 
 
-def running_backend(data_dir: Path) -> tuple[str, str] | None:
+def app_icon() -> QIcon:
+    """SessionDock's own icon (resources/icons), else the theme's terminal icon."""
+    here = Path(__file__).resolve().parent
+    for resources in (
+        Path(getattr(sys, "_MEIPASS", here)) / "resources",  # a pyinstaller bundle
+        here.parent / "backend" / "_resources",  # an installed wheel (pyproject's force-include)
+        here.parent / "resources",  # a source checkout
+    ):
+        pngs = sorted((resources / "icons").glob("sessiondock-*.png"))
+        if pngs:
+            icon = QIcon()
+            for png in pngs:
+                icon.addFile(str(png))
+            return icon
+    return QIcon.fromTheme("utilities-terminal")
+
+
+async def running_backend(data_dir: Path) -> tuple[str, str] | None:
     """The URL and token of a live backend that owns ``data_dir``, if there is one."""
     try:
         info = json.loads((data_dir / "server.json").read_text())
         url, token = str(info["url"]), str(info["token"])
-        httpx.get(f"{url}/api/health", timeout=1.0).raise_for_status()
+        # trust_env=False: a proxy from the environment must not see loopback traffic.
+        async with httpx.AsyncClient(timeout=1.0, trust_env=False) as client:
+            (await client.get(f"{url}/api/health")).raise_for_status()
     except (OSError, ValueError, KeyError, TypeError, httpx.HTTPError):
         return None
     return url, token
@@ -122,7 +142,7 @@ class DesktopApp(QObject):
 
     async def _bring_up(self) -> bool:
         if self.connect_to is None:
-            self.connect_to = running_backend(self.data_dir)
+            self.connect_to = await running_backend(self.data_dir)
         if self.connect_to is not None:
             url, token = self.connect_to
             self.window.set_backend_state(f"attached to {url}")
@@ -166,6 +186,12 @@ class DesktopApp(QObject):
             window.set_backend_state(f"could not restart: {state.message}")
         else:
             window.set_backend_state(state.kind)
+
+    def quit(self) -> None:
+        """End ``run()`` as closing the window does, even while the start-up dialog asks."""
+        if self.error_dialog is not None:
+            self.error_dialog.reject()
+        self.window.close()
 
     async def close(self) -> None:
         """Stream, tasks, client, then the backend: nothing outlives the app."""
@@ -214,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     assert isinstance(app, QApplication)
     app.setApplicationName("SessionDock")
     app.setOrganizationName("SessionDock")
-    app.setWindowIcon(QIcon.fromTheme("utilities-terminal"))
+    app.setWindowIcon(app_icon())
     sys.excepthook = show_exception
     loop = make_loop(app)
     asyncio.set_event_loop(loop)
@@ -222,6 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         (args.data_dir or default_data_dir()).expanduser(),
         connect=(args.connect.rstrip("/"), args.token) if args.connect else None,
     )
+    # SIGTERM (logout, `kill`, a service manager) quits as closing the window does, so the
+    # backend is stopped in order rather than left to notice its closed stdin.
+    loop.add_signal_handler(signal.SIGTERM, desktop.quit)
     try:
         code: int = loop.run_until_complete(desktop.run())
         return code

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+{ command -v Xvfb && command -v xdotool; } >/dev/null || need+=(xvfb xdotool)
 for lib in libEGL.so.1 libGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libdbus-1.so.3; do
   ldconfig -p 2>/dev/null | grep -q "$lib" || need+=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
 done

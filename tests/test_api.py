@@ -264,3 +264,56 @@ async def test_web_files_stay_inside_their_folder(server: Server) -> None:
             assert response.json()["code"] == "not_found"
         index = await client.get("/index.html")
         assert index.status_code == 200 and "SessionDock" in index.text
+
+
+async def test_lone_surrogates_are_refused_and_the_store_goes_on(
+    api: httpx.AsyncClient, workdir: Path
+) -> None:
+    for body in (
+        b'{"path": "%s", "name": "\\ud800"}' % str(workdir).encode(),
+        b'{"workingDir": "%s", "kind": "command", "argv": ["echo", "\\udc80"]}'
+        % str(workdir).encode(),
+    ):
+        url = "/api/projects" if b'"path"' in body else "/api/sessions"
+        response = await api.post(url, content=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 400, response.text
+    # The store still takes writes: a normal request is answered at once.
+    created = await asyncio.wait_for(api.post("/api/projects", json={"path": str(workdir)}), 5)
+    assert created.status_code == 201
+
+
+async def test_odd_headers_and_bodies_never_give_500(server: Server) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        assert (await client.get("/api/health", headers={"Host": "["})).status_code == 403
+        odd_origin = await client.post(
+            "/api/projects",
+            json={"path": "/tmp"},
+            headers={**server.headers, "Origin": "http://["},
+        )
+        assert odd_origin.status_code == 403
+        odd_token = await client.get("/api/projects", headers=[("Authorization", b"Bearer \xff")])
+        assert odd_token.status_code == 401
+        deep = await client.post(
+            "/api/projects",
+            content=b"[" * 100_000,
+            headers={**server.headers, "Content-Type": "application/json"},
+        )
+        assert deep.status_code == 400
+        assert (await client.get("/a%00b")).status_code == 404
+    assert "Traceback" not in server.stderr()
+
+
+async def test_a_refused_session_creates_no_project(api: httpx.AsyncClient, workdir: Path) -> None:
+    response = await api.post("/api/sessions", json={"workingDir": str(workdir), "kind": "bogus"})
+    assert response.status_code == 400
+    assert (await api.get("/api/projects")).json()["projects"] == []
+
+
+async def test_concurrent_deletes_of_a_project(api: httpx.AsyncClient, workdir: Path) -> None:
+    session = await new_session(api, workdir, kind="command", argv=["sleep", "60"])
+    url = f"/api/projects/{session['projectId']}"
+    first, second = await asyncio.gather(api.delete(url), api.delete(url))
+    assert sorted([first.status_code, second.status_code]) == [200, 404]
+    assert (await api.get(f"/api/session/{session['id']}")).status_code == 404
+    with pytest.raises(ProcessLookupError):
+        os.kill(session["pid"], 0)

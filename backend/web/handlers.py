@@ -171,7 +171,10 @@ async def openapi(request: web.Request) -> web.Response:
 async def static_file(request: web.Request) -> web.FileResponse:
     """A file of the web UI; anything else is a JSON 404."""
     root = web_dir().resolve()
-    path = (root / request.match_info["path"]).resolve()
+    name = request.match_info["path"]
+    if "\0" in name:
+        raise web.HTTPNotFound(reason="Not Found")
+    path = (root / name).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise web.HTTPNotFound(reason="Not Found")
     return web.FileResponse(path, headers=UI_HEADERS)

@@ -67,7 +67,10 @@ def host_allowed(host_header: str | None, allowed: tuple[str, ...]) -> bool:
     """Whether a Host header names this machine (or an allowed proxy name), any port."""
     if not host_header:
         return False
-    hostname = urlsplit(f"//{host_header}").hostname
+    try:
+        hostname = urlsplit(f"//{host_header}").hostname
+    except ValueError:  # "[" and friends
+        return False
     if hostname is None:
         return False
     if hostname in LOCAL_HOSTS or f"[{hostname}]" in LOCAL_HOSTS:
@@ -90,10 +93,17 @@ async def check_origin(request: web.Request, handler: Handler) -> web.StreamResp
     if (
         request.method not in SAFE_METHODS
         and origin is not None
-        and urlsplit(origin).netloc.lower() != request.headers.get("Host", "").lower()
+        and _netloc(origin) != request.headers.get("Host", "").lower()
     ):
         return error_response(403, "bad_origin", "cross-origin request refused")
     return await handler(request)
+
+
+def _netloc(url: str) -> str | None:
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError:
+        return None
 
 
 def presented_token(request: web.Request) -> str | None:
@@ -107,7 +117,8 @@ def presented_token(request: web.Request) -> str | None:
 def token_matches(expected: str, presented: str | None) -> bool:
     if presented is None:
         return False
-    return hmac.compare_digest(expected.encode(), presented.encode())
+    # surrogateescape: a header's odd bytes must fail the comparison, not raise.
+    return hmac.compare_digest(expected.encode(), presented.encode("utf-8", "surrogateescape"))
 
 
 @web.middleware

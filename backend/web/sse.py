@@ -22,7 +22,8 @@ from backend.web.keys import BUS, MANAGER, SETTINGS, STORE, STREAMS
 
 log = logging.getLogger(__name__)
 
-REPLAY_PAGE = 2000
+# Events per replay read: at most 256 x 64 KiB in memory at once, even for big events.
+REPLAY_PAGE = 256
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
@@ -108,22 +109,26 @@ async def session_events(request: web.Request) -> web.StreamResponse:
 async def _replay(
     response: web.StreamResponse, store: Store, subscriber: Subscriber, after: int
 ) -> int:
-    """Send the stored events after ``after``; return the last seq sent."""
+    """Send the stored events after ``after``; return the last seq sent.
+
+    Ids are contiguous, and only retention removes events (from the front), so a page that
+    starts past ``last_sent + 1`` means the events in between were trimmed: say so."""
     last_sent = after
     while subscriber.close_reason is None:
-        trimmed = store.trimmed_through(subscriber.session_id)
-        if last_sent < trimmed:
-            notice = {
-                "sessionId": subscriber.session_id,
-                "requestedAfter": last_sent,
-                "firstAvailableId": trimmed + 1,
-                "timestamp": now_ms(),
-            }
-            await response.write(encode_event(protocol.TRIMMED, dumps(notice)))
         page = await store.read_events(subscriber.session_id, last_sent, REPLAY_PAGE)
         if not page:
             break
-        await response.write(b"".join(event.frame for event in page))
+        if page[0].seq > last_sent + 1:
+            notice = {
+                "sessionId": subscriber.session_id,
+                "requestedAfter": last_sent,
+                "firstAvailableId": page[0].seq,
+                "timestamp": now_ms(),
+            }
+            await response.write(encode_event(protocol.TRIMMED, dumps(notice)))
+        # Frames built here are not cached on the events: a replay of a long history must not
+        # hold it twice.
+        await response.write(b"".join(encode_event(e.type, e.data, e.seq) for e in page))
         last_sent = page[-1].seq
         if len(page) < REPLAY_PAGE:
             break

@@ -18,10 +18,16 @@ async def json_body(request: web.Request) -> Body:
         raise InvalidInput("a JSON object body is required")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past Python's limit
         raise InvalidInput("malformed JSON") from None
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object")
+    try:
+        # JSON may spell lone surrogates ("\ud800"), which no file name, argv or database
+        # can hold: refuse them here rather than fail later.
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise InvalidInput("text must be valid Unicode (no lone surrogates)") from None
     return body
 
 

@@ -102,6 +102,10 @@ class MainWindow(QMainWindow):
         self._documents: OrderedDict[str, SessionDocument] = OrderedDict()
         self._statuses: dict[str, str] = {}
         self.feed: SessionFeed | None = None
+        # Switches run one at a time and only the latest request counts: arrow keys in the
+        # session list must not leave two streams running.
+        self._switch_lock = asyncio.Lock()
+        self._wanted_session: str | None = None
         self.current_project: str | None = None
         self.current_session: str | None = None
         self._events_counted = 0
@@ -283,8 +287,12 @@ class MainWindow(QMainWindow):
 
     async def open_session(self, session_id: str | None) -> None:
         """Show a session: its kept output at once, then its stream from where it stopped."""
-        if session_id == self.current_session:
-            return
+        self._wanted_session = session_id
+        async with self._switch_lock:
+            if session_id == self._wanted_session and session_id != self.current_session:
+                await self._switch_to(session_id)
+
+    async def _switch_to(self, session_id: str | None) -> None:
         if self.feed is not None:
             feed, self.feed = self.feed, None
             await feed.stop()

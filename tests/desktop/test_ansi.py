@@ -704,3 +704,16 @@ def test_renderer_agrees_with_a_cell_model(fragments: list[str], cuts: list[int]
     text = "".join(fragments)
     cuts = [cut for cut in cuts if cut <= len(text)]
     assert feed_all(split_at(text, cuts)) == model(fragments)
+
+
+def test_an_endless_line_wraps_like_a_terminal() -> None:
+    from desktop.ansi import WRAP
+
+    renderer = AnsiRenderer()
+    update = renderer.feed("\x1b[31m" + "a" * (2 * WRAP + 10))
+    assert [len(plain_text(line)) for line in update.finished] == [WRAP, WRAP]
+    assert plain_text(update.partial) == "a" * 10
+    assert all(line[0][1].fg == 1 for line in update.finished)
+    # CR returns to the start of the wrapped row, as on a terminal.
+    update = renderer.feed("\rZZ\n")
+    assert plain_text(update.finished[0]) == "ZZ" + "a" * 8
