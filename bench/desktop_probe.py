@@ -1,17 +1,20 @@
 """Runs inside the desktop app's own process and measures it there; ``bench/desktop.py`` starts it.
 
     live    the real app (DesktopApp, its backend child, a temp data dir) shows a session that
-            runs ``generator.py`` (timestamped lines at a set rate). It records how late a 5 ms
-            Qt timer and a 5 ms asyncio sleep fire (the loop's stalls), the newest line in the
-            document at each tick (how far behind the view is), and the RSS of the app and of
-            the backend every 0.5 s: first for ``--idle`` s with the session on screen but quiet,
-            then for the ``--duration`` s of output and until the session's exit is shown.
+            runs ``generator.py`` (timestamped lines at a set rate). After ``--untouched`` s with
+            nothing of the probe running (how the app's references to None change), it records
+            how late a 5 ms Qt timer and a 5 ms asyncio sleep fire (the loop's stalls), the
+            newest line in the document at each tick (how far behind the view is) and, every
+            0.5 s, the RSS of the app and of the backend: for ``--idle`` quiet seconds with the
+            session on screen, then for the ``--duration`` s of output and until the session's
+            exit is shown. ``--profile FILE`` writes a cProfile of the output's seconds.
     launch  what ``desktop.app.main`` does, plus two marks: the window's first paint and
-            ``DesktopApp.ready``. Times are CLOCK_MONOTONIC, which every process shares, so they
-            count from ``SESSIONDOCK_BENCH_T0``, the moment the parent spawned this process.
+            ``DesktopApp.ready``. Marks are CLOCK_MONOTONIC, which every process shares, so the
+            parent counts them from its spawn.
 
-Each mode writes one JSON object to ``--out``. The probe adds a timer and a sampler to the app's
-loop and touches nothing else: the window, the feed and the backend are the app's own.
+``--out`` gets JSON lines as they happen (what a crash leaves behind) and the result last. The
+probe adds its timers and sampler to the app's loop and touches nothing else (but see
+``guard_none``): the window, the feed and the backend are the app's own.
 """
 
 from __future__ import annotations
@@ -53,6 +56,15 @@ SAMPLE = 0.5  # s, memory
 GENERATOR = BENCH / "generator.py"
 HEAD = 33  # "@" + mark + 20-digit time + " " + 10-digit seq
 NONE_GUARD = 1 << 40
+
+
+def none_lost_per_call() -> float:
+    """References to None lost per call of a Qt method that returns nothing (0: a sound binding)."""
+    timer = QTimer()
+    before = sys.getrefcount(None)
+    for _ in range(1000):
+        timer.setInterval(5)
+    return (before - sys.getrefcount(None)) / 1000
 
 
 def guard_none() -> None:
@@ -100,8 +112,7 @@ def rss(pid: int) -> tuple[int, int]:
 class Probe:
     """The 5 ms ticks (Qt timer and asyncio), the view's newest line, and memory samples."""
 
-    def __init__(self, app: DesktopApp, trace: IO[str]) -> None:
-        self.app = app
+    def __init__(self, trace: IO[str]) -> None:
         self.trace = trace
         self.document: QTextDocument | None = None
         self.backend_pid = 0
@@ -221,7 +232,7 @@ async def live(
         async with asyncio.timeout(10):
             await connected.wait()
 
-    probe = Probe(app, trace)
+    probe = Probe(trace)
     probe.document = document.document
     probe.backend_pid = supervisor.ready.pid
     # The app alone, nothing of the probe's running: how fast it loses references to None
@@ -314,13 +325,16 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=3.0, help="quiet seconds before the output")
     parser.add_argument("--untouched", type=float, default=0.0, help="quiet s before the probe")
     parser.add_argument("--drain", type=float, default=30.0, help="wait this long for the end")
-    parser.add_argument("--guard-none", action="store_true", help="see guard_none()")
+    parser.add_argument("--guard-none", action="store_true", help="if needed: see guard_none()")
     parser.add_argument("--profile", type=Path, help="cProfile the output phase into this file")
     args = parser.parse_args()
-    if args.guard_none:
-        guard_none()
     marks = {"started": STARTED, "imported": IMPORTED}
     trace = args.out.open("w")
+    lost = none_lost_per_call()
+    guarded = args.guard_none and lost > 0
+    if guarded:
+        guard_none()
+    note(trace, noneLostPerCall=lost, guarded=guarded)
 
     # What desktop.app.main does, with the app object in reach.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)

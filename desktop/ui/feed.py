@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -9,15 +10,24 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from desktop.sse_client import Event, SessionStream, StreamState
 
 FLUSH_MS = 30
+# Lines handed to the view at once. Qt takes ~27 µs a line once the scrollback is full, so a
+# hand-over stays near 15 ms and the loop answers input in between.
+LINES_PER_FLUSH = 500
 
 
 class SessionFeed(QObject):
-    """Streams the session on screen. Output is handed to the widget at most every 30 ms, in one
-    piece, so a session printing 50,000 lines a second costs ~33 widget updates a second."""
+    """Streams the session on screen to the view, in order, in bounded pieces.
+
+    Output is handed over every 30 ms, at most LINES_PER_FLUSH lines at a time; what is left
+    goes out on the next turn of the loop. If more than ``max_pending_lines`` wait (a session
+    printing faster than Qt can draw), the oldest are skipped with a notice: the view shows the
+    newest output, the store keeps everything.
+    """
 
     output_received = Signal(str, str)  # session id, text
     event_received = Signal(str, object)  # session id, Event (status, prompt, error, trimmed)
     state_changed = Signal(str, object)  # session id, StreamState
+    lines_skipped = Signal(str, int)  # session id, how many lines the view did not get
 
     def __init__(
         self,
@@ -27,11 +37,14 @@ class SessionFeed(QObject):
         last_event_id: int | None,
         heartbeat_interval: float,
         parent: QObject | None = None,
+        max_pending_lines: int = 100_000,
     ) -> None:
         super().__init__(parent)
         self.session_id = session_id
         self.events_seen = 0
-        self._pending: list[str] = []
+        self.max_pending_lines = max_pending_lines
+        self._pending: deque[str | Event] = deque()
+        self._pending_lines = 0
         self._timer = QTimer(self, interval=FLUSH_MS, singleShot=True)
         self._timer.timeout.connect(self.flush)
         self._stream = SessionStream(
@@ -54,7 +67,11 @@ class SessionFeed(QObject):
     async def stop(self) -> None:
         self._timer.stop()
         await self._stream.stop()
-        self.flush()
+        # What is still pending goes to the document now (the stream resumes after it later),
+        # but never more than a few hand-overs' worth: a switch must stay instant.
+        self._skip_oldest(keep=4 * LINES_PER_FLUSH)
+        while self._pending:
+            self.flush()
 
     def set_endpoint(self, base_url: str, token: str) -> None:
         self._stream.set_endpoint(base_url, token)
@@ -63,22 +80,79 @@ class SessionFeed(QObject):
         for event in events:
             self.events_seen += 1
             if event.type == "output":
-                self._pending.append(_text(event.data))
-                if not self._timer.isActive():
-                    self._timer.start()
+                text = _text(event.data)
+                self._pending.append(text)
+                self._pending_lines += text.count("\n")
             else:
-                self.flush()  # what came before a status comes out before it
-                self.event_received.emit(self.session_id, event)
+                self._pending.append(event)  # in order with the output around it
+        if self._pending_lines > self.max_pending_lines:
+            self._skip_oldest(keep=self.max_pending_lines // 2)
+        if not self._timer.isActive():
+            self._timer.start(FLUSH_MS)
 
     def _on_state(self, state: StreamState) -> None:
         self.state_changed.emit(self.session_id, state)
 
+    def _skip_oldest(self, keep: int) -> None:
+        """Drop the oldest output until at most ``keep`` lines wait."""
+        skipped = 0
+        pending = self._pending
+        kept: deque[str | Event] = deque()
+        while pending and self._pending_lines > keep:
+            item = pending.popleft()
+            if isinstance(item, Event):
+                kept.append(item)  # statuses and notices are never skipped
+                continue
+            lines = item.count("\n")
+            drop = min(lines, self._pending_lines - keep)
+            if drop < lines:  # one event can hold thousands of lines: keep its newest
+                pending.appendleft(item[_after_nth_newline(item, drop) :])
+            skipped += drop
+            self._pending_lines -= drop
+        pending.extendleft(reversed(kept))
+        if skipped:
+            self.lines_skipped.emit(self.session_id, skipped)
+
     def flush(self) -> None:
+        """Hand the view the next piece of what is pending."""
         self._timer.stop()
-        if self._pending:
-            text = "".join(self._pending)
-            self._pending.clear()
-            self.output_received.emit(self.session_id, text)
+        budget = LINES_PER_FLUSH
+        texts: list[str] = []
+        pending = self._pending
+        while pending and budget > 0:
+            item = pending[0]
+            if isinstance(item, Event):
+                self._emit_output(texts)
+                texts = []
+                pending.popleft()
+                self.event_received.emit(self.session_id, item)
+                continue
+            lines = item.count("\n")
+            if lines <= budget:
+                pending.popleft()
+                texts.append(item)
+                budget -= lines
+                self._pending_lines -= lines
+                continue
+            cut = _after_nth_newline(item, budget)
+            texts.append(item[:cut])
+            pending[0] = item[cut:]
+            self._pending_lines -= budget
+            budget = 0
+        self._emit_output(texts)
+        if pending:
+            self._timer.start(0)  # the rest on the next turn, after input and paint
+
+    def _emit_output(self, texts: list[str]) -> None:
+        if texts:
+            self.output_received.emit(self.session_id, "".join(texts))
+
+
+def _after_nth_newline(text: str, n: int) -> int:
+    index = -1
+    for _ in range(n):
+        index = text.find("\n", index + 1)
+    return index + 1
 
 
 def _text(data: dict[str, Any]) -> str:

@@ -316,9 +316,10 @@ class MainWindow(QMainWindow):
         self._update_prompt()
         feed = SessionFeed(
             self.api.base_url, self.token, session_id, document.last_event_id,
-            self.heartbeat_interval, parent=self,
+            self.heartbeat_interval, parent=self, max_pending_lines=self.settings.scrollback(),
         )  # fmt: skip
         feed.output_received.connect(self._on_output)
+        feed.lines_skipped.connect(self._on_lines_skipped)
         feed.event_received.connect(self._on_event)
         feed.state_changed.connect(self._on_stream_state)
         self.feed = feed
@@ -341,6 +342,14 @@ class MainWindow(QMainWindow):
         document = self._documents.get(session_id)
         if document is not None:
             self.output.append(document, text)
+
+    def _on_lines_skipped(self, session_id: str, count: int) -> None:
+        document = self._documents.get(session_id)
+        if document is not None:
+            document.append_notice(
+                f"… {count} lines not shown here: the session wrote faster than the view can "
+                "draw them (the session's stored history has every line)"
+            )
 
     def _on_event(self, session_id: str, event: Event) -> None:
         document = self._documents.get(session_id)

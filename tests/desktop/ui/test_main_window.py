@@ -297,3 +297,32 @@ async def test_the_terminal_follows_the_view_size(app: DesktopApp, tmp_path: Pat
     assert wider[0] > cols
     await window.api.send_prompt(session_id, "stty size")
     await wait_until(lambda: f"\n{wider[1]} {wider[0]}" in shown_text(app))
+
+
+async def test_a_flood_is_drawn_in_pieces_and_skips_what_cannot_be_drawn(
+    tmp_path: Path, qtbot: QtBot
+) -> None:
+    from desktop.settings import AppSettings
+
+    AppSettings().set_scrollback(1000)
+    desktop = DesktopApp(tmp_path / "data", supervisor_options=FAST_RESTART)
+    qtbot.addWidget(desktop.window)
+    run = asyncio.ensure_future(desktop.run())
+    try:
+        await wait_until(lambda: "running" in desktop.window.backend_label.text())
+        window = desktop.window
+        await open_project(desktop, tmp_path / "proj")
+        await window.new_session(command="seq 1 300000")
+        await window.settle()
+        try:
+            await wait_until(lambda: "\n300000" in shown_text(desktop), timeout=30)
+        except TimeoutError:
+            raise AssertionError(shown_text(desktop)[-300:]) from None
+        text = shown_text(desktop)
+        assert "lines not shown here" in text  # said, not silently lost
+        assert window.output.text.document().blockCount() <= 1001  # the scrollback holds
+        numbers = [int(line) for line in text.splitlines() if line.isdigit()]
+        assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)  # order kept
+    finally:
+        desktop.window.close()
+        assert await asyncio.wait_for(run, 10) == 0
