@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 REFRESH_MS = 2000
 KEEP_DOCUMENTS = 20  # sessions whose output stays in memory for an instant switch back
 STOP_ESCALATION_S = 2.0
+# Output waiting for the view, in lines, before the oldest is skipped: under a second behind
+# at the rate Qt draws (~30,000 lines/s), so a flood shows its newest output, not old news.
+MAX_PENDING_LINES = 20_000
 
 
 def session_name(command: str, width: int = 60) -> str:
@@ -316,7 +319,8 @@ class MainWindow(QMainWindow):
         self._update_prompt()
         feed = SessionFeed(
             self.api.base_url, self.token, session_id, document.last_event_id,
-            self.heartbeat_interval, parent=self, max_pending_lines=self.settings.scrollback(),
+            self.heartbeat_interval, parent=self,
+            max_pending_lines=min(self.settings.scrollback(), MAX_PENDING_LINES),
         )  # fmt: skip
         feed.output_received.connect(self._on_output)
         feed.lines_skipped.connect(self._on_lines_skipped)
