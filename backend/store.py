@@ -78,6 +78,13 @@ class _Write:
 
 
 @dataclass(slots=True)
+class _Forget:
+    """Delete a session's row and history, and the writer's tally of it."""
+
+    session_id: str
+
+
+@dataclass(slots=True)
 class _Barrier:
     future: asyncio.Future[None]
 
@@ -202,8 +209,7 @@ class Store:
         """Delete a session's row and its whole history."""
         self._last_seq.pop(session_id, None)
         self._trimmed_through.pop(session_id, None)
-        self.execute("DELETE FROM events WHERE session_id = ?", (session_id,))
-        self.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        self._put(_Forget(session_id))
 
     async def flush(self) -> None:
         """Wait until everything queued so far is committed."""
@@ -307,7 +313,12 @@ class Store:
                     pending.append(item)
                 elif isinstance(item, _Write):
                     self._insert(conn, pending, tallies)
-                    self._run_write(conn, item, tallies)
+                    self._run_write(conn, item)
+                elif isinstance(item, _Forget):
+                    self._insert(conn, pending, tallies)
+                    conn.execute("DELETE FROM events WHERE session_id = ?", (item.session_id,))
+                    conn.execute("DELETE FROM sessions WHERE id = ?", (item.session_id,))
+                    tallies.pop(item.session_id, None)
             self._insert(conn, pending, tallies)
             self._settle(conn, {event.session_id for event in done.events}, tallies, done)
             conn.execute("COMMIT")
@@ -320,14 +331,11 @@ class Store:
         return done
 
     @staticmethod
-    def _run_write(conn: sqlite3.Connection, item: _Write, tallies: dict[str, _Tally]) -> None:
+    def _run_write(conn: sqlite3.Connection, item: _Write) -> None:
         try:
             conn.execute(item.sql, item.params)
         except sqlite3.IntegrityError:
             log.exception("store write refused: %s", item.sql)
-            return
-        if item.sql.startswith("DELETE FROM sessions"):
-            tallies.pop(str(item.params[0]), None)
 
     @staticmethod
     def _insert(

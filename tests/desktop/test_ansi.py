@@ -20,6 +20,7 @@ from desktop.ansi import (
     palette_rgb,
     plain_text,
 )
+from tests.ansi_render import render_chunks
 
 RED = Style(fg=1)
 GREEN = Style(fg=2)
@@ -28,13 +29,7 @@ ON_RED = Style(bg=1)
 
 def render(*chunks: str) -> list[Line]:
     """Every line the chunks produce: the finished ones, then the partial one if not empty."""
-    renderer = AnsiRenderer()
-    lines: list[Line] = []
-    partial: Line = ()
-    for chunk in chunks:
-        update = renderer.feed(chunk)
-        lines.extend(update.finished)
-        partial = update.partial
+    lines, partial = render_chunks(chunks)
     return [*lines, partial] if partial else lines
 
 
@@ -474,13 +469,7 @@ SAMPLE = (
 
 
 def feed_all(chunks: list[str]) -> list[Line]:
-    renderer = AnsiRenderer()
-    lines: list[Line] = []
-    partial: Line = ()
-    for chunk in chunks:
-        update = renderer.feed(chunk)
-        lines.extend(update.finished)
-        partial = update.partial
+    lines, partial = render_chunks(chunks)
     return [*lines, partial]
 
 

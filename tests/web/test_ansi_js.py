@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from desktop.ansi import AnsiRenderer, Line, Style, palette_rgb
+from desktop.ansi import Style, palette_rgb
+from tests.ansi_render import render_chunks
 from tests.web.helpers import Dock
 
 if TYPE_CHECKING:
@@ -88,13 +89,7 @@ def split_at(text: str, cuts: list[int]) -> list[str]:
 
 
 def python_render(chunks: list[str]) -> list[Any]:
-    renderer = AnsiRenderer()
-    lines: list[Line] = []
-    partial: Line = ()
-    for chunk in chunks:
-        update = renderer.feed(chunk)
-        lines.extend(update.finished)
-        partial = update.partial
+    lines, partial = render_chunks(chunks)
     return [[[text, style_json(style)] for text, style in line] for line in [*lines, partial]]
 
 
