@@ -123,6 +123,9 @@ class EventBus:
         if not subscribers:
             del self._subscribers[subscriber.session_id]
 
+    def has_subscribers(self, session_id: str) -> bool:
+        return bool(self._subscribers.get(session_id))
+
     def publish(self, events: list[StoredEvent]) -> None:
         for event in events:
             self.events_emitted += 1

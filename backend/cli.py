@@ -84,6 +84,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--login-path", action=argparse.BooleanOptionalAction, default=None,
         help="give sessions the login shell's PATH (default: only in the bundled app)",
     )  # fmt: skip
+    serve.add_argument(
+        "--claude-path", metavar="PATH",
+        help="the Claude Code binary (default: $SESSIONDOCK_CLAUDE_PATH, else claude on PATH)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--claude-home", type=Path, metavar="DIR",
+        help="Claude Code's folder, whose history is listed (default: $CLAUDE_CONFIG_DIR, "
+        "else ~/.claude); also given to claude sessions as CLAUDE_CONFIG_DIR",
+    )  # fmt: skip
+    serve.add_argument(
+        "--claude-history", action=argparse.BooleanOptionalAction, default=True,
+        help="list Claude Code's stored sessions as imported sessions",
+    )  # fmt: skip
+    serve.add_argument(
+        "--history-poll-interval", type=_positive, default=0.5, metavar="SECONDS",
+        help="how often an open imported session's file is checked for new lines",
+    )  # fmt: skip
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -104,6 +121,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_session_bytes=int(args.max_session_mb * MIB),
         client_buffer_bytes=int(args.client_buffer_mb * MIB),
         login_path=args.login_path if args.login_path is not None else bundle_dir() is not None,
+        claude_path=args.claude_path or os.environ.get("SESSIONDOCK_CLAUDE_PATH") or None,
+        claude_home=args.claude_home.expanduser().absolute() if args.claude_home else None,
+        claude_history=args.claude_history,
+        history_poll_seconds=args.history_poll_interval,
     )
 
 

@@ -33,6 +33,13 @@ class Settings:
     # Give sessions the PATH of the user's login shell (an app started from a desktop menu
     # has a short one); on by default in a frozen bundle.
     login_path: bool = False
+    # Claude Code: the binary (None: ``claude`` on PATH) and its folder (None: the default,
+    # $CLAUDE_CONFIG_DIR or ~/.claude; when given, claude sessions get it as CLAUDE_CONFIG_DIR).
+    claude_path: str | None = None
+    claude_home: Path | None = None
+    claude_history: bool = True  # list Claude Code's stored sessions
+    history_poll_seconds: float = 0.5  # how often an open history file is checked for growth
+    history_rescan_seconds: float = 2.0  # listing rescans history at most this often
 
     @property
     def db_path(self) -> Path:

@@ -99,37 +99,69 @@ def _schemas() -> dict[str, Schema]:
                 "endedAt",
                 "lastEventId",
                 "pid",
+                "agent",
             ],
             "properties": {
                 "id": {"type": "string"},
                 "projectId": {"type": "string"},
                 "name": {"type": "string"},
-                "kind": {"type": "string", "enum": ["shell", "command"]},
+                "kind": {"type": "string", "enum": ["shell", "command", "claude"]},
                 "argv": {"type": "array", "items": {"type": "string"}},
                 "workingDir": {"type": "string"},
                 "tty": {"type": "boolean"},
                 "status": {
                     "type": "string",
-                    "enum": ["running", "exited", "failed", "interrupted"],
+                    "enum": ["running", "exited", "failed", "interrupted", "imported"],
                 },
                 "exitCode": nullable_int,
                 "createdAt": {"type": "integer"},
                 "endedAt": nullable_int,
                 "lastEventId": {"type": "integer", "minimum": 0},
                 "pid": nullable_int,
+                "agent": {"oneOf": [{"type": "null"}, _ref("Agent")]},
+            },
+        },
+        "Agent": {
+            "type": "object",
+            "description": "A claude session's conversation (docs/api.md, Agent sessions)",
+            "required": ["agentSessionId", "state", "queued", "totals", "source"],
+            "properties": {
+                "agentSessionId": {"type": ["string", "null"]},
+                "state": {"enum": ["idle", "working"]},
+                "queued": {"type": "integer", "minimum": 0},
+                "totals": {
+                    "type": "object",
+                    "required": ["costUsd", "inputTokens", "outputTokens", "durationMs", "turns"],
+                    "properties": {
+                        "costUsd": {"type": "number"},
+                        "inputTokens": {"type": "integer"},
+                        "outputTokens": {"type": "integer"},
+                        "cacheReadTokens": {"type": "integer"},
+                        "cacheCreationTokens": {"type": "integer"},
+                        "durationMs": {"type": "integer"},
+                        "turns": {"type": "integer"},
+                    },
+                },
+                "source": {"type": ["string", "null"]},
             },
         },
         "NewSession": {
             "type": "object",
-            "description": "Give projectId, or workingDir alone (its project is found or made).",
+            "description": "Give projectId, or workingDir alone (its project is found or made); "
+            "a claude session may give resume alone.",
             "anyOf": [
                 {"required": [key], "properties": {key: {"type": "string"}}}
-                for key in ("projectId", "workingDir")
+                for key in ("projectId", "workingDir", "resume")
             ],
             "properties": {
                 "projectId": _text(100, optional=True),
                 "workingDir": _text(optional=True, description="An existing absolute path"),
-                "kind": {"enum": ["shell", "command", None], "default": "shell"},
+                "kind": {"enum": ["shell", "command", "claude", None], "default": "shell"},
+                "resume": _text(
+                    100,
+                    optional=True,
+                    description="claude: a session id or Claude Code session id to continue",
+                ),
                 "argv": {"type": ["array", "null"], "items": _text(None)},
                 "name": _text(200, optional=True),
                 "tty": {"type": "boolean", "default": True},
@@ -150,7 +182,12 @@ def _schemas() -> dict[str, Schema]:
         "Accepted": {
             "type": "object",
             "required": ["accepted"],
-            "properties": {"accepted": {"const": True}, "eventId": {"type": "integer"}},
+            "properties": {
+                "accepted": {"const": True},
+                "eventId": {"type": "integer"},
+                "queued": {"type": "boolean", "description": "claude: waits for the turn"},
+                "position": {"type": "integer", "minimum": 0},
+            },
         },
         "Deleted": {
             "type": "object",

@@ -106,6 +106,7 @@ class SessionProcess:
         self._stdin_fd = -1
         self._pty_fd = -1
         self._pending_input = bytearray()
+        self._close_input_when_written = False
         self._loop = asyncio.get_running_loop()
 
     @property
@@ -264,6 +265,14 @@ class SessionProcess:
             self._loop.add_writer(fd, self._write_pending)
         else:
             self._loop.remove_writer(fd)
+            if self._close_input_when_written:
+                self._drop_stdin()
+
+    def close_input(self) -> None:
+        """End the process's input (EOF) once everything queued for it is written."""
+        self._close_input_when_written = True
+        if not self._pending_input:
+            self._drop_stdin()
 
     def _drop_stdin(self) -> None:
         fd, self._stdin_fd = self._stdin_fd, -1

@@ -20,6 +20,12 @@ from typing import Any
 
 from backend import protocol
 from backend.bus import SESSION_DELETED, EventBus
+from backend.claude import history
+from backend.claude.conversation import IDLE as IDLE_STATE
+from backend.claude.conversation import WORKING as WORKING_STATE
+from backend.claude.conversation import AgentState, Conversation, PromptAck, TurnSetup
+from backend.claude.imports import IMPORTED, HistoryImports
+from backend.claude.transcript import TurnResult, Usage
 from backend.config import Settings
 from backend.environment import bundle_dir, read_login_path, session_environment
 from backend.errors import (
@@ -36,7 +42,9 @@ from backend.store import Store
 
 log = logging.getLogger(__name__)
 
-KINDS = ("shell", "command")
+KINDS = ("shell", "command", "claude")
+CLAUDE = "claude"
+AGENT_ID_CHARS = frozenset("0123456789abcdefABCDEF-")
 SIGNALS = ("SIGINT", "SIGTERM", "SIGKILL")
 
 
@@ -69,9 +77,14 @@ class Session:
     exit_code: int | None = None
     ended_at: int | None = None
     process: SessionProcess | None = field(default=None, repr=False)
+    agent: AgentState | None = None  # claude sessions, live or imported
+    conversation: Conversation | None = field(default=None, repr=False)
+    source_offset: int = 0  # imported: how far its history file has been read
 
     @property
     def running(self) -> bool:
+        if self.conversation is not None:
+            return self.status == protocol.RUNNING
         return self.status == protocol.RUNNING and self.process is not None
 
 
@@ -87,6 +100,7 @@ class SessionRequest:
     tty: bool = True
     cols: int = 120
     rows: int = 32
+    resume: str | None = None  # claude: the session (or agent session id) to continue
 
 
 def default_shell() -> str:
@@ -118,6 +132,14 @@ class SessionManager:
         self._watchers: set[asyncio.Task[None]] = set()
         self._closing = False
         self._login_path: asyncio.Task[str | None] | None = None
+        self.history: HistoryImports | None = None
+        if settings.claude_history:
+            self.history = HistoryImports(
+                self,
+                settings.claude_home or history.default_home(),
+                poll_seconds=settings.history_poll_seconds,
+                rescan_seconds=settings.history_rescan_seconds,
+            )
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -144,11 +166,20 @@ class SessionManager:
                 created_at=row["created_at"],
                 exit_code=row["exit_code"],
                 ended_at=row["ended_at"],
+                agent=AgentState.from_json(json.loads(row["agent"])) if row["agent"] else None,
+                source_offset=row["source_offset"],
             )
             self.sessions[session.id] = session
-            if session.status not in protocol.ENDED_STATUSES:
+            if session.status == IMPORTED:
+                if self.history is not None and session.agent and session.agent.source:
+                    self.history.adopt(session)
+            elif session.kind == CLAUDE and session.status == protocol.RUNNING:
+                self._resume_conversation(session)
+            elif session.status not in protocol.ENDED_STATUSES:
                 # It was running when the previous backend stopped or died.
                 self._finish(session, protocol.INTERRUPTED, None)
+        if self.history is not None:
+            self.history.start_scan()
 
     async def stop(self) -> None:
         """Terminate every session (recorded as interrupted) and wait for them to end."""
@@ -156,9 +187,14 @@ class SessionManager:
         if self._login_path is not None:
             self._login_path.cancel()
             await asyncio.gather(self._login_path, return_exceptions=True)
+        if self.history is not None:
+            await self.history.stop()
+        grace = self.settings.kill_grace_seconds
         running = [s.process for s in self.sessions.values() if s.process is not None]
+        conversations = [s.conversation for s in self.sessions.values() if s.conversation]
         await asyncio.gather(
-            *(p.terminate(self.settings.kill_grace_seconds) for p in running),
+            *(p.terminate(grace) for p in running),
+            *(c.stop(grace) for c in conversations),
             return_exceptions=True,
         )
         while self._watchers:
@@ -178,13 +214,25 @@ class SessionManager:
         for project in self.projects.values():
             if project.path == real:
                 return project, False
-        project = Project(new_id("project"), name or Path(real).name or real, real, now_ms())
+        return self._add_project(real, name), True
+
+    def project_for_folder(self, folder: str) -> Project:
+        """The project of a folder named in Claude Code's history, created if new. The folder
+        may be gone: its history still belongs to it."""
+        real = os.path.realpath(folder) if os.path.isdir(folder) else folder
+        for project in self.projects.values():
+            if project.path in (real, folder):
+                return project
+        return self._add_project(real, None)
+
+    def _add_project(self, path: str, name: str | None) -> Project:
+        project = Project(new_id("project"), name or Path(path).name or path, path, now_ms())
         self.projects[project.id] = project
         self.store.execute(
             "INSERT INTO projects (id, name, path, created_at) VALUES (?, ?, ?, ?)",
             (project.id, project.name, project.path, project.created_at),
         )
-        return project, True
+        return project
 
     async def delete_project(self, project_id: str) -> None:
         self.get_project(project_id)
@@ -193,6 +241,8 @@ class SessionManager:
         del self.projects[project_id]
         sessions = self.list_sessions(project_id)
         for session in sessions:
+            if self.history is not None:
+                self.history.forget(session)
             self._forget(session)
         self.store.execute("DELETE FROM projects WHERE id = ?", (project_id,))
         await asyncio.gather(*(self._terminate(s) for s in sessions))
@@ -222,26 +272,28 @@ class SessionManager:
             "createdAt": session.created_at,
             "endedAt": session.ended_at,
             "lastEventId": self.store.last_seq(session.id),
-            "pid": session.process.pid if session.process else None,
+            "pid": self._pid(session),
+            "agent": session.agent.to_json() if session.agent else None,
         }
+
+    @staticmethod
+    def _pid(session: Session) -> int | None:
+        if session.process is not None:
+            return session.process.pid
+        return session.conversation.pid if session.conversation is not None else None
 
     async def create_session(self, request: SessionRequest) -> Session:
         if self._closing:
             raise ShuttingDown("the server is shutting down")
+        if request.kind == CLAUDE:
+            return await self._create_agent_session(request)
+        if request.resume is not None:
+            raise InvalidInput("resume is for claude sessions")
         argv = self._argv(request)  # refuse a bad request before it creates anything
         env = await self._child_env(request.tty)  # may wait for the login shell's PATH
         if self._closing:
             raise ShuttingDown("the server is shutting down")
-        if request.project_id is not None:
-            project = self.get_project(request.project_id)
-            working_dir = (
-                resolve_directory(request.working_dir) if request.working_dir else project.path
-            )
-        elif request.working_dir is not None:
-            project, _ = self.create_project(request.working_dir)
-            working_dir = project.path
-        else:
-            raise InvalidInput("give projectId or workingDir")
+        project, working_dir = self._place(request)
         session = Session(
             id=new_id("session"),
             project_id=project.id,
@@ -253,10 +305,29 @@ class SessionManager:
             status=protocol.RUNNING,
             created_at=now_ms(),
         )
+        self._insert(session)
+        await self._launch(session, env, request.cols, request.rows)
+        return session
+
+    def _place(self, request: SessionRequest) -> tuple[Project, str]:
+        """The project and working folder a request names."""
+        if request.project_id is not None:
+            project = self.get_project(request.project_id)
+            working_dir = (
+                resolve_directory(request.working_dir) if request.working_dir else project.path
+            )
+            return project, working_dir
+        if request.working_dir is not None:
+            project, _ = self.create_project(request.working_dir)
+            return project, project.path
+        raise InvalidInput("give projectId or workingDir")
+
+    def _insert(self, session: Session, ended_at: int | None = None) -> None:
         self.sessions[session.id] = session
+        agent = session.agent
         self.store.execute(
             "INSERT INTO sessions (id, project_id, name, kind, argv, working_dir, tty, status, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "created_at, ended_at, agent, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 session.id,
                 session.project_id,
@@ -267,10 +338,11 @@ class SessionManager:
                 int(session.tty),
                 session.status,
                 session.created_at,
+                ended_at,
+                dumps(agent.to_json()) if agent else None,
+                agent.source if agent else None,
             ),
         )
-        await self._launch(session, env, request.cols, request.rows)
-        return session
 
     @staticmethod
     def _argv(request: SessionRequest) -> list[str]:
@@ -281,6 +353,185 @@ class SessionManager:
                 raise InvalidInput("a command session needs argv")
             return list(request.argv)
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+
+    # -- agent sessions -----------------------------------------------------------------------
+
+    async def _create_agent_session(self, request: SessionRequest) -> Session:
+        agent = AgentState()
+        name = request.name or "Claude"
+        if request.resume is not None:
+            resumed = self._resumed(request.resume)
+            if isinstance(resumed, Session):
+                assert resumed.agent is not None
+                agent.agent_session_id = resumed.agent.agent_session_id
+                name = request.name or f"{resumed.name[:70]} (continued)"
+                # Claude Code finds a conversation by the folder it ran in: continue it there.
+                project = (
+                    self.get_project(request.project_id)
+                    if request.project_id
+                    else self.get_project(resumed.project_id)
+                )
+                working_dir = resumed.working_dir
+            else:
+                agent.agent_session_id = resumed
+                project, working_dir = self._place(request)
+        else:
+            project, working_dir = self._place(request)
+        session = Session(
+            id=new_id("session"),
+            project_id=project.id,
+            name=name,
+            kind=CLAUDE,
+            argv=list(request.argv),  # added to every turn's command line
+            working_dir=working_dir,
+            tty=False,
+            status=protocol.RUNNING,
+            created_at=now_ms(),
+            agent=agent,
+        )
+        self._insert(session)
+        binary = self._claude_binary(await self._child_env(tty=False))
+        if binary is None:
+            self._append(session, protocol.ERROR, {"message": self._missing_claude()})
+            self._finish(session, protocol.FAILED, None)
+            return session
+        self._resume_conversation(session)
+        return session
+
+    def _resumed(self, resume: str) -> Session | str:
+        """The session (or bare agent session id) a new claude session continues."""
+        target = self.sessions.get(resume)
+        if target is not None:
+            if target.agent is None or not target.agent.agent_session_id:
+                raise InvalidInput(f"session {resume!r} has no Claude conversation to continue")
+            return target
+        if len(resume) < 8 or len(resume) > 100 or not set(resume) <= AGENT_ID_CHARS:
+            raise InvalidInput("resume must be a session id or a Claude Code session id")
+        return resume
+
+    def _claude_binary(self, env: dict[str, str]) -> str | None:
+        configured = self.settings.claude_path
+        if configured:
+            path = os.path.expanduser(configured)
+            return path if os.access(path, os.X_OK) and os.path.isfile(path) else None
+        return shutil.which("claude", path=env.get("PATH"))
+
+    def _missing_claude(self) -> str:
+        if self.settings.claude_path:
+            return (
+                f"Claude Code was not found at {self.settings.claude_path!r} (--claude-path): "
+                "point it at the claude executable"
+            )
+        return (
+            "Claude Code (claude) was not found on PATH: install it "
+            "(npm install -g @anthropic-ai/claude-code) or start SessionDock with --claude-path"
+        )
+
+    def _resume_conversation(self, session: Session) -> None:
+        """Give a running claude session its conversation (at creation, or after a restart)."""
+        agent = session.agent or AgentState()
+        session.agent = agent
+        if agent.state == WORKING_STATE:
+            # The backend died while a turn ran: say so, and take prompts again.
+            agent.state = IDLE_STATE
+            self._append(
+                session,
+                protocol.STATUS,
+                {
+                    "status": protocol.RUNNING,
+                    "agent": {"state": IDLE_STATE, "queued": 0,
+                              "agentSessionId": agent.agent_session_id},
+                    "turn": {**TurnResult(Usage(), 0, False, "interrupted", "").to_json(),
+                             "interrupted": True},
+                    "totals": agent.totals.to_json(),
+                },
+            )  # fmt: skip
+            self._save_agent(session)
+        else:
+            self._append_status(session)
+
+        async def setup() -> TurnSetup:
+            env = await self._child_env(tty=False)
+            binary = self._claude_binary(env)
+            if binary is None:
+                raise FileNotFoundError(self._missing_claude())
+            if self.settings.claude_home is not None:
+                env["CLAUDE_CONFIG_DIR"] = str(self.settings.claude_home)
+            return TurnSetup(
+                binary, tuple(session.argv), session.working_dir, env,
+                self.settings.coalesce_seconds,
+            )  # fmt: skip
+
+        session.conversation = Conversation(
+            setup,
+            agent,
+            lambda event_type, payload: self._append(session, event_type, payload),
+            lambda: self._save_agent(session),
+            congested=lambda: self.store.congested,
+            call_when_drained=self.store.call_when_drained,
+        )
+
+    def _append(
+        self, session: Session, event_type: str, payload: dict[str, Any]
+    ) -> protocol.StoredEvent:
+        payload = {"sessionId": session.id, **payload}
+        payload.setdefault("timestamp", now_ms())
+        return self.store.append(session.id, event_type, payload)
+
+    def _save_agent(self, session: Session) -> None:
+        if session.id in self.sessions and session.agent is not None:
+            self.store.execute(
+                "UPDATE sessions SET agent = ? WHERE id = ?",
+                (dumps(session.agent.to_json()), session.id),
+            )
+
+    def add_imported_session(
+        self,
+        project: Project,
+        title: str,
+        cwd: str,
+        agent: AgentState,
+        started_at: int,
+        modified_at: int,
+    ) -> Session:
+        session = Session(
+            id=new_id("session"),
+            project_id=project.id,
+            name=title,
+            kind=CLAUDE,
+            argv=[],
+            working_dir=cwd,
+            tty=False,
+            status=IMPORTED,
+            created_at=started_at,
+            ended_at=modified_at,
+            agent=agent,
+        )
+        self._insert(session, ended_at=modified_at)
+        return session
+
+    def forget_imported(self, session: Session) -> None:
+        self._forget(session)
+
+    async def refresh_history(self) -> None:
+        """Bring the list of imported sessions up to date (cheap: at most every 2 s)."""
+        if self.history is not None:
+            await self.history.refresh()
+
+    def open_session(self, session_id: str) -> None:
+        """A client started streaming it: an imported session reads its file and follows it."""
+        session = self.get_session(session_id)
+        if session.status == IMPORTED and self.history is not None:
+            self.history.open(session)
+
+    async def catch_up(self, session_id: str) -> None:
+        """An imported session's history is read up to the file's current end."""
+        session = self.get_session(session_id)
+        if session.status == IMPORTED and self.history is not None:
+            try:
+                await self.history.catch_up(session)
+            except OSError as exc:
+                log.info("cannot read the history of %s: %s", session_id, exc)
 
     async def _child_env(self, tty: bool) -> dict[str, str]:
         login_path = None
@@ -364,6 +615,12 @@ class SessionManager:
             "status": session.status,
             "timestamp": now_ms(),
         }
+        if session.agent is not None:
+            payload["agent"] = {
+                "state": session.agent.state,
+                "queued": session.agent.queued,
+                "agentSessionId": session.agent.agent_session_id,
+            }
         if session.status in protocol.ENDED_STATUSES:
             payload["exitCode"] = session.exit_code
             if session.exit_code is not None and session.exit_code < 0:
@@ -372,22 +629,35 @@ class SessionManager:
 
     async def delete_session(self, session_id: str) -> None:
         session = self.get_session(session_id)
+        if self.history is not None:
+            self.history.forget(session)  # an imported session's file is not listed again
         self._forget(session)
         await self._terminate(session)
 
     def _forget(self, session: Session) -> None:
         """Remove a session and its history at once; its process is ended separately."""
         self.sessions.pop(session.id, None)
+        self.store.uncapped.discard(session.id)
         self.bus.close_session(session.id, SESSION_DELETED)
         self.store.forget_session(session.id)
 
     async def _terminate(self, session: Session) -> None:
         if session.process is not None:
             await session.process.terminate(self.settings.kill_grace_seconds)
+        if session.conversation is not None:
+            await session.conversation.close(signal.SIGKILL)
 
-    def send_prompt(self, session_id: str, command: str) -> int:
-        """Write a prompt line to the session's input; returns the id of its ``prompt`` event."""
+    def send_prompt(self, session_id: str, command: str) -> PromptAck:
+        """Write a prompt line to the session's input (a claude session runs or queues it);
+        returns the id of its ``prompt`` event."""
         session = self.get_session(session_id)
+        if session.status == IMPORTED:
+            raise SessionNotRunning(
+                f"session {session_id!r} is imported history: continue it with "
+                'POST /api/sessions {"kind": "claude", "resume": "' + session_id + '"}'
+            )
+        if session.conversation is not None and session.running:
+            return session.conversation.submit(command)
         if not session.running or session.process is None:
             raise SessionNotRunning(f"session {session_id!r} is {session.status}")
         try:
@@ -399,12 +669,15 @@ class SessionManager:
             protocol.PROMPT,
             {"sessionId": session.id, "command": command, "timestamp": now_ms()},
         )
-        return event.seq
+        return PromptAck(event.seq, False, 0)
 
     def send_signal(self, session_id: str, name: str) -> None:
         session = self.get_session(session_id)
         if name not in SIGNALS:
             raise InvalidInput(f"signal must be one of {', '.join(SIGNALS)}")
+        if session.conversation is not None and session.running:
+            self._signal_conversation(session, session.conversation, name)
+            return
         if not session.running or session.process is None:
             raise SessionNotRunning(f"session {session_id!r} is {session.status}")
         if name == "SIGINT":
@@ -413,6 +686,28 @@ class SessionManager:
             session.process.signal_all(signal.SIGTERM, signal.SIGHUP)
         else:
             session.process.signal_all(signal.SIGKILL)
+
+    def _signal_conversation(self, session: Session, conversation: Conversation, name: str) -> None:
+        if name == "SIGINT":
+            conversation.interrupt()
+            return
+        signum = signal.SIGTERM if name == "SIGTERM" else signal.SIGKILL
+        # Closed at once (no prompt is taken from now on); the turn ends in the background.
+        session.status = protocol.EXITED
+        task = asyncio.create_task(self._close_conversation(session, conversation, signum))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def _close_conversation(
+        self, session: Session, conversation: Conversation, signum: int
+    ) -> None:
+        killed = await conversation.close(signum)
+        session.conversation = None
+        if session.id in self.sessions:
+            if killed:
+                self._finish(session, protocol.FAILED, -signum)
+            else:
+                self._finish(session, protocol.EXITED, None)
 
     def resize(self, session_id: str, cols: int, rows: int) -> None:
         session = self.get_session(session_id)

@@ -23,7 +23,7 @@ from backend.protocol import StoredEvent, dumps, now_ms
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (
     id TEXT PRIMARY KEY,
@@ -45,8 +45,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     ended_at INTEGER,
     last_event_id INTEGER NOT NULL DEFAULT 0,
     trimmed_through INTEGER NOT NULL DEFAULT 0,
-    stored_bytes INTEGER NOT NULL DEFAULT 0
+    stored_bytes INTEGER NOT NULL DEFAULT 0,
+    agent TEXT,
+    source TEXT,
+    source_offset INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS dismissed_sources (path TEXT PRIMARY KEY);
 CREATE INDEX IF NOT EXISTS sessions_by_project ON sessions(project_id);
 CREATE TABLE IF NOT EXISTS events (
     session_id TEXT NOT NULL,
@@ -56,6 +60,13 @@ CREATE TABLE IF NOT EXISTS events (
     ts INTEGER NOT NULL,
     PRIMARY KEY (session_id, seq)
 ) WITHOUT ROWID;
+"""
+# From version 1: agent sessions and imported history.
+MIGRATE_1_TO_2 = """
+ALTER TABLE sessions ADD COLUMN agent TEXT;
+ALTER TABLE sessions ADD COLUMN source TEXT;
+ALTER TABLE sessions ADD COLUMN source_offset INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS dismissed_sources (path TEXT PRIMARY KEY);
 """
 
 # Once over its cap, a session is trimmed down to this fraction of it, so that trimming does not
@@ -140,6 +151,10 @@ class Store:
         self._backlog_bytes = 0
         self._drain_waiters: list[Callable[[], None]] = []
         self.events_persisted = 0
+        # Sessions that retention never trims (imported history: the user asked for all of it).
+        # Changed on the loop, read by the writer: a set's membership test is atomic.
+        self.uncapped: set[str] = set()
+        self.dismissed_sources: set[str] = set()
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -171,11 +186,21 @@ class Store:
         conn = connect(self.path)
         try:
             conn.row_factory = sqlite3.Row
-            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
                 conn.executescript(SCHEMA)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            elif version == 1:
+                conn.executescript(f"BEGIN; {MIGRATE_1_TO_2} COMMIT;")
+            elif version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} was written by a newer SessionDock (schema {version})"
+                )
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             projects = [dict(row) for row in conn.execute("SELECT * FROM projects ORDER BY rowid")]
             sessions = [dict(row) for row in conn.execute("SELECT * FROM sessions ORDER BY rowid")]
+            self.dismissed_sources = {
+                row[0] for row in conn.execute("SELECT path FROM dismissed_sources")
+            }
         finally:
             conn.close()
         tallies = {
@@ -238,6 +263,17 @@ class Store:
             callback()
         else:
             self._drain_waiters.append(callback)
+
+    async def drained(self) -> None:
+        """Wait until the backlog is low again (flow control for a producer that can await)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        self.call_when_drained(wake)
+        await future
 
     def last_seq(self, session_id: str) -> int:
         return self._last_seq.get(session_id, 0)
@@ -367,7 +403,9 @@ class Store:
             tally = tallies.get(session_id)
             if tally is None:  # deleted later in the same batch
                 continue
-            if tally.stored_bytes > self.max_session_bytes or tally.trimming:
+            if session_id in self.uncapped:
+                pass
+            elif tally.stored_bytes > self.max_session_bytes or tally.trimming:
                 self._trim(conn, session_id, tally)
                 tally.trimming = tally.stored_bytes > self.max_session_bytes * TRIM_TO
                 done.trims[session_id] = tally.trimmed_through

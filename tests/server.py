@@ -44,10 +44,17 @@ class Server:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
+    @property
+    def claude_home(self) -> Path:
+        """Claude Code's folder for this server: empty unless a test puts history there (so
+        the machine's own ~/.claude never leaks into a test)."""
+        return self.data_dir.parent / f"{self.data_dir.name}-claude"
+
     def command(self) -> list[str]:
         return [
             sys.executable, "-m", "backend", "serve", "--port", "0",
-            "--data-dir", str(self.data_dir), "--token", self.token, *self.args,
+            "--data-dir", str(self.data_dir), "--token", self.token,
+            "--claude-home", str(self.claude_home), *self.args,
         ]  # fmt: skip
 
     def start(self, port: int | None = None) -> Server:

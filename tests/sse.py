@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource
 
-STORED = frozenset({"output", "status", "prompt", "error", "operations-detected"})
+STORED = frozenset({"output", "status", "prompt", "error", "operations-detected", "raw"})
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def list_projects(request: web.Request) -> web.Response:
+    await request.app[MANAGER].refresh_history()  # history may have new projects
     projects = request.app[MANAGER].projects.values()
     return _json({"projects": [p.to_json() for p in projects]})
 
@@ -47,6 +48,7 @@ async def create_project(request: web.Request) -> web.Response:
 
 async def get_project(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
+    await manager.refresh_history()
     project = manager.get_project(request.match_info["id"])
     sessions = [manager.session_json(s) for s in manager.list_sessions(project.id)]
     return _json({**project.to_json(), "sessions": sessions})
@@ -60,6 +62,7 @@ async def delete_project(request: web.Request) -> web.Response:
 
 async def list_sessions(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
+    await manager.refresh_history()
     project_id = request.query.get("projectId")
     if project_id is not None:
         manager.get_project(project_id)
@@ -78,6 +81,7 @@ async def create_session(request: web.Request) -> web.Response:
         tty=validate.boolean(body, "tty", True),
         cols=validate.integer(body, "cols", 120, low=2, high=1000),
         rows=validate.integer(body, "rows", 32, low=2, high=1000),
+        resume=validate.string(body, "resume", max_length=100),
     )
     manager = request.app[MANAGER]
     session = await manager.create_session(session_request)
@@ -102,9 +106,12 @@ async def send_prompt(request: web.Request) -> web.Response:
     manager.get_session(session_id)  # an unknown session is 404 whatever the body says
     body = await validate.json_body(request)
     command = validate.required_string(body, "command", empty=True, max_length=MAX_PROMPT)
-    event_id = manager.send_prompt(session_id, command)
+    ack = manager.send_prompt(session_id, command)
     await request.app[STORE].flush()  # the prompt event is stored before we say so
-    return _json({"accepted": True, "eventId": event_id}, status=202)
+    return _json(
+        {"accepted": True, "eventId": ack.event_id, "queued": ack.queued, "position": ack.position},
+        status=202,
+    )
 
 
 async def send_signal(request: web.Request) -> web.Response:
@@ -128,10 +135,12 @@ async def resize(request: web.Request) -> web.Response:
 
 
 async def history(request: web.Request) -> web.Response:
-    session = request.app[MANAGER].get_session(request.match_info["id"])
+    manager = request.app[MANAGER]
+    session = manager.get_session(request.match_info["id"])
     after = validate.query_int(request, "after", 0, low=0, high=MAX_EVENT_ID)
     limit = validate.query_int(request, "limit", 1000, low=1, high=MAX_HISTORY_PAGE)
     store = request.app[STORE]
+    await manager.catch_up(session.id)  # an imported session: read its file to its end
     await store.flush()  # include everything appended before this request
     events = await store.read_events(session.id, after, limit + 1)
     page = events[:limit]

@@ -67,6 +67,7 @@ async def session_events(request: web.Request) -> web.StreamResponse:
     client_id = secrets.token_hex(6)
     subscriber = bus.subscribe(session_id, client_id, settings.client_buffer_bytes)
     subscriber.on_close = _on_close_for(request)
+    manager.open_session(session_id)  # an imported session reads and follows its file
     response = web.StreamResponse(headers=SSE_HEADERS)
     stats.opened(session_id)
     try:

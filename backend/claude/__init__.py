@@ -1,0 +1,1 @@
+"""Claude Code agent sessions: running turns, parsing their output, importing history."""

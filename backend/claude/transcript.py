@@ -1,0 +1,424 @@
+"""Claude Code's JSON lines → SessionDock events, without any I/O.
+
+One parser serves both sources: the ``stream-json`` lines of a running turn and the lines of a
+stored history file. Both carry the same API messages (assistant ``content`` blocks: text,
+thinking, tool_use; user ``content`` blocks: tool_result) and differ only around them: a turn
+has ``system`` and ``result`` lines, a history file has the user's own prompts and bookkeeping
+lines (``summary``, snapshots…) that a viewer does not need.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from backend import protocol
+
+RAW = "raw"
+RESPONSE_CHARS = 500
+MAX_DIFF_CHARS = 64 * 1024
+MAX_LINE_SAMPLE = 200
+
+READ_TOOLS = frozenset({"Read", "NotebookRead", "Glob", "Grep", "LS"})
+EDIT_TOOLS = frozenset({"Edit", "MultiEdit", "NotebookEdit"})
+DELETE_COMMANDS = frozenset({"rm", "rmdir", "unlink"})
+
+Event = tuple[str, dict[str, Any]]  # (event type, payload without sessionId)
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts and cost, as a turn's result reports them or as a history file adds up."""
+
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    duration_ms: int = 0
+    turns: int = 0
+
+    def add(self, other: Usage) -> None:
+        self.cost_usd += other.cost_usd
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cache_read_tokens += other.cache_read_tokens
+        self.cache_creation_tokens += other.cache_creation_tokens
+        self.duration_ms += other.duration_ms
+        self.turns += other.turns
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "costUsd": round(self.cost_usd, 6),
+            "inputTokens": self.input_tokens,
+            "outputTokens": self.output_tokens,
+            "cacheReadTokens": self.cache_read_tokens,
+            "cacheCreationTokens": self.cache_creation_tokens,
+            "durationMs": self.duration_ms,
+            "turns": self.turns,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Usage:
+        if not isinstance(data, dict):
+            return cls()
+        return cls(
+            cost_usd=_number(data.get("costUsd")),
+            input_tokens=int(_number(data.get("inputTokens"))),
+            output_tokens=int(_number(data.get("outputTokens"))),
+            cache_read_tokens=int(_number(data.get("cacheReadTokens"))),
+            cache_creation_tokens=int(_number(data.get("cacheCreationTokens"))),
+            duration_ms=int(_number(data.get("durationMs"))),
+            turns=int(_number(data.get("turns"))),
+        )
+
+    @classmethod
+    def from_api(cls, usage: Any, cost: Any = 0.0, duration: Any = 0, turns: int = 0) -> Usage:
+        """From an API ``usage`` object (a result line's or an assistant message's)."""
+        usage = usage if isinstance(usage, dict) else {}
+        return cls(
+            cost_usd=_number(cost),
+            input_tokens=int(_number(usage.get("input_tokens"))),
+            output_tokens=int(_number(usage.get("output_tokens"))),
+            cache_read_tokens=int(_number(usage.get("cache_read_input_tokens"))),
+            cache_creation_tokens=int(_number(usage.get("cache_creation_input_tokens"))),
+            duration_ms=int(_number(duration)),
+            turns=turns,
+        )
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value)
+
+
+@dataclass(slots=True)
+class TurnResult:
+    """What a ``result`` line says about the turn it ends."""
+
+    usage: Usage
+    num_turns: int
+    is_error: bool
+    subtype: str
+    text: str
+
+    def to_json(self) -> dict[str, Any]:
+        usage = self.usage.to_json()
+        del usage["turns"]
+        return {
+            **usage,
+            "numTurns": self.num_turns,
+            "isError": self.is_error,
+            "subtype": self.subtype,
+            "interrupted": False,
+        }
+
+
+@dataclass(slots=True)
+class Parsed:
+    """The events one line makes, and what it tells the caller about the conversation."""
+
+    events: list[Event] = field(default_factory=list)
+    agent_session_id: str | None = None
+    result: TurnResult | None = None
+    usage: Usage | None = None  # a history file's assistant message (counted once per message)
+
+
+class TranscriptParser:
+    """Turns lines into events. Keeps a little state across lines: the assistant text around a
+    tool call (a message's blocks may come on separate lines) and each call's tool name, so a
+    tool result can say which tool it answers."""
+
+    def __init__(self, *, history: bool = False) -> None:
+        self.history = history
+        self._text_by_message: dict[str, str] = {}
+        self._last_text = ""
+        self._tools: dict[str, str] = {}
+        self._counted_messages: set[str] = set()
+
+    def feed(self, line: str | bytes) -> Parsed:
+        """The events of one line. A malformed line becomes an ``error`` event."""
+        if isinstance(line, bytes):
+            line = line.decode("utf-8", errors="replace")
+        line = line.strip()
+        if not line:
+            return Parsed()
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            if self.history:
+                return Parsed()  # a torn or foreign line in a stored file is skipped
+            message = f"malformed line from claude: {exc}"
+            return Parsed([(protocol.ERROR, {"message": message, "line": line[:MAX_LINE_SAMPLE]})])
+        if not isinstance(obj, dict):
+            if self.history:
+                return Parsed()
+            return Parsed(
+                [
+                    (
+                        protocol.ERROR,
+                        {"message": "line is not a JSON object", "line": line[:MAX_LINE_SAMPLE]},
+                    )
+                ]
+            )
+        return self.feed_object(obj)
+
+    def feed_object(self, obj: dict[str, Any]) -> Parsed:
+        kind = obj.get("type")
+        parsed = Parsed()
+        session_id = obj.get("session_id") or obj.get("sessionId")
+        if isinstance(session_id, str) and session_id:
+            parsed.agent_session_id = session_id
+        timestamp = parse_timestamp(obj.get("timestamp"))
+        if kind == "assistant":
+            self._assistant(obj, parsed)
+        elif kind == "user":
+            self._user(obj, parsed)
+        elif kind == "result" and not self.history:
+            self._result(obj, parsed)
+        elif not self.history:
+            parsed.events.append((RAW, {"line": obj}))
+        if timestamp is not None:
+            for _, payload in parsed.events:
+                payload["timestamp"] = timestamp
+        return parsed
+
+    # -- line types ---------------------------------------------------------------------------
+
+    def _assistant(self, obj: dict[str, Any], parsed: Parsed) -> None:
+        message = obj.get("message")
+        if not isinstance(message, dict):
+            return
+        raw_id = message.get("id")
+        message_id = raw_id if isinstance(raw_id, str) else ""
+        blocks = _blocks(message.get("content"))
+        texts = [
+            b["text"] for b in blocks if b.get("type") == "text" and isinstance(b.get("text"), str)
+        ]
+        if texts:
+            joined = "\n".join(texts)
+            if message_id:
+                self._text_by_message[message_id] = (
+                    self._text_by_message.get(message_id, "") + joined
+                )
+            self._last_text = joined
+        operations = []
+        for block in blocks:
+            block_type = block.get("type")
+            if block_type == "text" and isinstance(block.get("text"), str) and block["text"]:
+                parsed.events.append(
+                    (protocol.OUTPUT, {"type": "assistant", "content": block["text"]})
+                )
+            elif block_type == "thinking" and isinstance(block.get("thinking"), str):
+                parsed.events.append(
+                    (protocol.OUTPUT, {"type": "thinking", "content": block["thinking"]})
+                )
+            elif block_type == "tool_use":
+                operation = operation_of(block)
+                if operation["toolUseId"]:
+                    self._tools[operation["toolUseId"]] = operation["tool"]
+                operations.append(operation)
+        if operations:
+            around = self._text_by_message.get(message_id, "") or self._last_text
+            parsed.events.append(
+                (
+                    protocol.OPERATIONS_DETECTED,
+                    {"operations": operations, "response": around[:RESPONSE_CHARS]},
+                )
+            )
+        if self.history and message_id and message_id not in self._counted_messages:
+            # A message split over several lines repeats its usage on each: count it once.
+            self._counted_messages.add(message_id)
+            parsed.usage = Usage.from_api(message.get("usage"), obj.get("costUSD"))
+
+    def _user(self, obj: dict[str, Any], parsed: Parsed) -> None:
+        message = obj.get("message")
+        if not isinstance(message, dict):
+            return
+        content = message.get("content")
+        if isinstance(content, str):
+            # Only a history file holds the user's own words (a turn's prompt is ours already).
+            if self.history and not obj.get("isMeta") and content.strip():
+                parsed.events.append((protocol.PROMPT, {"command": content}))
+            return
+        for block in _blocks(content):
+            if block.get("type") == "tool_result":
+                tool_use_id = block.get("tool_use_id")
+                tool_use_id = tool_use_id if isinstance(tool_use_id, str) else ""
+                parsed.events.append(
+                    (
+                        protocol.OUTPUT,
+                        {
+                            "type": "tool-result",
+                            "content": _result_text(block.get("content")),
+                            "toolUseId": tool_use_id,
+                            "tool": self._tools.get(tool_use_id, ""),
+                            "isError": block.get("is_error") is True,
+                        },
+                    )
+                )
+            elif (
+                self.history
+                and block.get("type") == "text"
+                and isinstance(block.get("text"), str)
+                and not obj.get("isMeta")
+            ):
+                parsed.events.append((protocol.PROMPT, {"command": block["text"]}))
+
+    def _result(self, obj: dict[str, Any], parsed: Parsed) -> None:
+        num_turns = int(_number(obj.get("num_turns")))
+        usage = Usage.from_api(
+            obj.get("usage"), obj.get("total_cost_usd"), obj.get("duration_ms"), turns=1
+        )
+        result = obj.get("result")
+        parsed.result = TurnResult(
+            usage=usage,
+            num_turns=num_turns,
+            is_error=obj.get("is_error") is True,
+            subtype=str(obj.get("subtype") or ""),
+            text=result if isinstance(result, str) else "",
+        )
+        self._text_by_message.clear()
+        self._last_text = ""
+
+
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list):
+        return []
+    return [block for block in content if isinstance(block, dict)]
+
+
+def _result_text(content: Any) -> str:
+    """A tool result's text: a string, or the text blocks of a list (images are named)."""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in _blocks(content):
+        if block.get("type") == "text" and isinstance(block.get("text"), str):
+            parts.append(block["text"])
+        elif isinstance(block.get("type"), str):
+            parts.append(f"[{block['type']}]")
+    return "\n".join(parts)
+
+
+def parse_timestamp(value: Any) -> int | None:
+    """An ISO 8601 timestamp (as history lines carry) in milliseconds since the epoch."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+# -- operations ---------------------------------------------------------------------------------
+
+
+def operation_of(block: dict[str, Any]) -> dict[str, Any]:
+    """One ``tool_use`` block as an operation: what it does and to which file or command."""
+    name, raw_input, raw_id = block.get("name"), block.get("input"), block.get("id")
+    tool = name if isinstance(name, str) else "?"
+    tool_input: dict[str, Any] = raw_input if isinstance(raw_input, dict) else {}
+    tool_use_id = raw_id if isinstance(raw_id, str) else ""
+    operation: dict[str, Any] = {"tool": tool, "type": "other", "toolUseId": tool_use_id}
+    path = _first_string(tool_input, "file_path", "notebook_path", "path")
+    if tool in READ_TOOLS:
+        operation["type"] = "read"
+        path = path or _first_string(tool_input, "pattern")
+    elif tool == "Write":
+        operation["type"] = "write"
+        content = tool_input.get("content")
+        if isinstance(content, str):
+            _put_diff(operation, path or "file", "", content)
+    elif tool in EDIT_TOOLS:
+        operation["type"] = "edit"
+        edits = _edits(tool, tool_input)
+        if edits:
+            _put_diff(operation, path or "file", *_joined(edits))
+    elif tool == "Bash":
+        command = _first_string(tool_input, "command")
+        operation["type"] = "bash"
+        if command:
+            operation["command"] = command
+            target = deleted_paths(command)
+            if target is not None:
+                operation["type"] = "delete"
+                path = path or target
+    if path:
+        operation["path"] = path
+    return operation
+
+
+def _first_string(data: dict[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _edits(tool: str, tool_input: dict[str, Any]) -> list[tuple[str, str]]:
+    if tool == "MultiEdit":
+        edits = tool_input.get("edits")
+        items = edits if isinstance(edits, list) else []
+    elif tool == "NotebookEdit":
+        items = [{"old_string": "", "new_string": tool_input.get("new_source", "")}]
+    else:
+        items = [tool_input]
+    result = []
+    for item in items:
+        if isinstance(item, dict):
+            old, new = item.get("old_string", ""), item.get("new_string", "")
+            if isinstance(old, str) and isinstance(new, str):
+                result.append((old, new))
+    return result
+
+
+def _joined(edits: list[tuple[str, str]]) -> tuple[str, str]:
+    """Several edits as one old and one new text, separated so each shows as its own hunk."""
+    gap = "\n" * 4
+    return gap.join(old for old, _ in edits), gap.join(new for _, new in edits)
+
+
+def _put_diff(operation: dict[str, Any], path: str, old: str, new: str) -> None:
+    diff = unified_diff(path, old, new)
+    if len(diff) > MAX_DIFF_CHARS:
+        diff = diff[:MAX_DIFF_CHARS]
+        diff = diff[: diff.rfind("\n") + 1]
+        operation["truncated"] = True
+    operation["diff"] = diff
+
+
+def unified_diff(path: str, old: str, new: str) -> str:
+    lines: Iterator[str] = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile=f"a/{path.lstrip('/')}" if old else "/dev/null",
+        tofile=f"b/{path.lstrip('/')}",
+        n=3,
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def deleted_paths(command: str) -> str | None:
+    """The paths a Bash command deletes, if it is a delete (``rm``, ``git rm``…); else None."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    if words[:2] == ["git", "rm"]:
+        words = words[1:]
+    elif not words or words[0] not in DELETE_COMMANDS:
+        return None
+    if any(word in {"&&", "||", ";", "|"} or word.endswith(";") for word in words):
+        return None  # a compound command does more than delete
+    targets = [word for word in words[1:] if not word.startswith("-")]
+    return " ".join(targets) if targets else None

@@ -1,0 +1,433 @@
+"""``claude`` sessions against a real backend running the fake ``claude`` (tests/fixtures)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.claude import FAKE_CLAUDE, fake_calls, history_file
+from tests.server import Server, running_server
+from tests.sse import Received, Stream
+
+
+@pytest.fixture
+def fake_log(tmp_path: Path) -> Path:
+    return tmp_path / "fake-claude.log"
+
+
+@pytest.fixture
+def agent_server(tmp_path: Path, fake_log: Path) -> Iterator[Server]:
+    server = Server(tmp_path / "data", ["--claude-path", str(FAKE_CLAUDE)])
+    server.env["FAKE_CLAUDE_LOG"] = str(fake_log)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def agent_api(agent_server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    async with agent_server.async_client() as client:
+        yield client
+
+
+async def new_claude(api: httpx.AsyncClient, workdir: Path, **body: Any) -> dict[str, Any]:
+    response = await api.post(
+        "/api/sessions", json={"workingDir": str(workdir), "kind": "claude", **body}
+    )
+    assert response.status_code == 201, response.text
+    session: dict[str, Any] = response.json()
+    return session
+
+
+async def prompt(api: httpx.AsyncClient, session_id: str, text: str) -> dict[str, Any]:
+    response = await api.post(f"/api/session/{session_id}/prompt", json={"command": text})
+    assert response.status_code == 202, response.text
+    ack: dict[str, Any] = response.json()
+    return ack
+
+
+def turn_end(event: Received) -> bool:
+    return event.event == "status" and "turn" in event.data
+
+
+def turn_ends(stream: Stream) -> list[Received]:
+    return [e for e in stream.events if turn_end(e)]
+
+
+async def wait_turns(stream: Stream, count: int, timeout: float = 15.0) -> list[Received]:
+    await stream._wait_until(
+        lambda: len(turn_ends(stream)) >= count,
+        lambda: f"{count} turns ended ({len(turn_ends(stream))})",
+        timeout,
+    )
+    return turn_ends(stream)
+
+
+def assistant_texts(stream: Stream) -> list[str]:
+    return [
+        e.data["content"]
+        for e in stream.events
+        if e.event == "output" and e.data["type"] == "assistant"
+    ]
+
+
+async def test_two_prompts_make_one_conversation_resumed_by_its_id(
+    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
+) -> None:
+    session = await new_claude(agent_api, workdir)
+    assert session["kind"] == "claude"
+    assert session["status"] == "running"
+    assert session["agent"]["state"] == "idle"
+    assert session["agent"]["agentSessionId"] is None
+    async with Stream(agent_api, session["id"]) as stream:
+        await prompt(agent_api, session["id"], "hello there")
+        await wait_turns(stream, 1)
+        await prompt(agent_api, session["id"], "and again")
+        ends = await wait_turns(stream, 2)
+
+    calls = fake_calls(fake_log)
+    assert [call["prompt"] for call in calls] == ["hello there", "and again"]
+    first, second = (call["argv"] for call in calls)
+    assert first[:2] == ["-p", "hello there"]
+    assert "--resume" not in first and "--continue" not in first
+    assert "--output-format" in first and first[first.index("--output-format") + 1] == "stream-json"
+    assert "--verbose" in first
+    agent_id = ends[0].data["agent"]["agentSessionId"]
+    assert agent_id
+    assert second[second.index("--resume") + 1] == agent_id
+    assert "--continue" not in second
+    assert all(call["cwd"] == str(workdir) for call in calls)
+
+    # The fake answers with the turn's place in its stored conversation: the resume worked.
+    texts = assistant_texts(stream)
+    assert texts == [
+        "You said: hello there. This is turn 1 of our conversation.",
+        "You said: and again. This is turn 2 of our conversation.",
+    ]
+    assert ends[0].data["turn"]["costUsd"] == pytest.approx(0.0123)
+    assert ends[0].data["turn"]["outputTokens"] == 21
+    assert ends[0].data["turn"]["durationMs"] == 2310
+    assert ends[1].data["totals"]["costUsd"] == pytest.approx(0.0246)
+    assert ends[1].data["totals"]["turns"] == 2
+
+    listed = (await agent_api.get(f"/api/session/{session['id']}")).json()
+    assert listed["status"] == "running"
+    assert listed["agent"]["agentSessionId"] == agent_id
+    assert listed["agent"]["totals"]["costUsd"] == pytest.approx(0.0246)
+    assert listed["agent"]["totals"]["outputTokens"] == 42
+    # The fake wrote Claude Code's own record of this conversation; it is not listed twice.
+    sessions = (await agent_api.get("/api/sessions")).json()["sessions"]
+    assert [s["id"] for s in sessions] == [session["id"]]
+
+
+async def test_every_kind_of_tool_call_is_an_operation(
+    agent_api: httpx.AsyncClient, workdir: Path
+) -> None:
+    session = await new_claude(agent_api, workdir)
+    async with Stream(agent_api, session["id"]) as stream:
+        await prompt(agent_api, session["id"], "tools please")
+        await wait_turns(stream, 1)
+
+    detected = [e.data for e in stream.events if e.event == "operations-detected"]
+    operations = [op for data in detected for op in data["operations"]]
+    summary = [(op["tool"], op["type"], op.get("path"), op.get("command")) for op in operations]
+    app = f"{workdir}/app.py"
+    assert summary == [
+        ("Read", "read", app, None),
+        ("Edit", "edit", app, None),
+        ("Write", "write", f"{workdir}/NOTES.md", None),
+        ("Bash", "bash", None, "python -m pytest -q"),
+        ("Grep", "read", str(workdir), None),
+        ("Bash", "delete", "build/old.log", "rm -f build/old.log"),
+        ("TodoWrite", "other", None, None),
+        ("Bash", "bash", None, "cat missing.txt"),
+    ]
+    edit, write = operations[1], operations[2]
+    assert "-    return sum(items[1:])\n+    return sum(items)\n" in edit["diff"]
+    assert edit["diff"].startswith(f"--- a{app}\n+++ b{app}\n@@")
+    assert "+# Notes\n" in write["diff"] and "--- /dev/null" in write["diff"]
+    # The text around a call: its own message's text, else the latest text before it.
+    assert detected[0]["response"] == "I'll read the module first, then fix the off-by-one."
+    assert detected[1]["response"] == "The slice skips the first item. Fixing it:"
+
+    results = [e.data for e in stream.events if e.data.get("type") == "tool-result"]
+    assert [r["tool"] for r in results] == [op["tool"] for op in operations]
+    assert results[3]["content"] == "...\n3 passed in 0.02s"
+    assert [r["isError"] for r in results] == [False] * 7 + [True]
+    assert (
+        assistant_texts(stream)[-1] == "Fixed: `total()` now sums every item, and the tests pass."
+    )
+    end = turn_ends(stream)[0].data["turn"]
+    assert end["costUsd"] == pytest.approx(0.0421)
+    assert (end["numTurns"], end["isError"], end["interrupted"]) == (9, False, False)
+    # The system line is kept as a raw event, untouched.
+    raw = [e.data["line"] for e in stream.events if e.event == "raw"]
+    assert raw[0]["type"] == "system" and raw[0]["subtype"] == "init"
+
+
+async def test_prompts_sent_during_a_turn_queue_and_run_in_order(
+    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
+) -> None:
+    session = await new_claude(agent_api, workdir)
+    async with Stream(agent_api, session["id"]) as stream:
+        acks = [await prompt(agent_api, session["id"], f"wait {n}") for n in range(1, 4)]
+        assert [(a["queued"], a["position"]) for a in acks] == [(False, 0), (True, 1), (True, 2)]
+        listed = (await agent_api.get(f"/api/session/{session['id']}")).json()
+        assert listed["agent"]["state"] == "working"
+        assert listed["agent"]["queued"] == 2
+        await wait_turns(stream, 3)
+
+    assert [c["prompt"] for c in fake_calls(fake_log)] == ["wait 1", "wait 2", "wait 3"]
+    assert assistant_texts(stream) == [
+        "Waited for: wait 1",
+        "Waited for: wait 2",
+        "Waited for: wait 3",
+    ]
+    prompts = [e for e in stream.events if e.event == "prompt"]
+    assert [p.id for p in prompts] == [a["eventId"] for a in acks]
+    assert [p.data.get("position") for p in prompts] == [None, 1, 2]
+    # Each turn ran to its end before the next began: no turn was cut short by a prompt.
+    assert [e.data["turn"]["interrupted"] for e in turn_ends(stream)] == [False] * 3
+    states = [e.data["agent"]["state"] for e in stream.events if e.event == "status"]
+    assert states == ["idle", "working", "idle", "working", "idle", "working", "idle"]
+
+
+async def test_sigint_interrupts_the_turn_and_the_queue_goes_on(
+    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
+) -> None:
+    session = await new_claude(agent_api, workdir)
+    async with Stream(agent_api, session["id"]) as stream:
+        await prompt(agent_api, session["id"], "slow job")
+        await stream.wait_for_output("Starting a long job")
+        await prompt(agent_api, session["id"], "after the interrupt")
+        response = await agent_api.post(
+            f"/api/session/{session['id']}/signal", json={"signal": "SIGINT"}
+        )
+        assert response.status_code == 202
+        ends = await wait_turns(stream, 2, timeout=10)
+
+    first = ends[0].data["turn"]
+    assert first["interrupted"] is True
+    assert first["costUsd"] == 0
+    assert "Finished the long job" not in stream.output()
+    assert (
+        assistant_texts(stream)[-1]
+        == "You said: after the interrupt. This is turn 2 of our conversation."
+    )
+    assert ends[1].data["turn"]["interrupted"] is False
+    listed = (await agent_api.get(f"/api/session/{session['id']}")).json()
+    assert (listed["status"], listed["agent"]["state"]) == ("running", "idle")
+
+
+async def test_sigterm_closes_the_conversation_and_drops_the_queue(
+    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
+) -> None:
+    session = await new_claude(agent_api, workdir)
+    async with Stream(agent_api, session["id"]) as stream:
+        await prompt(agent_api, session["id"], "slow job")
+        await stream.wait_for_output("Starting a long job")
+        await prompt(agent_api, session["id"], "never runs")
+        await agent_api.post(f"/api/session/{session['id']}/signal", json={"signal": "SIGTERM"})
+        final = await stream.wait_for(
+            lambda e: e.event == "status" and e.data["status"] != "running"
+        )
+    assert final.data["status"] == "failed"
+    assert final.data["signal"] == "SIGTERM"
+    errors = [e.data["message"] for e in stream.events if e.event == "error"]
+    assert errors == ["1 queued prompt(s) were not run: the session was closed"]
+    assert [c["prompt"] for c in fake_calls(fake_log)] == ["slow job"]
+    response = await agent_api.post(
+        f"/api/session/{session['id']}/prompt", json={"command": "too late"}
+    )
+    assert response.status_code == 409
+
+
+async def test_a_missing_binary_fails_the_session_with_a_clear_error(
+    tmp_path: Path, workdir: Path
+) -> None:
+    missing = tmp_path / "no-such-claude"
+    with running_server(tmp_path / "data", "--claude-path", str(missing)) as server:
+        async with server.async_client() as api:
+            session = await new_claude(api, workdir)
+            assert session["status"] == "failed"
+            history = (await api.get(f"/api/session/{session['id']}/history")).json()
+            errors = [e["data"]["message"] for e in history["events"] if e["type"] == "error"]
+            assert len(errors) == 1
+            assert "not found" in errors[0] and str(missing) in errors[0]
+            response = await api.post(
+                f"/api/session/{session['id']}/prompt", json={"command": "hi"}
+            )
+            assert response.status_code == 409
+            assert response.json()["code"] == "session_not_running"
+            assert (await api.get("/api/health")).status_code == 200
+
+
+async def test_claude_not_on_path_names_the_fix(tmp_path: Path, workdir: Path) -> None:
+    server = Server(tmp_path / "data")
+    server.env["PATH"] = "/usr/bin:/bin"  # no claude there
+    server.start()
+    try:
+        async with server.async_client() as api:
+            session = await new_claude(api, workdir)
+            events = (await api.get(f"/api/session/{session['id']}/history")).json()["events"]
+        assert session["status"] == "failed"
+        message = next(e["data"]["message"] for e in events if e["type"] == "error")
+        assert "not found on PATH" in message and "--claude-path" in message
+    finally:
+        server.stop()
+
+
+async def test_malformed_and_unknown_lines_do_not_stop_the_turn(
+    agent_api: httpx.AsyncClient, workdir: Path
+) -> None:
+    session = await new_claude(agent_api, workdir)
+    async with Stream(agent_api, session["id"]) as stream:
+        await prompt(agent_api, session["id"], "malformed output")
+        ends = await wait_turns(stream, 1)
+
+    errors = [e.data for e in stream.events if e.event == "error"]
+    assert len(errors) == 2
+    assert errors[0]["message"].startswith("malformed line from claude")
+    assert errors[0]["line"].startswith('{"type":"assistant","message":{"content"')
+    assert errors[1]["line"] == "[1, 2, 3]"
+    raw_types = [e.data["line"]["type"] for e in stream.events if e.event == "raw"]
+    assert raw_types == ["system", "stream_event"]
+    assert assistant_texts(stream) == ["Still here after the bad lines."]
+    assert ends[0].data["turn"]["isError"] is False
+
+
+async def test_an_error_result_and_a_crash_are_reported_and_the_session_goes_on(
+    agent_api: httpx.AsyncClient, workdir: Path
+) -> None:
+    session = await new_claude(agent_api, workdir)
+    async with Stream(agent_api, session["id"]) as stream:
+        await prompt(agent_api, session["id"], "error please")
+        await prompt(agent_api, session["id"], "crash now")
+        await prompt(agent_api, session["id"], "hello after")
+        ends = await wait_turns(stream, 3)
+
+    error_turn, crash_turn, fine_turn = (e.data["turn"] for e in ends)
+    assert (error_turn["isError"], error_turn["subtype"]) == (True, "error_during_execution")
+    assert (crash_turn["isError"], crash_turn["subtype"]) == (True, "no-result")
+    assert fine_turn["isError"] is False
+    stderr = [e.data["content"] for e in stream.events if e.data.get("type") == "stderr"]
+    assert any("overloaded_error" in text for text in stderr)
+    assert any("something went badly wrong" in text for text in stderr)
+    errors = [e.data["message"] for e in stream.events if e.event == "error"]
+    assert errors == ["claude ended (exit code 3) without a result"]
+
+
+async def test_a_long_prompt_goes_through_standard_input(
+    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
+) -> None:
+    long_prompt = "hello " + "x" * 300_000  # over the kernel's 128 KiB limit for one argument
+    session = await new_claude(agent_api, workdir)
+    async with Stream(agent_api, session["id"]) as stream:
+        await prompt(agent_api, session["id"], long_prompt)
+        await wait_turns(stream, 1)
+    (call,) = fake_calls(fake_log)
+    assert call["prompt"] == long_prompt
+    assert long_prompt not in call["argv"]
+
+
+async def test_extra_arguments_are_passed_to_every_turn(
+    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
+) -> None:
+    extra = ["--model", "sonnet", "--permission-mode", "acceptEdits"]
+    session = await new_claude(agent_api, workdir, argv=extra)
+    async with Stream(agent_api, session["id"]) as stream:
+        await prompt(agent_api, session["id"], "hello")
+        await wait_turns(stream, 1)
+    (call,) = fake_calls(fake_log)
+    assert call["argv"][-4:] == extra
+
+
+async def test_a_conversation_survives_a_backend_restart(
+    agent_server: Server, workdir: Path, fake_log: Path
+) -> None:
+    async with agent_server.async_client() as api:
+        session = await new_claude(api, workdir)
+        async with Stream(api, session["id"]) as stream:
+            await prompt(api, session["id"], "hello")
+            ends = await wait_turns(stream, 1)
+        agent_id = ends[0].data["agent"]["agentSessionId"]
+    agent_server.restart()
+    async with agent_server.async_client() as api:
+        listed = (await api.get(f"/api/session/{session['id']}")).json()
+        assert listed["status"] == "running"
+        assert listed["agent"]["agentSessionId"] == agent_id
+        assert listed["agent"]["totals"]["costUsd"] == pytest.approx(0.0123)
+        async with Stream(api, session["id"]) as stream:
+            await prompt(api, session["id"], "after restart")
+            await wait_turns(stream, 2)
+    assert (
+        assistant_texts(stream)[-1]
+        == "You said: after restart. This is turn 2 of our conversation."
+    )
+    last = fake_calls(fake_log)[-1]["argv"]
+    assert last[last.index("--resume") + 1] == agent_id
+
+
+async def test_a_turn_running_when_the_backend_stops_is_recorded_as_interrupted(
+    agent_server: Server, workdir: Path
+) -> None:
+    async with agent_server.async_client() as api:
+        session = await new_claude(api, workdir)
+        async with Stream(api, session["id"]) as stream:
+            await prompt(api, session["id"], "slow job")
+            await prompt(api, session["id"], "queued behind it")
+            await stream.wait_for_output("Starting a long job")
+    agent_server.restart()
+    async with agent_server.async_client() as api:
+        history = (await api.get(f"/api/session/{session['id']}/history")).json()["events"]
+        listed = (await api.get(f"/api/session/{session['id']}")).json()
+    ends = [e["data"]["turn"] for e in history if e["type"] == "status" and "turn" in e["data"]]
+    assert [t["interrupted"] for t in ends] == [True]
+    errors = [e["data"]["message"] for e in history if e["type"] == "error"]
+    assert errors == ["1 queued prompt(s) were not run: the backend stopped"]
+    assert (listed["status"], listed["agent"]["state"]) == ("running", "idle")
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"kind": "claude", "resume": "not a uuid!"}, 400),
+        ({"kind": "claude", "resume": "session-000000000000"}, 400),
+        ({"kind": "shell", "resume": "0b8f3c1e-7d2a-4c55-9e1b-3f6a2d9c8e71"}, 400),
+        ({"kind": "claude", "resume": 12}, 400),
+    ],
+)
+async def test_bad_resume_requests_are_refused(
+    agent_api: httpx.AsyncClient, workdir: Path, body: dict[str, Any], status: int
+) -> None:
+    response = await agent_api.post("/api/sessions", json={"workingDir": str(workdir), **body})
+    assert response.status_code == status, response.text
+    assert "error" in response.json()
+
+
+async def test_a_session_continues_a_conversation_by_its_claude_id(
+    agent_server: Server, agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
+) -> None:
+    agent_id = "5d1e9a1c-3b7f-4e2a-8c6d-9f0a1b2c3d4e"
+    record = history_file(agent_server.claude_home, workdir, agent_id)
+    record.write_text(
+        json.dumps(
+            {"type": "user", "message": {"role": "user", "content": "earlier"}, "cwd": str(workdir),
+             "sessionId": agent_id, "uuid": "u1", "timestamp": "2026-11-20T10:00:00.000Z"}
+        ) + "\n"
+    )  # fmt: skip
+    session = await new_claude(agent_api, workdir, resume=agent_id)
+    assert session["agent"]["agentSessionId"] == agent_id
+    async with Stream(agent_api, session["id"]) as stream:
+        await prompt(agent_api, session["id"], "hello")
+        await wait_turns(stream, 1)
+    argv = fake_calls(fake_log)[0]["argv"]
+    assert argv[argv.index("--resume") + 1] == agent_id
+    assert assistant_texts(stream) == ["You said: hello. This is turn 2 of our conversation."]
