@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--history-poll-interval", type=_positive, default=0.5, metavar="SECONDS",
         help="how often an open imported session's file is checked for new lines",
     )  # fmt: skip
+    serve.add_argument(
+        "--history-rescan-interval", type=_positive, default=2.0, metavar="SECONDS",
+        help="listing sessions rescans Claude Code's history at most this often",
+    )  # fmt: skip
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -125,6 +129,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         claude_home=args.claude_home.expanduser().absolute() if args.claude_home else None,
         claude_history=args.claude_history,
         history_poll_seconds=args.history_poll_interval,
+        history_rescan_seconds=args.history_rescan_interval,
     )
 
 
