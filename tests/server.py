@@ -63,7 +63,11 @@ class Server:
             cmd[cmd.index("--port") + 1] = str(port)
         self.stderr_path = self.data_dir.parent / f"{self.data_dir.name}-stderr.log"
         stderr = open(self.stderr_path, "ab")  # noqa: SIM115 - the child owns it
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        # A home of its own: the sessions' shells must not run the machine's startup files
+        # (this machine's .bashrc rehashes pyenv under a lock that a killed shell leaves behind).
+        home = self.data_dir.parent / f"{self.data_dir.name}-home"
+        home.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HOME": str(home), **self.env}
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env
         )
