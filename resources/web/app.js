@@ -1,6 +1,8 @@
 // The SessionDock page: projects, their sessions, one live session view with its prompt.
-// The REST calls are in api.js, the stream client in sse-client.js, the output view in output.js.
+// The REST calls are in api.js, the stream client in sse-client.js, the terminal output view in
+// output.js, the view of agent (Claude Code) sessions in agent.js.
 
+import { AgentView, formatCost } from "./agent.js";
 import { api, ApiError } from "./api.js";
 import { DEFAULT_MAX_LINES, OutputView } from "./output.js";
 
@@ -11,6 +13,7 @@ const PROJECTS_POLL_MS = 10000;
 const STOP_ESCALATION_MS = 2000;
 const KEPT_VIEWS = 8; // session views kept (text and resume point) for switching back at once
 const MAX_LINES_KEY = "sessiondock.maxLines";
+const AGENT_EVENTS = ["output", "operations-detected", "prompt", "status", "error", "raw", "history-trimmed"];
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -33,6 +36,17 @@ function formatTime(ms) {
   if (Date.now() - ms < 20 * 3600 * 1000) return time;
   const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
   return `${day} ${time.slice(0, 5)}`;
+}
+
+/** A Claude Code session: one we run (`claude`) or one read from its history (`imported`). */
+export function isAgent(session) {
+  return session?.kind === "claude" || Boolean(session?.agent);
+}
+
+/** A working agent session's hint for the list: "working…", or "queued 2" when prompts wait. */
+function agentHint(agent) {
+  if (agent?.state !== "working") return "";
+  return agent.queued ? `queued ${agent.queued}` : "working…";
 }
 
 /** A command's first line, shortened to fit a list row. */
@@ -76,6 +90,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 class App {
   constructor() {
     this.maxLines = maxLinesSetting();
+    this.maxItems = Math.max(100, Math.floor(this.maxLines / 10)); // agent entries are taller
     this.projects = [];
     this.projectId = null;
     this.sessions = [];
@@ -92,6 +107,7 @@ class App {
   async start() {
     this.bind();
     $("#max-lines-text").textContent = this.maxLines.toLocaleString("en-US");
+    $("#max-items-text").textContent = this.maxItems.toLocaleString("en-US");
     const route = this.route();
     await this.refreshProjects();
     if (this.signedOut) return;
@@ -110,6 +126,7 @@ class App {
     });
     $("#remove-project").addEventListener("click", () => this.run(() => this.removeProject()));
     $("#new-shell").addEventListener("click", () => this.run(() => this.newSession(null)));
+    $("#new-claude").addEventListener("click", () => this.run(() => this.newAgentSession()));
     $("#new-command").addEventListener("submit", (event) => {
       event.preventDefault();
       const command = $("#command").value.trim();
@@ -286,7 +303,9 @@ class App {
       this.openSession(null);
     }
     this.renderProjects();
-    for (const id of ["#new-shell", "#command", "#run-command"]) $(id).disabled = projectId === null;
+    for (const id of ["#new-shell", "#new-claude", "#command", "#run-command"]) {
+      $(id).disabled = projectId === null;
+    }
     await this.refreshSessions();
     if (sessionId && this.sessions.some((s) => s.id === sessionId)) this.openSession(sessionId);
     this.updateRoute();
@@ -337,13 +356,13 @@ class App {
           {
             type: "button",
             className: "item session",
-            title: `${session.argv.join(" ")}\nin ${session.workingDir}`,
+            title: this.sessionTitle(session),
             dataset: { id: session.id },
             "aria-current": session.id === this.sessionId ? "true" : "false",
           },
           element("span", { className: "name" }, session.name),
           element("span", { className: `badge ${session.status}` }, statusBadge(session)),
-          element("span", { className: "sub" }, formatTime(session.createdAt)),
+          this.sessionSub(session),
         ),
       ),
     );
@@ -358,6 +377,26 @@ class App {
       list.dataset.signature = signature;
     }
     this.renderSessionHead();
+  }
+
+  sessionTitle(session) {
+    if (session.agent?.source) return `${session.agent.source}\nin ${session.workingDir}`;
+    const argv = isAgent(session) ? ["claude", ...session.argv] : session.argv;
+    return `${argv.join(" ")}\nin ${session.workingDir}`;
+  }
+
+  /** The list row's second line: when it started and, for agent sessions, cost and state. */
+  sessionSub(session) {
+    const sub = element("span", { className: "sub" }, formatTime(session.createdAt));
+    const agent = session.agent;
+    if (!agent) return sub;
+    const cost = agent.totals?.costUsd;
+    // History files of recent Claude Code releases hold no costs: no "$0.00" for those.
+    const known = typeof cost === "number" && (cost > 0 || session.status !== "imported");
+    if (known) sub.append(" · ", element("span", { className: "cost" }, formatCost(cost)));
+    const hint = agentHint(agent);
+    if (hint) sub.append(" · ", element("span", { className: "agent-state" }, hint));
+    return sub;
   }
 
   currentSession() {
@@ -391,17 +430,23 @@ class App {
       badge.hidden = false;
     }
     const running = session?.status === "running";
-    $("#stop-session").disabled = !running;
+    const agent = isAgent(session);
+    const imported = session?.status === "imported";
+    const stop = $("#stop-session");
+    // An agent's Stop interrupts the running turn only: the conversation goes on.
+    stop.textContent = agent ? "Interrupt" : "Stop";
+    stop.title = agent ? "Interrupt the running turn (SIGINT); queued prompts still run" : "";
+    stop.disabled = agent ? !(running && session.agent?.state === "working") : !running;
     $("#delete-session").disabled = !session;
     const prompt = $("#prompt");
     const wasFocused = document.activeElement === prompt;
-    prompt.disabled = !running;
-    prompt.placeholder = running
-      ? "Type a command for the session and press Enter"
-      : session
-        ? "The session is not running"
-        : "Pick a session";
-    if (wasFocused && running) prompt.focus();
+    const open = running || imported;
+    prompt.disabled = !open;
+    if (imported) prompt.placeholder = "Continue this conversation… (Enter starts a new Claude session from here)";
+    else if (running && agent) prompt.placeholder = "Message Claude and press Enter (while it works, prompts queue)";
+    else if (running) prompt.placeholder = "Type a command for the session and press Enter";
+    else prompt.placeholder = session ? "The session is not running" : "Pick a session";
+    if (wasFocused && open) prompt.focus();
   }
 
   async newSession(command) {
@@ -417,11 +462,25 @@ class App {
     $("#prompt").focus();
   }
 
-  /** SIGINT, as Ctrl-C would; SIGTERM if it is still running two seconds later. */
+  async newAgentSession() {
+    if (!this.projectId) return;
+    const session = await api.createSession({ projectId: this.projectId, kind: "claude" });
+    await this.refreshSessions();
+    this.openSession(session.id);
+    $("#prompt").focus();
+  }
+
+  /** SIGINT, as Ctrl-C would; SIGTERM if it is still running two seconds later. An agent
+   * session only gets the SIGINT: it ends the turn, and the conversation stays open. */
   async stopSession() {
     const sessionId = this.sessionId;
     if (!sessionId) return;
+    const agent = isAgent(this.currentSession());
     await api.signal(sessionId, "SIGINT");
+    if (agent) {
+      await this.refreshSessions();
+      return;
+    }
     await sleep(STOP_ESCALATION_MS);
     const session = await api.session(sessionId);
     if (session.status === "running") await api.signal(sessionId, "SIGTERM");
@@ -458,8 +517,11 @@ class App {
     if (view) {
       this.views.delete(sessionId);
     } else {
-      const output = new OutputView({ maxLines: this.maxLines });
-      view = { output, lastEventId: null };
+      const session = this.sessions.find((s) => s.id === sessionId);
+      const output = isAgent(session)
+        ? new AgentView({ maxItems: this.maxItems, workingDir: session.workingDir })
+        : new OutputView({ maxLines: this.maxLines });
+      view = { output, lastEventId: null, agent: isAgent(session) };
     }
     this.views.set(sessionId, view);
     for (const id of this.views.keys()) {
@@ -488,8 +550,19 @@ class App {
     const mine = (handler) => (data, meta) => {
       if (this.stream === stream) handler(data, meta);
     };
-    stream.on("output", mine((data) => view.output.write(data.content)));
     stream.on("status", mine((data) => this.statusChanged(sessionId, data)));
+    stream.on("state", mine((info) => this.setStreamState(info)));
+    stream.on("disconnected", mine((info) => {
+      if (info.code === "unauthorized") this.showSignIn();
+      if (info.code === "session_not_found") this.run(() => this.refreshSessions());
+    }));
+    if (view.agent) {
+      for (const type of AGENT_EVENTS) stream.on(type, mine((data) => view.output.add(type, data)));
+      stream.on("prompt", mine((data) => this.promptQueued(sessionId, data)));
+      return;
+    }
+    // A terminal: output through the ANSI renderer, everything else as notices.
+    stream.on("output", mine((data) => view.output.write(data.content)));
     stream.on("error", mine((data) => view.output.notice(`error: ${data.message ?? ""}`)));
     stream.on("history-trimmed", mine((data) => {
       view.output.notice(`… older output was trimmed; history resumes at event ${data.firstAvailableId}`);
@@ -497,11 +570,6 @@ class App {
     stream.on("prompt", mine((data) => {
       const session = this.sessions.find((s) => s.id === sessionId);
       if (session && session.tty === false) view.output.notice(`> ${data.command ?? ""}`);
-    }));
-    stream.on("state", mine((info) => this.setStreamState(info)));
-    stream.on("disconnected", mine((info) => {
-      if (info.code === "unauthorized") this.showSignIn();
-      if (info.code === "session_not_found") this.run(() => this.refreshSessions());
     }));
   }
 
@@ -519,9 +587,20 @@ class App {
     if (session) {
       session.status = data.status;
       if ("exitCode" in data) session.exitCode = data.exitCode;
+      if (session.agent && data.agent) Object.assign(session.agent, data.agent);
+      if (session.agent && data.totals) session.agent.totals = data.totals;
       this.renderSessions();
     }
     if (data.status !== "running") this.run(() => this.refreshSessions());
+  }
+
+  /** A queued prompt shows in the list at once; the next poll brings the backend's count. */
+  promptQueued(sessionId, data) {
+    const session = this.sessions.find((s) => s.id === sessionId);
+    if (!session?.agent || data.queued !== true) return;
+    session.agent.queued = Math.max(session.agent.queued ?? 0, Number(data.position) || 1);
+    session.agent.state = "working";
+    this.renderSessions();
   }
 
   setStreamState(info) {
@@ -560,6 +639,10 @@ class App {
   renderLinesInfo() {
     const view = this.currentView();
     if (!view) return;
+    if (view.agent) {
+      $("#lines-info").textContent = view.output.describe();
+      return;
+    }
     const { lines, dropped } = view.output;
     const shown = Math.max(lines - 1, 0).toLocaleString("en-US");
     const older = dropped ? ` · ${dropped.toLocaleString("en-US")} older not shown` : "";
@@ -592,7 +675,22 @@ class App {
 
   async sendPrompt(text) {
     if (!this.sessionId) return;
+    const session = this.currentSession();
+    if (isAgent(session) && !text.trim()) return; // an empty line is no prompt for an agent
+    if (session?.status === "imported") {
+      await this.continueConversation(session, text);
+      return;
+    }
     await api.prompt(this.sessionId, text);
+  }
+
+  /** An imported conversation goes on in a new `claude` session that resumes it. */
+  async continueConversation(imported, text) {
+    const body = { projectId: imported.projectId, kind: "claude", resume: imported.id };
+    const session = await api.createSession(body);
+    await this.refreshSessions();
+    this.openSession(session.id);
+    await api.prompt(session.id, text);
   }
 
   // The terminal's size follows the view, as in the desktop app.
@@ -611,7 +709,7 @@ class App {
 
   async resizeTerminal() {
     const session = this.currentSession();
-    if (!session || session.status !== "running" || session.tty === false) return;
+    if (!session || session.status !== "running" || session.tty === false || isAgent(session)) return;
     const { cols, rows } = this.terminalSize();
     try {
       await api.resize(session.id, cols, rows);

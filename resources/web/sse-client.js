@@ -5,7 +5,7 @@
 //
 //   const stream = new SessionEventStream(sessionId, {reconnectInterval: 1000});
 //   stream.on("output", (data, meta) => ...);   // meta = {id, type}; also status, prompt, error,
-//   stream.on("connected", (data) => ...);      //   operations-detected, history-trimmed, heartbeat
+//   stream.on("connected", (data) => ...);      //   operations-detected, raw, history-trimmed, heartbeat
 //   stream.on("reconnecting", ({attempt, delay, reason}) => ...);   // delay in ms, or null when
 //   stream.on("disconnected", ({reason, code, message}) => ...);    //   the browser retries itself
 //   stream.on("state", ({state, attempt, delay, reason}) => ...);   // connecting, connected,
@@ -27,7 +27,7 @@
 (function (global) {
   "use strict";
 
-  const STORED = ["output", "status", "prompt", "error", "operations-detected"];
+  const STORED = ["output", "status", "prompt", "error", "operations-detected", "raw"];
   const CONTROL = ["connected", "heartbeat", "history-trimmed"];
 
   /**

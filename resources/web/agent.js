@@ -1,0 +1,334 @@
+// An agent session's events in the DOM: the assistant's prose, one line per tool call (Edit and
+// Write open into their diff), tool results and thinking folded away, the user's prompts and each
+// turn's cost. Shell and command sessions never come here: they go through output.js.
+//
+// As in output.js, add() only queues, and the queue is rendered once per animation frame (every
+// 250 ms in a hidden tab). At most `maxItems` entries stay in the DOM; a batch longer than that
+// builds only its last `maxItems`. Every text goes in as a text node, never as markup. Long texts
+// are cut, and the bodies of folded entries (diffs, tool results, thinking) are built only when
+// first opened, so a long replay costs little more than its visible lines.
+
+export const DEFAULT_MAX_ITEMS = 2000;
+const MAX_TEXT_CHARS = 100_000; // of one assistant text, thinking block or stderr chunk
+const MAX_RESULT_CHARS = 20_000; // of one tool result
+const MAX_SUMMARY_CHARS = 160;
+const MAX_TARGET_CHARS = 300; // of a path or command on a tool line
+const OPERATION_TYPES = new Set(["read", "write", "edit", "delete", "bash", "other"]);
+
+function el(tag, className, ...children) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  node.append(...children.filter((child) => child !== null && child !== undefined && child !== ""));
+  return node;
+}
+
+function clip(text, max) {
+  text = String(text ?? "");
+  if (text.length <= max) return text;
+  const rest = (text.length - max).toLocaleString("en-US");
+  return `${text.slice(0, max)}\n… (${rest} more characters not shown)`;
+}
+
+function firstLine(text, max = MAX_SUMMARY_CHARS) {
+  const line = String(text ?? "").trim().split("\n", 1)[0];
+  return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
+}
+
+/** `$0.04`; under a cent `$0.0042`, so a cheap turn does not read as free. */
+export function formatCost(usd) {
+  const value = Number(usd) || 0;
+  if (value === 0) return "$0.00";
+  return value < 0.01 ? `$${value.toFixed(4)}` : `$${value.toFixed(2)}`;
+}
+
+/** "turn: $0.0421 · 476 tokens out · 12.3 s" (interrupted, failed turns say so). */
+export function formatTurn(turn) {
+  const parts = [];
+  if (!turn.interrupted) parts.push(`$${(Number(turn.costUsd) || 0).toFixed(4)}`);
+  if (turn.outputTokens) parts.push(`${Number(turn.outputTokens).toLocaleString("en-US")} tokens out`);
+  if (turn.durationMs) parts.push(`${(turn.durationMs / 1000).toFixed(1)} s`);
+  let head = "turn";
+  if (turn.interrupted) head += " interrupted";
+  else if (turn.isError) head += ` failed${turn.subtype ? ` (${turn.subtype})` : ""}`;
+  return parts.length ? `${head}: ${parts.join(" · ")}` : head;
+}
+
+/** A path inside the session's folder, relative to it (the folder itself is "."); any other
+ * path as it is. */
+export function shortPath(path, workingDir) {
+  const base = String(workingDir ?? "").replace(/\/+$/, "");
+  if (base && path.startsWith(`${base}/`)) return path.slice(base.length + 1);
+  if (base && path === base) return ".";
+  return path;
+}
+
+/** Lines added and removed by a unified diff (its ---/+++ headers not counted). */
+export function diffStats(diff) {
+  let added = 0;
+  let removed = 0;
+  for (const line of diff.split("\n")) {
+    if (line.startsWith("+++ ") || line.startsWith("--- ")) continue;
+    if (line.startsWith("+")) added += 1;
+    else if (line.startsWith("-")) removed += 1;
+  }
+  return { added, removed };
+}
+
+/** A unified diff as a <pre> of colored lines. */
+export function diffElement(diff, truncated) {
+  const pre = el("pre", "diff");
+  for (const line of diff.split("\n")) {
+    if (line === "") continue;
+    let kind = "ctx";
+    if (line.startsWith("+++ ") || line.startsWith("--- ")) kind = "file";
+    else if (line.startsWith("@@")) kind = "hunk";
+    else if (line.startsWith("+")) kind = "add";
+    else if (line.startsWith("-")) kind = "del";
+    else if (line.startsWith("\\")) kind = "hunk"; // "\ No newline at end of file"
+    pre.append(el("span", `d-${kind}`, line)); // a block each (style.css): one line each
+  }
+  if (truncated) pre.append(el("span", "d-hunk", "(truncated)"));
+  return pre;
+}
+
+/**
+ * <details> whose body is built by `build()` the first time it opens: a folded entry costs one
+ * line in the DOM however long its content.
+ */
+function foldable(className, summary, build) {
+  const details = el("details", className, el("summary", null, ...summary));
+  details.addEventListener("toggle", () => {
+    if (details.open && details.childElementCount === 1) details.append(build());
+  });
+  return details;
+}
+
+function operationEntry(operation, workingDir) {
+  const type = OPERATION_TYPES.has(operation.type) ? operation.type : "other";
+  const tool = String(operation.tool ?? "?");
+  let target = "";
+  if (typeof operation.command === "string" && operation.command) target = operation.command;
+  else if (typeof operation.path === "string") target = shortPath(operation.path, workingDir);
+  const shown = firstLine(target, MAX_TARGET_CHARS) + (target.trim().includes("\n") ? " …" : "");
+  // Spaces between the parts too, so that copied text reads as it looks.
+  const parts = [el("span", "op-badge", type), " ", el("span", "op-tool", tool)];
+  if (shown) parts.push(" ", el("span", "op-target", shown));
+  const diff = typeof operation.diff === "string" ? operation.diff : "";
+  let entry;
+  if (diff) {
+    const { added, removed } = diffStats(diff);
+    const stats = el("span", "op-stats", el("span", "d-add", `+${added}`), " ", el("span", "d-del", `−${removed}`));
+    parts.push(" ", stats);
+    if (operation.truncated) parts.push(" ", el("span", "op-note", "(truncated)"));
+    entry = foldable(`a-op t-${type}`, parts, () => diffElement(diff, operation.truncated === true));
+  } else {
+    entry = el("div", `a-op t-${type}`, ...parts);
+  }
+  if (target) entry.title = target.length > 2000 ? `${target.slice(0, 2000)}…` : target;
+  return entry;
+}
+
+function toolResultEntry(data) {
+  const content = String(data.content ?? "");
+  const error = data.isError === true;
+  const className = `a-result${error ? " error" : ""}`;
+  const tool = data.tool ? `${data.tool}: ` : "";
+  const first = firstLine(content);
+  if (!content.trim()) return el("div", className, el("span", "mark", "↳ "), `${tool}(no output)`);
+  const lines = content.trimEnd().split("\n").length;
+  const more = lines > 1 ? el("span", "more", ` (${lines.toLocaleString("en-US")} lines)`) : null;
+  const summary = [el("span", "mark", "↳ "), `${tool}${first}`, more];
+  return foldable(className, summary, () => el("pre", "body", clip(content, MAX_RESULT_CHARS)));
+}
+
+function outputEntry(data) {
+  const type = data.type;
+  const content = String(data.content ?? "");
+  if (type === "assistant") return el("div", "a-text", clip(content, MAX_TEXT_CHARS));
+  if (type === "thinking") {
+    const summary = [el("span", "mark", "thinking "), el("span", "more", firstLine(content))];
+    return foldable("a-thinking", summary, () => el("div", "body", clip(content, MAX_TEXT_CHARS)));
+  }
+  if (type === "tool-result") return toolResultEntry(data);
+  if (type === "stderr") return el("div", "a-stderr", clip(content, MAX_TEXT_CHARS));
+  return el("div", "a-plain", clip(content, MAX_TEXT_CHARS)); // a type this page does not know yet
+}
+
+function promptEntry(data) {
+  const text = el("span", "text", clip(data.command, MAX_TEXT_CHARS));
+  const entry = el("div", "a-prompt", el("span", "mark", "❯ "), text);
+  if (data.queued === true) {
+    const position = Number.isInteger(data.position) ? ` #${data.position}` : "";
+    entry.append(" ", el("span", "queued", `queued${position}`));
+  }
+  return entry;
+}
+
+function statusEntry(data) {
+  if (data.turn && typeof data.turn === "object") {
+    const turn = data.turn;
+    const className = `a-turn${turn.isError ? " error" : ""}${turn.interrupted ? " interrupted" : ""}`;
+    return el("div", className, formatTurn(turn));
+  }
+  return el("div", "a-notice", `session ${data.status}`);
+}
+
+/** A turn's end (with its cost) or the session's end; a turn that starts shows nothing, as its
+ * prompt line already says so. */
+function statusShows(data) {
+  return (data.turn && typeof data.turn === "object") || (data.status && data.status !== "running");
+}
+
+function errorEntry(data) {
+  const sample = data.line ? el("span", "line", ` — ${firstLine(data.line, 200)}`) : null;
+  return el("div", "a-error", `error: ${data.message ?? ""}`, sample);
+}
+
+/**
+ * The entries one event makes, as builders: a batch builds only the entries that will stay.
+ * `raw` events (stream-json lines SessionDock does not interpret) show nothing.
+ */
+function builders(type, data, workingDir) {
+  switch (type) {
+    case "output":
+      return [() => outputEntry(data)];
+    case "operations-detected": {
+      const operations = Array.isArray(data.operations) ? data.operations : [];
+      return operations
+        .filter((op) => op && typeof op === "object")
+        .map((op) => () => operationEntry(op, workingDir));
+    }
+    case "prompt":
+      return [() => promptEntry(data)];
+    case "status":
+      return statusShows(data) ? [() => statusEntry(data)] : [];
+    case "error":
+      return [() => errorEntry(data)];
+    case "history-trimmed": {
+      const text = `… older events were trimmed; history resumes at event ${data.firstAvailableId}`;
+      return [() => el("div", "a-notice", text)];
+    }
+    case "notice":
+      return [() => el("div", "a-notice", String(data))];
+    default:
+      return [];
+  }
+}
+
+export class AgentView {
+  constructor({ maxItems = DEFAULT_MAX_ITEMS, workingDir = "" } = {}) {
+    this.maxItems = Math.max(10, maxItems);
+    this.workingDir = workingDir;
+    this.element = document.createElement("div");
+    this.element.className = "agent";
+    this.element.tabIndex = 0;
+    this.element.setAttribute("aria-label", "agent session");
+    this.queue = [];
+    this.items = 0; // entries in the DOM
+    this.dropped = 0; // entries that left the DOM (or never entered it) because of maxItems
+    this.follow = true;
+    this.onFollowChange = null;
+    this.onShown = null;
+    this._scheduled = false;
+    this._scrollTop = 0;
+    this.element.addEventListener("scroll", () => this._scrolled(), { passive: true });
+  }
+
+  /** One event of the session's stream: its type and its data. */
+  add(type, data) {
+    this.queue.push([type, data]);
+    this._schedule();
+  }
+
+  /** A line of our own, dimmed. */
+  notice(text) {
+    this.add("notice", text);
+  }
+
+  /** For the status bar. */
+  describe() {
+    const shown = `${this.items.toLocaleString("en-US")} entries`;
+    return this.dropped ? `${shown} · ${this.dropped.toLocaleString("en-US")} older not shown` : shown;
+  }
+
+  scrollToEnd() {
+    this.follow = true;
+    this.element.scrollTop = this.element.scrollHeight;
+    this._scrollTop = this.element.scrollTop;
+    this.onFollowChange?.(true);
+  }
+
+  _schedule() {
+    if (this._scheduled) return;
+    this._scheduled = true;
+    const run = () => {
+      this._scheduled = false;
+      this.flush();
+    };
+    if (document.hidden) setTimeout(run, 250);
+    else requestAnimationFrame(run);
+  }
+
+  /** Render everything queued now (normally called once per animation frame). */
+  flush() {
+    if (!this.queue.length) return;
+    const events = this.queue;
+    this.queue = [];
+    let pending = [];
+    for (const [type, data] of events) {
+      for (const build of builders(type, data ?? {}, this.workingDir)) pending.push(build);
+      // Entries beyond the bound would be built only to be dropped: forget them early.
+      if (pending.length > 2 * this.maxItems) {
+        this.dropped += pending.length - this.maxItems;
+        pending = pending.slice(-this.maxItems);
+      }
+    }
+    const fragment = document.createDocumentFragment();
+    let added = 0;
+    for (const build of pending) {
+      const entry = build();
+      entry.classList.add("a-entry");
+      fragment.append(entry);
+      added += 1;
+    }
+    if (added === 0) return;
+    if (added >= this.maxItems) {
+      // Everything shown so far leaves; build only the entries that stay.
+      this.dropped += this.items + added - this.maxItems;
+      while (fragment.childElementCount > this.maxItems) fragment.firstElementChild.remove();
+      this.element.replaceChildren(fragment);
+      this.items = this.maxItems;
+    } else {
+      this.element.append(fragment);
+      this.items += added;
+      this._trim(this.items - this.maxItems);
+    }
+    if (this.follow) {
+      this.element.scrollTop = this.element.scrollHeight;
+      this._scrollTop = this.element.scrollTop;
+    }
+    this.onShown?.();
+  }
+
+  _trim(count) {
+    if (count <= 0) return;
+    const range = document.createRange();
+    range.setStartBefore(this.element.firstElementChild);
+    range.setEndAfter(this.element.children[count - 1]);
+    range.deleteContents();
+    this.items -= count;
+    this.dropped += count;
+  }
+
+  _scrolled() {
+    const element = this.element;
+    const atEnd = element.scrollHeight - element.scrollTop - element.clientHeight < 4;
+    // Appending never lowers scrollTop, so a scroll above where we put it is the user's.
+    const follow = atEnd || (this.follow && element.scrollTop >= this._scrollTop - 1);
+    this._scrollTop = element.scrollTop;
+    if (follow !== this.follow) {
+      this.follow = follow;
+      this.onFollowChange?.(follow);
+    }
+  }
+}

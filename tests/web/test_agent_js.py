@@ -1,0 +1,251 @@
+"""resources/web/agent.js on its own: the events of an agent session, as docs/api.md describes
+them, rendered in Chromium (the page end to end, with a fake `claude`, is in test_agent_page.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tests.web.helpers import Dock
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+PROMPT = "\u276f"  # the mark before the user's prompts
+MINUS = "\u2212"  # the minus sign of a diff's line counts
+
+WORKDIR = "/home/me/app"
+
+# Mounts a view in a host of its own, feeds it events and renders them at once.
+MOUNT_JS = """async ({events, maxItems, workingDir}) => {
+  const {AgentView} = await import('/agent.js');
+  document.querySelector('#agent-test')?.remove();
+  const host = document.createElement('div');
+  host.id = 'agent-test';
+  host.style.cssText = 'position: fixed; inset: 0; z-index: 10; background: white';
+  document.body.append(host);
+  const view = new AgentView({maxItems, workingDir});
+  host.append(view.element);
+  for (const [type, data] of events) view.add(type, data);
+  view.flush();
+  globalThis.agentView = view;
+  return {items: view.items, dropped: view.dropped, described: view.describe()};
+}"""
+
+DIFF = (
+    "--- a/home/me/app/src/app.py\n+++ b/home/me/app/src/app.py\n@@ -1,3 +1,3 @@\n"
+    " import os\n-print('old')\n+print('new')\n context\n"
+)
+
+EVENTS: list[tuple[str, dict[str, Any]]] = [
+    ("prompt", {"command": "fix the <b>bug</b>", "timestamp": 1}),
+    ("prompt", {"command": "then run the tests", "queued": True, "position": 2}),
+    ("raw", {"line": {"type": "system", "subtype": "init", "session_id": "7f0c"}}),
+    ("status", {"status": "running", "agent": {"state": "working", "queued": 1}}),
+    ("output", {"type": "thinking", "content": "Let me look at the file first.\nThen edit."}),
+    ("output", {"type": "assistant", "content": "I'll fix <b>it</b>.\n\n  indented line"}),
+    (
+        "operations-detected",
+        {
+            "operations": [
+                {
+                    "tool": "Read",
+                    "type": "read",
+                    "toolUseId": "t1",
+                    "path": f"{WORKDIR}/src/app.py",
+                },
+                {
+                    "tool": "Edit",
+                    "type": "edit",
+                    "toolUseId": "t2",
+                    "path": f"{WORKDIR}/src/app.py",
+                    "diff": DIFF,
+                },
+                {
+                    "tool": "Write",
+                    "type": "write",
+                    "toolUseId": "t3",
+                    "path": "/etc/other.txt",
+                    "diff": "--- /dev/null\n+++ b/etc/other.txt\n@@ -0,0 +1,1 @@\n+x\n",
+                    "truncated": True,
+                },
+                {
+                    "tool": "Bash",
+                    "type": "bash",
+                    "toolUseId": "t4",
+                    "command": "npm test\n--watch=false",
+                },
+                {
+                    "tool": "Bash",
+                    "type": "delete",
+                    "toolUseId": "t5",
+                    "command": "rm old.txt",
+                    "path": "old.txt",
+                },
+                {"tool": "TodoWrite", "type": "<img src=x>", "toolUseId": "t6"},
+            ],
+            "response": "I'll fix it.",
+        },
+    ),
+    (
+        "output",
+        {
+            "type": "tool-result",
+            "content": "line 1\nline 2\nline 3",
+            "toolUseId": "t1",
+            "tool": "Read",
+            "isError": False,
+        },
+    ),
+    (
+        "output",
+        {
+            "type": "tool-result",
+            "content": "npm ERR! missing script: test",
+            "toolUseId": "t4",
+            "tool": "Bash",
+            "isError": True,
+        },
+    ),
+    (
+        "output",
+        {"type": "tool-result", "content": "", "toolUseId": "t5", "tool": "Bash", "isError": False},
+    ),
+    ("output", {"type": "stderr", "content": "warning: something on stderr"}),
+    (
+        "status",
+        {
+            "status": "running",
+            "agent": {"state": "idle", "queued": 0},
+            "turn": {
+                "costUsd": 0.0421,
+                "outputTokens": 476,
+                "durationMs": 12345,
+                "isError": False,
+                "subtype": "success",
+                "interrupted": False,
+            },
+            "totals": {"costUsd": 0.0421},
+        },
+    ),
+    ("status", {"status": "running", "turn": {"interrupted": True, "durationMs": 3200}}),
+    (
+        "status",
+        {
+            "status": "running",
+            "turn": {"costUsd": 0.01, "isError": True, "subtype": "error_max_turns"},
+        },
+    ),
+    ("error", {"message": "malformed line from claude", "line": "{not json"}),
+]
+
+
+def mount(page: Page, events: list[Any], max_items: int = 2000) -> dict[str, Any]:
+    result: dict[str, Any] = page.evaluate(
+        MOUNT_JS, {"events": events, "maxItems": max_items, "workingDir": WORKDIR}
+    )
+    return result
+
+
+def texts(page: Page, selector: str) -> list[str]:
+    return page.locator(f"#agent-test {selector}").all_inner_texts()
+
+
+def test_every_kind_of_event_reads_as_it_should(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    info = mount(page, EVENTS)
+    # raw and a turn's start show nothing; each operation is an entry of its own
+    assert info["items"] == 18, info
+
+    assert texts(page, ".a-prompt") == [
+        f"{PROMPT} fix the <b>bug</b>",
+        f"{PROMPT} then run the tests queued #2",
+    ]
+    assert page.locator("#agent-test b").count() == 0  # text stays text
+    [text] = page.locator("#agent-test .a-text").all()
+    assert text.text_content() == "I'll fix <b>it</b>.\n\n  indented line"
+    assert text.evaluate("e => getComputedStyle(e).whiteSpace") == "pre-wrap"
+
+    thinking = page.locator("#agent-test .a-thinking")
+    assert thinking.evaluate("e => e.open") is False
+    assert "Let me look at the file first." in thinking.inner_text()
+    assert "Then edit." not in thinking.inner_text()  # the rest is folded away
+
+    ops = texts(page, ".a-op")
+    assert [" ".join(op.split()) for op in ops] == [
+        "read Read src/app.py",  # inside the session's folder: relative
+        f"edit Edit src/app.py +1 {MINUS}1",
+        f"write Write /etc/other.txt +1 {MINUS}0 (truncated)",
+        "bash Bash npm test …",
+        "delete Bash rm old.txt",
+        "other TodoWrite",  # an unknown type is "other", never a class name from the data
+    ]
+    assert page.locator("#agent-test .a-op.t-other").count() == 1
+    bash = page.locator("#agent-test .a-op.t-bash")
+    assert bash.get_attribute("title") == "npm test\n--watch=false"  # the whole command
+
+    # The diff is built on first opening, colored by line kind.
+    edit = page.locator("#agent-test details.a-op.t-edit")
+    assert edit.locator("pre.diff").count() == 0
+    edit.locator("summary").click()
+    diff = edit.locator("pre.diff")
+    diff.wait_for()
+    assert diff.inner_text().splitlines() == DIFF.splitlines()
+    assert diff.locator(".d-del").all_text_contents() == ["-print('old')"]
+    assert diff.locator(".d-add").all_text_contents() == ["+print('new')"]
+    assert diff.locator(".d-hunk").all_text_contents() == ["@@ -1,3 +1,3 @@"]
+    assert diff.locator(".d-file").count() == 2
+    red = diff.locator(".d-del").evaluate("e => getComputedStyle(e).color")
+    green = diff.locator(".d-add").evaluate("e => getComputedStyle(e).color")
+    assert red == "rgb(207, 34, 46)" and green == "rgb(26, 127, 55)", (red, green)
+    write = page.locator("#agent-test details.a-op.t-write")
+    write.locator("summary").click()
+    assert write.locator("pre.diff").inner_text().endswith("(truncated)")
+
+    results = page.locator("#agent-test .a-result")
+    assert [" ".join(r.split()) for r in results.all_inner_texts()] == [
+        "↳ Read: line 1 (3 lines)",
+        "↳ Bash: npm ERR! missing script: test",
+        "↳ Bash: (no output)",
+    ]
+    error_result = page.locator("#agent-test .a-result.error")
+    assert error_result.evaluate("e => getComputedStyle(e).color") == "rgb(207, 34, 46)"
+    first = results.first
+    first.locator("summary").click()
+    assert first.locator("pre.body").inner_text() == "line 1\nline 2\nline 3"
+
+    assert texts(page, ".a-stderr") == ["warning: something on stderr"]
+    assert texts(page, ".a-turn") == [
+        "turn: $0.0421 · 476 tokens out · 12.3 s",
+        "turn interrupted: 3.2 s",
+        "turn failed (error_max_turns): $0.0100",
+    ]
+    assert page.locator("#agent-test .a-turn.error").count() == 1
+    assert texts(page, ".a-error") == ["error: malformed line from claude — {not json"]
+
+
+def test_the_dom_keeps_the_last_entries(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    events = [("output", {"type": "assistant", "content": f"text {n}"}) for n in range(1, 501)]
+    info = mount(page, events, max_items=100)
+    assert info == {"items": 100, "dropped": 400, "described": "100 entries · 400 older not shown"}
+    shown = texts(page, ".a-text")
+    assert shown[0] == "text 401" and shown[-1] == "text 500" and len(shown) == 100
+
+    # Later batches push the oldest out, one batch at a time.
+    page.evaluate(
+        "() => { for (let n = 501; n <= 530; n++)"
+        " agentView.add('output', {type: 'assistant', content: `text ${n}`});"
+        " agentView.flush(); }"
+    )
+    shown = texts(page, ".a-text")
+    assert shown[0] == "text 431" and shown[-1] == "text 530" and len(shown) == 100
+    assert page.evaluate("agentView.dropped") == 430
+
+    # A long text is cut, with a note of how much.
+    long = "x" * 150_000
+    mount(page, [("output", {"type": "assistant", "content": long})])
+    [shown_long] = texts(page, ".a-text")
+    assert shown_long.startswith("x" * 100_000)
+    assert shown_long.endswith("(50,000 more characters not shown)")
