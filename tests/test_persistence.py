@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import new_session
-from tests.server import Server
+from tests.server import Server, running_server
 from tests.sse import Stream
 
 TICKER = "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.02; done"
@@ -131,3 +132,51 @@ async def test_server_json_and_lock(server: Server, tmp_path: Path) -> None:
     assert not info.exists()
     with httpx.Client() as client, pytest.raises(httpx.ConnectError):
         client.get(f"{server.url}/api/health")
+
+
+# The first release's schema, as its databases are on users' disks.
+SCHEMA_V1 = """
+CREATE TABLE projects (id TEXT PRIMARY KEY, name TEXT NOT NULL, path TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL);
+CREATE TABLE sessions (id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE, name TEXT NOT NULL,
+    kind TEXT NOT NULL, argv TEXT NOT NULL, working_dir TEXT NOT NULL, tty INTEGER NOT NULL,
+    status TEXT NOT NULL, exit_code INTEGER, created_at INTEGER NOT NULL, ended_at INTEGER,
+    last_event_id INTEGER NOT NULL DEFAULT 0, trimmed_through INTEGER NOT NULL DEFAULT 0,
+    stored_bytes INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX sessions_by_project ON sessions(project_id);
+CREATE TABLE events (session_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
+    data TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (session_id, seq)) WITHOUT ROWID;
+PRAGMA user_version=1;
+"""
+
+
+async def test_a_first_release_database_is_upgraded_in_place(tmp_path: Path, workdir: Path) -> None:
+    data = tmp_path / "old"
+    data.mkdir()
+    conn = sqlite3.connect(data / "sessiondock.sqlite3")
+    conn.executescript(SCHEMA_V1)
+    conn.execute("INSERT INTO projects VALUES ('project-1', 'old', ?, 1)", (str(workdir),))
+    conn.execute(
+        "INSERT INTO sessions VALUES ('session-1', 'project-1', 'sh', 'command', '[\"sh\"]', ?, "
+        "1, 'exited', 0, 1, 2, 1, 0, 20)",
+        (str(workdir),),
+    )
+    output = '{"sessionId":"session-1","type":"stdout","content":"kept","timestamp":1}'
+    conn.execute("INSERT INTO events VALUES ('session-1', 1, 'output', ?, 1)", (output,))
+    conn.commit()
+    conn.close()
+
+    with running_server(data) as server, server.client() as api:
+        (session,) = api.get("/api/sessions").json()["sessions"]
+        events = api.get("/api/session/session-1/history").json()["events"]
+        created = api.post(
+            "/api/sessions", json={"projectId": "project-1", "kind": "claude"}
+        ).json()
+    assert (session["id"], session["agent"], session["lastEventId"]) == ("session-1", None, 1)
+    assert events[0]["data"]["content"] == "kept"
+    assert created["kind"] == "claude"  # stored in the new columns
+    conn = sqlite3.connect(data / "sessiondock.sqlite3")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("SELECT agent FROM sessions WHERE id = ?", (created["id"],)).fetchone()[0]
+    conn.close()
