@@ -405,7 +405,9 @@ class SessionManager:
             if target.agent is None or not target.agent.agent_session_id:
                 raise InvalidInput(f"session {resume!r} has no Claude conversation to continue")
             return target
-        if len(resume) < 8 or len(resume) > 100 or not set(resume) <= AGENT_ID_CHARS:
+        # It becomes an argument of --resume: nothing that could pass for an option.
+        valid = 8 <= len(resume) <= 100 and resume[0].isalnum() and set(resume) <= AGENT_ID_CHARS
+        if not valid:
             raise InvalidInput("resume must be a session id or a Claude Code session id")
         return resume
 
@@ -657,6 +659,8 @@ class SessionManager:
                 'POST /api/sessions {"kind": "claude", "resume": "' + session_id + '"}'
             )
         if session.conversation is not None and session.running:
+            if self._closing:
+                raise ShuttingDown("the server is shutting down")
             return session.conversation.submit(command)
         if not session.running or session.process is None:
             raise SessionNotRunning(f"session {session_id!r} is {session.status}")

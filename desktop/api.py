@@ -163,19 +163,26 @@ class ApiClient:
         project_id: str | None = None,
         *,
         working_dir: str | os.PathLike[str] | None = None,
-        kind: Literal["shell", "command"] = "shell",
+        kind: Literal["shell", "command", "claude"] = "shell",
         argv: Sequence[str] | None = None,
         name: str | None = None,
         tty: bool = True,
         cols: int | None = None,
         rows: int | None = None,
+        resume: str | None = None,
     ) -> dict[str, Any]:
         """Start a session in a project, or in ``working_dir`` (whose project is found or made).
 
-        A program that cannot start still gives a session, with status ``failed``."""
-        if project_id is None and working_dir is None:
-            raise ValueError("create_session needs project_id or working_dir")
-        body: dict[str, Any] = {"kind": kind, "tty": tty}
+        ``kind="claude"`` starts a Claude Code conversation (no terminal: ``tty``, ``cols`` and
+        ``rows`` are not sent); with ``resume`` (a session's id or an agent session id) it
+        continues that conversation, in the project of the resumed session unless
+        ``project_id`` says otherwise. A program that cannot start still gives a session, with
+        status ``failed``."""
+        if project_id is None and working_dir is None and resume is None:
+            raise ValueError("create_session needs project_id or working_dir (or resume)")
+        body: dict[str, Any] = {"kind": kind}
+        if kind != "claude":
+            body["tty"] = tty
         optional = {
             "projectId": project_id,
             "workingDir": None if working_dir is None else os.fspath(working_dir),
@@ -183,6 +190,7 @@ class ApiClient:
             "name": name,
             "cols": cols,
             "rows": rows,
+            "resume": resume,
         }
         body.update({key: value for key, value in optional.items() if value is not None})
         return await self._call("POST", "/api/sessions", body=body)
@@ -195,7 +203,9 @@ class ApiClient:
         await self._call("DELETE", f"/api/session/{segment(session_id)}")
 
     async def send_prompt(self, session_id: str, command: str) -> int:
-        """Write ``command`` and a newline to the session; the id of the ``prompt`` event."""
+        """Write ``command`` and a newline to the session; the id of the ``prompt`` event.
+
+        A ``claude`` session runs it as its next turn, or queues it while a turn runs."""
         result = await self._call(
             "POST", f"/api/session/{segment(session_id)}/prompt", body={"command": command}
         )

@@ -324,10 +324,16 @@ async def test_an_error_result_and_a_crash_are_reported_and_the_session_goes_on(
     assert errors == ["claude ended (exit code 3) without a result"]
 
 
-async def test_a_long_prompt_goes_through_standard_input(
-    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
+@pytest.mark.parametrize(
+    "long_prompt",
+    [
+        "hello " + "x" * 300_000,  # over the kernel's 128 KiB limit for one argument
+        "--help me with this",  # would read as an option
+    ],
+)
+async def test_a_long_or_dashed_prompt_goes_through_standard_input(
+    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path, long_prompt: str
 ) -> None:
-    long_prompt = "hello " + "x" * 300_000  # over the kernel's 128 KiB limit for one argument
     session = await new_claude(agent_api, workdir)
     async with Stream(agent_api, session["id"]) as stream:
         await prompt(agent_api, session["id"], long_prompt)
@@ -399,6 +405,7 @@ async def test_a_turn_running_when_the_backend_stops_is_recorded_as_interrupted(
     ("body", "status"),
     [
         ({"kind": "claude", "resume": "not a uuid!"}, 400),
+        ({"kind": "claude", "resume": "-0b8f3c1e-7d2a"}, 400),
         ({"kind": "claude", "resume": "session-000000000000"}, 400),
         ({"kind": "shell", "resume": "0b8f3c1e-7d2a-4c55-9e1b-3f6a2d9c8e71"}, 400),
         ({"kind": "claude", "resume": 12}, 400),

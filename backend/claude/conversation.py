@@ -212,7 +212,8 @@ class Conversation:
             self._emit(protocol.ERROR, {"message": str(exc)})
             self._result = TurnResult(Usage(), 0, True, "not-started", "")
             return
-        on_stdin = len(prompt.encode()) > MAX_ARGV_PROMPT
+        # A long prompt, or one that looks like an option ("--help me"), goes to standard input.
+        on_stdin = len(prompt.encode()) > MAX_ARGV_PROMPT or prompt.startswith("-")
         argv = [setup.binary, "-p", *([] if on_stdin else [prompt])]
         argv += ["--output-format", "stream-json", "--verbose"]
         if self.agent.agent_session_id:

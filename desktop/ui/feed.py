@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from desktop.agent import row_estimate
 from desktop.sse_client import Event, SessionStream, StreamState
 
 FLUSH_MS = 30
 # Lines handed to the view at once. Qt takes ~27 µs a line once the scrollback is full, so a
 # hand-over stays near 15 ms and the loop answers input in between.
 LINES_PER_FLUSH = 500
+# Agent events the view may go without when it falls behind; prompts, turns and errors it keeps.
+AGENT_SKIPPABLE = frozenset({"output", "operations-detected"})
+
+
+@dataclass(frozen=True, slots=True)
+class _AgentItem:
+    """A stored event of an agent session, with about how many rows it makes."""
+
+    event: Event
+    lines: int
 
 
 class SessionFeed(QObject):
@@ -22,9 +34,14 @@ class SessionFeed(QObject):
     goes out on the next turn of the loop. If more than ``max_pending_lines`` wait (a session
     printing faster than Qt can draw), the oldest are skipped with a notice: the view shows the
     newest output, the store keeps everything.
+
+    An agent session (``agent=True``) has structured events instead of terminal text: its stored
+    events go out in lists through ``agent_events_received``, under the same budget (counted in
+    the rows they make) and the same skipping (of output and operations only).
     """
 
     output_received = Signal(str, str)  # session id, text
+    agent_events_received = Signal(str, object)  # session id, list[Event] (agent sessions)
     event_received = Signal(str, object)  # session id, Event (status, prompt, error, trimmed)
     state_changed = Signal(str, object)  # session id, StreamState
     lines_skipped = Signal(str, int)  # session id, how many lines the view did not get
@@ -38,12 +55,14 @@ class SessionFeed(QObject):
         heartbeat_interval: float,
         parent: QObject | None = None,
         max_pending_lines: int = 100_000,
+        agent: bool = False,
     ) -> None:
         super().__init__(parent)
         self.session_id = session_id
+        self.agent = agent
         self.events_seen = 0
         self.max_pending_lines = max_pending_lines
-        self._pending: deque[str | Event] = deque()
+        self._pending: deque[str | Event | _AgentItem] = deque()
         self._pending_lines = 0
         self._timer = QTimer(self, interval=FLUSH_MS, singleShot=True)
         self._timer.timeout.connect(self.flush)
@@ -79,7 +98,11 @@ class SessionFeed(QObject):
     def _on_events(self, events: list[Event]) -> None:
         for event in events:
             self.events_seen += 1
-            if event.type == "output":
+            if self.agent and event.id is not None:
+                lines = row_estimate(event.type, event.data)
+                self._pending.append(_AgentItem(event, lines))
+                self._pending_lines += lines
+            elif event.type == "output" and not self.agent:
                 text = _text(event.data)
                 self._pending.append(text)
                 self._pending_lines += text.count("\n")
@@ -97,11 +120,18 @@ class SessionFeed(QObject):
         """Drop the oldest output until at most ``keep`` lines wait."""
         skipped = 0
         pending = self._pending
-        kept: deque[str | Event] = deque()
+        kept: deque[str | Event | _AgentItem] = deque()
         while pending and self._pending_lines > keep:
             item = pending.popleft()
             if isinstance(item, Event):
                 kept.append(item)  # statuses and notices are never skipped
+                continue
+            if isinstance(item, _AgentItem):
+                if item.event.type in AGENT_SKIPPABLE:
+                    skipped += item.lines
+                else:
+                    kept.append(item)  # prompts, turns and errors are never skipped
+                self._pending_lines -= item.lines  # kept ones are counted again below
                 continue
             lines = item.count("\n")
             drop = min(lines, self._pending_lines - keep)
@@ -110,6 +140,7 @@ class SessionFeed(QObject):
             skipped += drop
             self._pending_lines -= drop
         pending.extendleft(reversed(kept))
+        self._pending_lines += sum(i.lines for i in kept if isinstance(i, _AgentItem))
         if skipped:
             self.lines_skipped.emit(self.session_id, skipped)
 
@@ -118,9 +149,20 @@ class SessionFeed(QObject):
         self._timer.stop()
         budget = LINES_PER_FLUSH
         texts: list[str] = []
+        agent_events: list[Event] = []
         pending = self._pending
         while pending and budget > 0:
             item = pending[0]
+            if isinstance(item, _AgentItem):
+                if agent_events and item.lines > budget:
+                    break  # the next hand-over starts with it; a lone big event goes whole
+                pending.popleft()
+                agent_events.append(item.event)
+                budget -= item.lines
+                self._pending_lines -= item.lines
+                continue
+            self._emit_agent(agent_events)
+            agent_events = []
             if isinstance(item, Event):
                 self._emit_output(texts)
                 texts = []
@@ -140,12 +182,17 @@ class SessionFeed(QObject):
             self._pending_lines -= budget
             budget = 0
         self._emit_output(texts)
+        self._emit_agent(agent_events)
         if pending:
             self._timer.start(0)  # the rest on the next turn, after input and paint
 
     def _emit_output(self, texts: list[str]) -> None:
         if texts:
             self.output_received.emit(self.session_id, "".join(texts))
+
+    def _emit_agent(self, events: list[Event]) -> None:
+        if events:
+            self.agent_events_received.emit(self.session_id, events)
 
 
 def _after_nth_newline(text: str, n: int) -> int:

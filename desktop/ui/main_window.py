@@ -30,7 +30,7 @@ from desktop.settings import AppSettings, SettingsDialog
 from desktop.sse_client import Event, StreamState
 from desktop.ui.feed import SessionFeed
 from desktop.ui.output_view import OutputView, SessionDocument
-from desktop.ui.panels import ProjectsPanel, PromptLine, SessionsPanel, status_badge
+from desktop.ui.panels import ProjectsPanel, PromptLine, SessionsPanel, is_agent, status_badge
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,19 @@ STOP_ESCALATION_S = 2.0
 # Output waiting for the view, in lines, before the oldest is skipped: under a second behind
 # at the rate Qt draws (~30,000 lines/s), so a flood shows its newest output, not old news.
 MAX_PENDING_LINES = 20_000
+SHELL_PLACEHOLDER = "Type a command for the session and press Enter"
+AGENT_PLACEHOLDER = "Message Claude and press Enter (sent while it works, it waits its turn)"
+CONTINUE_PLACEHOLDER = "Continue this conversation…"
+
+
+def continued_by_a_new_session(session: dict[str, Any] | None) -> bool:
+    """An agent conversation that takes no more prompts itself (imported, or ended) but can be
+    continued: a prompt typed into it starts a ``claude`` session that resumes it."""
+    if not is_agent(session) or session is None or session["status"] == "running":
+        return False
+    return session["status"] == "imported" or bool(
+        (session.get("agent") or {}).get("agentSessionId")
+    )
 
 
 def session_name(command: str, width: int = 60) -> str:
@@ -134,6 +147,7 @@ class MainWindow(QMainWindow):
         self.projects.project_selected.connect(lambda pid: self._spawn(self.open_project(pid)))
         self.sessions.session_selected.connect(lambda sid: self._spawn(self.open_session(sid)))
         self.sessions.new_shell_requested.connect(lambda: self._spawn(self.new_session()))
+        self.sessions.new_agent_requested.connect(lambda: self._spawn(self.new_agent_session()))
         self.sessions.new_command_requested.connect(
             lambda line: self._spawn(self.new_session(command=line))
         )
@@ -260,16 +274,24 @@ class MainWindow(QMainWindow):
         self._update_prompt()
 
     def _note_status(self, session: dict[str, Any]) -> None:
-        """Tell the user when a session that is not on screen ends."""
+        """Tell the user when a session that is not on screen ends, or an agent that is not
+        on screen finishes its work."""
         before = self._statuses.get(session["id"])
         now = session["status"]
+        if now == "running" and is_agent(session):
+            now = f"running/{(session.get('agent') or {}).get('state', 'idle')}"
         self._statuses[session["id"]] = now
-        if before == "running" and now != "running" and session["id"] != self.current_session:
-            self.sessions.set_badge(session["id"], True)
-            if self.tray is not None:
-                self.tray.showMessage(
-                    "SessionDock", f"{session['name']}: {status_badge(session)}", msecs=5000
-                )
+        if session["id"] == self.current_session or before is None or before == now:
+            return
+        if before == "running/working" and now == "running/idle":
+            message = "finished its turn"
+        elif before.startswith("running") and not now.startswith("running"):
+            message = status_badge(session)
+        else:
+            return
+        self.sessions.set_badge(session["id"], True)
+        if self.tray is not None:
+            self.tray.showMessage("SessionDock", f"{session['name']}: {message}", msecs=5000)
 
     async def new_session(self, command: str | None = None, name: str | None = None) -> str:
         if self.current_project is None:
@@ -283,6 +305,20 @@ class MainWindow(QMainWindow):
                 argv=["/bin/sh", "-c", command],
                 name=name or session_name(command),
             )
+        return await self._show_new(session)
+
+    async def new_agent_session(self, resume: str | None = None) -> str:
+        """Start a Claude Code conversation in the project, or one that continues ``resume``
+        (it joins that session's project)."""
+        if resume is not None:
+            session = await self.api.create_session(kind="claude", resume=resume)
+        elif self.current_project is not None:
+            session = await self.api.create_session(self.current_project, kind="claude")
+        else:
+            raise BackendError("pick a project first")
+        return await self._show_new(session)
+
+    async def _show_new(self, session: dict[str, Any]) -> str:
         self._statuses[session["id"]] = session["status"]
         await self.refresh_sessions()
         self.sessions.select(session["id"])
@@ -313,6 +349,7 @@ class MainWindow(QMainWindow):
         document = self._document(session_id)
         self.output.show_document(document)
         session = self.sessions.session(session_id) or {}
+        document.agent_renderer.cwd = session.get("workingDir")
         self.session_title.setText(
             f"<b>{session.get('name', session_id)}</b> — {session.get('workingDir', '')}"
         )
@@ -321,8 +358,10 @@ class MainWindow(QMainWindow):
             self.api.base_url, self.token, session_id, document.last_event_id,
             self.heartbeat_interval, parent=self,
             max_pending_lines=min(self.settings.scrollback(), MAX_PENDING_LINES),
+            agent=is_agent(session),
         )  # fmt: skip
         feed.output_received.connect(self._on_output)
+        feed.agent_events_received.connect(self._on_agent_events)
         feed.lines_skipped.connect(self._on_lines_skipped)
         feed.event_received.connect(self._on_event)
         feed.state_changed.connect(self._on_stream_state)
@@ -346,6 +385,27 @@ class MainWindow(QMainWindow):
         document = self._documents.get(session_id)
         if document is not None:
             self.output.append(document, text)
+
+    def _on_agent_events(self, session_id: str, events: list[Event]) -> None:
+        document = self._documents.get(session_id)
+        if document is not None:
+            self.output.append_agent(document, events)
+        statuses = [event.data for event in events if event.type == "status"]
+        if not statuses:
+            return
+        # The list learns of a turn's start and end (state, queue, totals) at once, not at
+        # the next refresh.
+        latest = statuses[-1]
+        changes: dict[str, Any] = {"status": latest["status"]} if "status" in latest else {}
+        agent = dict(latest.get("agent") or {})
+        totals = next((s["totals"] for s in reversed(statuses) if s.get("totals")), None)
+        if totals is not None:
+            agent["totals"] = totals
+        changes["agent"] = agent
+        self.sessions.update_session(session_id, changes)
+        self._update_prompt()
+        if any(s.get("status") != "running" for s in statuses):
+            self._spawn(self.refresh_sessions())
 
     def _on_lines_skipped(self, session_id: str, count: int) -> None:
         document = self._documents.get(session_id)
@@ -390,12 +450,21 @@ class MainWindow(QMainWindow):
 
     def _update_prompt(self) -> None:
         session = self.sessions.session(self.current_session or "")
-        self.prompt.setEnabled(session is not None and session["status"] == "running")
+        running = session is not None and session["status"] == "running"
+        continued = continued_by_a_new_session(session)
+        self.prompt.setEnabled(running or continued)
+        if continued:
+            self.prompt.setPlaceholderText(CONTINUE_PLACEHOLDER)
+        else:
+            agent = is_agent(session)
+            self.prompt.setPlaceholderText(AGENT_PLACEHOLDER if agent else SHELL_PLACEHOLDER)
 
     async def resize_terminal(self) -> None:
         session = self.sessions.session(self.current_session or "")
         if session is None or session["status"] != "running" or not session.get("tty", True):
             return
+        if is_agent(session):
+            return  # a conversation has no terminal
         cols, rows = self.output.terminal_size()
         try:
             await self.api.resize(session["id"], cols, rows)
@@ -404,12 +473,30 @@ class MainWindow(QMainWindow):
                 raise
 
     async def send_prompt(self, text: str) -> None:
+        """Send what was typed to the session on screen. An imported (or ended) conversation
+        takes no prompts: a new ``claude`` session continues it, comes on screen and gets it."""
         if self.current_session is None:
+            return
+        session = self.sessions.session(self.current_session)
+        if continued_by_a_new_session(session) and session is not None:
+            if not text.strip():
+                return
+            session_id = await self.new_agent_session(resume=session["id"])
+            await self.api.send_prompt(session_id, text)
             return
         await self.api.send_prompt(self.current_session, text)
 
     async def stop_session(self, session_id: str) -> None:
-        """SIGINT, as Ctrl-C would; SIGTERM if it is still running two seconds later."""
+        """SIGINT, as Ctrl-C would; SIGTERM if it is still running two seconds later.
+
+        A conversation that is working only has its turn interrupted (queued prompts go on);
+        an idle one is closed."""
+        session = self.sessions.session(session_id)
+        if is_agent(session) and session is not None:
+            working = (session.get("agent") or {}).get("state") == "working"
+            await self.api.send_signal(session_id, "SIGINT" if working else "SIGTERM")
+            await self.refresh_sessions()
+            return
         await self.api.send_signal(session_id, "SIGINT")
         await asyncio.sleep(STOP_ESCALATION_S)
         if (await self.api.get_session(session_id))["status"] == "running":

@@ -1,21 +1,28 @@
 """The output of one session: a QTextDocument fed by the ANSI renderer, shown in a read-only view.
 
 Each session keeps its own ``SessionDocument`` (text, renderer state, last event id), so switching
-back to a session shows it at once and its stream resumes from where it stopped.
+back to a session shows it at once and its stream resumes from where it stopped. An agent
+session's document is fed rows by the agent renderer instead; its edits carry a "show diff"
+anchor that expands the diff inline, below the operation, and collapses it again.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from collections import OrderedDict
+
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
     QFontDatabase,
     QFontMetrics,
     QKeySequence,
+    QMouseEvent,
     QPalette,
     QResizeEvent,
     QShortcut,
+    QTextBlock,
+    QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
@@ -31,9 +38,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.agent import HIDE_DIFF, SHOW_DIFF, AgentRenderer, Role, Row, diff_rows
 from desktop.ansi import AnsiRenderer, Line, Style, Update, palette_rgb
+from desktop.sse_client import Event
 
 DEFAULT_SCROLLBACK = 100_000
+TOGGLE_DIFF = "sessiondock:toggle-diff"  # the anchor of a "show diff" link
+# Characters of diffs kept for expanding, per document (the newest are kept): the backend cuts
+# each at 64 KiB, and a long conversation makes thousands of them.
+DIFF_BUDGET_CHARS = 8 * 1024 * 1024
+
+RED = QColor(218, 54, 51)
+GREEN = QColor(46, 160, 67)
+AMBER = QColor(201, 142, 20)
+BLUE = QColor(56, 132, 244)
+PURPLE = QColor(150, 100, 230)
+CYAN = QColor(20, 150, 170)
+
+
+def mix(color: QColor, other: QColor, amount: float) -> QColor:
+    """``color`` moved ``amount`` (0..1) of the way to ``other``: dim text that suits the theme."""
+    return QColor(
+        round(color.red() + (other.red() - color.red()) * amount),
+        round(color.green() + (other.green() - color.green()) * amount),
+        round(color.blue() + (other.blue() - color.blue()) * amount),
+    )
 
 
 class Formats:
@@ -44,6 +73,9 @@ class Formats:
         self.foreground = palette.color(QPalette.ColorRole.Text)
         self.background = palette.color(QPalette.ColorRole.Base)
         self._cache: dict[Style, QTextCharFormat] = {}
+        self._roles: dict[Role, QTextCharFormat] = {}
+        # Prose reads better in the UI's own font, at the size chosen for the output.
+        self.prose_family = QFontDatabase.systemFont(QFontDatabase.SystemFont.GeneralFont).family()
 
     def _color(self, value: int | tuple[int, int, int]) -> QColor:
         red, green, blue = palette_rgb(value) if isinstance(value, int) else value
@@ -73,6 +105,39 @@ class Formats:
         self._cache[style] = fmt
         return fmt
 
+    def role(self, role: Role) -> QTextCharFormat:
+        """The format of an agent row's span (see desktop.agent)."""
+        fmt = self._roles.get(role)
+        if fmt is None:
+            fmt = self._roles[role] = self._make_role(role)
+        return fmt
+
+    def _make_role(self, role: Role) -> QTextCharFormat:
+        fmt = QTextCharFormat()
+        text, base = self.foreground, self.background
+        dim = mix(text, base, 0.45)
+        colors: dict[str, QColor] = {
+            "thinking": dim, "muted": dim, "result": dim, "turn": dim, "diff-hunk": dim,
+            "diff-context": mix(text, base, 0.2),
+            "stderr": mix(RED, base, 0.3), "result-error": RED, "error": RED, "turn-error": RED,
+            "diff-del": RED, "diff-add": GREEN, "turn-interrupted": AMBER,
+            "op-read": BLUE, "op-write": GREEN, "op-edit": AMBER, "op-delete": RED,
+            "op-bash": PURPLE, "op-other": mix(text, base, 0.3), "toggle": CYAN,
+        }  # fmt: skip
+        if role in colors:
+            fmt.setForeground(colors[role])
+        if role in ("prose", "bold", "heading", "thinking", "prompt"):
+            fmt.setFontFamilies([self.prose_family])
+        if role in ("bold", "heading", "prompt", "diff-file") or role.startswith("op-"):
+            fmt.setFontWeight(QFont.Weight.Bold)
+        if role in ("thinking", "turn", "turn-interrupted"):
+            fmt.setFontItalic(True)
+        if role == "toggle":
+            fmt.setAnchor(True)
+            fmt.setAnchorHref(TOGGLE_DIFF)
+            fmt.setFontUnderline(True)
+        return fmt
+
 
 class SessionDocument:
     """One session's text with its renderer; the document's last block is the partial line."""
@@ -84,8 +149,14 @@ class SessionDocument:
         self.document.setMaximumBlockCount(scrollback)
         self.document.setUndoRedoEnabled(False)
         self.renderer = AnsiRenderer()
+        self.agent_renderer = AgentRenderer()
         self.formats = formats
         self.last_event_id: int | None = None
+        # Diffs behind "show diff" links, by number; a link's block has user state 2n and
+        # the rows of its expanded diff 2n + 1.
+        self._diffs: OrderedDict[int, tuple[str, bool]] = OrderedDict()
+        self._diff_chars = 0
+        self._next_diff = 0
 
     def set_scrollback(self, lines: int) -> None:
         self.document.setMaximumBlockCount(lines)
@@ -116,6 +187,105 @@ class SessionDocument:
     def _insert(self, cursor: QTextCursor, line: Line) -> None:
         for text, style in line:
             cursor.insertText(text, self.formats.get(style))
+
+    def append_agent(self, events: list[Event]) -> None:
+        """Feed an agent session's stored events to the document."""
+        rows = self.agent_renderer.render([(event.type, event.data) for event in events])
+        if rows:
+            self.append_rows(rows)
+
+    def append_rows(self, rows: list[Row]) -> None:
+        """Append rows in one edit; a row with a diff remembers it for its "show diff" link."""
+        cursor = QTextCursor(self.document)
+        cursor.beginEditBlock()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        if cursor.block().length() > 1:  # a partial terminal line: agent rows start below it
+            cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+        for row in rows:
+            self._insert_row(cursor, row)
+            if row.diff is not None:
+                cursor.block().setUserState(2 * self._keep_diff(row.diff, row.truncated))
+            cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+            cursor.block().setUserState(-1)
+        cursor.endEditBlock()
+
+    def _insert_row(self, cursor: QTextCursor, row: Row) -> None:
+        for text, role in row.spans:
+            cursor.insertText(text, self.formats.role(role))
+
+    def _keep_diff(self, diff: str, truncated: bool) -> int:
+        number = self._next_diff
+        self._next_diff += 1
+        self._diffs[number] = (diff, truncated)
+        self._diff_chars += len(diff)
+        while self._diff_chars > DIFF_BUDGET_CHARS and len(self._diffs) > 1:
+            dropped, _ = self._diffs.popitem(last=False)[1]
+            self._diff_chars -= len(dropped)
+        return number
+
+    def diff_links(self) -> list[QTextBlock]:
+        """The blocks that hold a "show diff" or "hide diff" link, top to bottom."""
+        blocks = []
+        block = self.document.begin()
+        while block.isValid():
+            if block.userState() >= 0 and block.userState() % 2 == 0:
+                blocks.append(block)
+            block = block.next()
+        return blocks
+
+    def is_expanded(self, block: QTextBlock) -> bool:
+        following = block.next()
+        return following.isValid() and following.userState() == block.userState() + 1
+
+    def toggle_diff(self, block: QTextBlock) -> bool:
+        """Expand the diff under a link's block, or collapse it; False if it has no link."""
+        state = block.userState()
+        if state < 0 or state % 2:
+            return False
+        cursor = QTextCursor(self.document)
+        cursor.beginEditBlock()
+        end_of_row = block.position() + block.length() - 1
+        if self.is_expanded(block):
+            last = block.next()
+            while last.next().isValid() and last.next().userState() == state + 1:
+                last = last.next()
+            # Removing whole blocks from the first diff row up to the next row's start leaves
+            # the link's block (and its state) as it was.
+            cursor.setPosition(block.next().position())
+            after = last.next()
+            if after.isValid():
+                cursor.setPosition(after.position(), QTextCursor.MoveMode.KeepAnchor)
+            else:
+                cursor.setPosition(end_of_row)
+                cursor.setPosition(
+                    last.position() + last.length() - 1, QTextCursor.MoveMode.KeepAnchor
+                )
+            cursor.removeSelectedText()
+            block.setUserState(state)
+            label = SHOW_DIFF
+        else:
+            kept = self._diffs.get(state // 2)
+            rows = (
+                diff_rows(*kept)
+                if kept is not None
+                else [Row((("      (this diff is no longer kept; reopen the session)", "muted"),))]
+            )
+            cursor.setPosition(end_of_row)
+            for row in rows:
+                # The new block comes after the link's, which keeps its state.
+                cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+                self._insert_row(cursor, row)
+                cursor.block().setUserState(state + 1)
+            label = HIDE_DIFF
+        text = block.text()
+        old = HIDE_DIFF if label == SHOW_DIFF else SHOW_DIFF
+        at = text.rfind(old)
+        if at >= 0:
+            cursor.setPosition(block.position() + at)
+            cursor.setPosition(block.position() + at + len(old), QTextCursor.MoveMode.KeepAnchor)
+            cursor.insertText(label, self.formats.role("toggle"))
+        cursor.endEditBlock()
+        return True
 
     def plain_text(self) -> str:
         return self.document.toPlainText()
@@ -193,6 +363,8 @@ class OutputView(QWidget):
         layout.addWidget(self.text)
         layout.addWidget(self.find_bar)
         QShortcut(QKeySequence.StandardKey.Find, self, self.find_bar.open_bar)
+        self.text.viewport().installEventFilter(self)
+        self.text.viewport().setMouseTracking(True)
         self._empty = SessionDocument(self.formats)
         self.current: SessionDocument | None = None
         self.show_document(None)
@@ -220,6 +392,34 @@ class OutputView(QWidget):
         document.append_text(text)
         if following:
             self.scroll_to_end()
+
+    def append_agent(self, document: SessionDocument, events: list[Event]) -> None:
+        """Add an agent session's events to its document, following the tail as ``append``."""
+        following = document is self.current and self.at_end()
+        document.append_agent(events)
+        if following:
+            self.scroll_to_end()
+
+    def toggle_diff_at(self, pos: QPoint) -> bool:
+        """Expand or collapse the diff whose link is at ``pos`` (viewport coordinates)."""
+        if self.current is None or self.text.anchorAt(pos) != TOGGLE_DIFF:
+            return False
+        return self.current.toggle_diff(self.text.cursorForPosition(pos).block())
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.text.viewport() and isinstance(event, QMouseEvent):
+            pos = event.position().toPoint()
+            if event.type() == QEvent.Type.MouseMove and not event.buttons():
+                on_link = self.text.anchorAt(pos) == TOGGLE_DIFF
+                shape = Qt.CursorShape.PointingHandCursor if on_link else Qt.CursorShape.IBeamCursor
+                self.text.viewport().setCursor(shape)
+            elif (
+                event.type() == QEvent.Type.MouseButtonRelease
+                and event.button() == Qt.MouseButton.LeftButton
+                and not self.text.textCursor().hasSelection()  # not the end of a drag
+            ):
+                self.toggle_diff_at(pos)  # the text edit still sees the release, to end its click
+        return super().eventFilter(watched, event)
 
     def set_font(self, font: QFont) -> None:
         self.formats = Formats(self.text.palette(), font)

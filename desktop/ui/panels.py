@@ -22,13 +22,40 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.agent import format_cost
+
 ID_ROLE = Qt.ItemDataRole.UserRole
 STATUS_COLORS = {
     "running": QColor(46, 160, 67),
     "exited": QColor(110, 118, 129),
     "failed": QColor(218, 54, 51),
     "interrupted": QColor(210, 153, 34),
+    "imported": QColor(56, 132, 244),
 }
+WORKING_COLOR = QColor(150, 100, 230)
+
+
+def is_agent(session: dict[str, Any] | None) -> bool:
+    """A Claude Code conversation (live or imported) rather than a terminal."""
+    return session is not None and session.get("kind") == "claude"
+
+
+def agent_state(session: dict[str, Any]) -> str:
+    """``working…``, ``working… · queued 2``, ``idle`` or ``imported``, then the total cost."""
+    agent = session.get("agent") or {}
+    status = str(session.get("status", "?"))
+    if status == "running":
+        state = "working…" if agent.get("state") == "working" else "idle"
+        queued = agent.get("queued")
+        if isinstance(queued, int) and queued > 0:
+            state += f" · queued {queued}"
+    else:
+        state = status_badge(session)
+    totals = agent.get("totals") or {}
+    cost = totals.get("costUsd")
+    if isinstance(cost, int | float) and (cost > 0 or totals.get("turns")):
+        state += f" · {format_cost(cost)}"
+    return state
 
 
 def status_badge(session: dict[str, Any]) -> str:
@@ -118,6 +145,7 @@ class ProjectsPanel(QWidget):
 class SessionsPanel(QWidget):
     session_selected = Signal(object)  # session id or None
     new_shell_requested = Signal()
+    new_agent_requested = Signal()
     new_command_requested = Signal(str)
     stop_requested = Signal(str)
     delete_requested = Signal(str)
@@ -129,13 +157,18 @@ class SessionsPanel(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # "working… · queued 2 · $0.04" is read at a glance, not from a tooltip.
+        self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.command_line = QLineEdit(placeholderText="command to run, e.g. make test")
         self.shell_button = QPushButton("New shell")
+        self.agent_button = QPushButton("New Claude")
+        self.agent_button.setToolTip("Start a Claude Code conversation in the project's folder")
         self.command_button = QPushButton("Run")
         self.stop_button = QPushButton("Stop")
         self.delete_button = QPushButton("Delete")
         new_row = QHBoxLayout()
         new_row.addWidget(self.shell_button)
+        new_row.addWidget(self.agent_button)
         new_row.addWidget(self.command_line, 1)
         new_row.addWidget(self.command_button)
         actions = QHBoxLayout()
@@ -151,6 +184,7 @@ class SessionsPanel(QWidget):
         self._sessions: dict[str, dict[str, Any]] = {}
         self._badged: set[str] = set()
         self.shell_button.clicked.connect(self.new_shell_requested)
+        self.agent_button.clicked.connect(self.new_agent_requested)
         self.command_button.clicked.connect(self._run_command)
         self.command_line.returnPressed.connect(self._run_command)
         self.stop_button.clicked.connect(lambda: self._emit_for_selected(self.stop_requested))
@@ -159,7 +193,12 @@ class SessionsPanel(QWidget):
         self.set_project_open(False)
 
     def set_project_open(self, is_open: bool) -> None:
-        for widget in (self.shell_button, self.command_line, self.command_button):
+        for widget in (
+            self.shell_button,
+            self.agent_button,
+            self.command_line,
+            self.command_button,
+        ):
             widget.setEnabled(is_open)
         self._update_buttons()
 
@@ -189,13 +228,39 @@ class SessionsPanel(QWidget):
         self._update_buttons()
 
     def _fill(self, item: QTreeWidgetItem, session: dict[str, Any]) -> None:
-        item.setText(1, status_badge(session))
         item.setText(2, format_time(session["createdAt"]))
         item.setText(3, format_time(session.get("endedAt")))
-        item.setToolTip(0, f"{' '.join(session['argv'])}\nin {session['workingDir']}")
         color = STATUS_COLORS.get(session["status"])
+        if is_agent(session):
+            agent = session.get("agent") or {}
+            item.setText(1, agent_state(session))
+            if session["status"] == "running" and agent.get("state") == "working":
+                color = WORKING_COLOR
+            source = agent.get("source")
+            where = f"imported from {source}" if source else f"in {session['workingDir']}"
+            item.setToolTip(0, f"Claude Code conversation\n{where}")
+        else:
+            item.setText(1, status_badge(session))
+            item.setToolTip(0, f"{' '.join(session['argv'])}\nin {session['workingDir']}")
+        item.setToolTip(1, item.text(1))
         item.setForeground(1, QBrush(color) if color is not None else QBrush())
         self._paint_badge(item)
+
+    def update_session(self, session_id: str, changes: dict[str, Any]) -> None:
+        """Show what a live event said about a session (an agent's state, its totals) before
+        the next refresh does."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return
+        for key, value in changes.items():
+            if key == "agent" and isinstance(value, dict):
+                session["agent"] = {**(session.get("agent") or {}), **value}
+            else:
+                session[key] = value
+        item = self._item(session_id)
+        if item is not None:
+            self._fill(item, session)
+        self._update_buttons()
 
     def session(self, session_id: str) -> dict[str, Any] | None:
         return self._sessions.get(session_id)
@@ -244,6 +309,7 @@ class SessionsPanel(QWidget):
         item.setText(0, f"● {name}" if badged else name)
         font = QFont(item.font(0))
         font.setBold(badged)
+        font.setItalic(self._sessions.get(session_id, {}).get("status") == "imported")
         item.setFont(0, font)
 
     def _run_command(self) -> None:
@@ -265,6 +331,15 @@ class SessionsPanel(QWidget):
         session = self._sessions.get(self.selected_id() or "")
         self.stop_button.setEnabled(session is not None and session["status"] == "running")
         self.delete_button.setEnabled(session is not None)
+        agent = (session or {}).get("agent") or {}
+        working = is_agent(session) and agent.get("state") == "working"
+        self.stop_button.setText("Interrupt" if working else "Stop")
+        if working:
+            self.stop_button.setToolTip("Interrupt the running turn; queued prompts go on")
+        elif is_agent(session):
+            self.stop_button.setToolTip("End this conversation (a prompt can continue it later)")
+        else:
+            self.stop_button.setToolTip("Ctrl-C, then SIGTERM if it is still running")
 
 
 class PromptLine(QLineEdit):

@@ -29,3 +29,12 @@ def private_settings(tmp_path: Path) -> None:
     QSettings.setPath(
         QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "cfg")
     )
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backend the app starts, and its sessions' shells, get a home of their own: the
+    machine's startup files are not part of any test (see tests/server.py)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))

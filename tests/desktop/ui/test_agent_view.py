@@ -1,0 +1,280 @@
+"""Agent sessions on screen: documented events through a real stream, the feed and the view."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QFont, QTextBlock, QTextCharFormat, QTextCursor
+from pytestqt.qtbot import QtBot
+
+from desktop.agent import HIDE_DIFF, PROMPT_MARK, SHOW_DIFF
+from desktop.sse_client import Event
+from desktop.ui.feed import LINES_PER_FLUSH, SessionFeed
+from desktop.ui.output_view import AMBER, GREEN, RED, OutputView, SessionDocument
+from desktop.ui.panels import SessionsPanel
+from tests.desktop.agent_events import SESSION, TOTALS, conversation
+
+Stored = list[tuple[int, str, dict[str, Any]]]
+
+
+async def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+def frame(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
+    head = "" if event_id is None else f"id: {event_id}\n"
+    return f"{head}event: {kind}\ndata: {json.dumps(data)}\n\n"
+
+
+@contextlib.asynccontextmanager
+async def serving(events: Stored) -> AsyncIterator[str]:
+    """A server whose events route streams ``events`` after the client's Last-Event-ID, as the
+    backend replays stored events, then stays open."""
+    done = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        after = int(request.headers.get("Last-Event-ID") or 0)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        greeting = {"sessionId": SESSION, "clientId": "c1", "lastEventId": after or None,
+                    "sessionLastEventId": len(events), "heartbeatInterval": 15}  # fmt: skip
+        body = frame(None, "connected", greeting)
+        body += "".join(frame(n, kind, data) for n, kind, data in events if n > after)
+        await response.write(body.encode())
+        await done.wait()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/api/session/{id}/events", handler)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        done.set()
+        await runner.cleanup()
+
+
+@pytest.fixture
+def view(qtbot: QtBot) -> OutputView:
+    widget = OutputView()
+    qtbot.addWidget(widget)
+    widget.resize(900, 700)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+@contextlib.asynccontextmanager
+async def feeding(
+    view: OutputView, events: Stored, **options: Any
+) -> AsyncIterator[tuple[SessionFeed, SessionDocument]]:
+    """A real SessionFeed for an agent session, wired to ``view`` as the main window does."""
+    document = view.new_document()
+    view.show_document(document)
+    async with serving(events) as url:
+        feed = SessionFeed(url, "token", SESSION, None, 15.0, agent=True, **options)
+        feed.agent_events_received.connect(lambda _, batch: view.append_agent(document, batch))
+        feed.lines_skipped.connect(lambda _, n: document.append_notice(f"… {n} lines not shown"))
+        feed.start()
+        try:
+            yield feed, document
+        finally:
+            await feed.stop()
+
+
+def format_at(document: SessionDocument, text: str) -> QTextCharFormat:
+    """The format of the first character of ``text`` in the document."""
+    cursor = document.document.find(text)
+    assert not cursor.isNull(), text
+    cursor.setPosition(cursor.selectionStart() + 1)
+    return cursor.charFormat()
+
+
+def color_of(document: SessionDocument, text: str) -> tuple[int, int, int]:
+    return rgb(format_at(document, text).foreground().color())
+
+
+def rgb(color: Any) -> tuple[int, int, int]:
+    return color.red(), color.green(), color.blue()
+
+
+def link_block(document: SessionDocument, path: str) -> QTextBlock:
+    [block] = [b for b in document.diff_links() if f"  {path}  " in b.text()]
+    return block
+
+
+def link_point(view: OutputView, block: QTextBlock) -> QPoint:
+    """Where a user clicks on a block's show/hide-diff link, in viewport coordinates."""
+    cursor = QTextCursor(block)
+    at = max(block.text().rfind(SHOW_DIFF), block.text().rfind(HIDE_DIFF))
+    cursor.setPosition(block.position() + at + 3)
+    return view.text.cursorRect(cursor).center()
+
+
+async def test_a_conversation_reads_as_prose_tool_lines_and_turns(view: OutputView) -> None:
+    async with feeding(view, conversation()) as (feed, document):
+        await wait_until(lambda: "malformed stream-json line" in document.plain_text())
+        text = view.text.toPlainText()
+        assert feed.last_event_id == len(conversation())
+    lines = text.splitlines()
+    assert f"{PROMPT_MARK}Fix the greeting in src/app.py" in lines
+    assert f"{PROMPT_MARK}Then run the tests  queued #1" in lines
+    assert "I'll read src/app.py first." in lines  # prose, markup gone
+    assert "Fixed: it now prints hello." in lines
+    assert "● Read  src/app.py" in lines
+    assert "  └ 1 def main():  … 2 more lines" in lines
+    assert f"● Edit  src/app.py  {SHOW_DIFF}" in lines
+    assert "● Bash  python -m pytest -q" in lines
+    assert "turn: $0.0421 · 476 tokens out · 12.3 s" in lines
+    assert "turn: interrupted · 0.8 s" in lines
+    assert "warning: slow disk" in lines  # escape sequences gone
+    assert "init" not in text and "print('hi')" not in text  # raw lines; diffs start collapsed
+    # Colors and fonts say what is what.
+    assert color_of(document, "● Edit") == rgb(AMBER)
+    assert color_of(document, "FAILED tests") == rgb(RED)
+    assert color_of(document, "error: malformed") == rgb(RED)
+    assert format_at(document, "Fix the greeting").fontWeight() >= QFont.Weight.Bold
+    # Prose in the UI's font; code (inline or fenced) in the output's fixed font.
+    assert format_at(document, "I'll read").fontFamilies() == [view.formats.prose_family]
+    assert not format_at(document, "src/app.py first").fontFamilies()
+    assert not format_at(document, "print('hello')").fontFamilies()
+    assert format_at(document, "The greeting is").fontItalic()  # thinking
+
+
+async def test_clicking_show_diff_expands_it_inline_and_again_collapses_it(
+    view: OutputView, qtbot: QtBot
+) -> None:
+    async with feeding(view, conversation()) as (_, document):
+        await wait_until(lambda: "malformed stream-json line" in document.plain_text())
+    collapsed = document.plain_text()
+    edit = link_block(document, "src/app.py")
+    qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=link_point(view, edit))
+    expanded = document.plain_text()
+    assert (
+        f"● Edit  src/app.py  {HIDE_DIFF}\n"
+        "      --- a/src/app.py\n"
+        "      +++ b/src/app.py\n"
+        "      @@ -1,3 +1,3 @@\n"
+        "       def main():\n"
+        "      -    print('hi')\n"
+        "      +    print('hello')\n"
+        "           return 0\n"
+        f"● Write  NOTES.md  {SHOW_DIFF}\n"
+    ) in expanded
+    assert color_of(document, "-    print('hi')") == rgb(RED)
+    assert color_of(document, "+    print('hello')") == rgb(GREEN)
+    assert document.is_expanded(edit)
+    # The other edit expands on its own; collapsing the first leaves the second open.
+    write = link_block(document, "NOTES.md")
+    qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=link_point(view, write))
+    assert "      +# Notes\n      +greeting fixed\n● Bash" in document.plain_text()
+    qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=link_point(view, edit))
+    assert "print('hi')" not in document.plain_text()
+    assert f"● Edit  src/app.py  {SHOW_DIFF}\n● Write  NOTES.md  {HIDE_DIFF}" in (
+        document.plain_text()
+    )
+    assert document.toggle_diff(write)
+    assert document.plain_text() == collapsed
+    # Clicking elsewhere changes nothing.
+    qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
+    assert document.plain_text() == collapsed
+    assert not document.toggle_diff(document.document.firstBlock())
+
+
+async def test_the_link_points_and_rows_added_later_keep_the_links_working(
+    view: OutputView, qtbot: QtBot
+) -> None:
+    events = conversation()
+    async with feeding(view, events[:10]) as (_, document):
+        await wait_until(lambda: "● Bash  rm -rf build" in document.plain_text())
+    edit = link_block(document, "src/app.py")
+    assert view.toggle_diff_at(link_point(view, edit))
+    view.append_agent(document, [Event(n, kind, data) for n, kind, data in events[10:]])
+    assert "turn: $0.0421" in document.plain_text()
+    assert view.toggle_diff_at(link_point(view, link_block(document, "src/app.py")))
+    assert "print('hi')" not in document.plain_text()
+    assert not view.toggle_diff_at(QPoint(5, 5))
+
+
+async def test_a_replay_of_thousands_of_events_is_handed_over_in_bounded_pieces(
+    view: OutputView,
+) -> None:
+    replay: Stored = []
+    for n in range(1, 6001):
+        if n % 1000 == 0:
+            replay.append((n, "prompt", {"sessionId": SESSION, "command": f"prompt {n}"}))
+        else:
+            content = f"answer {n}\nsecond line of {n}"
+            replay.append((n, "output", {"sessionId": SESSION, "type": "assistant",
+                                         "content": content}))  # fmt: skip
+    batches: list[list[Event]] = []
+    skipped: list[int] = []
+    async with feeding(view, replay, max_pending_lines=1000) as (feed, document):
+        feed.agent_events_received.connect(lambda _, batch: batches.append(batch))
+        feed.lines_skipped.connect(lambda _, n: skipped.append(n))
+        await wait_until(lambda: "prompt 6000" in document.plain_text())
+    for batch in batches:
+        rows = sum(2 if e.type == "output" else 1 for e in batch)
+        assert rows <= LINES_PER_FLUSH
+    ids = [e.id for batch in batches for e in batch]
+    assert ids == sorted(ids)
+    shown = document.plain_text()
+    for n in range(1000, 6001, 1000):
+        assert f"prompt {n}" in shown  # prompts are never skipped
+    answers = sum(1 for e in ids if e is not None and e % 1000)
+    assert 2 * answers + sum(skipped) == 2 * 5994  # every row shown or said to be skipped
+    assert "answer 5999\nsecond line of 5999" in shown  # the newest is always shown
+
+
+def agent_session(session_id: str, status: str, **agent: Any) -> dict[str, Any]:
+    return {
+        "id": session_id, "projectId": "p1", "name": session_id, "kind": "claude", "argv": [],
+        "workingDir": "/work/app", "tty": False, "status": status, "exitCode": None,
+        "createdAt": 1795723060000 + len(session_id), "endedAt": None, "lastEventId": 3,
+        "pid": None,
+        "agent": {"agentSessionId": None, "state": "idle", "queued": 0, "source": None,
+                  "totals": {"costUsd": 0, "turns": 0}, **agent},
+    }  # fmt: skip
+
+
+def test_the_session_list_shows_state_and_cost(qtbot: QtBot) -> None:
+    panel = SessionsPanel()
+    qtbot.addWidget(panel)
+    shell = {**agent_session("shell", "exited"), "kind": "shell", "argv": ["bash"],
+             "agent": None, "exitCode": 0}  # fmt: skip
+    panel.set_sessions([
+        agent_session("idle", "running", totals=TOTALS),
+        agent_session("busy", "running", state="working", queued=2, totals=TOTALS),
+        agent_session("fresh", "running", state="working"),
+        agent_session("old", "imported", source="/home/me/.claude/projects/-work-app/7f0c.jsonl",
+                      totals={"costUsd": 1.234, "turns": 4}),
+        shell,
+    ])  # fmt: skip
+    assert panel.row_text("idle")[1] == "idle · $0.04"
+    assert panel.row_text("busy")[1] == "working… · queued 2 · $0.04"
+    assert panel.row_text("fresh")[1] == "working…"
+    assert panel.row_text("old")[1] == "imported · $1.23"
+    assert panel.row_text("shell")[1] == "exited 0"
+    item = panel._item("old")
+    assert item is not None and item.font(0).italic() and "imported from" in item.toolTip(0)
+    # A live status event updates the row before the next refresh.
+    panel.update_session("idle", {"agent": {"state": "working", "queued": 1}})
+    assert panel.row_text("idle")[1] == "working… · queued 1 · $0.04"
+    panel.select("idle")
+    assert panel.stop_button.text() == "Interrupt"
+    panel.update_session("idle", {"agent": {"state": "idle", "queued": 0,
+                                            "totals": {**TOTALS, "costUsd": 0.5}}})  # fmt: skip
+    assert panel.row_text("idle")[1] == "idle · $0.50"
+    assert panel.stop_button.text() == "Stop"

@@ -1,0 +1,146 @@
+"""Agent sessions in the real window, against a real backend child and the fake ``claude``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from desktop.agent import HIDE_DIFF, PROMPT_MARK, SHOW_DIFF
+from desktop.app import DesktopApp
+from desktop.supervisor import backend_command
+from tests.claude import FAKE_CLAUDE, HISTORY_FIXTURES, history_file
+from tests.desktop.ui.test_agent_view import link_block, link_point
+from tests.desktop.ui.test_main_window import FAST_RESTART, open_project, shown_text, wait_until
+
+SAMPLE_ID = "0b8f3c1e-7d2a-4c55-9e1b-3f6a2d9c8e71"  # the session id inside sample.jsonl
+
+
+@pytest.fixture
+async def app(tmp_path: Path, qtbot: QtBot) -> AsyncIterator[DesktopApp]:
+    """The app, its backend running the fake claude, and one stored conversation of
+    Claude Code in the project folder ``proj``."""
+    home = tmp_path / "claude-home"
+    project = tmp_path / "proj"
+    project.mkdir()
+    sample = (HISTORY_FIXTURES / "sample.jsonl").read_text().replace("{cwd}", str(project))
+    history_file(home, project, SAMPLE_ID).write_text(sample)
+    options = ["--claude-path", str(FAKE_CLAUDE), "--claude-home", str(home)]
+    command = backend_command(tmp_path / "data", options)
+    desktop = DesktopApp(tmp_path / "data", supervisor_options={**FAST_RESTART, "command": command})
+    qtbot.addWidget(desktop.window)
+    run = asyncio.ensure_future(desktop.run())
+    await wait_until(lambda: "running" in desktop.window.backend_label.text() or run.done())
+    await desktop.window.settle()
+    yield desktop
+    desktop.window.close()
+    assert await asyncio.wait_for(run, 10) == 0
+
+
+async def test_a_claude_session_shows_its_turn_its_tools_and_its_cost(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    window.sessions.agent_button.click()
+    await window.settle()
+    session_id = window.current_session
+    assert session_id is not None and window.sessions.row_text(session_id)[1] == "idle"
+    await wait_until(window.prompt.isEnabled)
+    assert window.prompt.placeholderText().startswith("Message Claude")
+    qtbot.keyClicks(window.prompt, "tools fix the bug")
+    qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+    await wait_until(lambda: "turn: $0.0421" in shown_text(app))
+    lines = shown_text(app).splitlines()
+    assert f"{PROMPT_MARK}tools fix the bug" in lines
+    assert "I'll read the module first, then fix the off-by-one." in lines
+    assert "● Read  app.py" in lines
+    assert f"● Edit  app.py  {SHOW_DIFF}" in lines
+    assert f"● Write  NOTES.md  {SHOW_DIFF}" in lines
+    assert "● Bash  rm -f build/old.log" in lines
+    assert "  └ cat: missing.txt: No such file or directory" in lines
+    assert "turn: $0.0421 · 476 tokens out · 12.3 s" in lines
+    await wait_until(lambda: window.sessions.row_text(session_id)[1] == "idle · $0.04")
+    # The edit's diff opens under it and closes again.
+    document = window.output.current
+    assert document is not None
+    edit = link_block(document, "app.py")
+    viewport = window.output.text.viewport()
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=link_point(window.output, edit))
+    assert f"● Edit  app.py  {HIDE_DIFF}" in shown_text(app)
+    assert "      -    return sum(items[1:])\n      +    return sum(items)" in shown_text(app)
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=link_point(window.output, edit))
+    assert "return sum(items)" not in shown_text(app)
+
+
+async def test_prompts_sent_while_it_works_are_queued(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    session_id = await window.new_agent_session()
+    await window.settle()
+    await wait_until(window.prompt.isEnabled)
+    for prompt in ("wait one", "wait two", "wait three"):
+        qtbot.keyClicks(window.prompt, prompt)
+        qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+    await window.settle()
+    await wait_until(lambda: shown_text(app).count("turn: $") == 3)
+    text = shown_text(app)
+    assert f"{PROMPT_MARK}wait two  queued #1" in text
+    assert text.index("wait one") < text.index("wait two") < text.index("wait three")
+    assert window.sessions.row_text(session_id)[1].startswith("idle · $")
+
+
+async def test_an_imported_conversation_is_shown_and_continued(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    [imported] = [s for s in window.sessions.rows() if window.sessions.row_text(s)[1] == "imported"]
+    window.sessions.select(imported)
+    await window.settle()
+    await wait_until(lambda: "Why does total() skip the first item?" in shown_text(app))
+    assert window.prompt.isEnabled()
+    assert window.prompt.placeholderText() == "Continue this conversation…"
+    assert not window.sessions.stop_button.isEnabled()
+    qtbot.keyClicks(window.prompt, "go on")
+    qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+    await window.settle()
+    continued = window.current_session
+    assert continued is not None and continued != imported
+    await wait_until(lambda: "This is turn 2 of our conversation." in shown_text(app))
+    assert f"{PROMPT_MARK}go on" in shown_text(app)
+    assert (window.sessions.session(continued) or {}).get("kind") == "claude"
+
+    def states() -> list[str]:
+        return sorted(window.sessions.row_text(s)[1].split(" ·")[0] for s in window.sessions.rows())
+
+    await wait_until(lambda: states() == ["idle", "imported"])
+
+
+async def test_stop_ends_an_idle_conversation_and_a_prompt_continues_it(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    first = await window.new_agent_session()
+    await window.settle()
+    await window.api.send_prompt(first, "hello there")
+    await wait_until(lambda: "This is turn 1 of our conversation." in shown_text(app))
+    await wait_until(lambda: window.sessions.row_text(first)[1].startswith("idle · $"))
+    assert window.sessions.stop_button.text() == "Stop"
+    window.sessions.stop_button.click()
+    await window.settle()
+    await wait_until(lambda: window.sessions.row_text(first)[1].startswith("exited 0 · $"))
+    assert window.prompt.isEnabled()
+    assert window.prompt.placeholderText() == "Continue this conversation…"
+    qtbot.keyClicks(window.prompt, "and more")
+    qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+    await window.settle()
+    assert window.current_session not in (None, first)
+    await wait_until(lambda: "This is turn 2 of our conversation." in shown_text(app))
