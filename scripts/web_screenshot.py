@@ -1,17 +1,20 @@
 """A screenshot of the web UI with a live colored session, for the docs.
 
     .venv/bin/python scripts/web_screenshot.py [--out docs/screenshots/web-main.png] [--dark]
+    .venv/bin/python scripts/web_screenshot.py --agent [--out docs/screenshots/web-agent.png]
 
 It starts a real backend on a free port with a temporary data dir, adds two projects, runs the
 same colorful session as the desktop screenshot (scripts/demo-session.sh) and a failing one,
 opens the page in headless Chromium (signed in through the /?token= address) and saves it at
-1280x760.
+1280x760. With ``--agent`` it runs a Claude Code session instead (the fake agent of
+scripts/agent_demo.py, next to an imported conversation) and opens the diff of its edit.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -22,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import sync_playwright
+from agent_demo import PROMPT, AgentDemo, prepare
+from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = (ROOT / "scripts" / "demo-session.sh").read_text()
@@ -38,12 +42,17 @@ CHROMIUM_ARGS = [
 ]
 
 
-def start_backend(data_dir: Path, token: str) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+def start_backend(
+    data_dir: Path, token: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     command = [
         sys.executable, "-m", "backend", "serve", "--port", "0", "--data-dir", str(data_dir),
         "--token", token, "--exit-on-stdin-eof",
     ]  # fmt: skip
-    proc = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
     assert proc.stdout is not None
     line = proc.stdout.readline()  # the ready line; the backend logs to stderr
     if not line:
@@ -58,6 +67,40 @@ def wait_for(check: Any, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise SystemExit("timed out waiting for the demo session")
         time.sleep(0.1)
+
+
+def browse(url: str, token: str, path: str, out: Path, dark: bool, ready: Any) -> None:
+    """Open ``path`` in headless Chromium, signed in, wait for ``ready(page)``, save it."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(
+            viewport={"width": 1280, "height": 760}, color_scheme="dark" if dark else "light"
+        )
+        page.goto(f"{url}/?token={token}")  # sets the cookie and comes back to /
+        page.goto(f"{url}{path}")
+        page.wait_for_selector("#stream-state[data-state='connected']")
+        ready(page)
+        page.wait_for_timeout(300)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(out))
+        browser.close()
+
+
+def shoot_agent(url: str, token: str, out: Path, demo: AgentDemo, dark: bool) -> None:
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    project = api.post("/api/projects", json={"path": str(demo.project)}).json()
+    session = api.post("/api/sessions", json={"projectId": project["id"], "kind": "claude"}).json()
+    api.post(f"/api/session/{session['id']}/prompt", json={"command": PROMPT})
+
+    def ready(page: Page) -> None:
+        page.wait_for_selector(".a-turn")
+        page.locator("details.a-op.t-edit summary").first.click()  # open the Edit's diff
+        page.wait_for_selector("#sessions .cost")
+
+    browse(url, token, f"/#/p/{project['id']}/s/{session['id']}", out, dark, ready)
+    api.close()
 
 
 def shoot(url: str, token: str, out: Path, base: Path, dark: bool) -> None:
@@ -77,39 +120,36 @@ def shoot(url: str, token: str, out: Path, base: Path, dark: bool) -> None:
     time.sleep(0.05)  # newest first: the demo goes on top
     demo = run(DEMO, "build and test")
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
-        )
-        page = browser.new_page(
-            viewport={"width": 1280, "height": 760}, color_scheme="dark" if dark else "light"
-        )
-        page.goto(f"{url}/?token={token}")  # sets the cookie and comes back to /
-        page.goto(f"{url}/#/p/{website}/s/{demo['id']}")
-        page.wait_for_selector("#stream-state[data-state='connected']")
+    def ready(page: Page) -> None:
         page.wait_for_selector("#output-host .l:has-text('inverse')")
         wait_for(lambda: api.get(f"/api/session/{demo['id']}").json()["status"] != "running")
         page.wait_for_selector("#session-badge:text-is('exited 0')")
         page.wait_for_selector("#sessions .badge:text-is('failed 2')")
-        page.wait_for_timeout(300)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(out))
-        browser.close()
+
+    browse(url, token, f"/#/p/{website}/s/{demo['id']}", out, dark, ready)
     api.close()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots" / "web-main.png")
+    parser.add_argument("--out", type=Path, help="default: docs/screenshots/web-main.png")
     parser.add_argument("--dark", action="store_true", help="the dark color scheme")
+    parser.add_argument("--agent", action="store_true", help="a Claude Code session")
     args = parser.parse_args()
+    name = "web-agent.png" if args.agent else "web-main.png"
+    args.out = args.out or ROOT / "docs" / "screenshots" / name
     if shutil.which("chromium") is None:
         raise SystemExit("Chromium is not installed (apt-get install chromium)")
     token = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="sessiondock-web-shot-") as tmp:
-        proc, ready = start_backend(Path(tmp) / "data", token)
+        demo = prepare(Path(tmp) / "agent")
+        env = demo.env if args.agent else None
+        proc, ready = start_backend(Path(tmp) / "data", token, env)
         try:
-            shoot(ready["url"], token, args.out, Path(tmp), args.dark)
+            if args.agent:
+                shoot_agent(ready["url"], token, args.out, demo, args.dark)
+            else:
+                shoot(ready["url"], token, args.out, Path(tmp), args.dark)
         finally:
             assert proc.stdin is not None
             proc.stdin.close()  # --exit-on-stdin-eof: the backend stops

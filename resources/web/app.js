@@ -101,6 +101,7 @@ class App {
     this.historyPos = 0;
     this.draft = "";
     this.signedOut = false;
+    this.ready = false;
     this._countdown = null;
   }
 
@@ -108,9 +109,11 @@ class App {
     this.bind();
     $("#max-lines-text").textContent = this.maxLines.toLocaleString("en-US");
     $("#max-items-text").textContent = this.maxItems.toLocaleString("en-US");
-    const route = this.route();
     await this.refreshProjects();
     if (this.signedOut) return;
+    // The address as it is now: it may have changed while the projects loaded.
+    this.ready = true;
+    const route = this.route();
     if (route.projectId && this.projects.some((p) => p.id === route.projectId)) {
       await this.selectProject(route.projectId, route.sessionId);
     }
@@ -212,6 +215,7 @@ class App {
 
   /** Show what the address names (a link, a hand-edited address, back and forward). */
   async followRoute() {
+    if (!this.ready) return; // start() follows the address once the projects are known
     const { projectId, sessionId } = this.route();
     if (projectId !== this.projectId) {
       const known = this.projects.some((p) => p.id === projectId);

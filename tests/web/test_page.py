@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from tests.web.helpers import COOKIE, Dock, dom_lines, wait_for_line, wait_for_stream, wait_until
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, Route
 
 
 def test_token_url_sets_the_cookie_and_leaves_a_clean_address(dock: Dock) -> None:
@@ -229,3 +229,26 @@ def test_long_output_stays_fast_with_20000_lines_in_the_dom(
     assert page.locator("#output-host .output > .b").count() in (100, 101)
     print(f"100,000 lines (5.3 MB) replayed and shown in {elapsed:.1f} s")
     assert elapsed < 15
+
+
+def test_an_address_changed_while_the_page_loads_is_followed(
+    dock: Dock, page: Page, workdir: Path
+) -> None:
+    """A link followed (or a hash typed) before the project list has arrived is not lost."""
+    project = dock.project(str(workdir))
+    session = dock.session(project["id"], "echo routed")
+    held: list[Route] = []
+    page.route("**/api/projects", lambda route: held.append(route))  # the list waits
+    page.goto(f"{dock.server.url}/")
+    for _ in range(250):
+        if held:
+            break
+        page.wait_for_timeout(20)  # lets the route handler run
+    assert held, "the page did not ask for its projects"
+    page.evaluate(f"location.hash = '#/p/{project['id']}/s/{session['id']}'")
+    page.wait_for_timeout(200)  # its hashchange is handled while no project is known yet
+    held[0].continue_()
+    page.unroute("**/api/projects")
+    page.wait_for_selector(f"#projects [data-id='{project['id']}'][aria-current='true']")
+    wait_for_stream(page, "connected")
+    assert page.evaluate("location.hash") == f"#/p/{project['id']}/s/{session['id']}"
