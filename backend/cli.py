@@ -109,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _program(value: str | None) -> str | None:
+    """A path made absolute (turns run in other folders); a bare name is looked up on PATH."""
+    if not value:
+        return None
+    return os.path.abspath(os.path.expanduser(value)) if os.sep in value else value
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     data_dir = args.data_dir or Path(platformdirs.user_data_dir("sessiondock", appauthor=False))
     if args.no_auth:
@@ -125,7 +132,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_session_bytes=int(args.max_session_mb * MIB),
         client_buffer_bytes=int(args.client_buffer_mb * MIB),
         login_path=args.login_path if args.login_path is not None else bundle_dir() is not None,
-        claude_path=args.claude_path or os.environ.get("SESSIONDOCK_CLAUDE_PATH") or None,
+        claude_path=_program(args.claude_path or os.environ.get("SESSIONDOCK_CLAUDE_PATH")),
         claude_home=args.claude_home.expanduser().absolute() if args.claude_home else None,
         claude_history=args.claude_history,
         history_poll_seconds=args.history_poll_interval,

@@ -21,11 +21,10 @@ from typing import Any
 from backend import protocol
 from backend.bus import SESSION_DELETED, EventBus
 from backend.claude import history
-from backend.claude.conversation import IDLE as IDLE_STATE
 from backend.claude.conversation import WORKING as WORKING_STATE
 from backend.claude.conversation import AgentState, Conversation, PromptAck, TurnSetup
 from backend.claude.imports import IMPORTED, HistoryImports
-from backend.claude.transcript import TurnResult, Usage
+from backend.claude.transcript import is_agent_id
 from backend.config import Settings
 from backend.environment import bundle_dir, read_login_path, session_environment
 from backend.errors import (
@@ -44,7 +43,6 @@ log = logging.getLogger(__name__)
 
 KINDS = ("shell", "command", "claude")
 CLAUDE = "claude"
-AGENT_ID_CHARS = frozenset("0123456789abcdefABCDEF-")
 SIGNALS = ("SIGINT", "SIGTERM", "SIGKILL")
 
 
@@ -166,7 +164,7 @@ class SessionManager:
                 created_at=row["created_at"],
                 exit_code=row["exit_code"],
                 ended_at=row["ended_at"],
-                agent=AgentState.from_json(json.loads(row["agent"])) if row["agent"] else None,
+                agent=AgentState.from_record(json.loads(row["agent"])) if row["agent"] else None,
                 source_offset=row["source_offset"],
             )
             self.sessions[session.id] = session
@@ -194,7 +192,7 @@ class SessionManager:
         conversations = [s.conversation for s in self.sessions.values() if s.conversation]
         await asyncio.gather(
             *(p.terminate(grace) for p in running),
-            *(c.stop(grace) for c in conversations),
+            *(c.stop() for c in conversations),
             return_exceptions=True,
         )
         while self._watchers:
@@ -327,7 +325,7 @@ class SessionManager:
         agent = session.agent
         self.store.execute(
             "INSERT INTO sessions (id, project_id, name, kind, argv, working_dir, tty, status, "
-            "created_at, ended_at, agent, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "created_at, ended_at, agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 session.id,
                 session.project_id,
@@ -339,8 +337,7 @@ class SessionManager:
                 session.status,
                 session.created_at,
                 ended_at,
-                dumps(agent.to_json()) if agent else None,
-                agent.source if agent else None,
+                dumps(agent.to_record()) if agent else None,
             ),
         )
 
@@ -363,17 +360,12 @@ class SessionManager:
             resumed = self._resumed(request.resume)
             if isinstance(resumed, Session):
                 assert resumed.agent is not None
-                agent.agent_session_id = resumed.agent.agent_session_id
+                assert resumed.agent.agent_session_id is not None
+                agent.remember(resumed.agent.agent_session_id)
                 name = request.name or f"{resumed.name[:70]} (continued)"
-                # Claude Code finds a conversation by the folder it ran in: continue it there.
-                project = (
-                    self.get_project(request.project_id)
-                    if request.project_id
-                    else self.get_project(resumed.project_id)
-                )
-                working_dir = resumed.working_dir
+                project, working_dir = self._continue_in(resumed, request.project_id)
             else:
-                agent.agent_session_id = resumed
+                agent.remember(resumed)
                 project, working_dir = self._place(request)
         else:
             project, working_dir = self._place(request)
@@ -392,31 +384,40 @@ class SessionManager:
         self._insert(session)
         binary = self._claude_binary(await self._child_env(tty=False))
         if binary is None:
-            self._append(session, protocol.ERROR, {"message": self._missing_claude()})
+            self.append_event(session, protocol.ERROR, {"message": self._missing_claude()})
             self._finish(session, protocol.FAILED, None)
             return session
         self._resume_conversation(session)
         return session
 
+    def _continue_in(self, resumed: Session, project_id: str | None) -> tuple[Project, str]:
+        """Where a continuation runs: Claude Code finds a conversation by the folder it ran in."""
+        project = self.get_project(project_id or resumed.project_id)
+        if not os.path.isdir(resumed.working_dir):
+            raise InvalidInput(
+                f"the conversation ran in {resumed.working_dir!r}, which no longer exists: "
+                "Claude Code can only continue it there"
+            )
+        return project, resumed.working_dir
+
     def _resumed(self, resume: str) -> Session | str:
         """The session (or bare agent session id) a new claude session continues."""
         target = self.sessions.get(resume)
         if target is not None:
-            if target.agent is None or not target.agent.agent_session_id:
+            if target.agent is None or not is_agent_id(target.agent.agent_session_id):
                 raise InvalidInput(f"session {resume!r} has no Claude conversation to continue")
             return target
-        # It becomes an argument of --resume: nothing that could pass for an option.
-        valid = 8 <= len(resume) <= 100 and resume[0].isalnum() and set(resume) <= AGENT_ID_CHARS
-        if not valid:
+        if not is_agent_id(resume):  # it becomes the argument of --resume
             raise InvalidInput("resume must be a session id or a Claude Code session id")
         return resume
 
     def _claude_binary(self, env: dict[str, str]) -> str | None:
         configured = self.settings.claude_path
-        if configured:
-            path = os.path.expanduser(configured)
+        if configured and os.sep in configured:
+            # Absolute (the CLI makes it so): a turn runs in the session's folder, not ours.
+            path = os.path.abspath(os.path.expanduser(configured))
             return path if os.access(path, os.X_OK) and os.path.isfile(path) else None
-        return shutil.which("claude", path=env.get("PATH"))
+        return shutil.which(configured or "claude", path=env.get("PATH"))
 
     def _missing_claude(self) -> str:
         if self.settings.claude_path:
@@ -433,24 +434,6 @@ class SessionManager:
         """Give a running claude session its conversation (at creation, or after a restart)."""
         agent = session.agent or AgentState()
         session.agent = agent
-        if agent.state == WORKING_STATE:
-            # The backend died while a turn ran: say so, and take prompts again.
-            agent.state = IDLE_STATE
-            self._append(
-                session,
-                protocol.STATUS,
-                {
-                    "status": protocol.RUNNING,
-                    "agent": {"state": IDLE_STATE, "queued": 0,
-                              "agentSessionId": agent.agent_session_id},
-                    "turn": {**TurnResult(Usage(), 0, False, "interrupted", "").to_json(),
-                             "interrupted": True},
-                    "totals": agent.totals.to_json(),
-                },
-            )  # fmt: skip
-            self._save_agent(session)
-        else:
-            self._append_status(session)
 
         async def setup() -> TurnSetup:
             env = await self._child_env(tty=False)
@@ -467,15 +450,22 @@ class SessionManager:
         session.conversation = Conversation(
             setup,
             agent,
-            lambda event_type, payload: self._append(session, event_type, payload),
+            lambda event_type, payload: self.append_event(session, event_type, payload),
             lambda: self._save_agent(session),
             congested=lambda: self.store.congested,
             call_when_drained=self.store.call_when_drained,
+            grace=self.settings.kill_grace_seconds,
         )
+        if agent.state == WORKING_STATE:
+            # The backend died while a turn ran: say so, and take prompts again.
+            session.conversation.recover()
+        else:
+            self._append_status(session)
 
-    def _append(
+    def append_event(
         self, session: Session, event_type: str, payload: dict[str, Any]
     ) -> protocol.StoredEvent:
+        """Store an event of ``session`` (with its id and a timestamp)."""
         payload = {"sessionId": session.id, **payload}
         payload.setdefault("timestamp", now_ms())
         return self.store.append(session.id, event_type, payload)
@@ -484,7 +474,7 @@ class SessionManager:
         if session.id in self.sessions and session.agent is not None:
             self.store.execute(
                 "UPDATE sessions SET agent = ? WHERE id = ?",
-                (dumps(session.agent.to_json()), session.id),
+                (dumps(session.agent.to_record()), session.id),
             )
 
     def add_imported_session(
@@ -534,6 +524,7 @@ class SessionManager:
                 await self.history.catch_up(session)
             except OSError as exc:
                 log.info("cannot read the history of %s: %s", session_id, exc)
+            self.get_session(session_id)  # deleted meanwhile: 404
 
     async def _child_env(self, tty: bool) -> dict[str, str]:
         login_path = None
@@ -632,12 +623,14 @@ class SessionManager:
     async def delete_session(self, session_id: str) -> None:
         session = self.get_session(session_id)
         if self.history is not None:
-            self.history.forget(session)  # an imported session's file is not listed again
+            self.history.forget(session)  # its history file is not listed again
         self._forget(session)
         await self._terminate(session)
 
     def _forget(self, session: Session) -> None:
         """Remove a session and its history at once; its process is ended separately."""
+        if session.conversation is not None:
+            session.conversation.detach()  # what its turn still says goes nowhere
         self.sessions.pop(session.id, None)
         self.store.uncapped.discard(session.id)
         self.bus.close_session(session.id, SESSION_DELETED)
@@ -715,6 +708,8 @@ class SessionManager:
 
     def resize(self, session_id: str, cols: int, rows: int) -> None:
         session = self.get_session(session_id)
+        if session.kind == CLAUDE:
+            raise NotATerminal(f"session {session_id!r} is a Claude session: it has no terminal")
         if not session.running or session.process is None:
             raise SessionNotRunning(f"session {session_id!r} is {session.status}")
         if not session.process.is_tty:

@@ -47,10 +47,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     trimmed_through INTEGER NOT NULL DEFAULT 0,
     stored_bytes INTEGER NOT NULL DEFAULT 0,
     agent TEXT,
-    source TEXT,
     source_offset INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS dismissed_sources (path TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS dismissed_agent_ids (id TEXT PRIMARY KEY);
 CREATE INDEX IF NOT EXISTS sessions_by_project ON sessions(project_id);
 CREATE TABLE IF NOT EXISTS events (
     session_id TEXT NOT NULL,
@@ -64,9 +63,8 @@ CREATE TABLE IF NOT EXISTS events (
 # From version 1: agent sessions and imported history.
 MIGRATE_1_TO_2 = """
 ALTER TABLE sessions ADD COLUMN agent TEXT;
-ALTER TABLE sessions ADD COLUMN source TEXT;
 ALTER TABLE sessions ADD COLUMN source_offset INTEGER NOT NULL DEFAULT 0;
-CREATE TABLE IF NOT EXISTS dismissed_sources (path TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS dismissed_agent_ids (id TEXT PRIMARY KEY);
 """
 
 # Once over its cap, a session is trimmed down to this fraction of it, so that trimming does not
@@ -154,7 +152,8 @@ class Store:
         # Sessions that retention never trims (imported history: the user asked for all of it).
         # Changed on the loop, read by the writer: a set's membership test is atomic.
         self.uncapped: set[str] = set()
-        self.dismissed_sources: set[str] = set()
+        # Claude Code sessions a user deleted here: their history files are not listed again.
+        self.dismissed_agent_ids: set[str] = set()
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -187,19 +186,18 @@ class Store:
         try:
             conn.row_factory = sqlite3.Row
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                conn.executescript(SCHEMA)
-            elif version == 1:
-                conn.executescript(f"BEGIN; {MIGRATE_1_TO_2} COMMIT;")
-            elif version > SCHEMA_VERSION:
+            if version > SCHEMA_VERSION:
                 raise RuntimeError(
                     f"{self.path} was written by a newer SessionDock (schema {version})"
                 )
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if version < SCHEMA_VERSION:
+                # One transaction with the version: a crash midway leaves the old schema whole.
+                script = SCHEMA if version == 0 else MIGRATE_1_TO_2
+                conn.executescript(f"BEGIN; {script} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
             projects = [dict(row) for row in conn.execute("SELECT * FROM projects ORDER BY rowid")]
             sessions = [dict(row) for row in conn.execute("SELECT * FROM sessions ORDER BY rowid")]
-            self.dismissed_sources = {
-                row[0] for row in conn.execute("SELECT path FROM dismissed_sources")
+            self.dismissed_agent_ids = {
+                row[0] for row in conn.execute("SELECT id FROM dismissed_agent_ids")
             }
         finally:
             conn.close()

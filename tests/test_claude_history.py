@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from tests.server import Server
 from tests.sse import Stream
 
 SAMPLE_ID = "0b8f3c1e-7d2a-4c55-9e1b-3f6a2d9c8e71"
+ODD_ID = "6f1d2c3b-4a5e-4f60-8172-93a4b5c6d7e8"
 
 
 def put_sample(home: Path, cwd: Path, folder: str | None = None) -> Path:
@@ -303,19 +306,101 @@ def test_a_history_file_with_a_torn_tail_and_odd_lines_lists_and_reads(tmp_path:
         json.dumps([1, 2]),
         json.dumps({"type": "user", "message": "not an object"}),
         json.dumps({"type": "assistant", "message": {"content": "plain string"}}),
-        history_line("user", cwd, "abc", clear),
-        history_line("user", cwd, "abc", real),
+        history_line("user", cwd, ODD_ID, clear),
+        history_line("user", cwd, ODD_ID, real),
         '{"type":"assistant","message":{"id":"m","content":[{"type":"text","text":"torn',
     ]  # fmt: skip
     path.write_text("\n".join(body))
     head = history.read_head(str(path))
     assert head is not None
-    assert (head.cwd, head.title, head.agent_session_id) == (str(cwd), "real prompt", "abc")
+    assert (head.cwd, head.title, head.agent_session_id) == (str(cwd), "real prompt", ODD_ID)
     chunk = history.read_chunk(str(path), 0, TranscriptParser(history=True))
     events = [event for parsed in chunk.parsed for event in parsed.events]
     assert [(kind, data.get("type") or data.get("command")) for kind, data in events] == [
         ("output", "assistant"),
-        ("prompt", "<command-name>/clear</command-name>"),
-        ("prompt", "real prompt"),
+        ("prompt", "real prompt"),  # a slash command's echo is not the user's words
     ]
     assert chunk.offset == len(path.read_bytes()) - len(body[-1])  # the torn line waits
+
+
+async def test_odd_files_and_lines_cost_only_themselves(
+    history_server: Server, workdir: Path
+) -> None:
+    projects = history_server.claude_home / "projects"
+    put_sample(history_server.claude_home, workdir)
+    odd = projects / "-odd"
+    odd.mkdir()
+    os.mkfifo(odd / "5a0c1b2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d.jsonl")  # would block a reader
+    (odd / "6b1d2c3e-4f5a-4b6c-9d7e-8f9a0b1c2d3e.jsonl").write_bytes(
+        b"[" * 100_000 + b"]" * 100_000 + b"\n"  # nested too deep for json
+        + b'{"type":"user","cwd":"' + str(workdir).encode() + b'",'
+        b'"message":{"role":"user","content":"after the odd lines \xff"}}\n'
+        + b'{"type":"assistant","timestamp":NaN,"message":{"content":"refused"}}\n'
+        + b'{"type":"assistant","message":{"id":"m","content":[{"type":"text","text":"x"}],'
+        b'"usage":{"output_tokens":1e999}}}\n'
+    )  # fmt: skip
+    relative = history_line("user", ".", "7c2e3d4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f", "hi")
+    (odd / "7c2e3d4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f.jsonl").write_text(relative)
+    history_server.start()
+    async with history_server.async_client() as api:
+        sessions = {s["agent"]["agentSessionId"]: s for s in await imported(api)}
+        assert set(sessions) == {SAMPLE_ID, "6b1d2c3e-4f5a-4b6c-9d7e-8f9a0b1c2d3e"}
+        odd_session = sessions["6b1d2c3e-4f5a-4b6c-9d7e-8f9a0b1c2d3e"]
+        events = await all_events(api, odd_session["id"])
+        listed = (await api.get(f"/api/session/{odd_session['id']}")).json()
+    # The NaN line is refused whole; the one with an infinite count keeps its text only.
+    assert [(e["type"], e["data"].get("content") or e["data"].get("command")) for e in events] == [
+        ("prompt", "after the odd lines \ufffd"),
+        ("output", "x"),
+    ]
+    assert all(isinstance(e["data"]["timestamp"], int) for e in events)
+    assert listed["agent"]["totals"]["outputTokens"] == 0
+    started = time.monotonic()
+    assert history_server.stop() == 0
+    assert time.monotonic() - started < 5  # no reader left blocked on the FIFO
+
+
+async def test_a_history_file_cannot_choose_claudes_arguments(
+    history_server: Server, workdir: Path, tmp_path: Path
+) -> None:
+    folder = history_file(history_server.claude_home, workdir, "x").parent
+    evil = {"role": "user", "content": "look at this"}
+    # Named like an option: not a Claude Code session, not listed.
+    (folder / "--mcp-config=evil.jsonl").write_text(
+        history_line("user", workdir, "--mcp-config=/tmp/evil.json", evil)
+    )
+    # A real session's file whose lines claim another id: the file's name is what resumes.
+    real_id = "8d3f4e5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a"
+    (folder / f"{real_id}.jsonl").write_text(
+        history_line("user", workdir, "--dangerously-skip-permissions", evil)
+    )
+    history_server.start()
+    async with history_server.async_client() as api:
+        (session,) = await imported(api)
+        assert session["agent"]["agentSessionId"] == real_id
+        response = await api.post("/api/sessions", json={"kind": "claude", "resume": session["id"]})
+        new = response.json()
+        async with Stream(api, new["id"]) as stream:
+            await api.post(f"/api/session/{new['id']}/prompt", json={"command": "hello"})
+            await stream.wait_for(lambda e: e.event == "status" and "turn" in e.data)
+    (call,) = fake_calls(tmp_path / "fake-claude.log")
+    argv = call["argv"]
+    assert argv[argv.index("--resume") + 1] == real_id
+    assert not any("mcp" in arg or "dangerously" in arg for arg in argv)
+
+
+async def test_a_conversation_whose_folder_is_gone_cannot_be_continued(
+    history_server: Server, tmp_path: Path
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    put_sample(history_server.claude_home, gone)
+    gone.rmdir()
+    history_server.start()
+    async with history_server.async_client() as api:
+        (session,) = await imported(api)  # still listed: its history is still there
+        assert session["workingDir"] == str(gone)
+        response = await api.post("/api/sessions", json={"kind": "claude", "resume": session["id"]})
+        assert response.status_code == 400
+        assert "no longer exists" in response.json()["error"]
+        assert len(await all_events(api, session["id"])) == 6

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -293,10 +297,13 @@ async def test_malformed_and_unknown_lines_do_not_stop_the_turn(
         ends = await wait_turns(stream, 1)
 
     errors = [e.data for e in stream.events if e.event == "error"]
-    assert len(errors) == 2
+    assert len(errors) == 4
     assert errors[0]["message"].startswith("malformed line from claude")
     assert errors[0]["line"].startswith('{"type":"assistant","message":{"content"')
     assert errors[1]["line"] == "[1, 2, 3]"
+    assert "NaN is not a number JSON allows" in errors[2]["message"]
+    assert "nested too deeply" in errors[3]["message"]
+    assert errors[3]["line"] == "[" * 200
     raw_types = [e.data["line"]["type"] for e in stream.events if e.event == "raw"]
     assert raw_types == ["system", "stream_event"]
     assert assistant_texts(stream) == ["Still here after the bad lines."]
@@ -350,9 +357,12 @@ async def test_extra_arguments_are_passed_to_every_turn(
     session = await new_claude(agent_api, workdir, argv=extra)
     async with Stream(agent_api, session["id"]) as stream:
         await prompt(agent_api, session["id"], "hello")
-        await wait_turns(stream, 1)
-    (call,) = fake_calls(fake_log)
-    assert call["argv"][-4:] == extra
+        await prompt(agent_api, session["id"], "again")
+        await wait_turns(stream, 2)
+    first, second = fake_calls(fake_log)
+    assert first["argv"][-4:] == extra
+    assert second["argv"][-4:] == extra
+    assert "--resume" in second["argv"]
 
 
 async def test_a_conversation_survives_a_backend_restart(
@@ -438,3 +448,120 @@ async def test_a_session_continues_a_conversation_by_its_claude_id(
     argv = fake_calls(fake_log)[0]["argv"]
     assert argv[argv.index("--resume") + 1] == agent_id
     assert assistant_texts(stream) == ["You said: hello. This is turn 2 of our conversation."]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_an_interrupt_while_the_turn_starts_is_not_lost(
+    agent_api: httpx.AsyncClient, workdir: Path
+) -> None:
+    session = await new_claude(agent_api, workdir)
+    async with Stream(agent_api, session["id"]) as stream:
+        await prompt(agent_api, session["id"], "slow job")  # sleeps 30 s once it runs
+        response = await agent_api.post(
+            f"/api/session/{session['id']}/signal", json={"signal": "SIGINT"}
+        )
+        assert response.status_code == 202
+        (end,) = await wait_turns(stream, 1, timeout=10)
+    assert end.data["turn"]["interrupted"] is True
+    assert "Finished the long job" not in stream.output()
+
+
+async def test_deleting_a_working_session_ends_its_turn_and_leaves_nothing_behind(
+    agent_server: Server, agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
+) -> None:
+    session = await new_claude(agent_api, workdir)
+    async with Stream(agent_api, session["id"]) as stream:
+        await prompt(agent_api, session["id"], "slow job")
+        await prompt(agent_api, session["id"], "queued")
+        await stream.wait_for_output("Starting a long job")
+        response = await agent_api.delete(f"/api/session/{session['id']}")
+        assert response.status_code == 200
+    (call,) = fake_calls(fake_log)
+    assert not alive(call["pid"])
+    # Claude Code's record of the deleted conversation is not listed as an imported session.
+    await asyncio.sleep(2.2)  # past the rescan interval
+    assert (await agent_api.get("/api/sessions")).json()["sessions"] == []
+    agent_server.stop()
+    with sqlite3.connect(agent_server.data_dir / "sessiondock.sqlite3") as db:
+        orphans = db.execute(
+            "SELECT count(*) FROM events WHERE session_id NOT IN (SELECT id FROM sessions)"
+        ).fetchone()[0]
+    assert orphans == 0
+
+
+async def test_a_delete_right_after_the_prompt_stops_the_turn_that_was_starting(
+    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
+) -> None:
+    session = await new_claude(agent_api, workdir)
+    await prompt(agent_api, session["id"], "slow job")
+    response = await agent_api.delete(f"/api/session/{session['id']}")
+    assert response.status_code == 200
+    for call in fake_calls(fake_log):  # if it started at all, it is gone
+        assert not alive(call["pid"])
+
+
+async def test_a_crash_mid_turn_reports_the_turn_and_the_prompts_that_waited(
+    agent_server: Server, workdir: Path
+) -> None:
+    async with agent_server.async_client() as api:
+        session = await new_claude(api, workdir)
+        async with Stream(api, session["id"]) as stream:
+            await prompt(api, session["id"], "slow job")
+            await prompt(api, session["id"], "one")
+            await prompt(api, session["id"], "two")
+            await stream.wait_for_output("Starting a long job")
+    agent_server.restart(signal.SIGKILL)
+    async with agent_server.async_client() as api:
+        events = (await api.get(f"/api/session/{session['id']}/history")).json()["events"]
+        listed = (await api.get(f"/api/session/{session['id']}")).json()
+    ends = [e["data"]["turn"] for e in events if e["type"] == "status" and "turn" in e["data"]]
+    assert [(t["interrupted"], t["isError"]) for t in ends] == [(True, False)]
+    errors = [e["data"]["message"] for e in events if e["type"] == "error"]
+    assert errors == ["2 queued prompt(s) were not run: the backend stopped"]
+    assert (listed["status"], listed["agent"]["state"], listed["agent"]["queued"]) == (
+        "running", "idle", 0,
+    )  # fmt: skip
+
+
+async def test_a_conversation_that_changes_id_on_resume_is_still_one_session(
+    tmp_path: Path, workdir: Path, fake_log: Path
+) -> None:
+    server = Server(tmp_path / "data", ["--claude-path", str(FAKE_CLAUDE)])
+    server.env.update(FAKE_CLAUDE_LOG=str(fake_log), FAKE_CLAUDE_NEW_ID_ON_RESUME="1")
+    server.start()
+    try:
+        async with server.async_client() as api:
+            session = await new_claude(api, workdir)
+            async with Stream(api, session["id"]) as stream:
+                for text in ("one", "two", "three"):
+                    await prompt(api, session["id"], text)
+                ends = await wait_turns(stream, 3)
+            ids = {e.data["agent"]["agentSessionId"] for e in ends}
+            assert len(ids) == 3  # a new Claude Code id for each turn
+            assert assistant_texts(stream)[-1].endswith("This is turn 3 of our conversation.")
+            assert len(list(server.claude_home.glob("projects/*/*.jsonl"))) == 3
+            sessions = (await api.get("/api/sessions")).json()["sessions"]
+            assert [s["id"] for s in sessions] == [session["id"]]
+            await api.delete(f"/api/session/{session['id']}")
+            await asyncio.sleep(2.2)  # past the rescan interval
+            assert (await api.get("/api/sessions")).json()["sessions"] == []
+    finally:
+        server.stop()
+
+
+async def test_a_claude_session_has_no_terminal_to_resize(
+    agent_api: httpx.AsyncClient, workdir: Path
+) -> None:
+    session = await new_claude(agent_api, workdir)
+    response = await agent_api.post(
+        f"/api/session/{session['id']}/resize", json={"cols": 80, "rows": 24}
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "not_a_terminal"

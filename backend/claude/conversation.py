@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend import protocol
-from backend.claude.transcript import Parsed, TranscriptParser, TurnResult, Usage
+from backend.claude.transcript import Parsed, TranscriptParser, TurnResult, Usage, is_agent_id
 from backend.process import LaunchSpec, SessionProcess
 from backend.protocol import StoredEvent, now_ms
 
@@ -43,6 +43,14 @@ class AgentState:
     totals: Usage = field(default_factory=Usage)
     source: str | None = None  # the history file of an imported session
     queued: int = 0
+    # Every Claude Code session id this conversation ran under (some releases start a new one
+    # on each --resume): their history files are this session's, not sessions to import.
+    known_ids: list[str] = field(default_factory=list)
+
+    def remember(self, agent_session_id: str) -> None:
+        self.agent_session_id = agent_session_id
+        if agent_session_id not in self.known_ids:
+            self.known_ids.append(agent_session_id)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,17 +61,26 @@ class AgentState:
             "source": self.source,
         }
 
+    def to_record(self) -> dict[str, Any]:
+        return {**self.to_json(), "knownIds": self.known_ids}
+
     @classmethod
-    def from_json(cls, data: Any) -> AgentState:
+    def from_record(cls, data: Any) -> AgentState:
         if not isinstance(data, dict):
             return cls()
-        agent_id = data.get("agentSessionId")
-        source = data.get("source")
+        agent_id, source, queued = (
+            data.get("agentSessionId"),
+            data.get("source"),
+            data.get("queued"),
+        )
+        known = data.get("knownIds")
         return cls(
-            agent_session_id=agent_id if isinstance(agent_id, str) else None,
+            agent_session_id=agent_id if is_agent_id(agent_id) else None,
             state=WORKING if data.get("state") == WORKING else IDLE,
             totals=Usage.from_json(data.get("totals")),
             source=source if isinstance(source, str) else None,
+            queued=queued if isinstance(queued, int) and queued > 0 else 0,
+            known_ids=[i for i in known if is_agent_id(i)] if isinstance(known, list) else [],
         )
 
 
@@ -97,18 +114,22 @@ class Conversation:
         *,
         congested: Callable[[], bool],
         call_when_drained: Callable[[Callable[[], None]], None],
+        grace: float = 0.5,
     ) -> None:
         self.setup = setup
         self.agent = agent
-        self._emit = emit
+        self._emit_to_store = emit
         self._on_change = on_change  # the agent state changed: persist it
         self._congested = congested
         self._call_when_drained = call_when_drained
-        self._queue: deque[str] = deque()
+        self._grace = grace
+        self._queue: deque[str] = deque()  # prompts waiting for the running turn
         self._process: SessionProcess | None = None
         self._runner: asyncio.Task[None] | None = None
+        # Set for the running turn (also while it starts: a signal then is not lost).
         self._interrupted = False
         self._closing = False
+        self._detached = False
         self._parser = TranscriptParser()
         self._partial: list[str] = []
         self._partial_size = 0
@@ -122,72 +143,84 @@ class Conversation:
     def busy(self) -> bool:
         return self._runner is not None and not self._runner.done()
 
+    def _emit(self, event_type: str, payload: dict[str, Any]) -> None:
+        if not self._detached:
+            self._emit_to_store(event_type, payload)
+
+    def detach(self) -> None:
+        """The session is gone: from now on nothing is recorded for it."""
+        self._detached = True
+
     # -- prompts ------------------------------------------------------------------------------
 
     def submit(self, prompt: str) -> PromptAck:
         """Record the prompt and run it now, or after the turns before it."""
-        position = len(self._queue) + (1 if self.busy else 0)
+        position = len(self._queue) + 1 if self.busy else 0
         payload: dict[str, Any] = {"command": prompt, "timestamp": now_ms()}
         if position:
             payload["queued"] = True
             payload["position"] = position
-        event = self._emit(protocol.PROMPT, payload)
-        self._queue.append(prompt)
-        self.agent.queued = len(self._queue) - (0 if self.busy else 1)
-        if not self.busy:
-            self._runner = asyncio.create_task(self._run_queue(), name="claude turns")
-        else:
+        event = self._emit_to_store(protocol.PROMPT, payload)
+        if self.busy:
+            self._queue.append(prompt)
+            self.agent.queued = len(self._queue)
             self._on_change()
+        else:
+            self._runner = asyncio.create_task(self._run_queue(prompt), name="claude turns")
         return PromptAck(event.seq, bool(position), position)
+
+    def recover(self) -> None:
+        """After a crash: the turn that was running, and the prompts that waited, are gone."""
+        if self.agent.state != WORKING:
+            return
+        self._drop_queue(self.agent.queued, "the backend stopped")
+        self._interrupted = True
+        self.agent.state = IDLE
+        self.agent.queued = 0
+        self._end_turn()
 
     def interrupt(self) -> None:
         """SIGINT to the running turn, as Ctrl-C would; the queue goes on afterwards."""
+        if not self.busy:
+            return
+        self._interrupted = True
         if self._process is not None:
-            self._interrupted = True
             self._process.signal_all(signal.SIGINT)
+        # else: the turn is starting; it is signalled as soon as its process exists
 
     async def close(self, signum: int = signal.SIGTERM) -> bool:
         """End the conversation: drop the queue, stop the running turn. Returns whether a turn
         was running (and so was killed)."""
+        return await self._end(signum, "the session was closed")
+
+    async def stop(self) -> None:
+        """The backend is stopping: end the running turn (recorded as interrupted) and say which
+        queued prompts did not run. The conversation itself goes on after a restart."""
+        await self._end(signal.SIGTERM, "the backend stopped")
+
+    async def _end(self, signum: int, why: str) -> bool:
         self._closing = True
-        dropped = len(self._queue)
+        self._drop_queue(len(self._queue), why)
         self._queue.clear()
-        if dropped:
-            self._emit(
-                protocol.ERROR,
-                {"message": f"{dropped} queued prompt(s) were not run: the session was closed"},
-            )
-        process, killed = self._process, self._process is not None
-        if process is not None:
+        killed = self.busy
+        if killed:
             self._interrupted = True
-            process.signal_all(signum)
-            await process.terminate(0.5)
+        if self._process is not None:
+            self._process.signal_all(signum)
+            await self._process.terminate(self._grace)
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)
         return killed
 
-    async def stop(self, grace: float) -> None:
-        """The backend is stopping: end the running turn (recorded as interrupted) and say which
-        queued prompts did not run. The conversation itself goes on after a restart."""
-        self._closing = True
-        dropped = len(self._queue)
-        self._queue.clear()
-        if dropped:
-            self._emit(
-                protocol.ERROR,
-                {"message": f"{dropped} queued prompt(s) were not run: the backend stopped"},
-            )
-        if self._process is not None:
-            self._interrupted = True
-            await self._process.terminate(grace)
-        if self._runner is not None:
-            await asyncio.gather(self._runner, return_exceptions=True)
+    def _drop_queue(self, count: int, why: str) -> None:
+        if count:
+            self._emit(protocol.ERROR, {"message": f"{count} queued prompt(s) were not run: {why}"})
 
     # -- turns --------------------------------------------------------------------------------
 
-    async def _run_queue(self) -> None:
-        while self._queue and not self._closing:
-            prompt = self._queue.popleft()
+    async def _run_queue(self, first: str) -> None:
+        prompt: str | None = first
+        while prompt is not None and not self._closing:
             self.agent.queued = len(self._queue)
             self.agent.state = WORKING
             self._status()
@@ -199,9 +232,10 @@ class Conversation:
             self.agent.state = IDLE
             self.agent.queued = len(self._queue)
             self._end_turn()
+            self._interrupted = False
+            prompt = self._queue.popleft() if self._queue else None
 
     async def _run_turn(self, prompt: str) -> None:
-        self._interrupted = False
         self._result = None
         self._parser = TranscriptParser()
         self._partial.clear()
@@ -212,21 +246,26 @@ class Conversation:
             self._emit(protocol.ERROR, {"message": str(exc)})
             self._result = TurnResult(Usage(), 0, True, "not-started", "")
             return
+        if self._interrupted or self._closing:
+            return  # stopped before it began
         # A long prompt, or one that looks like an option ("--help me"), goes to standard input.
         on_stdin = len(prompt.encode()) > MAX_ARGV_PROMPT or prompt.startswith("-")
         argv = [setup.binary, "-p", *([] if on_stdin else [prompt])]
         argv += ["--output-format", "stream-json", "--verbose"]
-        if self.agent.agent_session_id:
-            argv += ["--resume", self.agent.agent_session_id]
+        resume = self.agent.agent_session_id
+        if resume and is_agent_id(resume):
+            argv += ["--resume", resume]
         argv += setup.extra_args
         spec = LaunchSpec(tuple(argv), setup.cwd, setup.env, tty=False)
         process = SessionProcess(spec, self._on_output, setup.coalesce_seconds)
         try:
             await process.start()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
+            where = exc.filename if isinstance(exc, OSError) and exc.filename else setup.binary
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             self._emit(
                 protocol.ERROR,
-                {"message": f"could not start {setup.binary!r}: {exc.strerror or exc}"},
+                {"message": f"could not start {setup.binary!r} in {setup.cwd}: {where}: {reason}"},
             )
             self._result = TurnResult(Usage(), 0, True, "not-started", "")
             return
@@ -234,6 +273,10 @@ class Conversation:
         if on_stdin:
             process.write(prompt.encode())
         process.close_input()  # claude -p reads its standard input to its end
+        if self._closing:
+            await process.terminate(self._grace)  # stopped while it started
+        elif self._interrupted:
+            process.signal_all(signal.SIGINT)
         try:
             code = await process.wait()
         finally:
@@ -291,9 +334,14 @@ class Conversation:
         if self._partial_size < 0:  # the tail of an over-long line
             self._partial_size = 0
             return
-        parsed: Parsed = self._parser.feed(line)
+        try:
+            parsed: Parsed = self._parser.feed(line)
+        except Exception:
+            log.exception("could not read a line from claude")
+            self._emit(protocol.ERROR, {"message": "a line from claude could not be read"})
+            return
         if parsed.agent_session_id and parsed.agent_session_id != self.agent.agent_session_id:
-            self.agent.agent_session_id = parsed.agent_session_id
+            self.agent.remember(parsed.agent_session_id)
             self._on_change()
         for event_type, payload in parsed.events:
             payload.setdefault("timestamp", now_ms())
@@ -325,5 +373,6 @@ class Conversation:
             turn = {**Usage().to_json(), "numTurns": 0, "isError": not self._interrupted}
             del turn["turns"]
             turn["subtype"] = "interrupted" if self._interrupted else "no-result"
-        turn["interrupted"] = self._interrupted
+        # A turn that reached its result finished, whatever came after.
+        turn["interrupted"] = self._interrupted and result is None
         self._status({"turn": turn, "totals": self.agent.totals.to_json()})

@@ -9,15 +9,23 @@ Everything here is blocking file I/O: callers run it in a thread.
 
 from __future__ import annotations
 
-import json
+import errno
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, BinaryIO
 
-from backend.claude.transcript import Parsed, TranscriptParser, parse_timestamp
+from backend.claude.transcript import (
+    Parsed,
+    TranscriptParser,
+    is_agent_id,
+    loads,
+    parse_timestamp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +80,24 @@ def list_files(home: Path) -> list[FileStamp]:
                 stat = entry.stat()
             except OSError:
                 continue
-            found.append(FileStamp(entry.path, stat.st_size, stat.st_mtime_ns))
+            if S_ISREG(stat.st_mode):  # a FIFO or a device would block or never end
+                found.append(FileStamp(entry.path, stat.st_size, stat.st_mtime_ns))
     return found
+
+
+@contextmanager
+def open_regular(path: str) -> Iterator[BinaryIO]:
+    """Open a regular file for reading, never blocking on what turned into a FIFO meanwhile."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        handle = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
+        yield handle
 
 
 def read_head(path: str) -> Head | None:
@@ -81,9 +105,10 @@ def read_head(path: str) -> Head | None:
     cwd: str | None = None
     title: str | None = None
     started: int | None = None
-    agent_id = Path(path).stem
+    # Claude Code names the file after the session: that is what --resume looks up.
+    agent_id: str | None = Path(path).stem
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             size = HEAD_BYTES
             data = handle.read(size)
             while True:
@@ -99,32 +124,47 @@ def read_head(path: str) -> Head | None:
     except OSError as exc:
         log.info("cannot read %s: %s", path, exc)
         return None
-    if not cwd:
+    if not cwd or not is_agent_id(agent_id):
         return None
+    assert agent_id is not None
     return Head(path, agent_id, cwd, title or f"Claude session {agent_id[:8]}", started)
 
 
-def _scan_head(data: bytes, agent_id: str) -> tuple[str | None, str | None, int | None, str]:
+def _scan_head(
+    data: bytes, agent_id: str | None
+) -> tuple[str | None, str | None, int | None, str | None]:
     cwd = title = None
     started = None
     for raw in data.splitlines():
         try:
-            obj = json.loads(raw)
+            obj = loads(raw.decode("utf-8", errors="replace"))
         except ValueError:
             continue
         if not isinstance(obj, dict):
             continue
-        if cwd is None and isinstance(obj.get("cwd"), str) and obj["cwd"]:
-            cwd = obj["cwd"]
-            if isinstance(obj.get("sessionId"), str) and obj["sessionId"]:
-                agent_id = obj["sessionId"]
+        if cwd is None:
+            cwd = _folder(obj.get("cwd"))
+            if cwd is not None and not is_agent_id(agent_id):
+                session_id = obj.get("sessionId")
+                agent_id = session_id if is_agent_id(session_id) else None
         if started is None:
             started = parse_timestamp(obj.get("timestamp"))
-        if title is None and obj.get("type") == "user" and not obj.get("isMeta"):
+        if (
+            title is None
+            and obj.get("type") == "user"
+            and not (obj.get("isMeta") or obj.get("isSidechain") or obj.get("isCompactSummary"))
+        ):
             title = _prompt_title(obj.get("message"))
         if cwd and title:
             break
     return cwd, title, started, agent_id
+
+
+def _folder(value: Any) -> str | None:
+    """A ``cwd`` worth a project: an absolute path (normalised), without NUL."""
+    if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
+        return None
+    return os.path.normpath(value)
 
 
 def _prompt_title(message: Any) -> str | None:
@@ -162,29 +202,44 @@ def read_chunk(path: str, offset: int, parser: TranscriptParser) -> Chunk:
 
     A line still being written (no newline yet) is left for the next read; a line longer than
     MAX_LINE_BYTES is skipped."""
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         size = os.fstat(handle.fileno()).st_size
-        if size <= offset:
+        if size < offset:
+            # Claude Code only appends: a shorter file was rewritten. What was read is kept.
+            log.warning("%s is shorter than what was read of it; not reading it again", path)
+            return Chunk([], offset, True)
+        if size == offset:
             return Chunk([], offset, True)
         handle.seek(offset)
-        data = handle.read(CHUNK_BYTES)
-        end = data.rfind(b"\n")
-        while end < 0 and len(data) < MAX_LINE_BYTES:
+        parts = [handle.read(CHUNK_BYTES)]
+        read = len(parts[0])
+        end = parts[0].rfind(b"\n")
+        while end < 0 and read < MAX_LINE_BYTES:
+            # One long line: look for its end in each new piece only (not the whole again).
             more = handle.read(CHUNK_BYTES)
             if not more:
                 return Chunk([], offset, True)  # one unfinished line
-            data += more
-            end = data.rfind(b"\n")
+            newline = more.rfind(b"\n")
+            if newline >= 0:
+                end = read + newline
+            parts.append(more)
+            read += len(more)
         if end < 0:
             log.warning("skipping a line over %d bytes in %s", MAX_LINE_BYTES, path)
-            return Chunk([], _skip_line(handle, offset + len(data)), False)
-    parsed = [parser.feed(line) for line in _lines(data[: end + 1])]
+            return Chunk([], _skip_line(handle, offset + read), False)
+    data = b"".join(parts) if len(parts) > 1 else parts[0]
+    parsed = [_parse(parser, line, path) for line in data[: end + 1].splitlines()]
     new_offset = offset + end + 1
     return Chunk([p for p in parsed if p.events or p.usage], new_offset, new_offset >= size)
 
 
-def _lines(data: bytes) -> Iterator[bytes]:
-    return iter(data.splitlines())
+def _parse(parser: TranscriptParser, line: bytes, path: str) -> Parsed:
+    """One line; whatever goes wrong with it costs that line only."""
+    try:
+        return parser.feed(line)
+    except Exception:
+        log.exception("skipping a line of %s that could not be read", path)
+        return Parsed()
 
 
 def _skip_line(handle: BinaryIO, position: int) -> int:

@@ -87,25 +87,23 @@ class HistoryImports:
                 await asyncio.shield(self._scan)
 
     async def _rescan(self) -> None:
-        stamps, heads = await asyncio.to_thread(self._scan_files, dict(self._heads))
-        self._scanned_at = time.monotonic()
+        try:
+            stamps, heads = await asyncio.to_thread(self._scan_files, dict(self._heads))
+        finally:
+            self._scanned_at = time.monotonic()
         self._stamps = {stamp.path: stamp for stamp in stamps}
         self._heads.update(heads)
         for path in set(self._heads) - set(self._stamps):
             del self._heads[path]
-        ours = {
-            s.agent.agent_session_id
-            for s in self.manager.sessions.values()
-            if s.agent is not None and s.agent.source is None
-        }
+        # Claude Code's own records of our claude sessions, and what a user deleted here.
+        skip = set(self.manager.store.dismissed_agent_ids)
+        for session in self.manager.sessions.values():
+            if session.agent is not None and session.agent.source is None:
+                skip.update(session.agent.known_ids)
         for stamp in stamps:
             head = self._heads.get(stamp.path)
-            if head is None or stamp.path in self._by_source:
+            if head is None or stamp.path in self._by_source or head.agent_session_id in skip:
                 continue
-            if stamp.path in self.manager.store.dismissed_sources:
-                continue
-            if head.agent_session_id in ours:
-                continue  # Claude Code's own record of one of our claude sessions
             self._register(head, stamp)
         self._forget_vanished()
 
@@ -121,7 +119,11 @@ class HistoryImports:
                 known[stamp.path] is not None or self._stamps.get(stamp.path) == stamp
             ):
                 continue
-            heads[stamp.path] = history.read_head(stamp.path)
+            try:
+                heads[stamp.path] = history.read_head(stamp.path)
+            except Exception:  # one odd file must not hide the others
+                log.exception("cannot list %s", stamp.path)
+                heads[stamp.path] = None
         return stamps, heads
 
     def _register(self, head: history.Head, stamp: history.FileStamp) -> None:
@@ -147,19 +149,25 @@ class HistoryImports:
                 self.manager.forget_imported(session)
 
     def forget(self, session: Session) -> None:
-        """Deleted by a user: drop it now and never list its file again."""
-        source = session.agent.source if session.agent else None
-        if source is None:
+        """Deleted by a user: drop it now, and never list its Claude Code history again (for a
+        claude session, the records Claude Code kept of its turns)."""
+        agent = session.agent
+        if agent is None:
             return
-        self._by_source.pop(source, None)
+        if agent.source is not None:
+            self._by_source.pop(agent.source, None)
         self._parsers.pop(session.id, None)
         for tasks in (self._imports, self._tails):
             task = tasks.pop(session.id, None)
             if task is not None:
                 task.cancel()
         store = self.manager.store
-        store.dismissed_sources.add(source)
-        store.execute("INSERT OR IGNORE INTO dismissed_sources (path) VALUES (?)", (source,))
+        ids = set(agent.known_ids)
+        if agent.source is not None and agent.agent_session_id:
+            ids.add(agent.agent_session_id)
+        for agent_id in ids - store.dismissed_agent_ids:
+            store.dismissed_agent_ids.add(agent_id)
+            store.execute("INSERT OR IGNORE INTO dismissed_agent_ids (id) VALUES (?)", (agent_id,))
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -180,7 +188,12 @@ class HistoryImports:
             task = asyncio.create_task(self._import(session), name=f"import {session.id}")
             self._imports[session.id] = task
             task.add_done_callback(lambda _: self._imports.pop(session.id, None))
-        await asyncio.shield(task)
+        # Not shield(): a delete or a stop cancels the import, and the caller then goes on (to
+        # its 404) instead of being cancelled with it.
+        await asyncio.wait({task})
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error
 
     async def _follow(self, session: Session) -> None:
         bus = self.manager.bus
@@ -191,6 +204,9 @@ class HistoryImports:
                 await self.catch_up(session)
             except OSError as exc:
                 log.info("cannot read %s: %s", session.agent and session.agent.source, exc)
+            except Exception:
+                log.exception("reading the history of %s failed", session.id)
+                return
             idle_polls = 0 if bus.has_subscribers(session.id) else idle_polls + 1
             await asyncio.sleep(self.poll_seconds)
 
@@ -212,13 +228,13 @@ class HistoryImports:
                 for event_type, payload in parsed.events:
                     if event_type == protocol.PROMPT:
                         agent.totals.turns += 1
-                    store.append(session.id, event_type, {"sessionId": session.id, **payload})
+                    self.manager.append_event(session, event_type, payload)
             if chunk.offset != session.source_offset:
                 session.source_offset = chunk.offset
                 # Queued after the chunk's events: committed with them or after them.
                 store.execute(
                     "UPDATE sessions SET source_offset = ?, agent = ? WHERE id = ?",
-                    (chunk.offset, dumps(agent.to_json()), session.id),
+                    (chunk.offset, dumps(agent.to_record()), session.id),
                 )
             if chunk.at_end:
                 return

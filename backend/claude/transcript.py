@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
+import re
 import shlex
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +25,35 @@ from backend import protocol
 RAW = "raw"
 RESPONSE_CHARS = 500
 MAX_DIFF_CHARS = 64 * 1024
+MAX_RESULT_CHARS = 256 * 1024  # of one tool result (a Read of a big file)
 MAX_LINE_SAMPLE = 200
+# What the parser remembers across lines is bounded, so reading a history file of any size
+# takes the same memory: the text of the latest messages, and calls not yet answered.
+REMEMBERED_MESSAGES = 16
+REMEMBERED_CALLS = 1024
+
+# A Claude Code session id is a UUID, and it becomes the argument of --resume: nothing else
+# (nothing that could pass for an option) gets through.
+AGENT_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
+def is_agent_id(value: object) -> bool:
+    return isinstance(value, str) and AGENT_ID.fullmatch(value) is not None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def loads(line: str | bytes) -> Any:
+    """Strict JSON: NaN and Infinity are refused; nesting too deep is a ValueError too."""
+    try:
+        return json.loads(line, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
 
 READ_TOOLS = frozenset({"Read", "NotebookRead", "Glob", "Grep", "LS"})
 EDIT_TOOLS = frozenset({"Edit", "MultiEdit", "NotebookEdit"})
@@ -95,7 +126,8 @@ class Usage:
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0.0
-    return float(value)
+    number = float(value)
+    return number if math.isfinite(number) else 0.0
 
 
 @dataclass(slots=True)
@@ -121,6 +153,12 @@ class TurnResult:
 
 
 @dataclass(slots=True)
+class _Message:
+    text: str = ""
+    counted: bool = False
+
+
+@dataclass(slots=True)
 class Parsed:
     """The events one line makes, and what it tells the caller about the conversation."""
 
@@ -137,10 +175,10 @@ class TranscriptParser:
 
     def __init__(self, *, history: bool = False) -> None:
         self.history = history
-        self._text_by_message: dict[str, str] = {}
+        # Message id → its text so far (and whether its usage was counted), newest last.
+        self._messages: OrderedDict[str, _Message] = OrderedDict()
         self._last_text = ""
-        self._tools: dict[str, str] = {}
-        self._counted_messages: set[str] = set()
+        self._tools: OrderedDict[str, str] = OrderedDict()  # calls not yet answered
 
     def feed(self, line: str | bytes) -> Parsed:
         """The events of one line. A malformed line becomes an ``error`` event."""
@@ -150,7 +188,7 @@ class TranscriptParser:
         if not line:
             return Parsed()
         try:
-            obj = json.loads(line)
+            obj = loads(line)
         except ValueError as exc:
             if self.history:
                 return Parsed()  # a torn or foreign line in a stored file is skipped
@@ -173,7 +211,7 @@ class TranscriptParser:
         kind = obj.get("type")
         parsed = Parsed()
         session_id = obj.get("session_id") or obj.get("sessionId")
-        if isinstance(session_id, str) and session_id:
+        if is_agent_id(session_id):
             parsed.agent_session_id = session_id
         timestamp = parse_timestamp(obj.get("timestamp"))
         if kind == "assistant":
@@ -201,13 +239,12 @@ class TranscriptParser:
         texts = [
             b["text"] for b in blocks if b.get("type") == "text" and isinstance(b.get("text"), str)
         ]
+        remembered = self._message(message_id)
         if texts:
             joined = "\n".join(texts)
-            if message_id:
-                self._text_by_message[message_id] = (
-                    self._text_by_message.get(message_id, "") + joined
-                )
-            self._last_text = joined
+            if remembered is not None:
+                remembered.text = (remembered.text + joined)[:RESPONSE_CHARS]
+            self._last_text = joined[:RESPONSE_CHARS]
         operations = []
         for block in blocks:
             block_type = block.get("type")
@@ -223,51 +260,68 @@ class TranscriptParser:
                 operation = operation_of(block)
                 if operation["toolUseId"]:
                     self._tools[operation["toolUseId"]] = operation["tool"]
+                    if len(self._tools) > REMEMBERED_CALLS:
+                        self._tools.popitem(last=False)
                 operations.append(operation)
         if operations:
-            around = self._text_by_message.get(message_id, "") or self._last_text
+            around = (remembered.text if remembered else "") or self._last_text
             parsed.events.append(
                 (
                     protocol.OPERATIONS_DETECTED,
                     {"operations": operations, "response": around[:RESPONSE_CHARS]},
                 )
             )
-        if self.history and message_id and message_id not in self._counted_messages:
+        if self.history and remembered is not None and not remembered.counted:
             # A message split over several lines repeats its usage on each: count it once.
-            self._counted_messages.add(message_id)
+            remembered.counted = True
             parsed.usage = Usage.from_api(message.get("usage"), obj.get("costUSD"))
+
+    def _message(self, message_id: str) -> _Message | None:
+        """What is remembered of a message (its lines come one after another), if it has an id."""
+        if not message_id:
+            return None
+        message = self._messages.get(message_id)
+        if message is None:
+            message = self._messages[message_id] = _Message()
+            if len(self._messages) > REMEMBERED_MESSAGES:
+                self._messages.popitem(last=False)
+        return message
 
     def _user(self, obj: dict[str, Any], parsed: Parsed) -> None:
         message = obj.get("message")
         if not isinstance(message, dict):
             return
         content = message.get("content")
+        # Only a history file holds the user's own words (a turn's prompt is ours already), and
+        # not every user line there is the user: subagents' prompts, compaction summaries and
+        # the echoes of slash commands are not.
+        own_words = self.history and not (
+            obj.get("isMeta") or obj.get("isSidechain") or obj.get("isCompactSummary")
+        )
         if isinstance(content, str):
-            # Only a history file holds the user's own words (a turn's prompt is ours already).
-            if self.history and not obj.get("isMeta") and content.strip():
+            if own_words and content.strip() and not content.startswith("<"):
                 parsed.events.append((protocol.PROMPT, {"command": content}))
             return
         for block in _blocks(content):
             if block.get("type") == "tool_result":
                 tool_use_id = block.get("tool_use_id")
                 tool_use_id = tool_use_id if isinstance(tool_use_id, str) else ""
-                parsed.events.append(
-                    (
-                        protocol.OUTPUT,
-                        {
-                            "type": "tool-result",
-                            "content": _result_text(block.get("content")),
-                            "toolUseId": tool_use_id,
-                            "tool": self._tools.get(tool_use_id, ""),
-                            "isError": block.get("is_error") is True,
-                        },
-                    )
-                )
+                text = _result_text(block.get("content"))
+                result: dict[str, Any] = {
+                    "type": "tool-result",
+                    "content": text[:MAX_RESULT_CHARS],
+                    "toolUseId": tool_use_id,
+                    "tool": self._tools.pop(tool_use_id, ""),
+                    "isError": block.get("is_error") is True,
+                }
+                if len(text) > MAX_RESULT_CHARS:
+                    result["truncated"] = True
+                parsed.events.append((protocol.OUTPUT, result))
             elif (
-                self.history
+                own_words
                 and block.get("type") == "text"
                 and isinstance(block.get("text"), str)
-                and not obj.get("isMeta")
+                and not block["text"].startswith("<")
             ):
                 parsed.events.append((protocol.PROMPT, {"command": block["text"]}))
 
@@ -284,7 +338,7 @@ class TranscriptParser:
             subtype=str(obj.get("subtype") or ""),
             text=result if isinstance(result, str) else "",
         )
-        self._text_by_message.clear()
+        self._messages.clear()
         self._last_text = ""
 
 
