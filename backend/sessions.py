@@ -516,12 +516,13 @@ class SessionManager:
         if session.status == IMPORTED and self.history is not None:
             self.history.open(session)
 
-    async def catch_up(self, session_id: str) -> None:
-        """An imported session's history is read up to the file's current end."""
+    async def catch_up(self, session_id: str, enough: int | None = None) -> None:
+        """An imported session's history is read up to the file's current end (or until it
+        has ``enough`` events)."""
         session = self.get_session(session_id)
         if session.status == IMPORTED and self.history is not None:
             try:
-                await self.history.catch_up(session)
+                await self.history.catch_up(session, enough)
             except OSError as exc:
                 log.info("cannot read the history of %s: %s", session_id, exc)
             self.get_session(session_id)  # deleted meanwhile: 404

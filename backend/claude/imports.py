@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IMPORTED = "imported"
+# How often a history request that needs only a page checks whether the import has got there.
+ENOUGH_POLL_SECONDS = 0.02
 
 
 class HistoryImports:
@@ -179,8 +181,9 @@ class HistoryImports:
         self._tails[session.id] = task
         task.add_done_callback(lambda _: self._tails.pop(session.id, None))
 
-    async def catch_up(self, session: Session) -> None:
-        """Read the file into the store up to its current end."""
+    async def catch_up(self, session: Session, enough: int | None = None) -> None:
+        """Read the file into the store up to its current end, or (with ``enough``) until the
+        session has that many events, whichever comes first."""
         if self._closing:
             return
         task = self._imports.get(session.id)
@@ -190,9 +193,10 @@ class HistoryImports:
             task.add_done_callback(lambda _: self._imports.pop(session.id, None))
         # Not shield(): a delete or a stop cancels the import, and the caller then goes on (to
         # its 404) instead of being cancelled with it.
-        await asyncio.wait({task})
-        error = None if task.cancelled() else task.exception()
-        if error is not None:
+        store = self.manager.store
+        while not task.done() and (enough is None or store.last_seq(session.id) < enough):
+            await asyncio.wait({task}, timeout=ENOUGH_POLL_SECONDS)
+        if task.done() and not task.cancelled() and (error := task.exception()) is not None:
             raise error
 
     async def _follow(self, session: Session) -> None:

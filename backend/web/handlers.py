@@ -140,7 +140,8 @@ async def history(request: web.Request) -> web.Response:
     after = validate.query_int(request, "after", 0, low=0, high=MAX_EVENT_ID)
     limit = validate.query_int(request, "limit", 1000, low=1, high=MAX_HISTORY_PAGE)
     store = request.app[STORE]
-    await manager.catch_up(session.id)  # an imported session: read its file to its end
+    # An imported session: read its file far enough for this page (and one more, for hasMore).
+    await manager.catch_up(session.id, enough=after + limit + 1)
     await store.flush()  # include everything appended before this request
     events = await store.read_events(session.id, after, limit + 1)
     page = events[:limit]
