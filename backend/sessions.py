@@ -655,6 +655,8 @@ class SessionManager:
         if session.conversation is not None and session.running:
             if self._closing:
                 raise ShuttingDown("the server is shutting down")
+            if not command.strip():
+                raise InvalidInput("a prompt for Claude cannot be empty")
             return session.conversation.submit(command)
         if not session.running or session.process is None:
             raise SessionNotRunning(f"session {session_id!r} is {session.status}")

@@ -565,3 +565,15 @@ async def test_a_claude_session_has_no_terminal_to_resize(
     )
     assert response.status_code == 409
     assert response.json()["code"] == "not_a_terminal"
+
+
+async def test_an_empty_prompt_is_refused(agent_api: httpx.AsyncClient, workdir: Path) -> None:
+    session = await new_claude(agent_api, workdir)
+    for command in ("", "  \n"):
+        response = await agent_api.post(
+            f"/api/session/{session['id']}/prompt", json={"command": command}
+        )
+        assert response.status_code == 400
+        assert response.json()["code"] == "invalid_input"
+    history = (await agent_api.get(f"/api/session/{session['id']}/history")).json()["events"]
+    assert [e["type"] for e in history] == ["status"]
