@@ -218,14 +218,19 @@ def relative(path: str, cwd: str) -> str:
 
 
 def diff_rows(diff: str, truncated: bool = False) -> list[Row]:
-    """A unified diff, indented under its operation: - red, + green, @@ dim."""
+    """A unified diff, indented under its operation: - red, + green, @@ dim.
+
+    ``---`` and ``+++`` name the files only before the first hunk: inside one they are a
+    removed ``-- comment`` or an added ``++i;``."""
     rows = []
+    in_hunks = False
     for line in diff.rstrip("\n").split("\n"):
         role: Role
-        if line.startswith(("+++", "---")):
-            role = "diff-file"
-        elif line.startswith("@@"):
+        if line.startswith("@@"):
             role = "diff-hunk"
+            in_hunks = True
+        elif not in_hunks and line.startswith(("+++", "---")):
+            role = "diff-file"
         elif line.startswith("+"):
             role = "diff-add"
         elif line.startswith("-"):

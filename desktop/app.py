@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import platformdirs
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QApplication,
@@ -83,6 +83,7 @@ class StartupErrorDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("SessionDock: the backend did not start")
         self.message = QLabel(error.message)
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # the backend's words, not HTML
         self.message.setWordWrap(True)
         self.details = QPlainTextEdit("\n".join(error.stderr_tail) or "(it wrote nothing)")
         self.details.setReadOnly(True)
@@ -214,6 +215,7 @@ def show_exception(
     app = QApplication.instance()
     if app is not None and not app.closingDown():
         box = QMessageBox(QMessageBox.Icon.Critical, "SessionDock: unexpected error", str(value))
+        box.setTextFormat(Qt.TextFormat.PlainText)  # an error's words can quote any data
         box.setDetailedText("".join(traceback.format_exception(kind, value, tb)))
         box.setAttribute(box.WidgetAttribute.WA_DeleteOnClose)  # type: ignore[attr-defined]
         box.open()

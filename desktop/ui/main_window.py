@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
-    QLabel,
+    QHBoxLayout,
     QMainWindow,
     QSplitter,
     QSystemTrayIcon,
@@ -27,10 +27,17 @@ from PySide6.QtWidgets import (
 
 from desktop.api import ApiClient, ApiError, BackendError
 from desktop.settings import AppSettings, SettingsDialog
-from desktop.sse_client import Event, StreamState
+from desktop.sse_client import CONNECTED, Event, StreamState
 from desktop.ui.feed import SessionFeed
 from desktop.ui.output_view import OutputView, SessionDocument
-from desktop.ui.panels import ProjectsPanel, PromptLine, SessionsPanel, is_agent, status_badge
+from desktop.ui.panels import (
+    ProjectsPanel,
+    PromptLine,
+    SessionsPanel,
+    is_agent,
+    plain_label,
+    status_badge,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +96,16 @@ class MainWindow(QMainWindow):
         self.output.set_font(self.settings.font())
         self.prompt = PromptLine()
         self.prompt.setEnabled(False)
-        self.session_title = QLabel()
+        # Names and folders are data (an imported session's name is its first prompt): plain
+        # text, never HTML.
+        self.session_name = plain_label()
+        font = self.session_name.font()
+        font.setBold(True)
+        self.session_name.setFont(font)
+        self.session_folder = plain_label()
+        title = QHBoxLayout()
+        title.addWidget(self.session_name)
+        title.addWidget(self.session_folder, 1)
 
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.projects)
@@ -98,7 +114,7 @@ class MainWindow(QMainWindow):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(self.session_title)
+        right_layout.addLayout(title)
         right_layout.addWidget(self.output, 1)
         right_layout.addWidget(self.prompt)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -107,9 +123,9 @@ class MainWindow(QMainWindow):
         split.setSizes([380, 820])
         self.setCentralWidget(split)
 
-        self.backend_label = QLabel("backend: starting")
-        self.stream_label = QLabel("stream: —")
-        self.rate_label = QLabel("0 events/s")
+        self.backend_label = plain_label("backend: starting")
+        self.stream_label = plain_label("stream: —")
+        self.rate_label = plain_label("0 events/s")
         bar = self.statusBar()
         for label in (self.backend_label, self.stream_label, self.rate_label):
             bar.addPermanentWidget(label)
@@ -117,6 +133,10 @@ class MainWindow(QMainWindow):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._documents: OrderedDict[str, SessionDocument] = OrderedDict()
         self._statuses: dict[str, str] = {}
+        # Per session, the last stored event of when its stream (re)connected: events up to it
+        # are a replay of the past, later ones are news for the session list.
+        self._replayed_through: dict[str, int] = {}
+        self._continuing = False  # a prompt is starting a session that continues another
         self.feed: SessionFeed | None = None
         # Switches run one at a time and only the latest request counts: arrow keys in the
         # session list must not leave two streams running.
@@ -153,7 +173,7 @@ class MainWindow(QMainWindow):
         )
         self.sessions.stop_requested.connect(lambda sid: self._spawn(self.stop_session(sid)))
         self.sessions.delete_requested.connect(lambda sid: self._spawn(self.delete_session(sid)))
-        self.prompt.submitted.connect(lambda text: self._spawn(self.send_prompt(text)))
+        self.prompt.submitted.connect(self._on_prompt_submitted)
 
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -291,7 +311,9 @@ class MainWindow(QMainWindow):
             return
         self.sessions.set_badge(session["id"], True)
         if self.tray is not None:
-            self.tray.showMessage("SessionDock", f"{session['name']}: {message}", msecs=5000)
+            # The name goes in the title, which notifications show as plain text; the body may
+            # be read as markup (freedesktop notifications), so it holds only our own words.
+            self.tray.showMessage(session_name(str(session["name"])), message, msecs=5000)
 
     async def new_session(self, command: str | None = None, name: str | None = None) -> str:
         if self.current_project is None:
@@ -342,7 +364,8 @@ class MainWindow(QMainWindow):
         self.stream_label.setText("stream: —")
         if session_id is None:
             self.output.show_document(None)
-            self.session_title.setText("")
+            self.session_name.setText("")
+            self.session_folder.setText("")
             self._update_prompt()
             return
         self.sessions.set_badge(session_id, False)
@@ -350,9 +373,8 @@ class MainWindow(QMainWindow):
         self.output.show_document(document)
         session = self.sessions.session(session_id) or {}
         document.agent_renderer.cwd = session.get("workingDir")
-        self.session_title.setText(
-            f"<b>{session.get('name', session_id)}</b> — {session.get('workingDir', '')}"
-        )
+        self.session_name.setText(str(session.get("name", session_id)))
+        self.session_folder.setText(f"— {session.get('workingDir', '')}")
         self._update_prompt()
         feed = SessionFeed(
             self.api.base_url, self.token, session_id, document.last_event_id,
@@ -375,7 +397,7 @@ class MainWindow(QMainWindow):
             document = self.output.new_document(self.settings.scrollback())
         self._documents[session_id] = document  # most recently used last
         while len(self._documents) > KEEP_DOCUMENTS:
-            self._documents.popitem(last=False)
+            self._documents.popitem(last=False)[1].release()
         return document
 
     def document(self, session_id: str) -> SessionDocument | None:
@@ -390,7 +412,14 @@ class MainWindow(QMainWindow):
         document = self._documents.get(session_id)
         if document is not None:
             self.output.append_agent(document, events)
-        statuses = [event.data for event in events if event.type == "status"]
+        # A replay (opening a session, reconnecting) is the past: the list already knows how it
+        # ended, and a stored "working" must not come back to life there.
+        replayed = self._replayed_through.get(session_id, 0)
+        statuses = [
+            event.data
+            for event in events
+            if event.type == "status" and event.id is not None and event.id > replayed
+        ]
         if not statuses:
             return
         # The list learns of a turn's start and end (state, queue, totals) at once, not at
@@ -416,10 +445,15 @@ class MainWindow(QMainWindow):
             )
 
     def _on_event(self, session_id: str, event: Event) -> None:
+        if event.type == CONNECTED:
+            last = event.data.get("sessionLastEventId")
+            self._replayed_through[session_id] = last if isinstance(last, int) else 0
+            return
         document = self._documents.get(session_id)
         if document is None:
             return
-        if event.type == "status":
+        live = event.id is not None and event.id > self._replayed_through.get(session_id, 0)
+        if event.type == "status" and live:
             if event.data.get("status") != "running":
                 self._spawn(self.refresh_sessions())
         elif event.type == "error":
@@ -452,7 +486,7 @@ class MainWindow(QMainWindow):
         session = self.sessions.session(self.current_session or "")
         running = session is not None and session["status"] == "running"
         continued = continued_by_a_new_session(session)
-        self.prompt.setEnabled(running or continued)
+        self.prompt.setEnabled((running or continued) and not self._continuing)
         if continued:
             self.prompt.setPlaceholderText(CONTINUE_PLACEHOLDER)
         else:
@@ -472,19 +506,64 @@ class MainWindow(QMainWindow):
             if error.status != 409:  # it ended meanwhile: nothing to resize
                 raise
 
+    def _on_prompt_submitted(self, text: str) -> None:
+        sending = self._prompt_sender(text)
+        if sending is not None:
+            self._spawn(sending)
+
     async def send_prompt(self, text: str) -> None:
-        """Send what was typed to the session on screen. An imported (or ended) conversation
-        takes no prompts: a new ``claude`` session continues it, comes on screen and gets it."""
-        if self.current_session is None:
-            return
-        session = self.sessions.session(self.current_session)
-        if continued_by_a_new_session(session) and session is not None:
-            if not text.strip():
-                return
-            session_id = await self.new_agent_session(resume=session["id"])
+        """Send ``text`` to the session on screen, as Enter in the prompt line does."""
+        sending = self._prompt_sender(text)
+        if sending is not None:
+            await sending
+
+    def _prompt_sender(self, text: str) -> Coroutine[Any, Any, None] | None:
+        """What sends ``text`` to the session on screen now, decided at once (the session, and
+        a guard against a second Enter), or None if there is nothing to send.
+
+        A conversation takes no empty prompt (a shell takes an empty line). An imported (or
+        ended) conversation takes no prompts: a new ``claude`` session continues it, comes on
+        screen and gets it."""
+        session_id = self.current_session
+        if session_id is None:
+            return None
+        session = self.sessions.session(session_id)
+        if is_agent(session) and not text.strip():
+            return None
+        if continued_by_a_new_session(session):
+            typing = self.prompt.hasFocus()
+            self._continuing = True  # until the new session has it, Enter starts no other one
+            self._update_prompt()
+            return self._continue(session_id, text, typing)
+        return self._send(session_id, text)
+
+    async def _send(self, session_id: str, text: str) -> None:
+        try:
             await self.api.send_prompt(session_id, text)
-            return
-        await self.api.send_prompt(self.current_session, text)
+        except Exception:
+            self._give_back(text)
+            raise
+
+    async def _continue(self, session_id: str, text: str, typing: bool) -> None:
+        """Start a session that resumes ``session_id`` and send it ``text``; the prompt line
+        gets the focus back if it had it (disabling it meanwhile took it away)."""
+        try:
+            new_id = await self.new_agent_session(resume=session_id)
+            await self.api.send_prompt(new_id, text)
+        except Exception:
+            self._give_back(text)
+            raise
+        finally:
+            self._continuing = False
+            self._update_prompt()
+            if typing and self.prompt.isEnabled():
+                self.prompt.setFocus()
+
+    def _give_back(self, text: str) -> None:
+        """A prompt that did not go out returns to the prompt line, unless something new is
+        being typed there."""
+        if not self.prompt.text():
+            self.prompt.setText(text)
 
     async def stop_session(self, session_id: str) -> None:
         """SIGINT, as Ctrl-C would; SIGTERM if it is still running two seconds later.
@@ -507,7 +586,10 @@ class MainWindow(QMainWindow):
         if session_id == self.current_session:
             await self.open_session(None)
         await self.api.delete_session(session_id)
-        self._documents.pop(session_id, None)
+        document = self._documents.pop(session_id, None)
+        if document is not None:
+            document.release()
+        self._replayed_through.pop(session_id, None)
         await self.refresh_sessions()
 
     # -- settings, saving, closing ------------------------------------------------------------

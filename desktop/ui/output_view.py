@@ -8,6 +8,7 @@ anchor that expands the diff inline, below the operation, and collapses it again
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
@@ -44,9 +45,13 @@ from desktop.sse_client import Event
 
 DEFAULT_SCROLLBACK = 100_000
 TOGGLE_DIFF = "sessiondock:toggle-diff"  # the anchor of a "show diff" link
-# Characters of diffs kept for expanding, per document (the newest are kept): the backend cuts
-# each at 64 KiB, and a long conversation makes thousands of them.
-DIFF_BUDGET_CHARS = 8 * 1024 * 1024
+# Characters of diffs kept for expanding, for all the documents of a window together (the newest
+# are kept): the backend cuts each at 64 KiB, and a long conversation makes thousands of them.
+DIFF_BUDGET_CHARS = 16 * 1024 * 1024
+DIFF_GONE = "      (this diff is no longer kept in memory; the session's stored history has it)"
+# What QTextCursor.insertText turns into a new block. A row is one block: a stray separator in
+# its text would leave rows behind when a diff collapses, and split a terminal's partial line.
+_BLOCK_SEPARATORS = re.compile("[\r\u2029\ufdd0\ufdd1]")
 
 RED = QColor(218, 54, 51)
 GREEN = QColor(46, 160, 67)
@@ -139,10 +144,67 @@ class Formats:
         return fmt
 
 
-class SessionDocument:
-    """One session's text with its renderer; the document's last block is the partial line."""
+def single_block(text: str) -> str:
+    """``text`` without the characters Qt would start a new block at: trailing carriage
+    returns (of CRLF lines) go, the others and paragraph or frame separators become spaces."""
+    if _BLOCK_SEPARATORS.search(text) is None:
+        return text
+    return _BLOCK_SEPARATORS.sub(" ", text.rstrip("\r"))
 
-    def __init__(self, formats: Formats, scrollback: int = DEFAULT_SCROLLBACK) -> None:
+
+class DiffStore:
+    """The diffs behind the "show diff" links of a window's documents, by number, under one
+    budget of characters: past it, the oldest diffs (of whichever document) are dropped."""
+
+    def __init__(self, budget_chars: int = DIFF_BUDGET_CHARS) -> None:
+        self.budget_chars = budget_chars
+        self._diffs: OrderedDict[int, tuple[int, str, bool]] = OrderedDict()
+        self._chars = 0
+        self._next = 0
+        self._owners = 0
+
+    @property
+    def chars(self) -> int:
+        """Characters of diffs kept, all documents together."""
+        return self._chars
+
+    def new_owner(self) -> int:
+        """A key for one document's diffs, to ``release`` them together."""
+        self._owners += 1
+        return self._owners
+
+    def keep(self, owner: int, diff: str, truncated: bool) -> int:
+        """Keep a diff; its number (numbers are never reused)."""
+        number = self._next
+        self._next += 1
+        self._diffs[number] = (owner, diff, truncated)
+        self._chars += len(diff)
+        while self._chars > self.budget_chars and len(self._diffs) > 1:
+            _, dropped, _ = self._diffs.popitem(last=False)[1]
+            self._chars -= len(dropped)
+        return number
+
+    def get(self, number: int) -> tuple[str, bool] | None:
+        kept = self._diffs.get(number)
+        return None if kept is None else kept[1:]
+
+    def release(self, owner: int) -> None:
+        """Drop the diffs of a document that is gone."""
+        for number in [n for n, (o, _, _) in self._diffs.items() if o == owner]:
+            self._chars -= len(self._diffs.pop(number)[1])
+
+
+class SessionDocument:
+    """One session's text with its renderer; the document's last block is the partial line.
+
+    ``diffs`` is shared by the documents of a window (each gets its own store otherwise)."""
+
+    def __init__(
+        self,
+        formats: Formats,
+        scrollback: int = DEFAULT_SCROLLBACK,
+        diffs: DiffStore | None = None,
+    ) -> None:
         self.document = QTextDocument()
         self.document.setDocumentLayout(QPlainTextDocumentLayout(self.document))
         self.document.setDefaultFont(formats.font)
@@ -152,14 +214,40 @@ class SessionDocument:
         self.agent_renderer = AgentRenderer()
         self.formats = formats
         self.last_event_id: int | None = None
-        # Diffs behind "show diff" links, by number; a link's block has user state 2n and
-        # the rows of its expanded diff 2n + 1.
-        self._diffs: OrderedDict[int, tuple[str, bool]] = OrderedDict()
-        self._diff_chars = 0
-        self._next_diff = 0
+        self.scrollback = scrollback
+        # Diffs behind "show diff" links, by number in the store; a link's block has user
+        # state 2n and the rows of its expanded diff 2n + 1.
+        self.diffs = diffs if diffs is not None else DiffStore()
+        self._owner = self.diffs.new_owner()
+        # The expanded diffs, by their link's state: a cursor at the link and how many rows
+        # they show. Those rows do not count against the scrollback, so that expanding a diff
+        # never trims the top of a full document, its own link included.
+        self._expanded: dict[int, tuple[QTextCursor, int]] = {}
 
     def set_scrollback(self, lines: int) -> None:
-        self.document.setMaximumBlockCount(lines)
+        self.scrollback = lines
+        self._apply_limit()
+
+    def release(self) -> None:
+        """The document is dropped: its diffs free their share of the window's budget."""
+        self.diffs.release(self._owner)
+
+    def _apply_limit(self) -> None:
+        extra = sum(rows for _, rows in self._expanded.values())
+        self.document.setMaximumBlockCount(self.scrollback + extra)
+
+    def _forget_trimmed(self) -> None:
+        """Expanded diffs whose link went with the oldest rows no longer earn room; their
+        orphaned rows, now at the top, go as the limit comes down."""
+        gone = [
+            state
+            for state, (cursor, _) in self._expanded.items()
+            if cursor.block().userState() != state
+        ]
+        for state in gone:
+            del self._expanded[state]
+        if gone:
+            self._apply_limit()
 
     def append_text(self, text: str) -> None:
         """Feed program output (ANSI included) to the document."""
@@ -183,10 +271,12 @@ class SessionDocument:
             cursor.insertBlock()
         self._insert(cursor, update.partial)
         cursor.endEditBlock()
+        if self._expanded:
+            self._forget_trimmed()
 
     def _insert(self, cursor: QTextCursor, line: Line) -> None:
         for text, style in line:
-            cursor.insertText(text, self.formats.get(style))
+            cursor.insertText(single_block(text), self.formats.get(style))
 
     def append_agent(self, events: list[Event]) -> None:
         """Feed an agent session's stored events to the document."""
@@ -204,24 +294,17 @@ class SessionDocument:
         for row in rows:
             self._insert_row(cursor, row)
             if row.diff is not None:
-                cursor.block().setUserState(2 * self._keep_diff(row.diff, row.truncated))
+                number = self.diffs.keep(self._owner, row.diff, row.truncated)
+                cursor.block().setUserState(2 * number)
             cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
             cursor.block().setUserState(-1)
         cursor.endEditBlock()
+        if self._expanded:
+            self._forget_trimmed()
 
     def _insert_row(self, cursor: QTextCursor, row: Row) -> None:
         for text, role in row.spans:
-            cursor.insertText(text, self.formats.role(role))
-
-    def _keep_diff(self, diff: str, truncated: bool) -> int:
-        number = self._next_diff
-        self._next_diff += 1
-        self._diffs[number] = (diff, truncated)
-        self._diff_chars += len(diff)
-        while self._diff_chars > DIFF_BUDGET_CHARS and len(self._diffs) > 1:
-            dropped, _ = self._diffs.popitem(last=False)[1]
-            self._diff_chars -= len(dropped)
-        return number
+            cursor.insertText(single_block(text), self.formats.role(role))
 
     def diff_links(self) -> list[QTextBlock]:
         """The blocks that hold a "show diff" or "hide diff" link, top to bottom."""
@@ -242,50 +325,57 @@ class SessionDocument:
         state = block.userState()
         if state < 0 or state % 2:
             return False
-        cursor = QTextCursor(self.document)
-        cursor.beginEditBlock()
-        end_of_row = block.position() + block.length() - 1
         if self.is_expanded(block):
-            last = block.next()
-            while last.next().isValid() and last.next().userState() == state + 1:
-                last = last.next()
-            # Removing whole blocks from the first diff row up to the next row's start leaves
-            # the link's block (and its state) as it was.
-            cursor.setPosition(block.next().position())
-            after = last.next()
-            if after.isValid():
-                cursor.setPosition(after.position(), QTextCursor.MoveMode.KeepAnchor)
-            else:
-                cursor.setPosition(end_of_row)
-                cursor.setPosition(
-                    last.position() + last.length() - 1, QTextCursor.MoveMode.KeepAnchor
-                )
-            cursor.removeSelectedText()
-            block.setUserState(state)
-            label = SHOW_DIFF
+            self._collapse(block, state)
+            label, old = SHOW_DIFF, HIDE_DIFF
         else:
-            kept = self._diffs.get(state // 2)
-            rows = (
-                diff_rows(*kept)
-                if kept is not None
-                else [Row((("      (this diff is no longer kept; reopen the session)", "muted"),))]
-            )
-            cursor.setPosition(end_of_row)
-            for row in rows:
-                # The new block comes after the link's, which keeps its state.
-                cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
-                self._insert_row(cursor, row)
-                cursor.block().setUserState(state + 1)
-            label = HIDE_DIFF
+            self._expand(block, state)
+            label, old = HIDE_DIFF, SHOW_DIFF
         text = block.text()
-        old = HIDE_DIFF if label == SHOW_DIFF else SHOW_DIFF
         at = text.rfind(old)
         if at >= 0:
+            cursor = QTextCursor(self.document)
             cursor.setPosition(block.position() + at)
             cursor.setPosition(block.position() + at + len(old), QTextCursor.MoveMode.KeepAnchor)
             cursor.insertText(label, self.formats.role("toggle"))
-        cursor.endEditBlock()
         return True
+
+    def _expand(self, block: QTextBlock, state: int) -> None:
+        kept = self.diffs.get(state // 2)
+        rows = diff_rows(*kept) if kept is not None else [Row(((DIFF_GONE, "muted"),))]
+        # Room first, so that the edit trims nothing at its end.
+        self._expanded[state] = (QTextCursor(block), len(rows))
+        self._apply_limit()
+        cursor = QTextCursor(self.document)
+        cursor.beginEditBlock()
+        cursor.setPosition(block.position() + block.length() - 1)
+        for row in rows:
+            # The new block comes after the link's, which keeps its state.
+            cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+            self._insert_row(cursor, row)
+            cursor.block().setUserState(state + 1)
+        cursor.endEditBlock()
+
+    def _collapse(self, block: QTextBlock, state: int) -> None:
+        last = block.next()
+        while last.next().isValid() and last.next().userState() == state + 1:
+            last = last.next()
+        cursor = QTextCursor(self.document)
+        cursor.beginEditBlock()
+        # Removing whole blocks from the first diff row up to the next row's start leaves the
+        # link's block (and its state) as it was.
+        cursor.setPosition(block.next().position())
+        after = last.next()
+        if after.isValid():
+            cursor.setPosition(after.position(), QTextCursor.MoveMode.KeepAnchor)
+        else:
+            cursor.setPosition(block.position() + block.length() - 1)
+            cursor.setPosition(last.position() + last.length() - 1, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        block.setUserState(state)
+        cursor.endEditBlock()
+        self._expanded.pop(state, None)
+        self._apply_limit()
 
     def plain_text(self) -> str:
         return self.document.toPlainText()
@@ -365,12 +455,13 @@ class OutputView(QWidget):
         QShortcut(QKeySequence.StandardKey.Find, self, self.find_bar.open_bar)
         self.text.viewport().installEventFilter(self)
         self.text.viewport().setMouseTracking(True)
+        self.diffs = DiffStore()  # one budget for the diffs of every document shown here
         self._empty = SessionDocument(self.formats)
         self.current: SessionDocument | None = None
         self.show_document(None)
 
     def new_document(self, scrollback: int = DEFAULT_SCROLLBACK) -> SessionDocument:
-        return SessionDocument(self.formats, scrollback)
+        return SessionDocument(self.formats, scrollback, self.diffs)
 
     def show_document(self, document: SessionDocument | None) -> None:
         self.current = document

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import time
 from typing import Any
 
@@ -35,6 +36,19 @@ STATUS_COLORS = {
 WORKING_COLOR = QColor(150, 100, 230)
 
 
+def plain_label(text: str = "") -> QLabel:
+    """A label for data (names, paths, messages): its text is never read as HTML."""
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+def plain_tooltip(text: str) -> str:
+    """A tooltip that shows ``text`` as it is. Qt reads a tooltip as HTML when it looks like
+    HTML, and has no plain-text switch for it: the text goes as escaped HTML instead."""
+    return f'<p style="white-space: pre-wrap">{html.escape(text)}</p>'
+
+
 def is_agent(session: dict[str, Any] | None) -> bool:
     """A Claude Code conversation (live or imported) rather than a terminal."""
     return session is not None and session.get("kind") == "claude"
@@ -53,7 +67,10 @@ def agent_state(session: dict[str, Any]) -> str:
         state = status_badge(session)
     totals = agent.get("totals") or {}
     cost = totals.get("costUsd")
-    if isinstance(cost, int | float) and (cost > 0 or totals.get("turns")):
+    # Claude Code's history files mostly hold no costs: an imported $0 is an unknown, not a fact.
+    if isinstance(cost, int | float) and (
+        cost > 0 or (totals.get("turns") and status != "imported")
+    ):
         state += f" · {format_cost(cost)}"
     return state
 
@@ -109,7 +126,7 @@ class ProjectsPanel(QWidget):
         self.list.clear()
         for project in projects:
             item = QListWidgetItem(project["name"])
-            item.setToolTip(project["path"])
+            item.setToolTip(plain_tooltip(project["path"]))
             item.setData(ID_ROLE, project["id"])
             self.list.addItem(item)
             if project["id"] == keep:
@@ -238,11 +255,12 @@ class SessionsPanel(QWidget):
                 color = WORKING_COLOR
             source = agent.get("source")
             where = f"imported from {source}" if source else f"in {session['workingDir']}"
-            item.setToolTip(0, f"Claude Code conversation\n{where}")
+            item.setToolTip(0, plain_tooltip(f"Claude Code conversation\n{where}"))
         else:
             item.setText(1, status_badge(session))
-            item.setToolTip(0, f"{' '.join(session['argv'])}\nin {session['workingDir']}")
-        item.setToolTip(1, item.text(1))
+            command = " ".join(session["argv"])
+            item.setToolTip(0, plain_tooltip(f"{command}\nin {session['workingDir']}"))
+        item.setToolTip(1, plain_tooltip(item.text(1)))
         item.setForeground(1, QBrush(color) if color is not None else QBrush())
         self._paint_badge(item)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from desktop.agent import (
-    HIDE_DIFF,
     PROMPT_MARK,
     SHOW_DIFF,
     AgentRenderer,
@@ -81,7 +80,24 @@ def test_diff_rows_are_colored_by_their_first_character() -> None:
         "diff-context",
     ]  # fmt: skip
     assert texts(diff_rows("@@ -1 +1 @@\n-a\n+b\n", truncated=True))[-1].endswith("64 KiB")
-    assert SHOW_DIFF != HIDE_DIFF
+
+
+def test_dashes_and_pluses_inside_a_hunk_are_lines_not_file_names() -> None:
+    diff = (
+        "--- a/query.sql\n+++ b/query.sql\n@@ -1,3 +1,3 @@\n"
+        "--- the old comment\n+++i;\n select 1;\n-- -\n++ +\n"
+    )
+    rows = diff_rows(diff)
+    assert [(plain(row).strip(), row.spans[0][1]) for row in rows] == [
+        ("--- a/query.sql", "diff-file"),
+        ("+++ b/query.sql", "diff-file"),
+        ("@@ -1,3 +1,3 @@", "diff-hunk"),
+        ("--- the old comment", "diff-del"),  # "-- the old comment" removed
+        ("+++i;", "diff-add"),  # "++i;" added
+        ("select 1;", "diff-context"),
+        ("-- -", "diff-del"),
+        ("++ +", "diff-add"),
+    ]
 
 
 def test_turn_rows() -> None:

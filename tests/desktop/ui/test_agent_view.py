@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -14,12 +15,12 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QFont, QTextBlock, QTextCharFormat, QTextCursor
 from pytestqt.qtbot import QtBot
 
-from desktop.agent import HIDE_DIFF, PROMPT_MARK, SHOW_DIFF
+from desktop.agent import HIDE_DIFF, PROMPT_MARK, SHOW_DIFF, AgentRenderer, Row, operation_row
 from desktop.sse_client import Event
 from desktop.ui.feed import LINES_PER_FLUSH, SessionFeed
 from desktop.ui.output_view import AMBER, GREEN, RED, OutputView, SessionDocument
 from desktop.ui.panels import SessionsPanel
-from tests.desktop.agent_events import SESSION, TOTALS, conversation
+from tests.desktop.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
 
 Stored = list[tuple[int, str, dict[str, Any]]]
 
@@ -36,25 +37,63 @@ def frame(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
 
 
 @contextlib.asynccontextmanager
-async def serving(events: Stored) -> AsyncIterator[str]:
+async def serving(
+    events: Stored,
+    *,
+    live: asyncio.Queue[tuple[int, str, dict[str, Any]]] | None = None,
+    cut_after: int | None = None,
+    resumed_from: list[int | None] | None = None,
+    sessions: list[dict[str, Any]] | None = None,
+) -> AsyncIterator[str]:
     """A server whose events route streams ``events`` after the client's Last-Event-ID, as the
-    backend replays stored events, then stays open."""
+    backend replays stored events, then stays open, sending what is put in ``live``.
+
+    ``cut_after``: the first connection ends after that event (the client reconnects).
+    ``resumed_from`` collects each connection's Last-Event-ID. ``sessions`` answers
+    ``GET /api/sessions``, as the backend lists them."""
     done = asyncio.Event()
+    stored = list(events)
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        after = int(request.headers.get("Last-Event-ID") or 0)
+        header = request.headers.get("Last-Event-ID")
+        if resumed_from is not None:
+            resumed_from.append(None if header is None else int(header))
+        after = int(header or 0)
+        first = cut_after is not None and header is None
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         greeting = {"sessionId": SESSION, "clientId": "c1", "lastEventId": after or None,
-                    "sessionLastEventId": len(events), "heartbeatInterval": 15}  # fmt: skip
+                    "sessionLastEventId": len(stored), "heartbeatInterval": 15}  # fmt: skip
         body = frame(None, "connected", greeting)
-        body += "".join(frame(n, kind, data) for n, kind, data in events if n > after)
+        body += "".join(
+            frame(n, kind, data)
+            for n, kind, data in stored
+            if n > after and not (first and cut_after is not None and n > cut_after)
+        )
         await response.write(body.encode())
-        await done.wait()
+        if first:
+            return response  # the stream ends here
+        ended = asyncio.ensure_future(done.wait())
+        try:
+            while live is not None:
+                news = asyncio.ensure_future(live.get())
+                await asyncio.wait({news, ended}, return_when=asyncio.FIRST_COMPLETED)
+                if not news.done():
+                    news.cancel()
+                    break
+                stored.append(news.result())
+                await response.write(frame(*news.result()).encode())
+            await ended
+        finally:
+            ended.cancel()
         return response
+
+    async def list_sessions(request: web.Request) -> web.Response:
+        return web.json_response({"sessions": sessions or []})
 
     app = web.Application()
     app.router.add_get("/api/session/{id}/events", handler)
+    app.router.add_get("/api/sessions", list_sessions)
     runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -78,12 +117,13 @@ def view(qtbot: QtBot) -> OutputView:
 
 @contextlib.asynccontextmanager
 async def feeding(
-    view: OutputView, events: Stored, **options: Any
+    view: OutputView, events: Stored, serve: dict[str, Any] | None = None, **options: Any
 ) -> AsyncIterator[tuple[SessionFeed, SessionDocument]]:
-    """A real SessionFeed for an agent session, wired to ``view`` as the main window does."""
+    """A real SessionFeed for an agent session, wired to ``view`` as the main window does;
+    ``serve`` are options of ``serving``."""
     document = view.new_document()
     view.show_document(document)
-    async with serving(events) as url:
+    async with serving(events, **(serve or {})) as url:
         feed = SessionFeed(url, "token", SESSION, None, 15.0, agent=True, **options)
         feed.agent_events_received.connect(lambda _, batch: view.append_agent(document, batch))
         feed.lines_skipped.connect(lambda _, n: document.append_notice(f"… {n} lines not shown"))
@@ -260,12 +300,16 @@ def test_the_session_list_shows_state_and_cost(qtbot: QtBot) -> None:
         agent_session("fresh", "running", state="working"),
         agent_session("old", "imported", source="/home/me/.claude/projects/-work-app/7f0c.jsonl",
                       totals={"costUsd": 1.234, "turns": 4}),
+        agent_session("unpriced", "imported", totals={"costUsd": 0, "turns": 3}),
+        agent_session("ended", "exited", totals={"costUsd": 0, "turns": 1}),
         shell,
     ])  # fmt: skip
     assert panel.row_text("idle")[1] == "idle · $0.04"
     assert panel.row_text("busy")[1] == "working… · queued 2 · $0.04"
     assert panel.row_text("fresh")[1] == "working…"
     assert panel.row_text("old")[1] == "imported · $1.23"
+    assert panel.row_text("unpriced")[1] == "imported"  # history files mostly hold no costs
+    assert panel.row_text("ended")[1] == "exited 0 · $0.00"  # a turn that cost nothing did
     assert panel.row_text("shell")[1] == "exited 0"
     item = panel._item("old")
     assert item is not None and item.font(0).italic() and "imported from" in item.toolTip(0)
@@ -278,3 +322,101 @@ def test_the_session_list_shows_state_and_cost(qtbot: QtBot) -> None:
                                             "totals": {**TOTALS, "costUsd": 0.5}}})  # fmt: skip
     assert panel.row_text("idle")[1] == "idle · $0.50"
     assert panel.stop_button.text() == "Stop"
+
+
+async def test_a_stream_cut_and_resumed_reads_as_one_read_at_once(view: OutputView) -> None:
+    events = conversation()
+    async with feeding(view, events) as (_, whole):
+        await wait_until(lambda: "malformed stream-json line" in whole.plain_text())
+    resumed_from: list[int | None] = []
+    # Cut after a tool result: the queued prompt that follows still gets its blank row.
+    serve = {"cut_after": 8, "resumed_from": resumed_from}
+    async with feeding(view, events, serve) as (feed, document):
+        await wait_until(lambda: "malformed stream-json line" in document.plain_text())
+        assert feed.last_event_id == len(events)
+    assert resumed_from == [None, 8]
+    assert document.plain_text() == whole.plain_text()
+    assert html(document) == html(whole)  # the same formats
+    for shown in (whole, document):
+        assert shown.toggle_diff(link_block(shown, "src/app.py"))
+    assert document.plain_text() == whole.plain_text()
+
+
+def html(document: SessionDocument) -> str:
+    """The document as HTML, without its blocks' user states (diff numbers differ)."""
+    return re.sub(r"-qt-user-state:\d+;", "", document.document.toHtml())
+
+
+def numbered(count: int) -> list[Row]:
+    return [Row(((f"row {i}", "prose"),)) for i in range(count)]
+
+
+async def test_expanding_a_diff_in_a_full_document_keeps_its_link(view: OutputView) -> None:
+    document = view.new_document(scrollback=12)
+    view.show_document(document)
+    diff = "@@ -1,4 +1,4 @@\n" + "".join(f"-old {i}\n+new {i}\n" for i in range(4))  # 9 rows
+    edit = operation_row({"tool": "Edit", "type": "edit", "path": "a.py", "diff": diff})
+    document.append_rows([Row((("first", "prose"),)), edit, *numbered(9)])
+    assert document.document.blockCount() == 12  # full: 11 rows and the empty last block
+    collapsed = document.plain_text()
+    assert view.toggle_diff_at(link_point(view, link_block(document, "a.py")))
+    expanded = document.plain_text()
+    assert expanded.startswith(f"first\n● Edit  a.py  {HIDE_DIFF}\n      @@ -1,4 +1,4 @@\n")
+    assert "      +new 3\nrow 0\n" in expanded and expanded.endswith("row 8\n")
+    assert view.toggle_diff_at(link_point(view, link_block(document, "a.py")))
+    assert document.plain_text() == collapsed
+    # Open, the diff does not count against the scrollback: newer rows push out older ones
+    # above it, then its link, then (no longer expandable) its rows.
+    assert document.toggle_diff(link_block(document, "a.py"))
+    document.append_rows([Row((("more", "prose"),))])
+    assert document.plain_text().startswith(f"● Edit  a.py  {HIDE_DIFF}\n      @@ -1,4")
+    assert document.toggle_diff(link_block(document, "a.py"))
+    assert document.toggle_diff(link_block(document, "a.py"))
+    document.append_rows([Row((("again", "prose"),))])
+    assert document.plain_text() == "".join(f"row {i}\n" for i in range(9)) + "more\nagain\n"
+    assert document.diff_links() == []
+    assert document.document.blockCount() == 12
+
+
+async def test_separators_inside_a_row_stay_inside_it(view: OutputView) -> None:
+    document = view.new_document()
+    view.show_document(document)
+    crlf = "--- a/w.txt\r\n+++ b/w.txt\r\n@@ -1 +1 @@\r\n-dos\r\n+two\u2029paragraphs\ufdd0\r\n"
+    rows = AgentRenderer().render([
+        ("output", {"type": "assistant", "content": "one\u2029two\rthree\r"}),
+        ("operations-detected", {"operations": [
+            {"tool": "Edit", "type": "edit", "path": "w\u2029.txt", "diff": crlf},
+        ]}),
+    ])  # fmt: skip
+    document.append_rows(rows)
+    assert document.document.blockCount() == len(rows) + 1
+    collapsed = document.plain_text()
+    assert collapsed.startswith("one two three\n● Edit  w .txt  ")
+    link = link_block(document, "w .txt")
+    for _ in range(2):  # collapsing leaves nothing behind; expanding again adds nothing twice
+        assert document.toggle_diff(link)
+        assert document.plain_text().endswith(
+            "      --- a/w.txt\n      +++ b/w.txt\n      @@ -1 +1 @@\n"
+            "      -dos\n      +two paragraphs \n"
+        )
+        assert document.document.blockCount() == len(rows) + 1 + 5
+        assert document.toggle_diff(link)
+        assert document.plain_text() == collapsed
+
+
+async def test_the_diffs_of_all_documents_share_one_budget(view: OutputView) -> None:
+    per_conversation = len(DIFF) + len(WRITE_DIFF)
+    view.diffs.budget_chars = per_conversation
+    older, newer = view.new_document(), view.new_document()
+    for document in (older, newer):
+        document.append_agent([Event(n, kind, data) for n, kind, data in conversation()])
+    assert view.diffs.chars == per_conversation  # the older document's diffs made room
+    assert newer.toggle_diff(link_block(newer, "src/app.py"))
+    assert "      +    print('hello')" in newer.plain_text()
+    assert older.toggle_diff(link_block(older, "src/app.py"))
+    assert (
+        f"● Edit  src/app.py  {HIDE_DIFF}\n"
+        "      (this diff is no longer kept in memory; the session's stored history has it)\n"
+    ) in older.plain_text()
+    newer.release()  # a document the window drops frees its share
+    assert view.diffs.chars == 0

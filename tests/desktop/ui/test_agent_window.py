@@ -144,3 +144,74 @@ async def test_stop_ends_an_idle_conversation_and_a_prompt_continues_it(
     await window.settle()
     assert window.current_session not in (None, first)
     await wait_until(lambda: "This is turn 2 of our conversation." in shown_text(app))
+
+
+async def show_imported(app: DesktopApp, tmp_path: Path) -> str:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    [imported] = [s for s in window.sessions.rows() if window.sessions.row_text(s)[1] == "imported"]
+    window.sessions.select(imported)
+    await window.settle()
+    await wait_until(lambda: "Why does total() skip the first item?" in shown_text(app))
+    return imported
+
+
+async def test_enter_twice_continues_an_imported_conversation_once(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    window = app.window
+    imported = await show_imported(app, tmp_path)
+    qtbot.keyClicks(window.prompt, "go on")
+    qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+    assert not window.prompt.isEnabled()  # until the new session has the prompt
+    qtbot.keyClicks(window.prompt, "go on")
+    qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+    await window.settle()
+    continued = window.current_session
+    assert continued not in (None, imported)
+    assert sorted(window.sessions.rows()) == sorted([imported, continued])
+    await wait_until(lambda: "This is turn 2 of our conversation." in shown_text(app))
+    assert shown_text(app).count(f"{PROMPT_MARK}go on") == 1
+    assert window.prompt.isEnabled()
+
+
+async def test_a_prompt_that_could_not_continue_the_conversation_is_given_back(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    window = app.window
+    imported = await show_imported(app, tmp_path)
+    window._refresh_timer.stop()  # the list keeps the session deleted behind its back
+    await window.settle()
+    await window.api.delete_session(imported)
+    errors: list[str] = []
+    window.error_shown.connect(errors.append)
+    qtbot.keyClicks(window.prompt, "go on")
+    qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+    await window.settle()
+    assert errors
+    assert window.current_session == imported
+    assert window.prompt.text() == "go on"
+    assert window.prompt.isEnabled()
+
+
+async def test_an_empty_line_is_no_prompt_for_claude(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    await window.new_agent_session()
+    await window.settle()
+    await wait_until(window.prompt.isEnabled)
+    errors: list[str] = []
+    window.error_shown.connect(errors.append)
+    qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+    qtbot.keyClicks(window.prompt, "   ")
+    qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+    await window.settle()
+    qtbot.keyClicks(window.prompt, "hello there")
+    qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
+    await wait_until(lambda: "turn: $" in shown_text(app))
+    text = shown_text(app)
+    assert text.count(PROMPT_MARK) == 1 and f"{PROMPT_MARK}hello there" in text
+    assert "This is turn 1 of our conversation." in text
+    assert errors == []

@@ -1,0 +1,165 @@
+"""The real window against a server that streams chosen events and lists chosen sessions: what
+the window makes of names, of a replay and of live news, and what it keeps in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import QLabel, QSystemTrayIcon
+from pytestqt.qtbot import QtBot
+
+from desktop.api import ApiClient
+from desktop.app import StartupErrorDialog
+from desktop.supervisor import BackendStartError
+from desktop.ui.main_window import KEEP_DOCUMENTS, MainWindow
+from desktop.ui.panels import ProjectsPanel
+from tests.desktop.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
+from tests.desktop.ui.test_agent_view import Stored, agent_session, serving, wait_until
+
+AGENT_ID = "7f0c1d2e-0000-4000-8000-000000000001"
+# An imported session is named after its first prompt: anything a user may type.
+NAME = 'look at <img src="local.png"> & <b>this</b>'
+
+
+@contextlib.asynccontextmanager
+async def window_at(url: str, qtbot: QtBot) -> AsyncIterator[MainWindow]:
+    api = ApiClient(url, "token")
+    window = MainWindow(api, token="token")
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        yield window
+    finally:
+        await window.shutdown()
+        await api.aclose()
+
+
+@contextlib.asynccontextmanager
+async def served_window(qtbot: QtBot, events: Stored, **serve: Any) -> AsyncIterator[MainWindow]:
+    """The window on project ``p1`` of a server with ``events`` (see ``serving``)."""
+    async with serving(events, **serve) as url, window_at(url, qtbot) as window:
+        await window.open_project("p1")
+        yield window
+
+
+def shown_as(rich_text: str) -> str:
+    """What Qt shows of a tooltip (read as HTML, as Qt reads one that looks like HTML)."""
+    document = QTextDocument()
+    document.setHtml(rich_text)
+    return document.toPlainText()
+
+
+class RecordingTray(QSystemTrayIcon):
+    """A tray icon that records its notifications: there is no system tray offscreen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[tuple[str, str]] = []
+
+    def showMessage(self, title: str, message: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        self.messages.append((title, message))
+
+
+async def test_names_paths_and_messages_are_shown_as_text_not_html(qtbot: QtBot) -> None:
+    source = "/home/me/.claude/projects/<b>x</b>/7f0c.jsonl"
+    imported = {**agent_session(SESSION, "imported", source=source, agentSessionId=AGENT_ID),
+                "name": NAME, "workingDir": "/work/<i>app</i>"}  # fmt: skip
+    running = {**agent_session("session-b", "running", state="working"), "name": NAME}
+    sessions = [imported, running]
+    async with served_window(qtbot, [], sessions=sessions) as window:
+        tray = window.tray = RecordingTray()
+        window.sessions.select(SESSION)
+        await window.settle()
+        window.set_backend_state("could not restart: <img src=x> failed")
+        labels = {label.text(): label for label in window.findChildren(QLabel)}
+        for text in (NAME, "— /work/<i>app</i>", "backend: could not restart: <img src=x> failed"):
+            assert labels[text].textFormat() == Qt.TextFormat.PlainText, text
+        item = window.sessions._item(SESSION)
+        assert item is not None
+        assert shown_as(item.toolTip(0)) == f"Claude Code conversation\nimported from {source}"
+        # A notification: the name is its title (plain text), the body only our own words.
+        running["agent"] = {**running["agent"], "state": "idle"}
+        await window.refresh_sessions()
+        assert tray.messages == [(NAME, "finished its turn")]
+    projects = ProjectsPanel()
+    qtbot.addWidget(projects)
+    projects.set_projects([{"id": "p1", "name": "app", "path": "/work/<img src=x>"}])
+    assert shown_as(projects.list.item(0).toolTip()) == "/work/<img src=x>"
+    dialog = StartupErrorDialog(BackendStartError("no data dir /work/<img src=x>"))
+    qtbot.addWidget(dialog)
+    assert dialog.message.textFormat() == Qt.TextFormat.PlainText
+
+
+def ended_conversation() -> Stored:
+    """A conversation that ended: long enough to be handed over in several pieces, the first
+    of them ending while a turn works."""
+    working = {"state": "working", "queued": 0, "agentSessionId": AGENT_ID}
+    idle = {**working, "state": "idle"}
+    long_answer = "\n".join(f"line {n}" for n in range(600))
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("status", {"status": "running", "agent": idle}),
+        ("prompt", {"command": "explain"}),
+        ("status", {"status": "running", "agent": working}),
+        ("output", {"type": "assistant", "content": long_answer}),
+        ("status", {"status": "running", "agent": idle, "turn": {"costUsd": 0.0421},
+                    "totals": TOTALS}),
+        ("status", {"status": "exited", "exitCode": 0, "agent": idle}),
+    ]  # fmt: skip
+    return [(n, kind, {"sessionId": SESSION, **data}) for n, (kind, data) in enumerate(events, 1)]
+
+
+async def test_a_replay_leaves_the_list_and_the_buttons_as_they_are(qtbot: QtBot) -> None:
+    ended = {**agent_session(SESSION, "exited", agentSessionId=AGENT_ID, totals=TOTALS),
+             "exitCode": 0}  # fmt: skip
+    async with served_window(qtbot, ended_conversation(), sessions=[ended]) as window:
+
+        def state() -> tuple[str, bool, str, bool]:
+            stop = window.sessions.stop_button
+            row = window.sessions.row_text(SESSION)[1]
+            return row, stop.isEnabled(), stop.text(), window.prompt.isEnabled()
+
+        window.sessions.select(SESSION)
+        await window.settle()
+        assert window.feed is not None
+        seen: list[tuple[str, bool, str, bool]] = []
+        # Connected after the window's own slot: it sees what each piece of the replay did.
+        window.feed.agent_events_received.connect(lambda *_: seen.append(state()))
+        await wait_until(lambda: "the conversation ended" in window.output.text.toPlainText())
+    assert len(seen) >= 2  # the replay came in pieces
+    assert set(seen) == {("exited 0 · $0.04", False, "Stop", True)}
+
+
+async def test_live_news_updates_the_list_at_once(qtbot: QtBot) -> None:
+    session = agent_session(SESSION, "running", agentSessionId=AGENT_ID)
+    idle = {"state": "idle", "queued": 0, "agentSessionId": AGENT_ID}
+    stored: Stored = [(1, "status", {"sessionId": SESSION, "status": "running", "agent": idle})]
+    live: asyncio.Queue[tuple[int, str, dict[str, Any]]] = asyncio.Queue()
+    async with served_window(qtbot, stored, sessions=[session], live=live) as window:
+        window.sessions.select(SESSION)
+        await window.settle()
+        working = {**idle, "state": "working", "queued": 1}
+        live.put_nowait((2, "status", {"sessionId": SESSION, "status": "running",
+                                       "agent": working}))  # fmt: skip
+        await wait_until(lambda: window.sessions.row_text(SESSION)[1] == "working… · queued 1")
+        assert window.sessions.stop_button.text() == "Interrupt"
+        live.put_nowait((3, "status", {"sessionId": SESSION, "status": "running",
+                                       "agent": idle, "totals": TOTALS}))  # fmt: skip
+        await wait_until(lambda: window.sessions.row_text(SESSION)[1] == "idle · $0.04")
+        assert window.sessions.stop_button.text() == "Stop"
+
+
+async def test_a_document_the_window_drops_frees_its_diffs(qtbot: QtBot) -> None:
+    ids = [f"session-{n:04}" for n in range(KEEP_DOCUMENTS + 1)]
+    sessions = [agent_session(session_id, "exited") for session_id in ids]
+    async with served_window(qtbot, conversation(), sessions=sessions) as window:
+        for session_id in ids:
+            window.sessions.select(session_id)
+            await window.settle()
+            await wait_until(lambda: "malformed" in window.output.text.toPlainText())
+        assert window.document(ids[0]) is None
+        assert window.output.diffs.chars == KEEP_DOCUMENTS * (len(DIFF) + len(WRITE_DIFF))
