@@ -7,10 +7,18 @@
 // builds only its last `maxItems`. Every text goes in as a text node, never as markup. Long texts
 // are cut, and the bodies of folded entries (diffs, tool results, thinking) are built only when
 // first opened, so a long replay costs little more than its visible lines.
+//
+// Memory: a folded entry keeps its body (already cut) until it opens, never the event's whole
+// text. The view counts the characters its entries keep (`chars`: texts shown and bodies folded)
+// and drops its oldest entries beyond `maxChars` as it does beyond `maxItems`; app.js keeps
+// other sessions' views within a budget of the same count.
 
 export const DEFAULT_MAX_ITEMS = 2000;
+export const DEFAULT_MAX_CHARS = 20_000_000; // kept by one view, in texts shown and folded bodies
 const MAX_TEXT_CHARS = 100_000; // of one assistant text, thinking block or stderr chunk
 const MAX_RESULT_CHARS = 20_000; // of one tool result
+const MAX_DIFF_CHARS = 20_000; // of one diff (the backend's are up to 64 KiB)
+const MAX_COUNTED_LINES = 1_000; // a tool result's line count stops there ("1,000+ lines")
 const MAX_SUMMARY_CHARS = 160;
 const MAX_TARGET_CHARS = 300; // of a path or command on a tool line
 const OPERATION_TYPES = new Set(["read", "write", "edit", "delete", "bash", "other"]);
@@ -22,11 +30,38 @@ function el(tag, className, ...children) {
   return node;
 }
 
+/**
+ * `text` cut to `max` characters, with a note of how many more there were. The cut text is a
+ * copy: V8 shares a slice's characters with the string it was cut from (and so keeps all of
+ * it), and so does a concatenation with a slice; Array.prototype.join writes a new string.
+ * The note is plain ASCII, so that the copy of an ASCII text takes one byte a character.
+ */
 function clip(text, max) {
   text = String(text ?? "");
   if (text.length <= max) return text;
   const rest = (text.length - max).toLocaleString("en-US");
-  return `${text.slice(0, max)}\n… (${rest} more characters not shown)`;
+  return [text.slice(0, max), `\n(${rest} more characters not shown)`].join("");
+}
+
+/** A diff cut to `max` characters at a line's end (a copy, as in clip()); null if it fits. */
+function clipDiff(diff, max) {
+  if (diff.length <= max) return null;
+  const end = diff.lastIndexOf("\n", max);
+  return [diff.slice(0, end > 0 ? end : max), "\n"].join("");
+}
+
+/** The lines of `text` up to its trailing white space, counted up to `cap` + 1: a loop over
+ * indexOf, not split(), which would make a string of every line of a 256 KB result; and a cap,
+ * as a result of 100,000 short lines would still cost 100,000 calls. */
+function countLines(text, cap) {
+  const end = text.trimEnd().length;
+  let lines = 1;
+  let at = text.indexOf("\n");
+  while (at !== -1 && at < end && lines <= cap) {
+    lines += 1;
+    at = text.indexOf("\n", at + 1);
+  }
+  return lines;
 }
 
 function firstLine(text, max = MAX_SUMMARY_CHARS) {
@@ -62,14 +97,32 @@ export function shortPath(path, workingDir) {
   return path;
 }
 
+/**
+ * Each line of a unified diff with its kind: file, hunk, add, del or ctx. The ---/+++ file
+ * headers come before the first @@: inside the hunks, "--- x" is the removed line "-- x".
+ */
+function diffLines(diff) {
+  let inHunks = false;
+  return diff.split("\n").map((line) => {
+    let kind = "ctx";
+    if (line.startsWith("@@")) {
+      kind = "hunk";
+      inHunks = true;
+    } else if (!inHunks && (line.startsWith("+++ ") || line.startsWith("--- "))) kind = "file";
+    else if (line.startsWith("+")) kind = "add";
+    else if (line.startsWith("-")) kind = "del";
+    else if (line.startsWith("\\")) kind = "hunk"; // "\ No newline at end of file"
+    return [line, kind];
+  });
+}
+
 /** Lines added and removed by a unified diff (its ---/+++ headers not counted). */
 export function diffStats(diff) {
   let added = 0;
   let removed = 0;
-  for (const line of diff.split("\n")) {
-    if (line.startsWith("+++ ") || line.startsWith("--- ")) continue;
-    if (line.startsWith("+")) added += 1;
-    else if (line.startsWith("-")) removed += 1;
+  for (const [, kind] of diffLines(diff)) {
+    if (kind === "add") added += 1;
+    else if (kind === "del") removed += 1;
   }
   return { added, removed };
 }
@@ -77,30 +130,30 @@ export function diffStats(diff) {
 /** A unified diff as a <pre> of colored lines. */
 export function diffElement(diff, truncated) {
   const pre = el("pre", "diff");
-  for (const line of diff.split("\n")) {
+  for (const [line, kind] of diffLines(diff)) {
     if (line === "") continue;
-    let kind = "ctx";
-    if (line.startsWith("+++ ") || line.startsWith("--- ")) kind = "file";
-    else if (line.startsWith("@@")) kind = "hunk";
-    else if (line.startsWith("+")) kind = "add";
-    else if (line.startsWith("-")) kind = "del";
-    else if (line.startsWith("\\")) kind = "hunk"; // "\ No newline at end of file"
     pre.append(el("span", `d-${kind}`, line)); // a block each (style.css): one line each
   }
   if (truncated) pre.append(el("span", "d-hunk", "(truncated)"));
   return pre;
 }
 
+/** An entry that keeps `chars` characters (see AgentView.chars). */
+function keeps(entry, chars) {
+  entry.keptChars = chars;
+  return entry;
+}
+
 /**
  * <details> whose body is built by `build()` the first time it opens: a folded entry costs one
- * line in the DOM however long its content.
+ * line in the DOM however long its content. `body` is what `build` keeps: cut already.
  */
-function foldable(className, summary, build) {
+function foldable(className, summary, body, build) {
   const details = el("details", className, el("summary", null, ...summary));
   details.addEventListener("toggle", () => {
-    if (details.open && details.childElementCount === 1) details.append(build());
+    if (details.open && details.childElementCount === 1) details.append(build(body));
   });
-  return details;
+  return keeps(details, body.length);
 }
 
 function operationEntry(operation, workingDir) {
@@ -119,8 +172,10 @@ function operationEntry(operation, workingDir) {
     const { added, removed } = diffStats(diff);
     const stats = el("span", "op-stats", el("span", "d-add", `+${added}`), " ", el("span", "d-del", `−${removed}`));
     parts.push(" ", stats);
-    if (operation.truncated) parts.push(" ", el("span", "op-note", "(truncated)"));
-    entry = foldable(`a-op t-${type}`, parts, () => diffElement(diff, operation.truncated === true));
+    const cut = clipDiff(diff, MAX_DIFF_CHARS);
+    const truncated = operation.truncated === true || cut !== null;
+    if (truncated) parts.push(" ", el("span", "op-note", "(truncated)"));
+    entry = foldable(`a-op t-${type}`, parts, cut ?? diff, (shown) => diffElement(shown, truncated));
   } else {
     entry = el("div", `a-op t-${type}`, ...parts);
   }
@@ -135,28 +190,37 @@ function toolResultEntry(data) {
   const tool = data.tool ? `${data.tool}: ` : "";
   const first = firstLine(content);
   if (!content.trim()) return el("div", className, el("span", "mark", "↳ "), `${tool}(no output)`);
-  const lines = content.trimEnd().split("\n").length;
-  const more = lines > 1 ? el("span", "more", ` (${lines.toLocaleString("en-US")} lines)`) : null;
+  const lines = countLines(content, MAX_COUNTED_LINES);
+  const count = Math.min(lines, MAX_COUNTED_LINES).toLocaleString("en-US") + (lines > MAX_COUNTED_LINES ? "+" : "");
+  const more = lines > 1 ? el("span", "more", ` (${count} lines)`) : null;
   const summary = [el("span", "mark", "↳ "), `${tool}${first}`, more];
-  return foldable(className, summary, () => el("pre", "body", clip(content, MAX_RESULT_CHARS)));
+  const body = clip(content, MAX_RESULT_CHARS);
+  return foldable(className, summary, body, (text) => el("pre", "body", text));
+}
+
+/** An entry showing `text` (cut) at once. */
+function textEntry(className, text) {
+  const shown = clip(text, MAX_TEXT_CHARS);
+  return keeps(el("div", className, shown), shown.length);
 }
 
 function outputEntry(data) {
   const type = data.type;
   const content = String(data.content ?? "");
-  if (type === "assistant") return el("div", "a-text", clip(content, MAX_TEXT_CHARS));
+  if (type === "assistant") return textEntry("a-text", content);
   if (type === "thinking") {
     const summary = [el("span", "mark", "thinking "), el("span", "more", firstLine(content))];
-    return foldable("a-thinking", summary, () => el("div", "body", clip(content, MAX_TEXT_CHARS)));
+    return foldable("a-thinking", summary, clip(content, MAX_TEXT_CHARS), (text) => el("div", "body", text));
   }
   if (type === "tool-result") return toolResultEntry(data);
-  if (type === "stderr") return el("div", "a-stderr", clip(content, MAX_TEXT_CHARS));
-  return el("div", "a-plain", clip(content, MAX_TEXT_CHARS)); // a type this page does not know yet
+  if (type === "stderr") return textEntry("a-stderr", content);
+  return textEntry("a-plain", content); // a type this page does not know yet
 }
 
 function promptEntry(data) {
-  const text = el("span", "text", clip(data.command, MAX_TEXT_CHARS));
-  const entry = el("div", "a-prompt", el("span", "mark", "❯ "), text);
+  const command = clip(data.command, MAX_TEXT_CHARS);
+  const entry = el("div", "a-prompt", el("span", "mark", "❯ "), el("span", "text", command));
+  keeps(entry, command.length);
   if (data.queued === true) {
     const position = Number.isInteger(data.position) ? ` #${data.position}` : "";
     entry.append(" ", el("span", "queued", `queued${position}`));
@@ -216,8 +280,9 @@ function builders(type, data, workingDir) {
 }
 
 export class AgentView {
-  constructor({ maxItems = DEFAULT_MAX_ITEMS, workingDir = "" } = {}) {
+  constructor({ maxItems = DEFAULT_MAX_ITEMS, maxChars = DEFAULT_MAX_CHARS, workingDir = "" } = {}) {
     this.maxItems = Math.max(10, maxItems);
+    this.maxChars = maxChars;
     this.workingDir = workingDir;
     this.element = document.createElement("div");
     this.element.className = "agent";
@@ -225,7 +290,8 @@ export class AgentView {
     this.element.setAttribute("aria-label", "agent session");
     this.queue = [];
     this.items = 0; // entries in the DOM
-    this.dropped = 0; // entries that left the DOM (or never entered it) because of maxItems
+    this.chars = 0; // characters they keep: the texts they show and the bodies they fold
+    this.dropped = 0; // entries that left the DOM (or never entered it) because of the bounds
     this.follow = true;
     this.onFollowChange = null;
     this.onShown = null;
@@ -285,24 +351,31 @@ export class AgentView {
     }
     const fragment = document.createDocumentFragment();
     let added = 0;
+    let chars = 0;
     for (const build of pending) {
       const entry = build();
       entry.classList.add("a-entry");
       fragment.append(entry);
       added += 1;
+      chars += entry.keptChars ?? 0;
     }
     if (added === 0) return;
     if (added >= this.maxItems) {
-      // Everything shown so far leaves; build only the entries that stay.
+      // Everything shown so far leaves, and the batch's oldest entries never come in.
       this.dropped += this.items + added - this.maxItems;
-      while (fragment.childElementCount > this.maxItems) fragment.firstElementChild.remove();
+      while (fragment.childElementCount > this.maxItems) {
+        chars -= fragment.firstElementChild.keptChars ?? 0;
+        fragment.firstElementChild.remove();
+      }
       this.element.replaceChildren(fragment);
       this.items = this.maxItems;
+      this.chars = chars;
     } else {
       this.element.append(fragment);
       this.items += added;
-      this._trim(this.items - this.maxItems);
+      this.chars += chars;
     }
+    this._trim();
     if (this.follow) {
       this.element.scrollTop = this.element.scrollHeight;
       this._scrollTop = this.element.scrollTop;
@@ -310,13 +383,25 @@ export class AgentView {
     this.onShown?.();
   }
 
-  _trim(count) {
-    if (count <= 0) return;
+  /** Drop the oldest entries beyond `maxItems`, then beyond `maxChars` (the last one stays). */
+  _trim() {
+    let count = 0;
+    let chars = this.chars;
+    let last = null;
+    let entry = this.element.firstElementChild;
+    while (entry && count < this.items - 1 && (this.items - count > this.maxItems || chars > this.maxChars)) {
+      chars -= entry.keptChars ?? 0;
+      count += 1;
+      last = entry;
+      entry = entry.nextElementSibling;
+    }
+    if (count === 0) return;
     const range = document.createRange();
     range.setStartBefore(this.element.firstElementChild);
-    range.setEndAfter(this.element.children[count - 1]);
+    range.setEndAfter(last);
     range.deleteContents();
     this.items -= count;
+    this.chars = chars;
     this.dropped += count;
   }
 

@@ -12,6 +12,7 @@ const POLL_MS = 2000;
 const PROJECTS_POLL_MS = 10000;
 const STOP_ESCALATION_MS = 2000;
 const KEPT_VIEWS = 8; // session views kept (text and resume point) for switching back at once
+const KEPT_CHARS = 20_000_000; // characters those views may keep, besides the one on screen
 const MAX_LINES_KEY = "sessiondock.maxLines";
 const AGENT_EVENTS = ["output", "operations-detected", "prompt", "status", "error", "raw", "history-trimmed"];
 
@@ -96,13 +97,16 @@ class App {
     this.sessions = [];
     this.sessionId = null;
     this.views = new Map(); // session id -> {output, lastEventId}, most recent last
+    this.keptChars = KEPT_CHARS;
     this.stream = null;
     this.history = [];
     this.historyPos = 0;
     this.draft = "";
     this.signedOut = false;
     this.ready = false;
+    this.continuing = false; // an imported conversation is being continued in a new session
     this._countdown = null;
+    this._sessionsSoon = false;
   }
 
   async start() {
@@ -383,6 +387,18 @@ class App {
     this.renderSessionHead();
   }
 
+  /** renderSessions() at the next frame, once however many events ask for it meanwhile. */
+  renderSessionsSoon() {
+    if (this._sessionsSoon) return;
+    this._sessionsSoon = true;
+    const render = () => {
+      this._sessionsSoon = false;
+      this.renderSessions();
+    };
+    if (document.hidden) setTimeout(render, 250);
+    else requestAnimationFrame(render);
+  }
+
   sessionTitle(session) {
     if (session.agent?.source) return `${session.agent.source}\nin ${session.workingDir}`;
     const argv = isAgent(session) ? ["claude", ...session.argv] : session.argv;
@@ -444,7 +460,7 @@ class App {
     $("#delete-session").disabled = !session;
     const prompt = $("#prompt");
     const wasFocused = document.activeElement === prompt;
-    const open = running || imported;
+    const open = (running || imported) && !this.continuing;
     prompt.disabled = !open;
     if (imported) prompt.placeholder = "Continue this conversation… (Enter starts a new Claude session from here)";
     else if (running && agent) prompt.placeholder = "Message Claude and press Enter (while it works, prompts queue)";
@@ -528,10 +544,7 @@ class App {
       view = { output, lastEventId: null, agent: isAgent(session) };
     }
     this.views.set(sessionId, view);
-    for (const id of this.views.keys()) {
-      if (this.views.size <= KEPT_VIEWS) break;
-      this.views.delete(id);
-    }
+    this.trimViews();
     for (const other of this.views.values()) other.output.onShown = other.output.onFollowChange = null;
     view.output.onFollowChange = (follow) => {
       $("#follow").hidden = follow;
@@ -545,6 +558,18 @@ class App {
     this.run(() => this.resizeTerminal());
   }
 
+  /** Forget the views shown longest ago beyond KEPT_VIEWS, and while the views other than the one
+   * on screen keep more than `keptChars` characters (as agent views count them). */
+  trimViews() {
+    const others = [...this.views].filter(([id]) => id !== this.sessionId);
+    let chars = others.reduce((sum, [, view]) => sum + (view.output.chars ?? 0), 0);
+    for (const [id, view] of others) {
+      if (this.views.size <= KEPT_VIEWS && chars <= this.keptChars) break;
+      this.views.delete(id);
+      chars -= view.output.chars ?? 0;
+    }
+  }
+
   openStream(sessionId) {
     this.closeStream();
     const view = this.views.get(sessionId);
@@ -554,7 +579,16 @@ class App {
     const mine = (handler) => (data, meta) => {
       if (this.stream === stream) handler(data, meta);
     };
-    stream.on("status", mine((data) => this.statusChanged(sessionId, data)));
+    // The events up to the session's last when the stream (re)connected are a replay: the view
+    // shows them, but the list, Interrupt and the prompt follow live events only (and the poll).
+    let liveAfter = Infinity;
+    stream.on("connected", mine((data) => {
+      liveAfter = Number(data.sessionLastEventId) || 0;
+    }));
+    const live = (handler) => (data, meta) => {
+      if (meta.id > liveAfter) handler(data);
+    };
+    stream.on("status", mine(live((data) => this.statusChanged(sessionId, data))));
     stream.on("state", mine((info) => this.setStreamState(info)));
     stream.on("disconnected", mine((info) => {
       if (info.code === "unauthorized") this.showSignIn();
@@ -562,7 +596,7 @@ class App {
     }));
     if (view.agent) {
       for (const type of AGENT_EVENTS) stream.on(type, mine((data) => view.output.add(type, data)));
-      stream.on("prompt", mine((data) => this.promptQueued(sessionId, data)));
+      stream.on("prompt", mine(live((data) => this.promptQueued(sessionId, data))));
       return;
     }
     // A terminal: output through the ANSI renderer, everything else as notices.
@@ -593,7 +627,7 @@ class App {
       if ("exitCode" in data) session.exitCode = data.exitCode;
       if (session.agent && data.agent) Object.assign(session.agent, data.agent);
       if (session.agent && data.totals) session.agent.totals = data.totals;
-      this.renderSessions();
+      this.renderSessionsSoon();
     }
     if (data.status !== "running") this.run(() => this.refreshSessions());
   }
@@ -604,7 +638,7 @@ class App {
     if (!session?.agent || data.queued !== true) return;
     session.agent.queued = Math.max(session.agent.queued ?? 0, Number(data.position) || 1);
     session.agent.state = "working";
-    this.renderSessions();
+    this.renderSessionsSoon();
   }
 
   setStreamState(info) {
@@ -659,12 +693,20 @@ class App {
     const prompt = event.currentTarget;
     if (event.key === "Enter") {
       event.preventDefault();
+      if (this.continuing) return; // this text waits for the new session
       const text = prompt.value;
       if (text.trim() && this.history[this.history.length - 1] !== text) this.history.push(text);
       this.historyPos = this.history.length;
       this.draft = "";
       prompt.value = "";
-      this.run(() => this.sendPrompt(text));
+      this.run(async () => {
+        try {
+          await this.sendPrompt(text);
+        } catch (error) {
+          if (!prompt.value) prompt.value = text; // not lost: Enter tries again
+          throw error;
+        }
+      });
     } else if (event.key === "ArrowUp" && this.history.length) {
       event.preventDefault();
       if (this.historyPos === this.history.length) this.draft = prompt.value;
@@ -688,13 +730,23 @@ class App {
     await api.prompt(this.sessionId, text);
   }
 
-  /** An imported conversation goes on in a new `claude` session that resumes it. */
+  /** An imported conversation goes on in a new `claude` session that resumes it. The prompt is
+   * disabled until that session has the text: a second Enter would start a second session. */
   async continueConversation(imported, text) {
-    const body = { projectId: imported.projectId, kind: "claude", resume: imported.id };
-    const session = await api.createSession(body);
-    await this.refreshSessions();
-    this.openSession(session.id);
-    await api.prompt(session.id, text);
+    const prompt = $("#prompt");
+    this.continuing = true;
+    prompt.disabled = true;
+    try {
+      const body = { projectId: imported.projectId, kind: "claude", resume: imported.id };
+      const session = await api.createSession(body);
+      await this.refreshSessions();
+      this.openSession(session.id);
+      await api.prompt(session.id, text);
+    } finally {
+      this.continuing = false;
+      this.renderSessionHead();
+      if (!prompt.disabled && document.activeElement === document.body) prompt.focus();
+    }
   }
 
   // The terminal's size follows the view, as in the desktop app.

@@ -16,19 +16,19 @@ MINUS = "\u2212"  # the minus sign of a diff's line counts
 WORKDIR = "/home/me/app"
 
 # Mounts a view in a host of its own, feeds it events and renders them at once.
-MOUNT_JS = """async ({events, maxItems, workingDir}) => {
+MOUNT_JS = """async ({events, options}) => {
   const {AgentView} = await import('/agent.js');
   document.querySelector('#agent-test')?.remove();
   const host = document.createElement('div');
   host.id = 'agent-test';
   host.style.cssText = 'position: fixed; inset: 0; z-index: 10; background: white';
   document.body.append(host);
-  const view = new AgentView({maxItems, workingDir});
+  const view = new AgentView(options);
   host.append(view.element);
   for (const [type, data] of events) view.add(type, data);
   view.flush();
   globalThis.agentView = view;
-  return {items: view.items, dropped: view.dropped, described: view.describe()};
+  return {items: view.items, dropped: view.dropped, described: view.describe(), chars: view.chars};
 }"""
 
 DIFF = (
@@ -139,9 +139,11 @@ EVENTS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def mount(page: Page, events: list[Any], max_items: int = 2000) -> dict[str, Any]:
+def mount(page: Page, events: list[Any], **options: int) -> dict[str, Any]:
+    """The view's counts once ``events`` are shown (options: maxItems, maxChars)."""
+    options = {"maxItems": 2000, **options}
     result: dict[str, Any] = page.evaluate(
-        MOUNT_JS, {"events": events, "maxItems": max_items, "workingDir": WORKDIR}
+        MOUNT_JS, {"events": events, "options": {**options, "workingDir": WORKDIR}}
     )
     return result
 
@@ -228,8 +230,13 @@ def test_the_dom_keeps_the_last_entries(dock: Dock, page: Page) -> None:
     page.goto(dock.server.url + "/")
     page.wait_for_selector("#app", state="visible")
     events = [("output", {"type": "assistant", "content": f"text {n}"}) for n in range(1, 501)]
-    info = mount(page, events, max_items=100)
-    assert info == {"items": 100, "dropped": 400, "described": "100 entries · 400 older not shown"}
+    info = mount(page, events, maxItems=100)
+    assert info == {
+        "items": 100,
+        "dropped": 400,
+        "described": "100 entries · 400 older not shown",
+        "chars": 100 * len("text 401"),
+    }
     shown = texts(page, ".a-text")
     assert shown[0] == "text 401" and shown[-1] == "text 500" and len(shown) == 100
 
@@ -249,3 +256,145 @@ def test_the_dom_keeps_the_last_entries(dock: Dock, page: Page) -> None:
     [shown_long] = texts(page, ".a-text")
     assert shown_long.startswith("x" * 100_000)
     assert shown_long.endswith("(50,000 more characters not shown)")
+
+
+# 100 tool results and 20 thinking blocks of 256 KB, 20 diffs of 64 KiB: as big as the backend
+# sends them (MAX_RESULT_CHARS, MAX_DIFF_CHARS in backend/claude/transcript.py). Each text is a
+# string of its own, as the stream's JSON.parse makes them; none stays reachable but through the
+# view.
+BIG_EVENTS_JS = """async ({results, thinking, diffs}) => {
+  const {AgentView} = await import('/agent.js');
+  const host = document.createElement('div');
+  host.id = 'agent-test';
+  host.style.cssText = 'position: fixed; inset: 0; z-index: 10; background: white';
+  document.body.append(host);
+  const view = new AgentView({maxItems: 2000});
+  host.append(view.element);
+  globalThis.agentView = view;
+  const own = (text) => JSON.parse(JSON.stringify(text));
+  const long = 'a line of a long tool result, 64 characters long, or very near\\n'.repeat(4096);
+  let diff = '--- a/big.txt\\n+++ b/big.txt\\n@@ -1,2000 +1,2000 @@\\n';
+  for (let n = 0; diff.length < 64 * 1024; n++) diff += `-old line ${n}\\n+new line ${n}\\n`;
+  diff = diff.slice(0, 64 * 1024);
+  for (let n = 0; n < results; n++) {
+    view.add('output', {type: 'tool-result', tool: 'Read', content: own(`result ${n}\\n${long}`)});
+  }
+  for (let n = 0; n < thinking; n++) view.add('output', {type: 'thinking', content: own(long)});
+  const edit = (n) => ({tool: 'Edit', type: 'edit', path: `/big${n}.txt`, diff: own(diff)});
+  const operations = Array.from({length: diffs}, (_, n) => ({...edit(n), truncated: true}));
+  view.add('operations-detected', {operations});
+  view.flush();
+  return {items: view.items, chars: view.chars, longChars: long.length, diffChars: diff.length};
+}"""
+
+
+def test_folded_entries_keep_their_cut_text_only(dock: Dock, page: Page) -> None:
+    """Closed, a folded entry keeps what it would show when opened, not the event's text: the
+    view's own count says so, and so does the page's heap once garbage is collected."""
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    page.evaluate("import('/agent.js')")
+    cdp = page.context.new_cdp_session(page)
+
+    def heap() -> int:
+        cdp.send("HeapProfiler.collectGarbage")
+        return int(cdp.send("Runtime.getHeapUsage")["usedSize"])
+
+    before = heap()
+    info = page.evaluate(BIG_EVENTS_JS, {"results": 100, "thinking": 20, "diffs": 20})
+    retained = heap() - before
+    assert info["items"] == 140
+    long = info["longChars"]
+    sent = 100 * long + 20 * long + 20 * info["diffChars"]  # 33 MB
+    result_note = len(f"\n({len('result 99') + 1 + long - 20_000:,} more characters not shown)")
+    thinking_note = len(f"\n({long - 100_000:,} more characters not shown)")
+    most = 100 * (20_000 + result_note) + 20 * (100_000 + thinking_note) + 20 * 20_000
+    # The cut texts (4.4 MB, a byte a character) and the DOM; not the 33 MB sent.
+    assert retained < 12_000_000, f"{retained:,} bytes kept of {sent:,} characters sent"
+    assert 100 * 20_000 + 20 * 100_000 <= info["chars"] <= most, info
+
+    # Opened, each shows the same cut text as before.
+    result = page.locator("#agent-test .a-result").first
+    assert " ".join(result.inner_text().split()) == "↳ Read: result 0 (1,000+ lines)"
+    result.locator("summary").click()
+    body = result.locator("pre.body").inner_text()
+    assert body.startswith("result 0\na line of a long tool result")
+    assert body.endswith(f"\n({long + len('result 0') + 1 - 20_000:,} more characters not shown)")
+    edit = page.locator("#agent-test details.a-op.t-edit").first
+    assert " ".join(edit.locator("summary").inner_text().split()).endswith("(truncated)")
+    edit.locator("summary").click()
+    edit.locator("pre.diff").wait_for()
+    lines = edit.locator("pre.diff span").all_inner_texts()
+    assert lines[:3] == ["--- a/big.txt", "+++ b/big.txt", "@@ -1,2000 +1,2000 @@"]
+    assert lines[-1] == "(truncated)"
+    assert sum(len(line) + 1 for line in lines[:-1]) <= 20_000
+
+
+def test_a_view_keeps_at_most_max_chars(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    text = "x" * 19_995
+    events = [("output", {"type": "assistant", "content": f"{n:05d}{text}"}) for n in range(30)]
+    info = mount(page, events, maxChars=250_000)
+    assert info == {
+        "items": 12,
+        "dropped": 18,
+        "described": "12 entries · 18 older not shown",
+        "chars": 240_000,
+    }
+    assert texts(page, ".a-text")[0].startswith("00018x")
+    page.evaluate(
+        "t => { agentView.add('output', {type: 'assistant', content: `00030${t}`});"
+        " agentView.flush(); }",
+        text,
+    )
+    assert page.evaluate("[agentView.items, agentView.dropped, agentView.chars]") == [
+        12,
+        19,
+        240_000,
+    ]
+    assert texts(page, ".a-text")[0].startswith("00019x")
+    # An entry longer than the bound on its own is still shown.
+    info = mount(page, [("output", {"type": "assistant", "content": "y" * 30_000})], maxChars=10)
+    assert (info["items"], info["dropped"], info["chars"]) == (1, 0, 30_000)
+
+
+def test_diff_headers_are_only_those_before_the_first_hunk(dock: Dock, page: Page) -> None:
+    """A removed line "-- x" reads "--- x" in the diff, an added "++ y" reads "+++ y": lines,
+    not file headers, once the hunks have begun."""
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    diff = (
+        "--- a/q.sql\n+++ b/q.sql\n@@ -1,3 +1,3 @@\n select 1;\n"
+        "--- an old comment\n+++ a new one\n-x\n+y\n"
+    )
+    operation = {"tool": "Edit", "type": "edit", "path": f"{WORKDIR}/q.sql", "diff": diff}
+    mount(page, [("operations-detected", {"operations": [operation]})])
+    assert [" ".join(op.split()) for op in texts(page, ".a-op")] == [f"edit Edit q.sql +2 {MINUS}2"]
+    page.locator("#agent-test details.a-op summary").click()
+    pre = page.locator("#agent-test pre.diff")
+    pre.wait_for()
+    assert pre.locator(".d-file").all_inner_texts() == ["--- a/q.sql", "+++ b/q.sql"]
+    assert pre.locator(".d-del").all_inner_texts() == ["--- an old comment", "-x"]
+    assert pre.locator(".d-add").all_inner_texts() == ["+++ a new one", "+y"]
+
+
+def test_a_results_line_count_stops_at_a_thousand(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    contents = [
+        "one\ntwo\n\n \n",
+        "\n".join(["line"] * 999),
+        "\n".join(["line"] * 1000) + "\n",
+        "\n".join(["line"] * 1001),
+        "x\n" * 50_000,
+    ]
+    events = [("output", {"type": "tool-result", "content": c, "tool": "Bash"}) for c in contents]
+    mount(page, events)
+    assert texts(page, ".a-result .more") == [
+        " (2 lines)",
+        " (999 lines)",
+        " (1,000 lines)",
+        " (1,000+ lines)",
+        " (1,000+ lines)",
+    ]

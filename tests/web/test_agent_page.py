@@ -1,12 +1,13 @@
 """Agent sessions in the page: a real backend running the fake `claude` (tests/fixtures), a real
-Chromium. Prose, tool lines, diffs, turn costs, queued prompts, interrupt, and an imported
-conversation continued in a new session."""
+Chromium. Prose, tool lines, diffs, turn costs, queued prompts, interrupt, an imported
+conversation continued in a new session (once), replays that do not pass for live events,
+reloads and reconnects that show each entry once, and the memory kept for other sessions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -15,7 +16,9 @@ from tests.server import Server, running_server
 from tests.web.helpers import Dock, wait_for_stream, wait_until
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, Route
+
+T = TypeVar("T")
 
 PROMPT = "\u276f"  # the mark before the user's prompts
 MINUS = "\u2212"  # the minus sign of a diff's line counts
@@ -31,13 +34,49 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield srv
 
 
-def entries(page: Page, selector: str) -> list[str]:
+def entries(page: Page, selector: str = ".a-entry") -> list[str]:
     return [" ".join(t.split()) for t in page.locator(f"#output-host {selector}").all_inner_texts()]
 
 
 def send(page: Page, text: str) -> None:
     page.fill("#prompt", text)
     page.press("#prompt", "Enter")
+
+
+def prompt(dock: Dock, session_id: str, text: str) -> None:
+    """A prompt sent through the API, as another client would."""
+    response = dock.client.post(f"/api/session/{session_id}/prompt", json={"command": text})
+    assert response.is_success, response.text
+
+
+def stored(dock: Dock, session_id: str, check: Callable[[dict[str, Any]], bool]) -> None:
+    """Wait until the session's history holds an event that passes ``check``."""
+    wait_until(lambda: any(check(e) for e in dock.history(session_id)), 10, "a stored event")
+
+
+def pumped(page: Page, check: Callable[[], T], timeout: float = 5.0, message: str = "") -> T:
+    """wait_until for what Playwright's own callbacks (route handlers) make true: they run only
+    while Playwright waits on the page."""
+
+    def pump() -> T:
+        page.wait_for_timeout(20)
+        return check()
+
+    return wait_until(pump, timeout, message)
+
+
+def session_id_shown(page: Page) -> str:
+    return str(page.evaluate("location.hash")).rsplit("/s/", 1)[1]
+
+
+def project_id_shown(page: Page) -> str:
+    return str(page.evaluate("location.hash")).split("/")[2]
+
+
+def open_session(page: Page, session_id: str) -> None:
+    page.click(f"#sessions [data-id='{session_id}']")
+    page.wait_for_selector(f"#sessions [data-id='{session_id}'][aria-current='true']")
+    wait_for_stream(page, "connected")
 
 
 def start_claude(dock: Dock, page: Page, workdir: Path) -> str:
@@ -49,7 +88,21 @@ def start_claude(dock: Dock, page: Page, workdir: Path) -> str:
     page.wait_for_selector("#prompt:enabled")
     assert page.inner_text("#stop-session") == "Interrupt"
     assert page.is_disabled("#stop-session")  # nothing to interrupt yet
-    return str(page.evaluate("location.hash")).rsplit("/s/", 1)[1]
+    return session_id_shown(page)
+
+
+def open_imported(dock: Dock, server: Server, page: Page, workdir: Path) -> None:
+    """The sample conversation in Claude Code's history, shown in the page."""
+    text = (HISTORY_FIXTURES / "sample.jsonl").read_text().replace("{cwd}", str(workdir))
+    history_file(server.claude_home, workdir, SAMPLE_ID).write_text(text)
+    project = dock.project(str(workdir))
+    dock.open(page, project["id"])
+    imported = page.locator("#sessions .item:has(.badge.imported)")
+    imported.wait_for()
+    assert imported.locator(".badge").inner_text() == "imported"
+    imported.click()
+    wait_for_stream(page, "connected")
+    page.wait_for_selector("#output-host .a-prompt")
 
 
 def test_a_turn_shows_prose_tool_lines_diffs_and_its_cost(
@@ -133,22 +186,15 @@ def test_prompts_queue_while_claude_works_and_interrupt_ends_the_turn(
 def test_an_imported_conversation_is_shown_and_continued(
     dock: Dock, server: Server, page: Page, workdir: Path
 ) -> None:
-    text = (HISTORY_FIXTURES / "sample.jsonl").read_text().replace("{cwd}", str(workdir))
-    history_file(server.claude_home, workdir, SAMPLE_ID).write_text(text)
-    project = dock.project(str(workdir))
-    dock.open(page, project["id"])
-    imported = page.locator("#sessions .item:has(.badge.imported)")
-    imported.wait_for()
-    assert imported.locator(".badge").inner_text() == "imported"
-    imported.click()
-    wait_for_stream(page, "connected")
-    page.wait_for_selector("#output-host .a-prompt")
+    open_imported(dock, server, page, workdir)
     assert entries(page, ".a-prompt")[0] == f"{PROMPT} Why does total() skip the first item?"
     page.wait_for_selector("#output-host details.a-op.t-edit")
     assert page.locator("#output-host .a-thinking").count() >= 1
-    prompt = page.locator("#prompt")
-    assert prompt.is_enabled()
-    assert (prompt.get_attribute("placeholder") or "").startswith("Continue this conversation")
+    field = page.locator("#prompt")
+    assert field.is_enabled()
+    assert (field.get_attribute("placeholder") or "").startswith("Continue this conversation")
+    assert page.inner_text("#stop-session") == "Interrupt"
+    assert page.is_disabled("#stop-session")  # an imported conversation runs no turn
     old_hash = page.evaluate("location.hash")
 
     send(page, "default and now?")
@@ -161,3 +207,196 @@ def test_an_imported_conversation_is_shown_and_continued(
     assert entries(page, ".a-prompt") == [f"{PROMPT} default and now?"]
     assert entries(page, ".a-text")  # the fake's reply
     assert page.inner_text("#stop-session") == "Interrupt"
+
+
+def test_continuing_an_imported_conversation_starts_one_session(
+    dock: Dock, server: Server, page: Page, workdir: Path
+) -> None:
+    """Enter again while the new session is being made starts no second one: the prompt waits
+    until the first text is sent, and keeps what was typed meanwhile."""
+    open_imported(dock, server, page, workdir)
+    imported_id = session_id_shown(page)
+    held: list[Route] = []
+    page.route(
+        "**/api/sessions",
+        lambda route: held.append(route) if route.request.method == "POST" else route.continue_(),
+    )
+    send(page, "default first")
+    pumped(page, lambda: held, message="the new session asked for")
+    # A second Enter before the answer (as a fast typist's, whatever the prompt's state).
+    page.evaluate(
+        """() => {
+          const field = document.querySelector('#prompt');
+          field.value = 'default second';
+          field.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', cancelable: true}));
+        }"""
+    )
+    page.wait_for_timeout(300)
+    assert len(held) == 1
+    assert page.is_disabled("#prompt")
+    held[0].continue_()
+    page.unroute("**/api/sessions")
+
+    wait_until(lambda: session_id_shown(page) != imported_id, 5, "the new session shown")
+    page.wait_for_selector("#prompt:enabled")
+    page.wait_for_selector("#output-host .a-turn")
+    assert entries(page, ".a-prompt") == [f"{PROMPT} default first"]
+    assert page.input_value("#prompt") == "default second"
+    sessions = dock.client.get("/api/sessions", params={"projectId": project_id_shown(page)})
+    started = [s for s in sessions.json()["sessions"] if s["status"] != "imported"]
+    assert [s["id"] for s in started] == [session_id_shown(page)]
+
+
+def test_a_failed_continuation_gives_the_text_back(
+    dock: Dock, server: Server, page: Page, workdir: Path
+) -> None:
+    open_imported(dock, server, page, workdir)
+    imported_id = session_id_shown(page)
+
+    def refuse(route: Route) -> None:
+        if route.request.method == "POST":
+            route.fulfill(status=503, json={"error": "no room for a session", "code": "busy"})
+        else:
+            route.continue_()
+
+    page.route("**/api/sessions", refuse)
+    send(page, "default lost?")
+    page.wait_for_selector("#error:visible")
+    assert page.inner_text("#error-text") == "no room for a session"
+    page.wait_for_selector("#prompt:enabled")
+    assert page.input_value("#prompt") == "default lost?"
+    assert session_id_shown(page) == imported_id
+
+
+# Whether the page's list or head ever looked live, from its first moment: a state in the list
+# ("working…", "queued 1"), Interrupt enabled, a "running" badge.
+LIVE_LOOKS_JS = """
+document.addEventListener('DOMContentLoaded', () => {
+  globalThis.liveLooks = [];
+  const look = () => {
+    const state = document.querySelector('#sessions .agent-state');
+    if (state) liveLooks.push(`list: ${state.textContent}`);
+    if (!document.querySelector('#stop-session').disabled) liveLooks.push('Interrupt enabled');
+    const badge = document.querySelector('#session-badge');
+    if (!badge.hidden && badge.textContent === 'running') liveLooks.push('badge: running');
+  };
+  const all = {subtree: true, childList: true, attributes: true, characterData: true};
+  new MutationObserver(look).observe(document.body, all);
+});
+"""
+
+
+def test_the_replay_of_an_ended_session_does_not_look_live(
+    dock: Dock, page: Page, workdir: Path
+) -> None:
+    """Its stored turn starts and queued prompts show in the view, never in the list, the
+    badge, Interrupt or the prompt."""
+    project = dock.project(str(workdir))
+    session_id = dock.session(project["id"], kind="claude")["id"]
+    prompt(dock, session_id, "slow down")
+    stored(dock, session_id, lambda e: e["type"] == "status" and "turn" not in e["data"])
+    prompt(dock, session_id, "wait for me")
+    stored(dock, session_id, lambda e: e["type"] == "prompt" and e["data"].get("queued") is True)
+    response = dock.client.post(f"/api/session/{session_id}/signal", json={"signal": "SIGTERM"})
+    assert response.is_success, response.text
+    stored(dock, session_id, lambda e: e["type"] == "status" and e["data"]["status"] != "running")
+
+    page.add_init_script(LIVE_LOOKS_JS)
+    dock.open(page, project["id"], session_id)
+    page.wait_for_selector("#output-host .a-notice:has-text('session failed')")
+    assert entries(page, ".a-prompt") == [f"{PROMPT} slow down", f"{PROMPT} wait for me queued #1"]
+    page.wait_for_timeout(200)  # a few frames: the list is drawn at most once a frame
+    assert page.evaluate("liveLooks") == []
+    assert page.inner_text("#session-badge") == "killed by signal 15"
+    assert page.is_disabled("#prompt")
+
+
+def test_a_burst_of_status_events_draws_the_list_once_a_frame(
+    dock: Dock, page: Page, workdir: Path
+) -> None:
+    session_id = start_claude(dock, page, workdir)
+    polls: list[Route] = []  # held: the poll's answer must not draw the list meanwhile
+    page.route("**/api/sessions?*", lambda route: polls.append(route))
+    drawn = page.evaluate(
+        """async (id) => {
+          const records = [];
+          const observer = new MutationObserver((batch) => records.push(...batch));
+          observer.observe(document.querySelector('#sessions'), {childList: true});
+          for (let n = 1; n <= 300; n++) {
+            const agent = {state: 'idle', queued: 0};
+            sessionDock.statusChanged(id, {status: 'running', agent, totals: {costUsd: n}});
+          }
+          const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+          await frame();
+          await frame();
+          records.push(...observer.takeRecords());
+          observer.disconnect();
+          return records
+            .filter((record) => record.addedNodes.length)
+            .map((record) => [...record.addedNodes].map((node) => node.textContent).join(' | '));
+        }""",
+        session_id,
+    )
+    for poll in polls:
+        poll.continue_()
+    page.unroute("**/api/sessions?*")
+    assert len(drawn) == 1, drawn
+    assert "$300.00" in drawn[0], drawn
+
+
+def test_a_reloaded_or_reconnected_page_shows_each_entry_once(
+    dock: Dock, page: Page, workdir: Path
+) -> None:
+    session_id = start_claude(dock, page, workdir)
+    project_id = project_id_shown(page)
+    send(page, "tools fix the bug")
+    page.wait_for_selector("#output-host .a-turn")
+    send(page, "slow down")  # a turn that runs for 30 s: mid-session from here on
+    page.wait_for_selector("#output-host .a-text:has-text('Starting a long job')")
+    shown = entries(page)
+    assert len(shown) > 20
+
+    page.reload()
+    wait_for_stream(page, "connected")
+    wait_until(lambda: entries(page) == shown, 5, "the same entries after a reload")
+
+    # Away and back: the kept view goes on from its last event.
+    other = dock.session(project_id, kind="claude")["id"]
+    page.wait_for_selector(f"#sessions [data-id='{other}']")
+    open_session(page, other)
+    open_session(page, session_id)
+    assert entries(page) == shown
+
+    # The backend goes away mid-turn and comes back: the stream resumes where it stopped.
+    dock.server.restart()
+    wait_for_stream(page, "connected", timeout=15_000)
+    fresh = dock.new_page()
+    dock.open(fresh, project_id, session_id)
+    wait_until(lambda: entries(page) == entries(fresh) != shown, 10, "the page as a fresh one")
+    assert entries(page)[: len(shown)] == shown
+
+
+def test_views_of_other_sessions_are_kept_within_a_budget(
+    dock: Dock, page: Page, workdir: Path
+) -> None:
+    first = start_claude(dock, page, workdir)
+    send(page, "tools fix the bug")
+    page.wait_for_selector("#output-host .a-turn")
+    first_shown = entries(page)
+    page.click("#new-claude")
+    wait_until(lambda: session_id_shown(page) != first, 5, "the second session")
+    second = session_id_shown(page)
+    wait_for_stream(page, "connected")
+    send(page, "default hello")
+    page.wait_for_selector("#output-host .a-turn")
+    second_shown = entries(page)
+    assert page.evaluate("[...sessionDock.views.keys()]") == [first, second]
+
+    # Kept while they fit; the view on screen always is.
+    page.evaluate("sessionDock.keptChars = 0")
+    open_session(page, first)
+    assert page.evaluate("[...sessionDock.views.keys()]") == [first]
+    assert entries(page) == first_shown
+    open_session(page, second)  # made again from its history
+    wait_until(lambda: entries(page) == second_shown, 5, "the second session's entries")
+    assert page.evaluate("[...sessionDock.views.keys()]") == [second]
