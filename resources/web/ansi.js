@@ -19,6 +19,8 @@
 // ESC[38;5;1:2m), this one treats the color as invalid and ignores it.
 
 export const MAX_SEQUENCE = 4096;
+// A line longer than this many cells goes on on the next one, as desktop/ansi.py does.
+export const WRAP = 4096;
 
 const SPECIAL = /[\x00-\x1f\x7f-\x9f]/g;
 const CSI = /\x1b\[([\x20-\x3f]*)([\x40-\x7e])?/y;
@@ -129,10 +131,14 @@ export class AnsiRenderer {
       const match = SPECIAL.exec(text);
       if (match === null) {
         this._write(text.slice(pos));
+        this._wrap(finished);
         break;
       }
       const j = match.index;
-      if (j > pos) this._write(text.slice(pos, j));
+      if (j > pos) {
+        this._write(text.slice(pos, j));
+        this._wrap(finished);
+      }
       const char = text[j];
       if (char === "\x1b") {
         SGR.lastIndex = j;
@@ -194,6 +200,26 @@ export class AnsiRenderer {
       at++;
     }
     this._col = at;
+  }
+
+  /**
+   * A line longer than WRAP cells goes on on the next one, as a terminal's autowrap does (at a
+   * far wider margin): one endless line (minified JSON, base64) must not become one ever-growing
+   * element that the browser lays out again on every update.
+   */
+  _wrap(finished) {
+    if ((this._cells === null ? this._length : this._cells.length) <= WRAP) return;
+    if (this._cells === null) this._toCells();
+    let cells = this._cells;
+    let styles = this._cellStyles;
+    while (cells.length > WRAP) {
+      finished.push(mergeRuns(cells.slice(0, WRAP), styles.slice(0, WRAP)));
+      cells = cells.slice(WRAP);
+      styles = styles.slice(WRAP);
+      this._col = Math.max(0, this._col - WRAP);
+    }
+    this._cells = cells;
+    this._cellStyles = styles;
   }
 
   _toCells() {

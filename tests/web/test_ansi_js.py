@@ -63,6 +63,11 @@ EXAMPLES = [
     "before\n\x1b]0;" + "x" * 10_000 + "\x07after\n",
     "\x1b[" + "1;" * 4096 + "31mskipped\n\x1b" + "(" * 5000 + "Bx\n\x1b[" + "1;" * 2000 + "31mok\n",
     "a\x1b[1\nb\x1b[31",
+    # Lines over the 4096-cell wrap: plain, styled, with wide code points, and overwritten.
+    "x" * 10_000 + "\nafter\n",
+    "\x1b[31m" + "ab" * 4100 + "\x1b[0mtail\rHEAD\n",
+    "😀" * 5000 + "é" * 10 + "\n",
+    "y" * 4095 + "\x1b[1mzz" + "\b" * 3 + "W" + "q" * 5000,
 ]
 
 SPLIT_SAMPLE = (
