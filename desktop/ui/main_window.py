@@ -448,13 +448,15 @@ class MainWindow(QMainWindow):
         if event.type == CONNECTED:
             last = event.data.get("sessionLastEventId")
             self._replayed_through[session_id] = last if isinstance(last, int) else 0
+            # The list asks the backend at each (re)connect: what changed while the stream was
+            # away comes as replay, which the list does not take as news.
+            self._spawn(self.refresh_sessions())
             return
         document = self._documents.get(session_id)
         if document is None:
             return
-        live = event.id is not None and event.id > self._replayed_through.get(session_id, 0)
-        if event.type == "status" and live:
-            if event.data.get("status") != "running":
+        if event.type == "status":
+            if event.data.get("status") != "running":  # an ending is never stale
                 self._spawn(self.refresh_sessions())
         elif event.type == "error":
             document.append_notice(f"error: {event.data.get('message', '')}")

@@ -581,14 +581,19 @@ class App {
     };
     // The events up to the session's last when the stream (re)connected are a replay: the view
     // shows them, but the list, Interrupt and the prompt follow live events only (and the poll).
+    // The list asks the backend at each (re)connect instead: what changed while the stream was
+    // away is not replayed as news. An ending is never stale, so it is taken at once.
     let liveAfter = Infinity;
     stream.on("connected", mine((data) => {
       liveAfter = Number(data.sessionLastEventId) || 0;
+      this.run(() => this.refreshSessions());
     }));
     const live = (handler) => (data, meta) => {
       if (meta.id > liveAfter) handler(data);
     };
-    stream.on("status", mine(live((data) => this.statusChanged(sessionId, data))));
+    stream.on("status", mine((data, meta) => {
+      if (meta.id > liveAfter || data.status !== "running") this.statusChanged(sessionId, data);
+    }));
     stream.on("state", mine((info) => this.setStreamState(info)));
     stream.on("disconnected", mine((info) => {
       if (info.code === "unauthorized") this.showSignIn();

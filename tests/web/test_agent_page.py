@@ -271,6 +271,23 @@ def test_a_failed_continuation_gives_the_text_back(
 # Whether the page's list or head ever looked live, from its first moment: a state in the list
 # ("working…", "queued 1"), Interrupt enabled, a "running" badge.
 LIVE_LOOKS_JS = """
+// What the replay hands to the list: only an ending may get there.
+globalThis.listCalls = [];
+let dock;
+Object.defineProperty(globalThis, 'sessionDock', {
+  configurable: true,
+  get: () => dock,
+  set(app) {
+    dock = app;
+    const statusChanged = app.statusChanged.bind(app);
+    app.statusChanged = (id, data) => {
+      listCalls.push(`status ${data.status}`);
+      statusChanged(id, data);
+    };
+    const promptQueued = app.promptQueued.bind(app);
+    app.promptQueued = (id, data) => { listCalls.push('prompt queued'); promptQueued(id, data); };
+  },
+});
 document.addEventListener('DOMContentLoaded', () => {
   globalThis.liveLooks = [];
   const look = () => {
@@ -307,6 +324,7 @@ def test_the_replay_of_an_ended_session_does_not_look_live(
     assert entries(page, ".a-prompt") == [f"{PROMPT} slow down", f"{PROMPT} wait for me queued #1"]
     page.wait_for_timeout(200)  # a few frames: the list is drawn at most once a frame
     assert page.evaluate("liveLooks") == []
+    assert page.evaluate("listCalls") == ["status failed"]  # the replay's starts stay out
     assert page.inner_text("#session-badge") == "killed by signal 15"
     assert page.is_disabled("#prompt")
 

@@ -32,7 +32,8 @@ async def app(tmp_path: Path, qtbot: QtBot) -> AsyncIterator[DesktopApp]:
     options = ["--claude-path", str(FAKE_CLAUDE), "--claude-home", str(home)]
     command = backend_command(tmp_path / "data", options)
     desktop = DesktopApp(tmp_path / "data", supervisor_options={**FAST_RESTART, "command": command})
-    qtbot.addWidget(desktop.window)
+    # Not qtbot.addWidget(): pytest-qt would close and delete the window before this
+    # fixture's teardown, which closes it and waits for the app to end.
     run = asyncio.ensure_future(desktop.run())
     await wait_until(lambda: "running" in desktop.window.backend_label.text() or run.done())
     await desktop.window.settle()

@@ -142,6 +142,10 @@ async def test_live_news_updates_the_list_at_once(qtbot: QtBot) -> None:
     async with served_window(qtbot, stored, sessions=[session], live=live) as window:
         window.sessions.select(SESSION)
         await window.settle()
+        # The stream's `connected` came, and the list asked the (static) server once: the
+        # live news comes after that answer.
+        await wait_until(lambda: SESSION in window._replayed_through)
+        await window.settle()
         working = {**idle, "state": "working", "queued": 1}
         live.put_nowait((2, "status", {"sessionId": SESSION, "status": "running",
                                        "agent": working}))  # fmt: skip

@@ -29,7 +29,8 @@ async def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> 
 @pytest.fixture
 async def app(tmp_path: Path, qtbot: QtBot) -> AsyncIterator[DesktopApp]:
     desktop = DesktopApp(tmp_path / "data", supervisor_options=FAST_RESTART)
-    qtbot.addWidget(desktop.window)
+    # Not qtbot.addWidget(): pytest-qt would close and delete the window before this
+    # fixture's teardown, which closes it and waits for the app to end.
     run = asyncio.ensure_future(desktop.run())
     await wait_until(lambda: "running" in desktop.window.backend_label.text() or run.done())
     await desktop.window.settle()
@@ -329,3 +330,26 @@ async def test_a_flood_is_drawn_in_pieces_and_skips_what_cannot_be_drawn(
     finally:
         desktop.window.close()
         assert await asyncio.wait_for(run, 10) == 0
+
+
+async def test_an_ending_that_comes_as_replay_still_reaches_the_list(
+    app: DesktopApp, tmp_path: Path
+) -> None:
+    """A session that ended while it was not on screen: its end arrives in the replay when it
+    is shown again, and the list takes it without waiting for the periodic refresh."""
+    window = app.window
+    window._refresh_timer.timeout.disconnect()  # no periodic refresh in this test
+    await open_project(app, tmp_path / "proj")
+    waiting = await window.new_session(command="read x; echo got $x", name="waiting")
+    await window.settle()
+    await window.new_session(command="sleep 30", name="other")  # now on screen instead
+    await window.settle()
+    await window.api.send_prompt(waiting, "hi")
+    await wait_until(lambda: window.sessions.row_text(waiting)[1] == "running")
+    while (await window.api.get_session(waiting))["status"] == "running":
+        await asyncio.sleep(0.02)
+    window.sessions.select(waiting)
+    await window.settle()
+    await wait_until(lambda: window.sessions.row_text(waiting)[1] == "exited 0")
+    assert not window.sessions.stop_button.isEnabled()
+    await window.settle()
