@@ -9,8 +9,18 @@ export class ApiError extends Error {
   }
 }
 
+/** How long a request may go unanswered (a frozen backend, a half-open connection) before it
+ *  fails like an unreachable backend, so nothing waiting on it stays stuck. */
+export const limits = { timeoutMs: 20_000 };
+
 async function request(method, path, body) {
-  const init = { method, cache: "no-store", credentials: "same-origin", headers: {} };
+  const init = {
+    method,
+    cache: "no-store",
+    credentials: "same-origin",
+    headers: {},
+    signal: AbortSignal.timeout(limits.timeoutMs),
+  };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -18,7 +28,10 @@ async function request(method, path, body) {
   let response;
   try {
     response = await fetch(path, init);
-  } catch {
+  } catch (error) {
+    if (error?.name === "TimeoutError") {
+      throw new ApiError(0, "timeout", `the backend did not answer within ${limits.timeoutMs / 1000} s`);
+    }
     throw new ApiError(0, "unreachable", "the backend cannot be reached");
   }
   const data = await response.json().catch(() => null);

@@ -268,6 +268,30 @@ def test_a_failed_continuation_gives_the_text_back(
     assert session_id_shown(page) == imported_id
 
 
+def test_a_continuation_that_gets_no_answer_gives_the_prompt_back(
+    dock: Dock, server: Server, page: Page, workdir: Path
+) -> None:
+    """A create request that hangs (a frozen backend) times out: the prompt is usable again."""
+    open_imported(dock, server, page, workdir)
+    page.evaluate("async () => { (await import('/api.js')).limits.timeoutMs = 500; }")
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        if route.request.method == "POST":
+            held.append(route)  # never answered
+        else:
+            route.continue_()
+
+    page.route("**/api/sessions", hold)
+    send(page, "default anyone there?")
+    page.wait_for_selector("#error:visible")
+    assert page.inner_text("#error-text") == "the backend did not answer within 0.5 s"
+    page.wait_for_selector("#prompt:enabled")
+    assert page.input_value("#prompt") == "default anyone there?"
+    assert len(held) == 1
+    page.unroute("**/api/sessions")
+
+
 # Whether the page's list or head ever looked live, from its first moment: a state in the list
 # ("working…", "queued 1"), Interrupt enabled, a "running" badge.
 LIVE_LOOKS_JS = """
