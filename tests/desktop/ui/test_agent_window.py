@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -32,14 +33,15 @@ async def app(tmp_path: Path, qtbot: QtBot) -> AsyncIterator[DesktopApp]:
     options = ["--claude-path", str(FAKE_CLAUDE), "--claude-home", str(home)]
     command = backend_command(tmp_path / "data", options)
     desktop = DesktopApp(tmp_path / "data", supervisor_options={**FAST_RESTART, "command": command})
-    # Not qtbot.addWidget(): pytest-qt would close and delete the window before this
-    # fixture's teardown, which closes it and waits for the app to end.
+    # Not qtbot.addWidget(): pytest-qt closes and deletes its widgets before fixtures are torn
+    # down, and the app's own shutdown below still needs the window's parts.
     run = asyncio.ensure_future(desktop.run())
     await wait_until(lambda: "running" in desktop.window.backend_label.text() or run.done())
     await desktop.window.settle()
     yield desktop
     desktop.window.close()
     assert await asyncio.wait_for(run, 10) == 0
+    shiboken6.delete(desktop.window)  # now, not whenever the garbage collector gets to it
 
 
 async def test_a_claude_session_shows_its_turn_its_tools_and_its_cost(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import shiboken6
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -29,14 +30,15 @@ async def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> 
 @pytest.fixture
 async def app(tmp_path: Path, qtbot: QtBot) -> AsyncIterator[DesktopApp]:
     desktop = DesktopApp(tmp_path / "data", supervisor_options=FAST_RESTART)
-    # Not qtbot.addWidget(): pytest-qt would close and delete the window before this
-    # fixture's teardown, which closes it and waits for the app to end.
+    # Not qtbot.addWidget(): pytest-qt closes and deletes its widgets before fixtures are torn
+    # down, and the app's own shutdown below still needs the window's parts.
     run = asyncio.ensure_future(desktop.run())
     await wait_until(lambda: "running" in desktop.window.backend_label.text() or run.done())
     await desktop.window.settle()
     yield desktop
     desktop.window.close()
     assert await asyncio.wait_for(run, 10) == 0
+    shiboken6.delete(desktop.window)  # now, not whenever the garbage collector gets to it
 
 
 def backend_pid(app: DesktopApp) -> int:
