@@ -104,7 +104,9 @@ class App {
     this.draft = "";
     this.signedOut = false;
     this.ready = false;
-    this.continuing = false; // an imported conversation is being continued in a new session
+    // Sessions whose prompt waits: an imported conversation being continued, and the new session
+    // continuing it, until that session has the text.
+    this.continuing = new Set();
     this._countdown = null;
     this._sessionsSoon = false;
   }
@@ -460,7 +462,7 @@ class App {
     $("#delete-session").disabled = !session;
     const prompt = $("#prompt");
     const wasFocused = document.activeElement === prompt;
-    const open = (running || imported) && !this.continuing;
+    const open = (running || imported) && !this.continuing.has(session?.id);
     prompt.disabled = !open;
     if (imported) prompt.placeholder = "Continue this conversation… (Enter starts a new Claude session from here)";
     else if (running && agent) prompt.placeholder = "Message Claude and press Enter (while it works, prompts queue)";
@@ -698,7 +700,7 @@ class App {
     const prompt = event.currentTarget;
     if (event.key === "Enter") {
       event.preventDefault();
-      if (this.continuing) return; // this text waits for the new session
+      if (this.continuing.has(this.sessionId)) return; // this text waits for the new session
       const text = prompt.value;
       if (text.trim() && this.history[this.history.length - 1] !== text) this.history.push(text);
       this.historyPos = this.history.length;
@@ -739,16 +741,19 @@ class App {
    * disabled until that session has the text: a second Enter would start a second session. */
   async continueConversation(imported, text) {
     const prompt = $("#prompt");
-    this.continuing = true;
+    const waiting = [imported.id];
+    for (const id of waiting) this.continuing.add(id);
     prompt.disabled = true;
     try {
       const body = { projectId: imported.projectId, kind: "claude", resume: imported.id };
       const session = await api.createSession(body);
+      waiting.push(session.id);
+      this.continuing.add(session.id);
       await this.refreshSessions();
       this.openSession(session.id);
       await api.prompt(session.id, text);
     } finally {
-      this.continuing = false;
+      for (const id of waiting) this.continuing.delete(id);
       this.renderSessionHead();
       if (!prompt.disabled && document.activeElement === document.body) prompt.focus();
     }

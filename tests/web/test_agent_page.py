@@ -292,6 +292,31 @@ def test_a_continuation_that_gets_no_answer_gives_the_prompt_back(
     page.unroute("**/api/sessions")
 
 
+def test_a_continuation_under_way_blocks_only_its_own_prompt(
+    dock: Dock, server: Server, page: Page, workdir: Path
+) -> None:
+    project = dock.project(str(workdir))
+    shell = dock.session(project["id"], "cat")  # a running session that takes input
+    open_imported(dock, server, page, workdir)
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        if route.request.method == "POST":
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/sessions", hold)
+    send(page, "default later")
+    wait_until(lambda: held or page.wait_for_timeout(20), message="the create request came")
+    assert page.is_disabled("#prompt")  # the imported session's text waits
+    page.click(f"#sessions [data-id='{shell['id']}']")
+    wait_for_stream(page, "connected")
+    page.wait_for_selector("#prompt:enabled")  # another session's prompt is usable meanwhile
+    held[0].continue_()
+    page.unroute("**/api/sessions")
+
+
 # Whether the page's list or head ever looked live, from its first moment: a state in the list
 # ("working…", "queued 1"), Interrupt enabled, a "running" badge.
 LIVE_LOOKS_JS = """
