@@ -51,7 +51,7 @@ DIFF_BUDGET_CHARS = 16 * 1024 * 1024
 DIFF_GONE = "      (this diff is no longer kept in memory; the session's stored history has it)"
 # What QTextCursor.insertText turns into a new block. A row is one block: a stray separator in
 # its text would leave rows behind when a diff collapses, and split a terminal's partial line.
-_BLOCK_SEPARATORS = re.compile("[\r\u2029\ufdd0\ufdd1]")
+_BLOCK_SEPARATORS = re.compile("\r\n|[\n\r\u2029\ufdd0\ufdd1]")
 
 RED = QColor(218, 54, 51)
 GREEN = QColor(46, 160, 67)
@@ -146,7 +146,9 @@ class Formats:
 
 def single_block(text: str) -> str:
     """``text`` without the characters Qt would start a new block at: trailing carriage
-    returns (of CRLF lines) go, the others and paragraph or frame separators become spaces."""
+    returns (of CRLF lines) go, the other line breaks (a CRLF as one) and paragraph or frame
+    separators become spaces. Rows are split at line breaks before this, where they should be;
+    what is left (an error message, a tool's name) reads as one line."""
     if _BLOCK_SEPARATORS.search(text) is None:
         return text
     return _BLOCK_SEPARATORS.sub(" ", text.rstrip("\r"))
@@ -154,14 +156,18 @@ def single_block(text: str) -> str:
 
 class DiffStore:
     """The diffs behind the "show diff" links of a window's documents, by number, under one
-    budget of characters: past it, the oldest diffs (of whichever document) are dropped."""
+    budget of characters. Past it, the diffs of the documents not on screen go first (those
+    shown least recently first, each one's oldest first), the shown document's oldest last."""
 
     def __init__(self, budget_chars: int = DIFF_BUDGET_CHARS) -> None:
         self.budget_chars = budget_chars
-        self._diffs: OrderedDict[int, tuple[int, str, bool]] = OrderedDict()
+        # Each owner's diffs, oldest first; owners least recently shown (or made) first.
+        self._owners: OrderedDict[int, OrderedDict[int, tuple[str, bool]]] = OrderedDict()
+        self._owner_of: dict[int, int] = {}
+        self._shown: int | None = None
         self._chars = 0
         self._next = 0
-        self._owners = 0
+        self._last_owner = 0
 
     @property
     def chars(self) -> int:
@@ -170,28 +176,51 @@ class DiffStore:
 
     def new_owner(self) -> int:
         """A key for one document's diffs, to ``release`` them together."""
-        self._owners += 1
-        return self._owners
+        self._last_owner += 1
+        self._owners[self._last_owner] = OrderedDict()
+        return self._last_owner
+
+    def show(self, owner: int | None) -> None:
+        """The document of ``owner`` is now the one on screen (None: no document is)."""
+        self._shown = owner
+        if owner is not None and owner in self._owners:
+            self._owners.move_to_end(owner)
 
     def keep(self, owner: int, diff: str, truncated: bool) -> int:
         """Keep a diff; its number (numbers are never reused)."""
         number = self._next
         self._next += 1
-        self._diffs[number] = (owner, diff, truncated)
+        self._owners.setdefault(owner, OrderedDict())[number] = (diff, truncated)
+        self._owner_of[number] = owner
         self._chars += len(diff)
-        while self._chars > self.budget_chars and len(self._diffs) > 1:
-            _, dropped, _ = self._diffs.popitem(last=False)[1]
-            self._chars -= len(dropped)
+        if self._chars > self.budget_chars:
+            self._make_room(keeping=number)
         return number
 
+    def _make_room(self, keeping: int) -> None:
+        shown = self._owners.get(self._shown) if self._shown is not None else None
+        others = [diffs for o, diffs in self._owners.items() if o != self._shown]
+        for diffs in [*others, *([shown] if shown is not None else [])]:
+            while diffs and self._chars > self.budget_chars:
+                number = next(iter(diffs))
+                if number == keeping:  # the newest diff stays, whatever its size
+                    break
+                self._chars -= len(diffs.pop(number)[0])
+                del self._owner_of[number]
+            if self._chars <= self.budget_chars:
+                return
+
     def get(self, number: int) -> tuple[str, bool] | None:
-        kept = self._diffs.get(number)
-        return None if kept is None else kept[1:]
+        owner = self._owner_of.get(number)
+        return None if owner is None else self._owners[owner][number]
 
     def release(self, owner: int) -> None:
         """Drop the diffs of a document that is gone."""
-        for number in [n for n, (o, _, _) in self._diffs.items() if o == owner]:
-            self._chars -= len(self._diffs.pop(number)[1])
+        for number, (diff, _) in self._owners.pop(owner, OrderedDict()).items():
+            self._chars -= len(diff)
+            del self._owner_of[number]
+        if owner == self._shown:
+            self._shown = None
 
 
 class SessionDocument:
@@ -218,7 +247,7 @@ class SessionDocument:
         # Diffs behind "show diff" links, by number in the store; a link's block has user
         # state 2n and the rows of its expanded diff 2n + 1.
         self.diffs = diffs if diffs is not None else DiffStore()
-        self._owner = self.diffs.new_owner()
+        self.diff_owner = self.diffs.new_owner()
         # The expanded diffs, by their link's state: a cursor at the link and how many rows
         # they show. Those rows do not count against the scrollback, so that expanding a diff
         # never trims the top of a full document, its own link included.
@@ -227,10 +256,12 @@ class SessionDocument:
     def set_scrollback(self, lines: int) -> None:
         self.scrollback = lines
         self._apply_limit()
+        if self._expanded:
+            self._forget_trimmed()
 
     def release(self) -> None:
         """The document is dropped: its diffs free their share of the window's budget."""
-        self.diffs.release(self._owner)
+        self.diffs.release(self.diff_owner)
 
     def _apply_limit(self) -> None:
         extra = sum(rows for _, rows in self._expanded.values())
@@ -238,15 +269,15 @@ class SessionDocument:
 
     def _forget_trimmed(self) -> None:
         """Expanded diffs whose link went with the oldest rows no longer earn room; their
-        orphaned rows, now at the top, go as the limit comes down."""
-        gone = [
+        orphaned rows, now at the top, go as the limit comes down, which may take the next
+        expanded diff's link with them: until the room counts only links still present."""
+        while gone := [
             state
             for state, (cursor, _) in self._expanded.items()
             if cursor.block().userState() != state
-        ]
-        for state in gone:
-            del self._expanded[state]
-        if gone:
+        ]:
+            for state in gone:
+                del self._expanded[state]
             self._apply_limit()
 
     def append_text(self, text: str) -> None:
@@ -294,7 +325,7 @@ class SessionDocument:
         for row in rows:
             self._insert_row(cursor, row)
             if row.diff is not None:
-                number = self.diffs.keep(self._owner, row.diff, row.truncated)
+                number = self.diffs.keep(self.diff_owner, row.diff, row.truncated)
                 cursor.block().setUserState(2 * number)
             cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
             cursor.block().setUserState(-1)
@@ -465,6 +496,7 @@ class OutputView(QWidget):
 
     def show_document(self, document: SessionDocument | None) -> None:
         self.current = document
+        self.diffs.show(None if document is None else document.diff_owner)
         self.text.setDocument((document or self._empty).document)
         self.text.setFont(self.formats.font)
         self.scroll_to_end()

@@ -18,7 +18,7 @@ from pytestqt.qtbot import QtBot
 from desktop.agent import HIDE_DIFF, PROMPT_MARK, SHOW_DIFF, AgentRenderer, Row, operation_row
 from desktop.sse_client import Event
 from desktop.ui.feed import LINES_PER_FLUSH, SessionFeed
-from desktop.ui.output_view import AMBER, GREEN, RED, OutputView, SessionDocument
+from desktop.ui.output_view import AMBER, DIFF_GONE, GREEN, RED, OutputView, SessionDocument
 from desktop.ui.panels import SessionsPanel
 from tests.desktop.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
 
@@ -420,3 +420,94 @@ async def test_the_diffs_of_all_documents_share_one_budget(view: OutputView) -> 
     ) in older.plain_text()
     newer.release()  # a document the window drops frees its share
     assert view.diffs.chars == 0
+
+
+def edits(tag: str, count: int) -> list[Row]:
+    """``count`` edits, each with a diff of 100 characters."""
+    return [
+        operation_row({"tool": "Edit", "type": "edit", "path": f"{tag}{i}.py", "diff": diff})
+        for i, diff in enumerate(f"+{tag} {i}".ljust(99) + "\n" for i in range(count))
+    ]
+
+
+def kept(document: SessionDocument) -> list[bool]:
+    """For each "show diff" link, top to bottom, whether expanding it shows its diff."""
+    shown = []
+    for index in range(len(document.diff_links())):
+        link = document.diff_links()[index]
+        assert document.toggle_diff(link)
+        shown.append(link.next().text() != DIFF_GONE)
+        assert document.toggle_diff(link)
+    return shown
+
+
+async def test_the_budget_drops_the_diffs_of_documents_not_on_screen_first(
+    view: OutputView,
+) -> None:
+    view.diffs.budget_chars = 4 * 100
+    first, second, third = view.new_document(), view.new_document(), view.new_document()
+    for document, tag in ((first, "a"), (second, "b")):
+        view.show_document(document)
+        document.append_rows(edits(tag, 2))
+    view.show_document(first)  # back to the first: the second is now the least recently shown
+    view.show_document(third)
+    third.append_rows(edits("c", 2))
+    assert (kept(first), kept(second), kept(third)) == ([True] * 2, [False] * 2, [True] * 2)
+    third.append_rows(edits("d", 1))
+    assert (kept(first), kept(third)) == ([False, True], [True] * 3)
+    # Past the others', the shown document's own oldest diffs go.
+    third.append_rows(edits("e", 4))
+    assert (kept(first), kept(third)) == ([False] * 2, [False] * 3 + [True] * 4)
+    assert view.diffs.chars == 4 * 100
+
+
+def expanded_pair(view: OutputView, scrollback: int, below: int) -> SessionDocument:
+    """A document with two edits, their 3-row diffs expanded, and ``below`` rows under them."""
+    document = view.new_document(scrollback)
+    view.show_document(document)
+    diff = "@@ -1 +1 @@\n-x\n+y\n"
+    ops = [operation_row({"tool": "Edit", "type": "edit", "path": p, "diff": diff}) for p in "ab"]
+    document.append_rows([*ops, *numbered(below)])
+    for path in "ab":
+        assert document.toggle_diff(link_block(document, path))
+    assert document.document.blockCount() == 2 + 6 + below + 1
+    return document
+
+
+async def test_rows_trimmed_past_two_expanded_diffs_take_all_their_rows(view: OutputView) -> None:
+    document = expanded_pair(view, scrollback=10, below=7)
+    document.append_rows(numbered(3))  # one append trims both links
+    assert document.plain_text() == "".join(f"row {i}\n" for i in (1, 2, 3, 4, 5, 6, 0, 1, 2))
+    assert document.diff_links() == []
+    assert document.document.blockCount() == document.document.maximumBlockCount() == 10
+
+
+async def test_a_lower_scrollback_takes_the_rows_of_the_diffs_it_trims(view: OutputView) -> None:
+    document = expanded_pair(view, scrollback=20, below=5)
+    document.set_scrollback(6)
+    assert document.plain_text() == "".join(f"row {i}\n" for i in range(5))
+    assert document.diff_links() == []
+    assert document.document.blockCount() == document.document.maximumBlockCount() == 6
+
+
+async def test_line_breaks_left_inside_a_row_stay_inside_it(view: OutputView) -> None:
+    document = view.new_document()
+    view.show_document(document)
+    rows = AgentRenderer().render([
+        ("operations-detected", {"operations": [
+            {"tool": "Ed\nit", "type": "edit", "path": "a.py", "diff": "@@ -1 +1 @@\n-x\n+y\n"},
+        ]}),
+        ("status", {"turn": {"isError": True, "subtype": "error\r\nduring"}}),
+        ("error", {"message": "boom\nat line 2", "line": "{oops"}),
+    ])  # fmt: skip
+    document.append_rows(rows)
+    assert document.document.blockCount() == len(rows) + 1
+    collapsed = document.plain_text()
+    assert collapsed == (
+        f"● Ed it  a.py  {SHOW_DIFF}\nturn failed (error during)\n"
+        "error: boom at line 2  (line: {oops)\n"
+    )
+    assert document.toggle_diff(link_block(document, "a.py"))
+    assert document.document.blockCount() == len(rows) + 1 + 3
+    assert document.toggle_diff(link_block(document, "a.py"))
+    assert document.plain_text() == collapsed
