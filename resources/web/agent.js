@@ -13,6 +13,8 @@
 // and drops its oldest entries beyond `maxChars` as it does beyond `maxItems`; app.js keeps
 // other sessions' views within a budget of the same count.
 
+import { TailView } from "./tail.js";
+
 export const DEFAULT_MAX_ITEMS = 2000;
 export const DEFAULT_MAX_CHARS = 20_000_000; // kept by one view, in texts shown and folded bodies
 const MAX_TEXT_CHARS = 100_000; // of one assistant text, thinking block or stderr chunk
@@ -279,25 +281,15 @@ function builders(type, data, workingDir) {
   }
 }
 
-export class AgentView {
+export class AgentView extends TailView {
   constructor({ maxItems = DEFAULT_MAX_ITEMS, maxChars = DEFAULT_MAX_CHARS, workingDir = "" } = {}) {
+    super("agent", "agent session");
     this.maxItems = Math.max(10, maxItems);
     this.maxChars = maxChars;
     this.workingDir = workingDir;
-    this.element = document.createElement("div");
-    this.element.className = "agent";
-    this.element.tabIndex = 0;
-    this.element.setAttribute("aria-label", "agent session");
-    this.queue = [];
     this.items = 0; // entries in the DOM
     this.chars = 0; // characters they keep: the texts they show and the bodies they fold
     this.dropped = 0; // entries that left the DOM (or never entered it) because of the bounds
-    this.follow = true;
-    this.onFollowChange = null;
-    this.onShown = null;
-    this._scheduled = false;
-    this._scrollTop = 0;
-    this.element.addEventListener("scroll", () => this._scrolled(), { passive: true });
   }
 
   /** One event of the session's stream: its type and its data. */
@@ -315,24 +307,6 @@ export class AgentView {
   describe() {
     const shown = `${this.items.toLocaleString("en-US")} entries`;
     return this.dropped ? `${shown} · ${this.dropped.toLocaleString("en-US")} older not shown` : shown;
-  }
-
-  scrollToEnd() {
-    this.follow = true;
-    this.element.scrollTop = this.element.scrollHeight;
-    this._scrollTop = this.element.scrollTop;
-    this.onFollowChange?.(true);
-  }
-
-  _schedule() {
-    if (this._scheduled) return;
-    this._scheduled = true;
-    const run = () => {
-      this._scheduled = false;
-      this.flush();
-    };
-    if (document.hidden) setTimeout(run, 250);
-    else requestAnimationFrame(run);
   }
 
   /** Render everything queued now (normally called once per animation frame). */
@@ -376,11 +350,7 @@ export class AgentView {
       this.chars += chars;
     }
     this._trim();
-    if (this.follow) {
-      this.element.scrollTop = this.element.scrollHeight;
-      this._scrollTop = this.element.scrollTop;
-    }
-    this.onShown?.();
+    this._shown();
   }
 
   /** Drop the oldest entries beyond `maxItems`, then beyond `maxChars` (the last one stays). */
@@ -403,17 +373,5 @@ export class AgentView {
     this.items -= count;
     this.chars = chars;
     this.dropped += count;
-  }
-
-  _scrolled() {
-    const element = this.element;
-    const atEnd = element.scrollHeight - element.scrollTop - element.clientHeight < 4;
-    // Appending never lowers scrollTop, so a scroll above where we put it is the user's.
-    const follow = atEnd || (this.follow && element.scrollTop >= this._scrollTop - 1);
-    this._scrollTop = element.scrollTop;
-    if (follow !== this.follow) {
-      this.follow = follow;
-      this.onFollowChange?.(follow);
-    }
   }
 }

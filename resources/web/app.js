@@ -5,6 +5,7 @@
 import { AgentView, formatCost } from "./agent.js";
 import { api, ApiError } from "./api.js";
 import { DEFAULT_MAX_LINES, OutputView } from "./output.js";
+import { oncePerFrame } from "./tail.js";
 
 const { SessionEventStream } = globalThis;
 
@@ -90,6 +91,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 class App {
   constructor() {
+    // renderSessions() at the next frame, once however many events ask for it meanwhile.
+    this.renderSessionsSoon = oncePerFrame(() => this.renderSessions());
     this.maxLines = maxLinesSetting();
     this.maxItems = Math.max(100, Math.floor(this.maxLines / 10)); // agent entries are taller
     this.projects = [];
@@ -387,18 +390,6 @@ class App {
       list.dataset.signature = signature;
     }
     this.renderSessionHead();
-  }
-
-  /** renderSessions() at the next frame, once however many events ask for it meanwhile. */
-  renderSessionsSoon() {
-    if (this._sessionsSoon) return;
-    this._sessionsSoon = true;
-    const render = () => {
-      this._sessionsSoon = false;
-      this.renderSessions();
-    };
-    if (document.hidden) setTimeout(render, 250);
-    else requestAnimationFrame(render);
   }
 
   sessionTitle(session) {

@@ -10,6 +10,7 @@
 // 20,000 lines a frame costs what a screenful costs, not what 20,000 lines cost.
 
 import { AnsiRenderer, DEFAULT_STYLE, paletteRgb } from "./ansi.js";
+import { TailView } from "./tail.js";
 
 export const DEFAULT_MAX_LINES = 20000;
 export const BLOCK = 200; // lines per block; style.css knows it (contain-intrinsic-block-size)
@@ -52,25 +53,15 @@ export function styleCss(style) {
   return rules.join("; ");
 }
 
-export class OutputView {
+export class OutputView extends TailView {
   constructor({ maxLines = DEFAULT_MAX_LINES } = {}) {
+    super("output", "session output");
     this.maxLines = Math.max(2, maxLines);
-    this.element = document.createElement("div");
-    this.element.className = "output";
-    this.element.tabIndex = 0;
-    this.element.setAttribute("aria-label", "session output");
     this.renderer = new AnsiRenderer();
-    this.queue = [];
     this.lines = 0; // line elements in the DOM, the partial one included
     this.dropped = 0; // lines that left the DOM (or never entered it) because of maxLines
-    this.follow = true;
-    this.onFollowChange = null;
-    this.onShown = null; // called after each batch reaches the DOM
-    this._scheduled = false;
-    this._scrollTop = 0;
     this._css = new Map();
     this._append([], []);
-    this.element.addEventListener("scroll", () => this._scrolled(), { passive: true });
   }
 
   /** Program output, ANSI included. */
@@ -90,24 +81,6 @@ export class OutputView {
     const texts = Array.from(this.element.querySelectorAll(".l"), (el) => el.textContent);
     if (texts.length && texts[texts.length - 1] === "") texts.pop();
     return texts;
-  }
-
-  scrollToEnd() {
-    this.follow = true;
-    this.element.scrollTop = this.element.scrollHeight;
-    this._scrollTop = this.element.scrollTop;
-    this.onFollowChange?.(true);
-  }
-
-  _schedule() {
-    if (this._scheduled) return;
-    this._scheduled = true;
-    const run = () => {
-      this._scheduled = false;
-      this.flush();
-    };
-    if (document.hidden) setTimeout(run, 250);
-    else requestAnimationFrame(run);
   }
 
   /** Render everything queued now (normally called once per animation frame). */
@@ -157,11 +130,7 @@ export class OutputView {
     }
     this._append(finished, partial);
     this._trim(this.lines - this.maxLines);
-    if (this.follow) {
-      this.element.scrollTop = this.element.scrollHeight;
-      this._scrollTop = this.element.scrollTop;
-    }
-    this.onShown?.();
+    this._shown();
   }
 
   _append(finished, partial) {
@@ -203,18 +172,6 @@ export class OutputView {
         range.deleteContents();
         count = 0;
       }
-    }
-  }
-
-  _scrolled() {
-    const element = this.element;
-    const atEnd = element.scrollHeight - element.scrollTop - element.clientHeight < 4;
-    // Appending never lowers scrollTop, so a scroll above where we put it is the user's.
-    const follow = atEnd || (this.follow && element.scrollTop >= this._scrollTop - 1);
-    this._scrollTop = element.scrollTop;
-    if (follow !== this.follow) {
-      this.follow = follow;
-      this.onFollowChange?.(follow);
     }
   }
 
