@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import shiboken6
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -16,13 +14,13 @@ from desktop.app import DesktopApp
 from desktop.supervisor import backend_command
 from tests.claude import FAKE_CLAUDE, HISTORY_FIXTURES, history_file
 from tests.desktop.ui.test_agent_view import link_block, link_point
-from tests.desktop.ui.test_main_window import FAST_RESTART, open_project, shown_text, wait_until
+from tests.desktop.ui.test_main_window import open_project, running_app, shown_text, wait_until
 
 SAMPLE_ID = "0b8f3c1e-7d2a-4c55-9e1b-3f6a2d9c8e71"  # the session id inside sample.jsonl
 
 
 @pytest.fixture
-async def app(tmp_path: Path, qtbot: QtBot) -> AsyncIterator[DesktopApp]:
+async def app(tmp_path: Path) -> AsyncIterator[DesktopApp]:
     """The app, its backend running the fake claude, and one stored conversation of
     Claude Code in the project folder ``proj``."""
     home = tmp_path / "claude-home"
@@ -32,16 +30,8 @@ async def app(tmp_path: Path, qtbot: QtBot) -> AsyncIterator[DesktopApp]:
     history_file(home, project, SAMPLE_ID).write_text(sample)
     options = ["--claude-path", str(FAKE_CLAUDE), "--claude-home", str(home)]
     command = backend_command(tmp_path / "data", options)
-    desktop = DesktopApp(tmp_path / "data", supervisor_options={**FAST_RESTART, "command": command})
-    # Not qtbot.addWidget(): pytest-qt closes and deletes its widgets before fixtures are torn
-    # down, and the app's own shutdown below still needs the window's parts.
-    run = asyncio.ensure_future(desktop.run())
-    await wait_until(lambda: "running" in desktop.window.backend_label.text() or run.done())
-    await desktop.window.settle()
-    yield desktop
-    desktop.window.close()
-    assert await asyncio.wait_for(run, 10) == 0
-    shiboken6.delete(desktop.window)  # now, not whenever the garbage collector gets to it
+    async with running_app(tmp_path / "data", command=command) as desktop:
+        yield desktop
 
 
 async def test_a_claude_session_shows_its_turn_its_tools_and_its_cost(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -27,11 +29,13 @@ async def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> 
             await asyncio.sleep(0.02)
 
 
-@pytest.fixture
-async def app(tmp_path: Path, qtbot: QtBot) -> AsyncIterator[DesktopApp]:
-    desktop = DesktopApp(tmp_path / "data", supervisor_options=FAST_RESTART)
-    # Not qtbot.addWidget(): pytest-qt closes and deletes its widgets before fixtures are torn
-    # down, and the app's own shutdown below still needs the window's parts.
+@contextlib.asynccontextmanager
+async def running_app(data_dir: Path, **supervisor_options: Any) -> AsyncIterator[DesktopApp]:
+    """The app with its backend up; at the end it shuts down and its window is deleted.
+
+    Not qtbot.addWidget(): pytest-qt closes and deletes its widgets before fixtures are torn
+    down, and the app's own shutdown still needs the window's parts."""
+    desktop = DesktopApp(data_dir, supervisor_options={**FAST_RESTART, **supervisor_options})
     run = asyncio.ensure_future(desktop.run())
     await wait_until(lambda: "running" in desktop.window.backend_label.text() or run.done())
     await desktop.window.settle()
@@ -39,6 +43,12 @@ async def app(tmp_path: Path, qtbot: QtBot) -> AsyncIterator[DesktopApp]:
     desktop.window.close()
     assert await asyncio.wait_for(run, 10) == 0
     shiboken6.delete(desktop.window)  # now, not whenever the garbage collector gets to it
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[DesktopApp]:
+    async with running_app(tmp_path / "data") as desktop:
+        yield desktop
 
 
 def backend_pid(app: DesktopApp) -> int:
