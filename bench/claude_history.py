@@ -60,6 +60,7 @@ from harness import (
     Cpus,
     Server,
     median,
+    process_cpu,
     wait_for_quiet,
 )
 from report import fmt, table
@@ -119,14 +120,6 @@ def reset_peak(pid: int) -> bool:
     except OSError:
         return False
     return True
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        times = psutil.Process(pid).cpu_times()
-    except psutil.Error:
-        return math.nan
-    return float(times.user + times.system)
 
 
 # -- the backend ------------------------------------------------------------------------------
@@ -339,7 +332,7 @@ async def listing_run(results: Results, corpus: Corpus, tmp: Path, cpus: Cpus, i
     try:
         seconds, _ = await list_all(backend, corpus)
         status = proc_status(backend.server.pid)
-        cpu = cpu_seconds(backend.server.pid)
+        cpu = process_cpu(backend.server.pid)
     finally:
         await backend.server.stop()
         shutil.rmtree(backend.data_dir, ignore_errors=True)
@@ -366,7 +359,7 @@ async def opening_run(
         other = await quiet(results)
         before = proc_status(server.pid)
         reset = reset_peak(server.pid)
-        cpu0 = cpu_seconds(server.pid)
+        cpu0 = process_cpu(server.pid)
         t0 = time.monotonic()
         sampler = asyncio.create_task(sample_rss(server.pid, samples, t0))
         try:
@@ -376,7 +369,7 @@ async def opening_run(
             await asyncio.gather(sampler, return_exceptions=True)
         elapsed = time.monotonic() - t0
         after = proc_status(server.pid)
-        cpu = cpu_seconds(server.pid) - cpu0
+        cpu = process_cpu(server.pid) - cpu0
         session = await server.get_json(f"/api/session/{session_id}")
         database = database_bytes(backend.data_dir)
     finally:

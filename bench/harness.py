@@ -262,7 +262,7 @@ def _machine_busy() -> tuple[float, float]:
     return busy, getattr(times, "softirq", 0.0)
 
 
-def _process_cpu(pid: int) -> float:
+def process_cpu(pid: int) -> float:
     try:
         times = psutil.Process(pid).cpu_times()
     except psutil.Error:
@@ -302,7 +302,7 @@ class CpuMeter:
     def start(self) -> None:
         self._t0 = time.monotonic()
         self._machine = _machine_busy()
-        self._start = {pid: _process_cpu(pid) for pids in self._pids.values() for pid in pids}
+        self._start = {pid: process_cpu(pid) for pids in self._pids.values() for pid in pids}
 
     def stop(self) -> CpuUse:
         elapsed = max(1e-9, time.monotonic() - self._t0)
@@ -311,7 +311,7 @@ class CpuMeter:
         for role, pids in self._pids.items():
             used = 0.0
             for pid in pids:
-                delta = _process_cpu(pid) - self._start.get(pid, math.nan)
+                delta = process_cpu(pid) - self._start.get(pid, math.nan)
                 used += 0.0 if math.isnan(delta) else max(0.0, delta)
             cores[role] = used / elapsed
         return CpuUse(
