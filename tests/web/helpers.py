@@ -43,6 +43,17 @@ def wait_until(check: Callable[[], T], timeout: float = 10.0, message: str = "")
         time.sleep(0.05)
 
 
+def pumped(page: Page, check: Callable[[], T], timeout: float = 5.0, message: str = "") -> T:
+    """wait_until for what Playwright's own callbacks (route handlers) make true: they run only
+    while Playwright waits on the page."""
+
+    def pump() -> T:
+        page.wait_for_timeout(20)
+        return check()
+
+    return wait_until(pump, timeout, message)
+
+
 class Dock:
     """One backend seen through the API (``client``) and through signed-in browser pages."""
 

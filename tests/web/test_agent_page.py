@@ -7,18 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.claude import FAKE_CLAUDE, HISTORY_FIXTURES, history_file
 from tests.server import Server, running_server
-from tests.web.helpers import Dock, wait_for_stream, wait_until
+from tests.web.helpers import Dock, pumped, wait_for_stream, wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Route
 
-T = TypeVar("T")
 
 PROMPT = "\u276f"  # the mark before the user's prompts
 MINUS = "\u2212"  # the minus sign of a diff's line counts
@@ -52,17 +51,6 @@ def prompt(dock: Dock, session_id: str, text: str) -> None:
 def stored(dock: Dock, session_id: str, check: Callable[[dict[str, Any]], bool]) -> None:
     """Wait until the session's history holds an event that passes ``check``."""
     wait_until(lambda: any(check(e) for e in dock.history(session_id)), 10, "a stored event")
-
-
-def pumped(page: Page, check: Callable[[], T], timeout: float = 5.0, message: str = "") -> T:
-    """wait_until for what Playwright's own callbacks (route handlers) make true: they run only
-    while Playwright waits on the page."""
-
-    def pump() -> T:
-        page.wait_for_timeout(20)
-        return check()
-
-    return wait_until(pump, timeout, message)
 
 
 def session_id_shown(page: Page) -> str:
@@ -209,6 +197,21 @@ def test_an_imported_conversation_is_shown_and_continued(
     assert page.inner_text("#stop-session") == "Interrupt"
 
 
+def hold_session_creation(page: Page) -> list[Route]:
+    """``POST /api/sessions`` from the page waits, unanswered, in the returned list (until a
+    test continues it); listing sessions goes through."""
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        if route.request.method == "POST":
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/sessions", hold)
+    return held
+
+
 def test_continuing_an_imported_conversation_starts_one_session(
     dock: Dock, server: Server, page: Page, workdir: Path
 ) -> None:
@@ -216,11 +219,7 @@ def test_continuing_an_imported_conversation_starts_one_session(
     until the first text is sent, and keeps what was typed meanwhile."""
     open_imported(dock, server, page, workdir)
     imported_id = session_id_shown(page)
-    held: list[Route] = []
-    page.route(
-        "**/api/sessions",
-        lambda route: held.append(route) if route.request.method == "POST" else route.continue_(),
-    )
+    held = hold_session_creation(page)
     send(page, "default first")
     pumped(page, lambda: held, message="the new session asked for")
     # A second Enter before the answer (as a fast typist's, whatever the prompt's state).
@@ -274,15 +273,7 @@ def test_a_continuation_that_gets_no_answer_gives_the_prompt_back(
     """A create request that hangs (a frozen backend) times out: the prompt is usable again."""
     open_imported(dock, server, page, workdir)
     page.evaluate("async () => { (await import('/api.js')).limits.timeoutMs = 500; }")
-    held: list[Route] = []
-
-    def hold(route: Route) -> None:
-        if route.request.method == "POST":
-            held.append(route)  # never answered
-        else:
-            route.continue_()
-
-    page.route("**/api/sessions", hold)
+    held = hold_session_creation(page)  # never answered
     send(page, "default anyone there?")
     page.wait_for_selector("#error:visible")
     assert page.inner_text("#error-text") == "the backend did not answer within 0.5 s"
@@ -298,17 +289,9 @@ def test_a_continuation_under_way_blocks_only_its_own_prompt(
     project = dock.project(str(workdir))
     shell = dock.session(project["id"], "cat")  # a running session that takes input
     open_imported(dock, server, page, workdir)
-    held: list[Route] = []
-
-    def hold(route: Route) -> None:
-        if route.request.method == "POST":
-            held.append(route)
-        else:
-            route.continue_()
-
-    page.route("**/api/sessions", hold)
+    held = hold_session_creation(page)
     send(page, "default later")
-    wait_until(lambda: held or page.wait_for_timeout(20), message="the create request came")
+    pumped(page, lambda: held, message="the new session asked for")
     assert page.is_disabled("#prompt")  # the imported session's text waits
     page.click(f"#sessions [data-id='{shell['id']}']")
     wait_for_stream(page, "connected")

@@ -6,7 +6,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tests.web.helpers import COOKIE, Dock, dom_lines, wait_for_line, wait_for_stream, wait_until
+from tests.web.helpers import (
+    COOKIE,
+    Dock,
+    dom_lines,
+    pumped,
+    wait_for_line,
+    wait_for_stream,
+    wait_until,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Route
@@ -240,11 +248,7 @@ def test_an_address_changed_while_the_page_loads_is_followed(
     held: list[Route] = []
     page.route("**/api/projects", lambda route: held.append(route))  # the list waits
     page.goto(f"{dock.server.url}/")
-    for _ in range(250):
-        if held:
-            break
-        page.wait_for_timeout(20)  # lets the route handler run
-    assert held, "the page did not ask for its projects"
+    pumped(page, lambda: held, message="the page asked for its projects")
     page.evaluate(f"location.hash = '#/p/{project['id']}/s/{session['id']}'")
     page.wait_for_timeout(200)  # its hashchange is handled while no project is known yet
     held[0].continue_()
