@@ -244,7 +244,7 @@ class Conversation:
             setup = await self.setup()
         except OSError as exc:
             self._emit(protocol.ERROR, {"message": str(exc)})
-            self._result = TurnResult(Usage(), 0, True, "not-started", "")
+            self._result = TurnResult(Usage(), 0, True, "not-started")
             return
         if self._interrupted or self._closing:
             return  # stopped before it began
@@ -267,7 +267,7 @@ class Conversation:
                 protocol.ERROR,
                 {"message": f"could not start {setup.binary!r} in {setup.cwd}: {where}: {reason}"},
             )
-            self._result = TurnResult(Usage(), 0, True, "not-started", "")
+            self._result = TurnResult(Usage(), 0, True, "not-started")
             return
         self._process = process
         if on_stdin:
@@ -370,9 +370,8 @@ class Conversation:
             self.agent.totals.add(result.usage)
             turn = result.to_json()
         else:
-            turn = {**Usage().to_json(), "numTurns": 0, "isError": not self._interrupted}
-            del turn["turns"]
-            turn["subtype"] = "interrupted" if self._interrupted else "no-result"
+            subtype = "interrupted" if self._interrupted else "no-result"
+            turn = TurnResult(Usage(), 0, not self._interrupted, subtype).to_json()
         # A turn that reached its result finished, whatever came after.
         turn["interrupted"] = self._interrupted and result is None
         self._status({"turn": turn, "totals": self.agent.totals.to_json()})

@@ -138,7 +138,6 @@ class TurnResult:
     num_turns: int
     is_error: bool
     subtype: str
-    text: str
 
     def to_json(self) -> dict[str, Any]:
         usage = self.usage.to_json()
@@ -330,13 +329,11 @@ class TranscriptParser:
         usage = Usage.from_api(
             obj.get("usage"), obj.get("total_cost_usd"), obj.get("duration_ms"), turns=1
         )
-        result = obj.get("result")
         parsed.result = TurnResult(
             usage=usage,
             num_turns=num_turns,
             is_error=obj.get("is_error") is True,
             subtype=str(obj.get("subtype") or ""),
-            text=result if isinstance(result, str) else "",
         )
         self._messages.clear()
         self._last_text = ""
