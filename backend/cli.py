@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--history-rescan-interval", type=_positive, default=2.0, metavar="SECONDS",
         help="listing sessions rescans Claude Code's history at most this often",
     )  # fmt: skip
+    serve.add_argument(
+        "--stop-grace",
+        type=_positive,
+        default=2.0,
+        metavar="SECONDS",
+        help="after Stop, how long a session may take to end before it is killed",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -137,6 +144,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         claude_history=args.claude_history,
         history_poll_seconds=args.history_poll_interval,
         history_rescan_seconds=args.history_rescan_interval,
+        stop_grace_seconds=args.stop_grace,
     )
 
 

@@ -29,6 +29,8 @@ class Settings:
     coalesce_seconds: float = 0.003
     # How long shutdown waits for a session to end after SIGTERM before SIGKILL.
     kill_grace_seconds: float = 0.5
+    # After a user's Stop (SIGTERM and SIGHUP, or an interrupted turn), how long before SIGKILL.
+    stop_grace_seconds: float = 2.0
     retry_ms: int = 2000
     # Give sessions the PATH of the user's login shell (an app started from a desktop menu
     # has a short one); on by default in a frozen bundle.

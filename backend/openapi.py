@@ -100,6 +100,7 @@ def _schemas() -> dict[str, Schema]:
                 "lastEventId",
                 "pid",
                 "agent",
+                "foreground",
             ],
             "properties": {
                 "id": {"type": "string"},
@@ -111,7 +112,14 @@ def _schemas() -> dict[str, Schema]:
                 "tty": {"type": "boolean"},
                 "status": {
                     "type": "string",
-                    "enum": ["running", "exited", "failed", "interrupted", "imported"],
+                    "enum": [
+                        "running",
+                        "exited",
+                        "failed",
+                        "interrupted",
+                        "stopped",
+                        "imported",
+                    ],
                 },
                 "exitCode": nullable_int,
                 "createdAt": {"type": "integer"},
@@ -119,6 +127,20 @@ def _schemas() -> dict[str, Schema]:
                 "lastEventId": {"type": "integer", "minimum": 0},
                 "pid": nullable_int,
                 "agent": {"oneOf": [{"type": "null"}, _ref("Agent")]},
+                "foreground": {
+                    "description": "A shell's foreground job other than the shell itself",
+                    "oneOf": [
+                        {"type": "null"},
+                        {
+                            "type": "object",
+                            "required": ["pid", "name"],
+                            "properties": {
+                                "pid": {"type": "integer"},
+                                "name": {"type": "string"},
+                            },
+                        },
+                    ],
+                },
             },
         },
         "Agent": {
@@ -380,6 +402,27 @@ def _paths() -> dict[str, Schema]:
                 "responses": {
                     "202": _json(_ref("Accepted"), "Sent"),
                     **_errors(*_WRITE_ERRORS, 409),
+                },
+            },
+        },
+        "/api/session/{id}/interrupt": {
+            "parameters": [_ID],
+            "post": {
+                "summary": "Ctrl-C: SIGINT to the terminal's foreground job, or a "
+                "conversation's running turn",
+                "responses": {
+                    "202": _json(_ref("Accepted"), "Sent"),
+                    **_errors(404, 409, 413, 415),
+                },
+            },
+        },
+        "/api/session/{id}/stop": {
+            "parameters": [_ID],
+            "post": {
+                "summary": "End the session gracefully; it ends with status stopped",
+                "responses": {
+                    "202": _json(_ref("Accepted"), "Stopping"),
+                    **_errors(404, 409, 413, 415),
                 },
             },
         },

@@ -44,6 +44,14 @@ class LaunchSpec:
     rows: int = 32
 
 
+@dataclass(frozen=True, slots=True)
+class Foreground:
+    """The process group in a terminal's foreground, and its leader's command name."""
+
+    pid: int
+    name: str
+
+
 class _Coalescer:
     """Decodes one stream and hands text on at most once per window, or once 64 KiB are waiting."""
 
@@ -302,6 +310,24 @@ class SessionProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(group, signal.SIGINT)
 
+    def foreground(self) -> Foreground | None:
+        """The job in the terminal's foreground when it is not the session's own program (a
+        shell running ``vim``); None when the program itself is in front, or there is no PTY."""
+        if self._proc is None or self._proc.returncode is not None or self._pty_fd < 0:
+            return None
+        try:
+            group = os.tcgetpgrp(self._pty_fd)
+        except OSError:
+            return None
+        if group <= 0 or group == self._proc.pid:
+            return None
+        try:
+            with open(f"/proc/{group}/comm", encoding="utf-8", errors="replace") as handle:
+                name = handle.read().strip()
+        except OSError:
+            name = ""
+        return Foreground(group, name)
+
     def signal_all(self, *signums: int) -> None:
         """Signal every process of the session, in every process group (a job-control shell
         puts each job in a group of its own)."""
@@ -316,12 +342,14 @@ class SessionProcess:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(self._proc.pid, signum)
 
-    async def terminate(self, grace: float) -> None:
+    async def terminate(
+        self, grace: float, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)
+    ) -> None:
         """SIGTERM and SIGHUP to the whole session (as when a terminal window closes;
         interactive shells ignore SIGTERM alone), then SIGKILL to what is left after ``grace``."""
         if self._proc is None:
             return
-        self.signal_all(signal.SIGTERM, signal.SIGHUP)
+        self.signal_all(*signals)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._proc.wait()), grace)
         # Background jobs may outlive the leader: whatever remains of the session goes now.

@@ -29,7 +29,8 @@ RUNNING: Final = "running"
 EXITED: Final = "exited"
 FAILED: Final = "failed"
 INTERRUPTED: Final = "interrupted"
-ENDED_STATUSES: Final = frozenset({EXITED, FAILED, INTERRUPTED})
+STOPPED: Final = "stopped"  # a user stopped it (stop, interrupt or a terminating signal)
+ENDED_STATUSES: Final = frozenset({EXITED, FAILED, INTERRUPTED, STOPPED})
 
 
 def now_ms() -> int:

@@ -78,6 +78,10 @@ class Session:
     agent: AgentState | None = None  # claude sessions, live or imported
     conversation: Conversation | None = field(default=None, repr=False)
     source_offset: int = 0  # imported: how far its history file has been read
+    # A user asked it to end (Stop, SIGTERM, SIGKILL), or interrupted it: an ending that
+    # follows is theirs, shown as ``stopped`` rather than as a failure.
+    stop_requested: bool = False
+    interrupt_requested: bool = False
 
     @property
     def running(self) -> bool:
@@ -272,7 +276,13 @@ class SessionManager:
             "lastEventId": self.store.last_seq(session.id),
             "pid": self._pid(session),
             "agent": session.agent.to_json() if session.agent else None,
+            "foreground": self._foreground(session),
         }
+
+    @staticmethod
+    def _foreground(session: Session) -> dict[str, Any] | None:
+        job = session.process.foreground() if session.process is not None else None
+        return {"pid": job.pid, "name": job.name} if job is not None else None
 
     @staticmethod
     def _pid(session: Session) -> int | None:
@@ -576,6 +586,8 @@ class SessionManager:
             return
         if self._closing:
             self._finish(session, protocol.INTERRUPTED, None)
+        elif session.stop_requested or (session.interrupt_requested and code == -signal.SIGINT):
+            self._finish(session, protocol.STOPPED, code)
         else:
             self._finish(session, protocol.EXITED if code == 0 else protocol.FAILED, code)
 
@@ -672,42 +684,77 @@ class SessionManager:
         return PromptAck(event.seq, False, 0)
 
     def send_signal(self, session_id: str, name: str) -> None:
-        session = self.get_session(session_id)
         if name not in SIGNALS:
             raise InvalidInput(f"signal must be one of {', '.join(SIGNALS)}")
-        if session.conversation is not None and session.running:
-            self._signal_conversation(session, session.conversation, name)
-            return
-        if not session.running or session.process is None:
-            raise SessionNotRunning(f"session {session_id!r} is {session.status}")
         if name == "SIGINT":
-            session.process.interrupt()
-        elif name == "SIGTERM":
-            session.process.signal_all(signal.SIGTERM, signal.SIGHUP)
-        else:
-            session.process.signal_all(signal.SIGKILL)
-
-    def _signal_conversation(self, session: Session, conversation: Conversation, name: str) -> None:
-        if name == "SIGINT":
-            conversation.interrupt()
+            self.interrupt(session_id)
             return
+        session = self.get_session(session_id)
         signum = signal.SIGTERM if name == "SIGTERM" else signal.SIGKILL
-        # Closed at once (no prompt is taken from now on); the turn ends in the background.
-        session.status = protocol.EXITED
-        task = asyncio.create_task(self._close_conversation(session, conversation, signum))
+        if session.conversation is not None and session.running:
+            self._close_conversation_soon(session, session.conversation, signum)
+            return
+        process = self._live_process(session)
+        session.stop_requested = True
+        if signum == signal.SIGTERM:
+            process.signal_all(signal.SIGTERM, signal.SIGHUP)
+        else:
+            process.signal_all(signal.SIGKILL)
+
+    def interrupt(self, session_id: str) -> None:
+        """What Ctrl-C does: SIGINT to the terminal's foreground job; for a conversation, the
+        running turn (its queue goes on)."""
+        session = self.get_session(session_id)
+        if session.conversation is not None and session.running:
+            session.conversation.interrupt()
+            return
+        process = self._live_process(session)
+        session.interrupt_requested = True
+        process.interrupt()
+
+    def stop_session(self, session_id: str) -> None:
+        """End a session gracefully, in the background: SIGTERM and SIGHUP to its processes and
+        SIGKILL after the grace period; a conversation's running turn is interrupted, then
+        the conversation closes. It ends ``stopped``."""
+        session = self.get_session(session_id)
+        grace = self.settings.stop_grace_seconds
+        if session.conversation is not None and session.running:
+            conversation = session.conversation
+            self._close_conversation_soon(session, conversation, None)
+            return
+        process = self._live_process(session)
+        session.stop_requested = True
+        self._keep(asyncio.create_task(process.terminate(grace), name=f"stop {session.id}"))
+
+    def _live_process(self, session: Session) -> SessionProcess:
+        if session.status == IMPORTED:
+            raise SessionNotRunning(f"session {session.id!r} is imported history")
+        if not session.running or session.process is None:
+            raise SessionNotRunning(f"session {session.id!r} is {session.status}")
+        return session.process
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
 
-    async def _close_conversation(
-        self, session: Session, conversation: Conversation, signum: int
+    def _close_conversation_soon(
+        self, session: Session, conversation: Conversation, signum: int | None
     ) -> None:
-        killed = await conversation.close(signum)
+        """Closed at once (no prompt is taken from now on); the turn ends in the background.
+        ``signum`` None: a graceful stop (the turn is interrupted first)."""
+        session.status = protocol.STOPPED
+        self._keep(asyncio.create_task(self._close_conversation(session, conversation, signum)))
+
+    async def _close_conversation(
+        self, session: Session, conversation: Conversation, signum: int | None
+    ) -> None:
+        if signum is None:
+            killed = await conversation.finish(self.settings.stop_grace_seconds)
+        else:
+            killed = await conversation.close(signum)
         session.conversation = None
         if session.id in self.sessions:
-            if killed:
-                self._finish(session, protocol.FAILED, -signum)
-            else:
-                self._finish(session, protocol.EXITED, None)
+            self._finish(session, protocol.STOPPED, -signum if killed and signum else None)
 
     def resize(self, session_id: str, cols: int, rows: int) -> None:
         session = self.get_session(session_id)

@@ -173,7 +173,7 @@ async def test_signal_and_resize(api: httpx.AsyncClient, workdir: Path) -> None:
         status = await stream.wait_for(
             lambda e: e.event == "status" and e.data["status"] != "running"
         )
-    assert status.data["status"] == "failed"
+    assert status.data["status"] == "stopped"
     assert status.data["signal"] == "SIGINT" and status.data["exitCode"] == -2
     assert (
         await api.post(f"/api/session/{sid}/signal", json={"signal": "SIGINT"})

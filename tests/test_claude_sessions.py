@@ -242,7 +242,7 @@ async def test_sigterm_closes_the_conversation_and_drops_the_queue(
         final = await stream.wait_for(
             lambda e: e.event == "status" and e.data["status"] != "running"
         )
-    assert final.data["status"] == "failed"
+    assert final.data["status"] == "stopped"
     assert final.data["signal"] == "SIGTERM"
     errors = [e.data["message"] for e in stream.events if e.event == "error"]
     assert errors == ["1 queued prompt(s) were not run: the session was closed"]
@@ -251,6 +251,60 @@ async def test_sigterm_closes_the_conversation_and_drops_the_queue(
         f"/api/session/{session['id']}/prompt", json={"command": "too late"}
     )
     assert response.status_code == 409
+
+
+async def test_interrupt_is_the_turns_ctrl_c(
+    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
+) -> None:
+    session = await new_claude(agent_api, workdir)
+    async with Stream(agent_api, session["id"]) as stream:
+        await prompt(agent_api, session["id"], "slow job")
+        await stream.wait_for_output("Starting a long job")
+        await prompt(agent_api, session["id"], "after the interrupt")
+        response = await agent_api.post(f"/api/session/{session['id']}/interrupt")
+        assert response.status_code == 202
+        ends = await wait_turns(stream, 2, timeout=10)
+    assert [e.data["turn"]["interrupted"] for e in ends] == [True, False]
+    listed = (await agent_api.get(f"/api/session/{session['id']}")).json()
+    assert (listed["status"], listed["agent"]["state"]) == ("running", "idle")
+
+
+async def test_stop_interrupts_the_turn_then_closes_the_conversation(
+    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
+) -> None:
+    session = await new_claude(agent_api, workdir)
+    async with Stream(agent_api, session["id"]) as stream:
+        await prompt(agent_api, session["id"], "slow job")
+        await stream.wait_for_output("Starting a long job")
+        await prompt(agent_api, session["id"], "never runs")
+        response = await agent_api.post(f"/api/session/{session['id']}/stop")
+        assert response.status_code == 202
+        final = await stream.wait_for(
+            lambda e: e.event == "status" and e.data["status"] != "running"
+        )
+    # The fake ends on SIGINT (as claude does): no kill was needed, so no signal is reported.
+    assert final.data["status"] == "stopped" and "signal" not in final.data
+    assert turn_ends(stream)[-1].data["turn"]["interrupted"] is True
+    errors = [e.data["message"] for e in stream.events if e.event == "error"]
+    assert errors == ["1 queued prompt(s) were not run: the session was stopped"]
+    assert [c["prompt"] for c in fake_calls(fake_log)] == ["slow job"]
+    response = await agent_api.post(f"/api/session/{session['id']}/prompt", json={"command": "x"})
+    assert response.status_code == 409
+
+
+async def test_stop_closes_an_idle_conversation(
+    agent_api: httpx.AsyncClient, workdir: Path
+) -> None:
+    session = await new_claude(agent_api, workdir)
+    async with Stream(agent_api, session["id"]) as stream:
+        await prompt(agent_api, session["id"], "hello")
+        await wait_turns(stream, 1)
+        assert (await agent_api.post(f"/api/session/{session['id']}/stop")).status_code == 202
+        final = await stream.wait_for(
+            lambda e: e.event == "status" and e.data["status"] != "running"
+        )
+    assert final.data["status"] == "stopped" and final.data["exitCode"] is None
+    assert (await agent_api.post(f"/api/session/{session['id']}/stop")).status_code == 409
 
 
 async def test_a_missing_binary_fails_the_session_with_a_clear_error(

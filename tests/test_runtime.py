@@ -144,7 +144,7 @@ async def test_interrupt_reaches_the_foreground_job(api: httpx.AsyncClient, work
         assert (await api.get(f"/api/session/{sid}")).json()["status"] == "running"
         await api.post(f"/api/session/{sid}/signal", json={"signal": "SIGTERM"})
         status = await stream.wait_for(ended)
-    assert status.data["status"] == "failed" and status.data["signal"] in ("SIGHUP", "SIGTERM")
+    assert status.data["status"] == "stopped" and status.data["signal"] in ("SIGHUP", "SIGTERM")
 
 
 async def test_token_is_not_passed_to_sessions(tmp_path: Path, workdir: Path) -> None:

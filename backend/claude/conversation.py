@@ -191,14 +191,19 @@ class Conversation:
     async def close(self, signum: int = signal.SIGTERM) -> bool:
         """End the conversation: drop the queue, stop the running turn. Returns whether a turn
         was running (and so was killed)."""
-        return await self._end(signum, "the session was closed")
+        return await self._end((signum,), "the session was closed")
+
+    async def finish(self, grace: float) -> bool:
+        """A user's Stop: drop the queue, interrupt the running turn as Ctrl-C would, and kill
+        it only if it is still running after ``grace``. Returns whether a turn was running."""
+        return await self._end((signal.SIGINT,), "the session was stopped", grace)
 
     async def stop(self) -> None:
         """The backend is stopping: end the running turn (recorded as interrupted) and say which
         queued prompts did not run. The conversation itself goes on after a restart."""
-        await self._end(signal.SIGTERM, "the backend stopped")
+        await self._end((signal.SIGTERM,), "the backend stopped")
 
-    async def _end(self, signum: int, why: str) -> bool:
+    async def _end(self, signals: tuple[int, ...], why: str, grace: float | None = None) -> bool:
         self._closing = True
         self._drop_queue(len(self._queue), why)
         self._queue.clear()
@@ -206,8 +211,7 @@ class Conversation:
         if killed:
             self._interrupted = True
         if self._process is not None:
-            self._process.signal_all(signum)
-            await self._process.terminate(self._grace)
+            await self._process.terminate(self._grace if grace is None else grace, signals)
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)
         return killed

@@ -123,6 +123,16 @@ async def send_signal(request: web.Request) -> web.Response:
     return _json({"accepted": True}, status=202)
 
 
+async def interrupt(request: web.Request) -> web.Response:
+    request.app[MANAGER].interrupt(request.match_info["id"])
+    return _json({"accepted": True}, status=202)
+
+
+async def stop(request: web.Request) -> web.Response:
+    request.app[MANAGER].stop_session(request.match_info["id"])
+    return _json({"accepted": True}, status=202)
+
+
 async def resize(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
     session_id = request.match_info["id"]

@@ -25,6 +25,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/session/{id}/history", handlers.history, name="session-history")
     r.add_post("/api/session/{id}/prompt", handlers.send_prompt, name="session-prompt")
     r.add_post("/api/session/{id}/signal", handlers.send_signal, name="session-signal")
+    r.add_post("/api/session/{id}/interrupt", handlers.interrupt, name="session-interrupt")
+    r.add_post("/api/session/{id}/stop", handlers.stop, name="session-stop")
     r.add_post("/api/session/{id}/resize", handlers.resize, name="session-resize")
     # The web UI's files; never under /api/, so the router answers 404 and 405 there itself.
     r.add_get("/{path:(?!api/).+}", handlers.static_file, name="static")

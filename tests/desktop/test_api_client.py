@@ -84,7 +84,7 @@ async def test_session_lifecycle(client: ApiClient, workdir: Path) -> None:
     assert metrics["sessions"] == {"total": 1, "running": 1}
 
     await client.send_signal(sid, "SIGTERM")
-    ended = await wait_for_status(client, sid, {"exited", "failed"})
+    ended = await wait_for_status(client, sid, {"stopped"})
     assert ended["exitCode"] is not None
     await client.delete_session(sid)
     assert await client.list_sessions() == []
@@ -115,7 +115,7 @@ async def test_error_codes(client: ApiClient, workdir: Path) -> None:
         await client.resize(pipes["id"], 80, 24)
     assert (not_a_terminal.value.status, not_a_terminal.value.code) == (409, "not_a_terminal")
     await client.send_signal(pipes["id"], "SIGKILL")
-    await wait_for_status(client, pipes["id"], {"failed"})
+    await wait_for_status(client, pipes["id"], {"stopped"})
     with pytest.raises(ApiError) as not_running:
         await client.send_prompt(pipes["id"], "ls")
     assert (not_running.value.status, not_running.value.code) == (409, "session_not_running")
