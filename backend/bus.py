@@ -11,9 +11,9 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
-from backend.protocol import StoredEvent
+from backend.protocol.api import EventBusMetrics
+from backend.protocol.sse import StoredEvent
 
 # Why a subscriber was closed.
 SLOW = "slow"
@@ -158,16 +158,16 @@ class EventBus:
         for session_id in tuple(self._subscribers):
             self.close_session(session_id, reason)
 
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self) -> EventBusMetrics:
         """The reference guide's ``eventBus`` object, plus queue depths."""
         listener_counts = {sid: len(subs) for sid, subs in self._subscribers.items()}
         depths = [s.queued_events for subs in self._subscribers.values() for s in subs]
-        return {
-            "eventsEmitted": self.events_emitted,
-            "eventsByType": dict(self.events_by_type),
-            "listenerCounts": listener_counts,
-            "activeListeners": sum(listener_counts.values()),
-            "slowClientsDropped": self.slow_clients_dropped,
-            "maxQueueDepth": max(depths, default=0),
-            "queuedEvents": sum(depths),
-        }
+        return EventBusMetrics(
+            events_emitted=self.events_emitted,
+            events_by_type=dict(self.events_by_type),
+            listener_counts=listener_counts,
+            active_listeners=sum(listener_counts.values()),
+            slow_clients_dropped=self.slow_clients_dropped,
+            max_queue_depth=max(depths, default=0),
+            queued_events=sum(depths),
+        )

@@ -24,6 +24,13 @@ class ProjectNotFound(DomainError):
     code = "project_not_found"
 
 
+class FolderNotFound(DomainError):
+    """A request names a folder that does not exist (or is not a folder)."""
+
+    status = 404
+    code = "folder_not_found"
+
+
 class SessionNotFound(DomainError):
     status = 404
     code = "session_not_found"
@@ -37,6 +44,13 @@ class SessionNotRunning(DomainError):
 class NotATerminal(DomainError):
     status = 409
     code = "not_a_terminal"
+
+
+class NotAConversation(DomainError):
+    """``resume`` names a session that has no Claude conversation to continue."""
+
+    status = 409
+    code = "not_a_conversation"
 
 
 class ShuttingDown(DomainError):

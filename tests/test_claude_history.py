@@ -316,9 +316,9 @@ def test_a_history_file_with_a_torn_tail_and_odd_lines_lists_and_reads(tmp_path:
     head = history.read_head(str(path))
     assert head is not None
     assert (head.cwd, head.title, head.agent_session_id) == (str(cwd), "real prompt", ODD_ID)
-    chunk = history.read_chunk(str(path), 0, TranscriptParser(history=True))
+    chunk = history.read_chunk(str(path), 0, TranscriptParser("session-odd", history=True))
     events = [event for parsed in chunk.parsed for event in parsed.events]
-    assert [(kind, data.get("type") or data.get("command")) for kind, data in events] == [
+    assert [(e.event, getattr(e, "type", None) or getattr(e, "command", None)) for e in events] == [
         ("output", "assistant"),
         ("prompt", "real prompt"),  # a slash command's echo is not the user's words
     ]
@@ -403,6 +403,7 @@ async def test_a_conversation_whose_folder_is_gone_cannot_be_continued(
         (session,) = await imported(api)  # still listed: its history is still there
         assert session["workingDir"] == str(gone)
         response = await api.post("/api/sessions", json={"kind": "claude", "resume": session["id"]})
-        assert response.status_code == 400
+        assert response.status_code == 404
+        assert response.json()["code"] == "folder_not_found"
         assert "no longer exists" in response.json()["error"]
         assert len(await all_events(api, session["id"])) == 6

@@ -470,7 +470,7 @@ async def test_a_turn_running_when_the_backend_stops_is_recorded_as_interrupted(
     [
         ({"kind": "claude", "resume": "not a uuid!"}, 400),
         ({"kind": "claude", "resume": "-0b8f3c1e-7d2a"}, 400),
-        ({"kind": "claude", "resume": "session-000000000000"}, 400),
+        ({"kind": "claude", "resume": "session-000000000000"}, 404),  # no such session
         ({"kind": "shell", "resume": "0b8f3c1e-7d2a-4c55-9e1b-3f6a2d9c8e71"}, 400),
         ({"kind": "claude", "resume": 12}, 400),
     ],

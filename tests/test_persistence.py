@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import signal
 import sqlite3
 from pathlib import Path
@@ -114,7 +116,6 @@ def _sid(pid: int) -> int | None:
 async def test_server_json_and_lock(server: Server, tmp_path: Path) -> None:
     info = server.data_dir / "server.json"
     assert info.stat().st_mode & 0o777 == 0o600
-    import json
 
     assert json.loads(info.read_text()) == server.ready
     # A second backend on the same data dir refuses to start.
@@ -177,6 +178,72 @@ async def test_a_first_release_database_is_upgraded_in_place(tmp_path: Path, wor
     assert events[0]["data"]["content"] == "kept"
     assert created["kind"] == "claude"  # stored in the new columns
     conn = sqlite3.connect(data / "sessiondock.sqlite3")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
-    assert conn.execute("SELECT agent FROM sessions WHERE id = ?", (created["id"],)).fetchone()[0]
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    runtime, state = conn.execute(
+        "SELECT runtime, state FROM sessions WHERE id = ?", (created["id"],)
+    ).fetchone()
+    assert runtime == "conversation" and json.loads(state)["state"] == "idle"
     conn.close()
+
+
+V2_DATABASE = Path(__file__).parent / "fixtures" / "store" / "v2.sqlite3"
+
+
+def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+async def test_a_database_of_the_previous_release_is_upgraded_without_losing_an_event(
+    tmp_path: Path,
+) -> None:
+    """tests/fixtures/store/v2.sqlite3 was written by schema version 2 (make_database.py)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    db = data / "sessiondock.sqlite3"
+    shutil.copyfile(V2_DATABASE, db)
+    before_events = _rows(db, "SELECT session_id, seq, type, data, ts FROM events ORDER BY 1, 2")
+    before_sessions = {
+        row[0]: row
+        for row in _rows(
+            db, "SELECT id, kind, status, exit_code, agent, source_offset FROM sessions"
+        )
+    }
+    (dismissed,) = _rows(db, "SELECT id FROM dismissed_agent_ids")
+    assert len(before_sessions) == 4 and len(before_events) > 40
+
+    with running_server(data) as server, server.client() as api:
+        sessions = {s["id"]: s for s in api.get("/api/sessions").json()["sessions"]}
+        histories = {
+            sid: api.get(f"/api/session/{sid}/history", params={"limit": 10000}).json()["events"]
+            for sid in sessions
+        }
+    assert set(sessions) == set(before_sessions)
+    for sid, (_, kind, status, exit_code, agent, _) in before_sessions.items():
+        listed = sessions[sid]
+        assert (listed["kind"], listed["status"], listed["exitCode"]) == (kind, status, exit_code)
+        if agent is not None:
+            stored = json.loads(str(agent))
+            assert listed["agent"]["agentSessionId"] == stored["agentSessionId"]
+            assert listed["agent"]["totals"] == stored["totals"]
+            assert listed["agent"]["source"] == stored["source"]
+    # Every event of the old file is still there, the same, in the same place.
+    after = {
+        (sid, e["id"]): (e["type"], e["data"], e["timestamp"])
+        for sid, events in histories.items()
+        for e in events
+    }
+    for sid, seq, kind, data_text, ts in before_events:
+        assert after[(sid, seq)] == (kind, json.loads(str(data_text)), ts)
+
+    assert _rows(db, "PRAGMA user_version") == [(3,)]
+    assert _rows(db, "SELECT id FROM dismissed_imports") == [dismissed]
+    columns = {row[1] for row in _rows(db, "PRAGMA table_info(sessions)")}
+    assert {"runtime", "state"} <= columns and not {"agent", "source_offset"} & columns
+    # The imported session keeps how far its file was read.
+    imported_id = next(sid for sid, row in before_sessions.items() if row[2] == "imported")
+    (state,) = _rows(db, f"SELECT state FROM sessions WHERE id = '{imported_id}'")
+    assert json.loads(str(state[0]))["sourceOffset"] == before_sessions[imported_id][5]

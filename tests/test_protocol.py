@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from backend.protocol import StoredEvent, dumps, encode_event, encode_retry, parse_last_event_id
+from backend.protocol.events import Output
+from backend.protocol.sse import (
+    StoredEvent,
+    encode_data,
+    encode_event,
+    encode_retry,
+    parse_last_event_id,
+)
 
 
 def test_event_with_id() -> None:
@@ -21,7 +28,9 @@ def test_multiline_data_is_refused() -> None:
 
 
 def test_json_data_stays_on_one_line() -> None:
-    data = dumps({"content": "line 1\nline 2\r\n\u2028"})
+    data = encode_data(
+        Output(session_id="s", timestamp=1, type="stdout", content="line 1\nline 2\r\n\u2028")
+    )
     assert "\n" not in data and "\r" not in data
     frame = encode_event("output", data, 1)
     assert frame.count(b"\n\n") == 1 and frame.endswith(b"\n\n")
@@ -34,12 +43,7 @@ def test_retry() -> None:
 def test_frame_is_built_once() -> None:
     event = StoredEvent("s", 3, "status", '{"status":"running"}', 0)
     assert event.frame is event.frame
-    assert event.to_json() == {
-        "id": 3,
-        "type": "status",
-        "data": {"status": "running"},
-        "timestamp": 0,
-    }
+    assert event.frame == b'id: 3\nevent: status\ndata: {"status":"running"}\n\n'
 
 
 @pytest.mark.parametrize(

@@ -1,1 +1,1 @@
-"""Claude Code agent sessions: running turns, parsing their output, importing history."""
+"""Claude Code's formats: its stream-json and history lines as events, its stored sessions."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import re
 import shlex
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -20,9 +19,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from backend import protocol
+from backend.protocol.api import AGENT_ID
+from backend.protocol.events import (
+    Error,
+    EventData,
+    Operation,
+    OperationsDetected,
+    Output,
+    Prompt,
+    Raw,
+    Totals,
+    Turn,
+    now_ms,
+)
 
-RAW = "raw"
 RESPONSE_CHARS = 500
 MAX_DIFF_CHARS = 64 * 1024
 MAX_RESULT_CHARS = 256 * 1024  # of one tool result (a Read of a big file)
@@ -32,14 +42,10 @@ MAX_LINE_SAMPLE = 200
 REMEMBERED_MESSAGES = 16
 REMEMBERED_CALLS = 1024
 
-# A Claude Code session id is a UUID, and it becomes the argument of --resume: nothing else
-# (nothing that could pass for an option) gets through.
-AGENT_ID = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
-
 
 def is_agent_id(value: object) -> bool:
+    """A Claude Code session id is a UUID, and it becomes the argument of --resume: nothing else
+    (nothing that could pass for an option) gets through."""
     return isinstance(value, str) and AGENT_ID.fullmatch(value) is not None
 
 
@@ -58,8 +64,6 @@ def loads(line: str | bytes) -> Any:
 READ_TOOLS = frozenset({"Read", "NotebookRead", "Glob", "Grep", "LS"})
 EDIT_TOOLS = frozenset({"Edit", "MultiEdit", "NotebookEdit"})
 DELETE_COMMANDS = frozenset({"rm", "rmdir", "unlink"})
-
-Event = tuple[str, dict[str, Any]]  # (event type, payload without sessionId)
 
 
 @dataclass(slots=True)
@@ -83,7 +87,19 @@ class Usage:
         self.duration_ms += other.duration_ms
         self.turns += other.turns
 
+    def to_totals(self) -> Totals:
+        return Totals(
+            cost_usd=round(self.cost_usd, 6),
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_creation_tokens=self.cache_creation_tokens,
+            duration_ms=self.duration_ms,
+            turns=self.turns,
+        )
+
     def to_json(self) -> dict[str, Any]:
+        """As stored in a session's state (the totals' JSON names)."""
         return {
             "costUsd": round(self.cost_usd, 6),
             "inputTokens": self.input_tokens,
@@ -139,16 +155,20 @@ class TurnResult:
     is_error: bool
     subtype: str
 
-    def to_json(self) -> dict[str, Any]:
-        usage = self.usage.to_json()
-        del usage["turns"]
-        return {
-            **usage,
-            "numTurns": self.num_turns,
-            "isError": self.is_error,
-            "subtype": self.subtype,
-            "interrupted": False,
-        }
+    def to_turn(self, *, interrupted: bool = False) -> Turn:
+        usage = self.usage
+        return Turn(
+            cost_usd=round(usage.cost_usd, 6),
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_creation_tokens=usage.cache_creation_tokens,
+            duration_ms=usage.duration_ms,
+            num_turns=self.num_turns,
+            is_error=self.is_error,
+            subtype=self.subtype,
+            interrupted=interrupted,
+        )
 
 
 @dataclass(slots=True)
@@ -161,7 +181,7 @@ class _Message:
 class Parsed:
     """The events one line makes, and what it tells the caller about the conversation."""
 
-    events: list[Event] = field(default_factory=list)
+    events: list[EventData] = field(default_factory=list)
     agent_session_id: str | None = None
     result: TurnResult | None = None
     usage: Usage | None = None  # a history file's assistant message (counted once per message)
@@ -172,8 +192,10 @@ class TranscriptParser:
     tool call (a message's blocks may come on separate lines) and each call's tool name, so a
     tool result can say which tool it answers."""
 
-    def __init__(self, *, history: bool = False) -> None:
+    def __init__(self, session_id: str, *, history: bool = False) -> None:
+        self.session_id = session_id
         self.history = history
+        self._timestamp = 0  # of the line being read
         # Message id → its text so far (and whether its usage was counted), newest last.
         self._messages: OrderedDict[str, _Message] = OrderedDict()
         self._last_text = ""
@@ -191,20 +213,20 @@ class TranscriptParser:
         except ValueError as exc:
             if self.history:
                 return Parsed()  # a torn or foreign line in a stored file is skipped
-            message = f"malformed line from claude: {exc}"
-            return Parsed([(protocol.ERROR, {"message": message, "line": line[:MAX_LINE_SAMPLE]})])
+            return Parsed([self._error(f"malformed line from claude: {exc}", line)])
         if not isinstance(obj, dict):
             if self.history:
                 return Parsed()
-            return Parsed(
-                [
-                    (
-                        protocol.ERROR,
-                        {"message": "line is not a JSON object", "line": line[:MAX_LINE_SAMPLE]},
-                    )
-                ]
-            )
+            return Parsed([self._error("line is not a JSON object", line)])
         return self.feed_object(obj)
+
+    def _error(self, message: str, line: str) -> Error:
+        return Error(
+            session_id=self.session_id,
+            timestamp=now_ms(),
+            message=message,
+            line=line[:MAX_LINE_SAMPLE],
+        )
 
     def feed_object(self, obj: dict[str, Any]) -> Parsed:
         kind = obj.get("type")
@@ -212,7 +234,8 @@ class TranscriptParser:
         session_id = obj.get("session_id") or obj.get("sessionId")
         if is_agent_id(session_id):
             parsed.agent_session_id = session_id
-        timestamp = parse_timestamp(obj.get("timestamp"))
+        # History lines say when they were written; a live line is now.
+        self._timestamp = parse_timestamp(obj.get("timestamp")) or now_ms()
         if kind == "assistant":
             self._assistant(obj, parsed)
         elif kind == "user":
@@ -220,11 +243,19 @@ class TranscriptParser:
         elif kind == "result" and not self.history:
             self._result(obj, parsed)
         elif not self.history:
-            parsed.events.append((RAW, {"line": obj}))
-        if timestamp is not None:
-            for _, payload in parsed.events:
-                payload["timestamp"] = timestamp
+            parsed.events.append(
+                Raw(session_id=self.session_id, timestamp=self._timestamp, line=obj)
+            )
         return parsed
+
+    def _output(self, kind: str, content: str, **extra: Any) -> Output:
+        return Output(
+            session_id=self.session_id,
+            timestamp=self._timestamp,
+            type=kind,  # type: ignore[arg-type]
+            content=content,
+            **extra,
+        )
 
     # -- line types ---------------------------------------------------------------------------
 
@@ -248,26 +279,24 @@ class TranscriptParser:
         for block in blocks:
             block_type = block.get("type")
             if block_type == "text" and isinstance(block.get("text"), str) and block["text"]:
-                parsed.events.append(
-                    (protocol.OUTPUT, {"type": "assistant", "content": block["text"]})
-                )
+                parsed.events.append(self._output("assistant", block["text"]))
             elif block_type == "thinking" and isinstance(block.get("thinking"), str):
-                parsed.events.append(
-                    (protocol.OUTPUT, {"type": "thinking", "content": block["thinking"]})
-                )
+                parsed.events.append(self._output("thinking", block["thinking"]))
             elif block_type == "tool_use":
                 operation = operation_of(block)
-                if operation["toolUseId"]:
-                    self._tools[operation["toolUseId"]] = operation["tool"]
+                if operation.tool_use_id:
+                    self._tools[operation.tool_use_id] = operation.tool
                     if len(self._tools) > REMEMBERED_CALLS:
                         self._tools.popitem(last=False)
                 operations.append(operation)
         if operations:
             around = (remembered.text if remembered else "") or self._last_text
             parsed.events.append(
-                (
-                    protocol.OPERATIONS_DETECTED,
-                    {"operations": operations, "response": around[:RESPONSE_CHARS]},
+                OperationsDetected(
+                    session_id=self.session_id,
+                    timestamp=self._timestamp,
+                    operations=operations,
+                    response=around[:RESPONSE_CHARS],
                 )
             )
         if self.history and remembered is not None and not remembered.counted:
@@ -299,30 +328,33 @@ class TranscriptParser:
         )
         if isinstance(content, str):
             if own_words and content.strip() and not content.startswith("<"):
-                parsed.events.append((protocol.PROMPT, {"command": content}))
+                parsed.events.append(self._prompt(content))
             return
         for block in _blocks(content):
             if block.get("type") == "tool_result":
                 tool_use_id = block.get("tool_use_id")
                 tool_use_id = tool_use_id if isinstance(tool_use_id, str) else ""
                 text = _result_text(block.get("content"))
-                result: dict[str, Any] = {
-                    "type": "tool-result",
-                    "content": text[:MAX_RESULT_CHARS],
-                    "toolUseId": tool_use_id,
-                    "tool": self._tools.pop(tool_use_id, ""),
-                    "isError": block.get("is_error") is True,
-                }
+                result = self._output(
+                    "tool-result",
+                    text[:MAX_RESULT_CHARS],
+                    tool_use_id=tool_use_id,
+                    tool=self._tools.pop(tool_use_id, ""),
+                    is_error=block.get("is_error") is True,
+                )
                 if len(text) > MAX_RESULT_CHARS:
-                    result["truncated"] = True
-                parsed.events.append((protocol.OUTPUT, result))
+                    result.truncated = True
+                parsed.events.append(result)
             elif (
                 own_words
                 and block.get("type") == "text"
                 and isinstance(block.get("text"), str)
                 and not block["text"].startswith("<")
             ):
-                parsed.events.append((protocol.PROMPT, {"command": block["text"]}))
+                parsed.events.append(self._prompt(block["text"]))
+
+    def _prompt(self, command: str) -> Prompt:
+        return Prompt(session_id=self.session_id, timestamp=self._timestamp, command=command)
 
     def _result(self, obj: dict[str, Any], parsed: Parsed) -> None:
         num_turns = int(_number(obj.get("num_turns")))
@@ -373,38 +405,38 @@ def parse_timestamp(value: Any) -> int | None:
 # -- operations ---------------------------------------------------------------------------------
 
 
-def operation_of(block: dict[str, Any]) -> dict[str, Any]:
+def operation_of(block: dict[str, Any]) -> Operation:
     """One ``tool_use`` block as an operation: what it does and to which file or command."""
     name, raw_input, raw_id = block.get("name"), block.get("input"), block.get("id")
     tool = name if isinstance(name, str) else "?"
     tool_input: dict[str, Any] = raw_input if isinstance(raw_input, dict) else {}
     tool_use_id = raw_id if isinstance(raw_id, str) else ""
-    operation: dict[str, Any] = {"tool": tool, "type": "other", "toolUseId": tool_use_id}
+    operation = Operation(tool=tool, type="other", tool_use_id=tool_use_id)
     path = _first_string(tool_input, "file_path", "notebook_path", "path")
     if tool in READ_TOOLS:
-        operation["type"] = "read"
+        operation.type = "read"
         path = path or _first_string(tool_input, "pattern")
     elif tool == "Write":
-        operation["type"] = "write"
+        operation.type = "write"
         content = tool_input.get("content")
         if isinstance(content, str):
             _put_diff(operation, path or "file", "", content)
     elif tool in EDIT_TOOLS:
-        operation["type"] = "edit"
+        operation.type = "edit"
         edits = _edits(tool, tool_input)
         if edits:
             _put_diff(operation, path or "file", *_joined(edits))
     elif tool == "Bash":
         command = _first_string(tool_input, "command")
-        operation["type"] = "bash"
+        operation.type = "bash"
         if command:
-            operation["command"] = command
+            operation.command = command
             target = deleted_paths(command)
             if target is not None:
-                operation["type"] = "delete"
+                operation.type = "delete"
                 path = path or target
     if path:
-        operation["path"] = path
+        operation.path = path
     return operation
 
 
@@ -439,13 +471,13 @@ def _joined(edits: list[tuple[str, str]]) -> tuple[str, str]:
     return gap.join(old for old, _ in edits), gap.join(new for _, new in edits)
 
 
-def _put_diff(operation: dict[str, Any], path: str, old: str, new: str) -> None:
+def _put_diff(operation: Operation, path: str, old: str, new: str) -> None:
     diff = unified_diff(path, old, new)
     if len(diff) > MAX_DIFF_CHARS:
         diff = diff[:MAX_DIFF_CHARS]
         diff = diff[: diff.rfind("\n") + 1]
-        operation["truncated"] = True
-    operation["diff"] = diff
+        operation.truncated = True
+    operation.diff = diff
 
 
 def unified_diff(path: str, old: str, new: str) -> str:

@@ -1,191 +1,189 @@
-"""REST handlers: each reads its input, calls the session manager, and returns JSON."""
+"""REST handlers: each reads its declared input, calls the session manager, returns its type."""
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
+import msgspec
 from aiohttp import web
 
 from backend import __version__
-from backend.openapi import openapi_document
-from backend.protocol import MAX_EVENT_ID
+from backend.protocol import api
+from backend.protocol.events import now_ms
 from backend.resources import web_dir
-from backend.sessions import SessionRequest
+from backend.store import ProjectRecord
 from backend.web import validate
-from backend.web.keys import BUS, MANAGER, SETTINGS, STORE, STREAMS
-from backend.web.middleware import COOKIE, token_matches
+from backend.web.keys import BUS, MANAGER, OPENAPI, SETTINGS, STORE, STREAMS
+from backend.web.middleware import COOKIE, respond, token_matches
 
-MAX_PROMPT = 1024 * 1024
 # Revalidate the web UI's files every time (a cheap 304): after an upgrade no tab may run an
 # old app.js against a new output.js.
 UI_HEADERS = {"Cache-Control": "no-cache"}
-MAX_HISTORY_PAGE = 10_000
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
 
 
 async def health(request: web.Request) -> web.Response:
-    return _json({"status": "ok", "version": __version__})
+    return respond(api.Health(status="ok", version=__version__))
 
 
 async def list_projects(request: web.Request) -> web.Response:
-    await request.app[MANAGER].refresh_history()  # history may have new projects
-    projects = request.app[MANAGER].projects.values()
-    return _json({"projects": [p.to_json() for p in projects]})
+    manager = request.app[MANAGER]
+    await manager.refresh()  # history may have new projects
+    projects = [_project(p) for p in manager.projects.values()]
+    return respond(api.Projects(projects=projects))
+
+
+def _project(project: ProjectRecord) -> api.Project:
+    return api.Project(
+        id=project.id, name=project.name, path=project.path, created_at=project.created_at
+    )
 
 
 async def create_project(request: web.Request) -> web.Response:
-    body = await validate.json_body(request)
-    path = validate.required_string(body, "path")
-    name = validate.string(body, "name", max_length=200)
-    project, created = request.app[MANAGER].create_project(path, name)
+    body: api.NewProject = await validate.body(request, api.NewProject)
+    project, created = request.app[MANAGER].create_project(body.path, body.name)
     await request.app[STORE].flush()  # answered once it would survive a crash
-    return _json(project.to_json(), status=201 if created else 200)
+    return respond(_project(project), status=201 if created else 200)
 
 
 async def get_project(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
-    await manager.refresh_history()
-    project = manager.get_project(request.match_info["id"])
-    sessions = [manager.session_json(s) for s in manager.list_sessions(project.id)]
-    return _json({**project.to_json(), "sessions": sessions})
+    await manager.refresh()
+    project = manager.project(request.match_info["id"])
+    sessions = [manager.describe(s) for s in manager.list_sessions(project.id)]
+    described = _project(project)
+    return respond(
+        api.ProjectWithSessions(
+            id=described.id,
+            name=described.name,
+            path=described.path,
+            created_at=described.created_at,
+            sessions=sessions,
+        )
+    )
 
 
 async def delete_project(request: web.Request) -> web.Response:
     await request.app[MANAGER].delete_project(request.match_info["id"])
     await request.app[STORE].flush()
-    return _json({"deleted": True})
+    return respond(api.Deleted())
 
 
 async def list_sessions(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
-    await manager.refresh_history()
-    project_id = request.query.get("projectId")
+    await manager.refresh()
+    wanted = validate.query(request, api.SessionsQuery).project_id
+    project_id = wanted if isinstance(wanted, str) else None
     if project_id is not None:
-        manager.get_project(project_id)
-    sessions = [manager.session_json(s) for s in manager.list_sessions(project_id)]
-    return _json({"sessions": sessions})
+        manager.project(project_id)
+    sessions = [manager.describe(s) for s in manager.list_sessions(project_id)]
+    return respond(api.Sessions(sessions=sessions))
 
 
 async def create_session(request: web.Request) -> web.Response:
-    body = await validate.json_body(request)
-    session_request = SessionRequest(
-        project_id=validate.string(body, "projectId", max_length=100),
-        working_dir=validate.string(body, "workingDir"),
-        kind=validate.string(body, "kind", max_length=50) or "shell",
-        argv=validate.string_list(body, "argv"),
-        name=validate.string(body, "name", max_length=200),
-        tty=validate.boolean(body, "tty", True),
-        cols=validate.integer(body, "cols", 120, low=2, high=1000),
-        rows=validate.integer(body, "rows", 32, low=2, high=1000),
-        resume=validate.string(body, "resume", max_length=100),
-    )
+    body: api.NewSession = await validate.body(request, api.NewSessionBody)
     manager = request.app[MANAGER]
-    session = await manager.create_session(session_request)
+    session = await manager.create_session(body)
     await request.app[STORE].flush()
-    return _json(manager.session_json(session), status=201)
+    return respond(manager.describe(session), status=201)
 
 
 async def get_session(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
-    return _json(manager.session_json(manager.get_session(request.match_info["id"])))
+    return respond(manager.describe(manager.get_session(request.match_info["id"])))
 
 
 async def delete_session(request: web.Request) -> web.Response:
     await request.app[MANAGER].delete_session(request.match_info["id"])
     await request.app[STORE].flush()
-    return _json({"deleted": True})
+    return respond(api.Deleted())
 
 
 async def send_prompt(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
     session_id = request.match_info["id"]
     manager.get_session(session_id)  # an unknown session is 404 whatever the body says
-    body = await validate.json_body(request)
-    command = validate.required_string(body, "command", empty=True, max_length=MAX_PROMPT)
-    ack = manager.send_prompt(session_id, command)
+    body: api.PromptBody = await validate.body(request, api.PromptBody)
+    ack = manager.send_prompt(session_id, body.command)
     await request.app[STORE].flush()  # the prompt event is stored before we say so
-    return _json(
-        {"accepted": True, "eventId": ack.event_id, "queued": ack.queued, "position": ack.position},
-        status=202,
-    )
+    accepted = api.Accepted(event_id=ack.event_id, queued=ack.queued, position=ack.position)
+    return respond(accepted, status=202)
 
 
 async def send_signal(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
     session_id = request.match_info["id"]
     manager.get_session(session_id)
-    body = await validate.json_body(request)
-    manager.send_signal(session_id, validate.required_string(body, "signal", max_length=20))
-    return _json({"accepted": True}, status=202)
+    body: api.SignalBody = await validate.body(request, api.SignalBody)
+    manager.send_signal(session_id, body.signal)
+    return respond(api.Accepted(), status=202)
 
 
 async def interrupt(request: web.Request) -> web.Response:
     request.app[MANAGER].interrupt(request.match_info["id"])
-    return _json({"accepted": True}, status=202)
+    return respond(api.Accepted(), status=202)
 
 
 async def stop(request: web.Request) -> web.Response:
     request.app[MANAGER].stop_session(request.match_info["id"])
-    return _json({"accepted": True}, status=202)
+    return respond(api.Accepted(), status=202)
 
 
 async def resize(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
     session_id = request.match_info["id"]
     manager.get_session(session_id)
-    body = await validate.json_body(request)
-    cols = validate.integer(body, "cols", 0, low=2, high=1000)
-    rows = validate.integer(body, "rows", 0, low=2, high=1000)
-    manager.resize(session_id, cols, rows)
-    return _json({"cols": cols, "rows": rows})
+    body: api.ResizeBody = await validate.body(request, api.ResizeBody)
+    manager.resize(session_id, body.cols, body.rows)
+    return respond(api.Resized(cols=body.cols, rows=body.rows))
 
 
 async def history(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
     session = manager.get_session(request.match_info["id"])
-    after = validate.query_int(request, "after", 0, low=0, high=MAX_EVENT_ID)
-    limit = validate.query_int(request, "limit", 1000, low=1, high=MAX_HISTORY_PAGE)
+    page = validate.query(request, api.HistoryQuery)
     store = request.app[STORE]
-    # An imported session: read its file far enough for this page (and one more, for hasMore).
-    await manager.catch_up(session.id, enough=after + limit + 1)
+    # A found session (imported history): read its source far enough for this page, and one
+    # more event, for hasMore.
+    await manager.catch_up(session.id, enough=page.after + page.limit + 1)
     await store.flush()  # include everything appended before this request
-    events = await store.read_events(session.id, after, limit + 1)
-    page = events[:limit]
-    return _json(
-        {
-            "sessionId": session.id,
-            "events": [event.to_json() for event in page],
-            "hasMore": len(events) > limit,
-            "nextAfter": page[-1].seq if page else after,
-            "lastEventId": store.last_seq(session.id),
-            "trimmedThrough": store.trimmed_through(session.id),
-        }
+    events = await store.events.read(session.id, page.after, page.limit + 1)
+    shown = events[: page.limit]
+    return respond(
+        api.HistoryPage(
+            session_id=session.id,
+            events=[
+                api.HistoryEvent(
+                    id=e.seq, type=e.type, data=msgspec.Raw(e.data.encode()), timestamp=e.timestamp
+                )
+                for e in shown
+            ],
+            has_more=len(events) > page.limit,
+            next_after=shown[-1].seq if shown else page.after,
+            last_event_id=store.events.last_seq(session.id),
+            trimmed_through=store.events.trimmed_through(session.id),
+        )
     )
 
 
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
-    store = app[STORE]
-    return _json(
-        {
-            "eventBus": app[BUS].metrics(),
-            "sse": {**app[STREAMS].metrics(), "slowClientsDropped": app[BUS].slow_clients_dropped},
-            "store": {"queuedWrites": store.backlog, "eventsPersisted": store.events_persisted},
-            "sessions": {
-                "total": len(app[MANAGER].sessions),
-                "running": sum(s.running for s in app[MANAGER].sessions.values()),
-            },
-            "timestamp": int(time.time() * 1000),
-        }
+    store, bus, manager = app[STORE], app[BUS], app[MANAGER]
+    return respond(
+        api.Metrics(
+            event_bus=bus.metrics(),
+            sse=app[STREAMS].metrics(bus.slow_clients_dropped),
+            store=api.StoreMetrics(
+                queued_writes=store.backlog, events_persisted=store.events_persisted
+            ),
+            sessions=api.SessionCounts(
+                total=len(manager.sessions),
+                running=sum(s.runtime.running for s in manager.sessions.values()),
+            ),
+            timestamp=now_ms(),
+        )
     )
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return _json(openapi_document(__version__))
+    return web.json_response(request.app[OPENAPI])
 
 
 async def static_file(request: web.Request) -> web.FileResponse:

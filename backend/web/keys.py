@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiohttp import web
 
@@ -17,4 +18,5 @@ STORE = web.AppKey("store", Store)
 BUS = web.AppKey("bus", EventBus)
 MANAGER = web.AppKey("manager", SessionManager)
 STREAMS = web.AppKey("streams", StreamStats)
+OPENAPI = web.AppKey("openapi", dict[str, Any])  # built once from the route table
 BACKGROUND = web.AppKey("background", set[asyncio.Task[web.StreamResponse]])

@@ -13,10 +13,16 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from backend import protocol
 from backend.bus import SLOW, Subscriber
 from backend.errors import InvalidInput
-from backend.protocol import dumps, encode_event, now_ms
+from backend.protocol.events import Connected, Heartbeat, HistoryTrimmed, now_ms
+from backend.protocol.sse import (
+    MAX_EVENT_ID,
+    encode_control,
+    encode_event,
+    encode_retry,
+    parse_last_event_id,
+)
 from backend.store import Store
 from backend.web.keys import BUS, MANAGER, SETTINGS, STORE, STREAMS
 
@@ -37,9 +43,9 @@ def resume_point(request: web.Request) -> int | None:
     raw = request.headers.get("Last-Event-ID", "").strip() or request.query.get("lastEventId")
     if raw is None or not raw.strip():
         return None
-    value = protocol.parse_last_event_id(raw)
+    value = parse_last_event_id(raw)
     if value is None:
-        raise InvalidInput(f"lastEventId must be an integer from 0 to {protocol.MAX_EVENT_ID}")
+        raise InvalidInput(f"lastEventId must be an integer from 0 to {MAX_EVENT_ID}")
     return value
 
 
@@ -72,17 +78,14 @@ async def session_events(request: web.Request) -> web.StreamResponse:
     stats.opened(session_id)
     try:
         await response.prepare(request)
-        connected = {
-            "sessionId": session_id,
-            "clientId": client_id,
-            "lastEventId": after,
-            "sessionLastEventId": store.last_seq(session_id),
-            "heartbeatInterval": settings.heartbeat_interval,  # for a client's watchdog
-        }
-        await response.write(
-            protocol.encode_retry(settings.retry_ms)
-            + encode_event(protocol.CONNECTED, dumps(connected))
+        connected = Connected(
+            session_id=session_id,
+            client_id=client_id,
+            last_event_id=after,
+            session_last_event_id=store.events.last_seq(session_id),
+            heartbeat_interval=settings.heartbeat_interval,  # for a client's watchdog
         )
+        await response.write(encode_retry(settings.retry_ms) + encode_control(connected))
         last_sent = await _replay(response, store, subscriber, after or 0)
         while subscriber.close_reason is None:
             events = await subscriber.take()
@@ -116,17 +119,17 @@ async def _replay(
     starts past ``last_sent + 1`` means the events in between were trimmed: say so."""
     last_sent = after
     while subscriber.close_reason is None:
-        page = await store.read_events(subscriber.session_id, last_sent, REPLAY_PAGE)
+        page = await store.events.read(subscriber.session_id, last_sent, REPLAY_PAGE)
         if not page:
             break
         if page[0].seq > last_sent + 1:
-            notice = {
-                "sessionId": subscriber.session_id,
-                "requestedAfter": last_sent,
-                "firstAvailableId": page[0].seq,
-                "timestamp": now_ms(),
-            }
-            await response.write(encode_event(protocol.TRIMMED, dumps(notice)))
+            notice = HistoryTrimmed(
+                session_id=subscriber.session_id,
+                requested_after=last_sent,
+                first_available_id=page[0].seq,
+                timestamp=now_ms(),
+            )
+            await response.write(encode_control(notice))
         # Frames built here are not cached on the events: a replay of a long history must not
         # hold it twice.
         await response.write(b"".join(encode_event(e.type, e.data, e.seq) for e in page))
@@ -137,4 +140,4 @@ async def _replay(
 
 
 def _heartbeat() -> bytes:
-    return encode_event(protocol.HEARTBEAT, dumps({"timestamp": now_ms()}))
+    return encode_control(Heartbeat(timestamp=now_ms()))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+
+from backend.protocol.api import StreamMetrics
 
 
 class StreamStats:
@@ -24,14 +25,15 @@ class StreamStats:
         if self.by_session[session_id] <= 0:
             del self.by_session[session_id]
 
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self, slow_clients_dropped: int) -> StreamMetrics:
         connections = sum(self.by_session.values())
-        return {
-            "totalSessions": len(self.by_session),
-            "totalConnections": connections,
-            "sessions": dict(self.by_session),
-            "totalCreated": self.total_created,
-            "totalClosed": self.total_closed,
-            # Every open stream keeps its own heartbeat timer.
-            "activeHeartbeats": connections,
-        }
+        return StreamMetrics(
+            total_sessions=len(self.by_session),
+            total_connections=connections,
+            sessions=dict(self.by_session),
+            total_created=self.total_created,
+            total_closed=self.total_closed,
+            # The guide counts a heartbeat timer per stream; here one sweep serves them all.
+            active_heartbeats=connections,
+            slow_clients_dropped=slow_clients_dropped,
+        )

@@ -1,0 +1,290 @@
+"""The REST API's bodies, declared once: the web layer decodes requests into them (validation),
+encodes responses from them, and generates ``/api/openapi.json`` from them.
+
+A rule that spans fields (a command needs ``argv``) is checked in ``__post_init__`` (msgspec
+reports a ValueError there as a validation error) and said again, for the document, in the
+type's ``extra_json_schema``, next to it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from backend.protocol.events import AgentStateName, Status, Totals, Wire
+
+MAX_PROMPT: Final = 1024 * 1024  # characters of one prompt (the body is at most 1 MiB anyway)
+MAX_HISTORY_PAGE: Final = 10_000
+TERMINAL_SIZE = Meta(ge=2, le=1000)
+
+_NO_NUL = "[^\\u0000]*"
+# An absolute path, or one under a home folder ("~", "~/src").
+_FOLDER = f"^(?:/|~(?:/|$)){_NO_NUL}$"
+# What ``resume`` may name: a session of ours, or a Claude Code session id (a UUID; it becomes
+# an argument of claude, so nothing that could pass for an option gets through).
+AGENT_ID: Final = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+_RESUME = f"^(?:session-[0-9A-Za-z_-]{{1,80}}|{AGENT_ID.pattern})$"
+
+
+def text(max_length: int, *, empty: bool = False, **extra: Any) -> Meta:
+    """A string as the API takes it: no NUL, bounded, usually not empty."""
+    return Meta(
+        min_length=0 if empty else 1, max_length=max_length, pattern=f"^{_NO_NUL}$", **extra
+    )
+
+
+Name = Annotated[str, text(200)]
+Folder = Annotated[
+    str, Meta(min_length=1, max_length=4096, pattern=_FOLDER, description="An existing folder")
+]
+Kind = Literal["shell", "command", "claude"]
+
+
+# -- requests ---------------------------------------------------------------------------------
+
+
+class NewProject(Wire):
+    """``POST /api/projects``: the project of a folder (the existing one if it has one)."""
+
+    path: Folder
+    name: Name | None = None
+
+
+class NewSession(Wire):
+    """``POST /api/sessions``. Give ``projectId``, or ``workingDir`` alone (its project is found
+    or made); a claude session may give ``resume`` alone."""
+
+    project_id: Annotated[str, text(100)] | None = None
+    working_dir: Folder | None = None
+    kind: Kind | None = None  # null: shell
+    argv: list[Annotated[str, text(4096)]] | None = None
+    name: Name | None = None
+    tty: bool = True
+    cols: Annotated[int, TERMINAL_SIZE] = 120
+    rows: Annotated[int, TERMINAL_SIZE] = 32
+    resume: (
+        Annotated[
+            str,
+            Meta(
+                pattern=_RESUME,
+                description="claude: a session id or a Claude Code session id to continue",
+            ),
+        ]
+        | None
+    ) = None
+
+    def __post_init__(self) -> None:
+        if self.kind is None:
+            self.kind = "shell"
+        if self.kind == "command" and not self.argv:
+            raise ValueError("a command session needs argv")
+        if self.resume is not None and self.kind != "claude":
+            raise ValueError("resume is for claude sessions")
+        if self.project_id is None and self.working_dir is None and self.resume is None:
+            raise ValueError("give projectId or workingDir")
+
+
+NEW_SESSION_RULES: Final = {
+    "anyOf": [
+        {"required": [key], "properties": {key: {"type": "string"}}}
+        for key in ("projectId", "workingDir", "resume")
+    ],
+    "allOf": [
+        {
+            "if": {"required": ["kind"], "properties": {"kind": {"const": "command"}}},
+            "then": {
+                "required": ["argv"],
+                "properties": {"argv": {"type": "array", "minItems": 1}},
+            },
+        },
+        {
+            "if": {"not": {"required": ["kind"], "properties": {"kind": {"const": "claude"}}}},
+            "then": {"properties": {"resume": {"type": "null"}}},
+        },
+    ],
+}
+NewSessionBody = Annotated[NewSession, Meta(extra_json_schema=NEW_SESSION_RULES)]
+
+
+class PromptBody(Wire):
+    """``POST /api/session/{id}/prompt``: a line for the session's input, or a prompt."""
+
+    command: Annotated[str, text(MAX_PROMPT, empty=True)]
+
+
+class SignalBody(Wire):
+    signal: Literal["SIGINT", "SIGTERM", "SIGKILL"]
+
+
+class ResizeBody(Wire):
+    cols: Annotated[int, TERMINAL_SIZE]
+    rows: Annotated[int, TERMINAL_SIZE]
+
+
+class HistoryQuery(Wire):
+    """``GET /api/session/{id}/history``'s query: events after ``after``, at most ``limit``."""
+
+    after: Annotated[int, Meta(ge=0, le=2**62)] = 0
+    limit: Annotated[int, Meta(ge=1, le=MAX_HISTORY_PAGE)] = 1000
+
+
+class SessionsQuery(Wire):
+    """``GET /api/sessions``'s query: one project's sessions only."""
+
+    project_id: str | UnsetType = UNSET
+
+
+# -- responses --------------------------------------------------------------------------------
+
+
+class Project(Wire):
+    """A folder with its sessions. ``path`` is the folder's real absolute path."""
+
+    id: str
+    name: str
+    path: str
+    created_at: int
+
+
+class Agent(Wire):
+    """A claude session's conversation (docs/api.md, Agent sessions)."""
+
+    agent_session_id: str | None
+    state: AgentStateName
+    queued: Annotated[int, Meta(ge=0)]
+    totals: Totals
+    source: str | None  # the history file of an imported session
+
+
+class Foreground(Wire):
+    """The job in a terminal's foreground when it is not the session's own program."""
+
+    pid: int
+    name: str
+
+
+class Session(Wire):
+    """A session as clients see it (docs/api.md, Objects)."""
+
+    id: str
+    project_id: str
+    name: str
+    kind: Kind
+    argv: list[str]
+    working_dir: str
+    tty: bool
+    status: Status
+    exit_code: int | None
+    created_at: int
+    ended_at: int | None
+    last_event_id: Annotated[int, Meta(ge=0)]
+    pid: int | None
+    agent: Agent | None
+    foreground: Foreground | None
+
+
+class ProjectWithSessions(Project):
+    sessions: list[Session]
+
+
+class Projects(Wire):
+    projects: list[Project]
+
+
+class Sessions(Wire):
+    sessions: list[Session]
+
+
+class Accepted(Wire):
+    """A prompt or a signal was taken; ``eventId`` is the prompt's event."""
+
+    accepted: Literal[True] = True
+    event_id: int | UnsetType = UNSET
+    queued: bool | UnsetType = UNSET  # claude: the prompt waits for the running turn
+    position: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
+
+
+class Deleted(Wire):
+    deleted: Literal[True] = True
+
+
+class Resized(Wire):
+    cols: int
+    rows: int
+
+
+class Health(Wire):
+    status: Literal["ok"]
+    version: str
+
+
+class HistoryEvent(Wire):
+    """A stored event: ``data`` is the event's data as streamed (docs/api.md, Events)."""
+
+    id: Annotated[int, Meta(ge=1)]
+    type: str
+    data: Annotated[msgspec.Raw, Meta(extra_json_schema={"type": "object"})]
+    timestamp: int
+
+
+class HistoryPage(Wire):
+    session_id: str
+    events: list[HistoryEvent]
+    has_more: bool
+    next_after: int
+    last_event_id: int
+    trimmed_through: int
+
+
+class ErrorBody(Wire):
+    """Every error: a sentence for people and a code for programs."""
+
+    error: str
+    code: str
+
+
+class EventBusMetrics(Wire):
+    """The reference guide's ``eventBus`` object, plus queue depths."""
+
+    events_emitted: int
+    events_by_type: dict[str, int]
+    listener_counts: dict[str, int]
+    active_listeners: int
+    slow_clients_dropped: int
+    max_queue_depth: int
+    queued_events: int
+
+
+class StreamMetrics(Wire):
+    """The reference guide's ``sse`` object."""
+
+    total_sessions: int
+    total_connections: int
+    sessions: dict[str, int]
+    total_created: int
+    total_closed: int
+    active_heartbeats: int
+    slow_clients_dropped: int
+
+
+class StoreMetrics(Wire):
+    queued_writes: int
+    events_persisted: int
+
+
+class SessionCounts(Wire):
+    total: int
+    running: int
+
+
+class Metrics(Wire):
+    event_bus: EventBusMetrics
+    sse: StreamMetrics
+    store: StoreMetrics
+    sessions: SessionCounts
+    timestamp: int

@@ -1,0 +1,22 @@
+"""Sessions on pipes (``"tty": false``): a program whose stdout and stderr are told apart.
+
+Programs block-buffer their output on a pipe, and there is no terminal to resize or to give a
+foreground job; everything else is what terminal sessions do.
+"""
+
+from __future__ import annotations
+
+from backend.runtimes.base import SessionHost, SessionRuntime
+from backend.runtimes.program import ProgramKind, ProgramRuntime
+
+
+class PipesKind(ProgramKind):
+    name = "pipes"
+    tty = False
+
+    def runtime(self, host: SessionHost) -> SessionRuntime:
+        return PipesRuntime(host, self.context)
+
+
+class PipesRuntime(ProgramRuntime):
+    """Resizing is refused (``not_a_terminal``) by the base class."""

@@ -1,0 +1,184 @@
+"""What terminal and pipe sessions share: one program, its output as events, its exit as the end.
+
+The program runs in its own session and process group (backend/runtimes/process.py). Its output
+is coalesced into ``output`` events; when it exits, whatever it wrote is stored before its
+status. An ending a user asked for (stop, a terminating signal, or an interrupt the program died
+of) is ``stopped``; one that happens because the backend stops is ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from typing import ClassVar
+
+from backend.errors import SessionNotRunning
+from backend.protocol.api import NewSession
+from backend.protocol.events import (
+    EXITED,
+    FAILED,
+    INTERRUPTED,
+    RUNNING,
+    STOPPED,
+    Error,
+    Output,
+    Prompt,
+    now_ms,
+)
+from backend.runtimes.base import Plan, PromptAck, RuntimeKind, SessionRuntime
+from backend.runtimes.process import LaunchSpec, SessionProcess
+
+
+def default_shell() -> str:
+    shell = os.environ.get("SHELL")
+    if shell and os.access(shell, os.X_OK):
+        return shell
+    return shutil.which("bash") or "/bin/sh"
+
+
+class ProgramKind(RuntimeKind):
+    """Shell and command sessions; ``tty`` says whether this kind runs them in a terminal."""
+
+    tty: ClassVar[bool]
+
+    def accepts(self, request: NewSession) -> bool:
+        return request.kind in ("shell", "command") and request.tty == self.tty
+
+    def environment(self, env: dict[str, str]) -> None:
+        """Add what this kind's programs need to their environment."""
+
+    async def prepare(self, request: NewSession) -> Plan:
+        argv = list(request.argv or ()) or [default_shell()]
+        env = await self.context.environment()  # may wait for the login shell's PATH
+        self.environment(env)
+        project, working_dir = self.context.catalog.place(request.project_id, request.working_dir)
+        return Plan(
+            project=project,
+            working_dir=working_dir,
+            name=request.name or " ".join(argv)[:80],
+            argv=argv,
+            tty=self.tty,
+            env=env,
+            cols=request.cols,
+            rows=request.rows,
+        )
+
+
+class ProgramRuntime(SessionRuntime):
+    """One program, from its start to its exit."""
+
+    process: SessionProcess | None = None
+    # A user asked it to end (stop, SIGTERM, SIGKILL), or interrupted it: an ending that
+    # follows is theirs, shown as ``stopped`` rather than as a failure.
+    stop_requested = False
+    interrupt_requested = False
+
+    @property
+    def running(self) -> bool:
+        return self.host.record.status == RUNNING and self.process is not None
+
+    def restore(self) -> None:
+        if self.host.record.status == RUNNING:
+            # It was running when the previous backend stopped or died.
+            self.host.end(INTERRUPTED, None)
+
+    async def start(self, plan: Plan) -> None:
+        record = self.host.record
+        await self.launch(
+            LaunchSpec(
+                tuple(record.argv), record.working_dir, plan.env, record.tty, plan.cols, plan.rows
+            )
+        )
+
+    async def launch(self, spec: LaunchSpec) -> None:
+        settings = self.context.settings
+        process = SessionProcess(spec, self._on_output, settings.coalesce_seconds)
+        try:
+            await process.start()
+        except OSError as exc:
+            if not self.host.gone:
+                message = f"could not start {spec.argv[0]!r}: {exc.strerror or exc}"
+                self.host.emit(
+                    Error(session_id=self.session_id, timestamp=now_ms(), message=message)
+                )
+                self.host.end(FAILED, None)
+            return
+        if self.host.closing or self.host.gone:
+            # Deleted, or the server began to stop, while it was starting: nobody else will
+            # end it now.
+            await process.terminate(settings.kill_grace_seconds)
+            await process.wait()
+            if not self.host.gone:
+                self.host.end(INTERRUPTED, None)
+            return
+        self.process = process
+        self.host.status()
+        self.spawn(self._watch(process), "watch")
+
+    async def _watch(self, process: SessionProcess) -> None:
+        code = await process.wait()
+        self.process = None
+        if self.host.gone:
+            return
+        if self.host.closing:
+            self.host.end(INTERRUPTED, None)
+        elif self.stop_requested or (self.interrupt_requested and code == -signal.SIGINT):
+            self.host.end(STOPPED, code)
+        else:
+            self.host.end(EXITED if code == 0 else FAILED, code)
+
+    def _on_output(self, stream: str, text: str) -> None:
+        if self.host.gone:
+            return
+        self.host.emit(
+            Output(session_id=self.session_id, timestamp=now_ms(), type=stream, content=text)  # type: ignore[arg-type]
+        )
+        store = self.context.store
+        process = self.process
+        if process is not None and store.congested:
+            # The store is behind: let the program wait rather than queue without bound.
+            process.pause_reading()
+            store.call_when_drained(process.resume_reading)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def _live(self) -> SessionProcess:
+        if not self.running or self.process is None:
+            raise self.not_running()
+        return self.process
+
+    def write(self, text: str) -> PromptAck:
+        process = self._live()
+        try:
+            process.write(text.encode() + b"\n")
+        except BrokenPipeError as exc:
+            raise SessionNotRunning(f"session {self.session_id!r} no longer reads input") from exc
+        event = self.host.emit(Prompt(session_id=self.session_id, timestamp=now_ms(), command=text))
+        return PromptAck(event.seq)
+
+    def interrupt(self) -> None:
+        process = self._live()
+        self.interrupt_requested = True
+        process.interrupt()
+
+    def stop(self) -> None:
+        process = self._live()
+        self.stop_requested = True
+        self.spawn(process.terminate(self.context.settings.stop_grace_seconds), "stop")
+
+    def kill(self, signum: int) -> None:
+        process = self._live()
+        self.stop_requested = True
+        if signum == signal.SIGKILL:
+            process.signal_all(signal.SIGKILL)
+        else:
+            process.signal_all(signal.SIGTERM, signal.SIGHUP)
+
+    async def shutdown(self) -> None:
+        if self.process is not None:
+            await self.process.terminate(self.context.settings.kill_grace_seconds)
+        await self.wait_tasks()
+
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None

@@ -1,0 +1,189 @@
+"""The store's API, named after what callers want, and all the SQL they cause.
+
+Writes are queued (they commit in order with the events around them, on the writer thread) and
+never block the loop; reads run in the store's thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from typing import Any
+
+from backend.protocol.events import EventData
+from backend.protocol.sse import StoredEvent
+from backend.store.records import ProjectRecord, SessionRecord
+from backend.store.writer import Call, Forget
+
+Put = Callable[[object], None]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Projects:
+    def __init__(self, put: Put) -> None:
+        self._put = put
+
+    def add(self, project: ProjectRecord) -> None:
+        row = (project.id, project.name, project.path, project.created_at)
+        self._put(
+            Call(
+                lambda c: c.execute(
+                    "INSERT INTO projects (id, name, path, created_at) VALUES (?, ?, ?, ?)", row
+                ),
+                f"add project {project.id}",
+            )
+        )
+
+    def remove(self, project_id: str) -> None:
+        """The project's row (its sessions are forgotten one by one, before it)."""
+        self._put(
+            Call(
+                lambda c: c.execute("DELETE FROM projects WHERE id = ?", (project_id,)),
+                f"remove project {project_id}",
+            )
+        )
+
+
+class Sessions:
+    def __init__(self, put: Put, forgotten: Callable[[str], None]) -> None:
+        self._put = put
+        self._forgotten = forgotten
+        # Sessions that retention never trims (imported history: the user asked for all of it).
+        # Changed on the loop, read by the writer: a set's membership test is atomic.
+        self.uncapped: set[str] = set()
+
+    def add(self, session: SessionRecord) -> None:
+        row = (
+            session.id, session.project_id, session.name, session.kind, _dumps(session.argv),
+            session.working_dir, int(session.tty), session.status, session.exit_code,
+            session.created_at, session.ended_at, session.runtime,
+            _dumps(session.state) if session.state else None,
+        )  # fmt: skip
+        self._put(
+            Call(
+                lambda c: c.execute(
+                    "INSERT INTO sessions (id, project_id, name, kind, argv, working_dir, tty, "
+                    "status, exit_code, created_at, ended_at, runtime, state) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                ),
+                f"add session {session.id}",
+            )
+        )
+
+    def set_status(
+        self, session_id: str, status: str, exit_code: int | None, ended_at: int | None
+    ) -> None:
+        row = (status, exit_code, ended_at, session_id)
+        self._put(
+            Call(
+                lambda c: c.execute(
+                    "UPDATE sessions SET status = ?, exit_code = ?, ended_at = ? WHERE id = ?",
+                    row,
+                ),
+                f"status of {session_id}",
+            )
+        )
+
+    def set_state(self, session_id: str, state: dict[str, Any]) -> None:
+        """Replace the runtime's state of a session."""
+        row = (_dumps(state) if state else None, session_id)
+        self._put(
+            Call(
+                lambda c: c.execute("UPDATE sessions SET state = ? WHERE id = ?", row),
+                f"state of {session_id}",
+            )
+        )
+
+    def forget(self, session_id: str) -> None:
+        """Delete a session's row and its whole history."""
+        self.uncapped.discard(session_id)
+        self._forgotten(session_id)
+        self._put(Forget(session_id))
+
+
+class Events:
+    """A session's history: appended on the loop (the seq is known at once), read in threads."""
+
+    def __init__(
+        self,
+        put: Put,
+        readers: Executor,
+        connection: Callable[[], sqlite3.Connection],
+    ) -> None:
+        self._put = put
+        self._readers = readers
+        self._connection = connection
+        self.last_seqs: dict[str, int] = {}
+        self.trims: dict[str, int] = {}
+
+    def append(self, data: EventData) -> StoredEvent:
+        """Give the event its session's next seq and queue it; it is published once committed."""
+        seq = self.last_seqs.get(data.session_id, 0) + 1
+        self.last_seqs[data.session_id] = seq
+        event = StoredEvent.of(seq, data)
+        self._put(event)
+        return event
+
+    def last_seq(self, session_id: str) -> int:
+        return self.last_seqs.get(session_id, 0)
+
+    def trimmed_through(self, session_id: str) -> int:
+        """The highest seq deleted by retention (0: nothing was ever trimmed)."""
+        return self.trims.get(session_id, 0)
+
+    async def read(self, session_id: str, after: int, limit: int) -> list[StoredEvent]:
+        """Committed events of a session with seq > ``after``, oldest first, at most ``limit``."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read, session_id, after, limit)
+
+    def _read(self, session_id: str, after: int, limit: int) -> list[StoredEvent]:
+        rows = self._connection().execute(
+            "SELECT seq, type, data, ts FROM events WHERE session_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (session_id, after, limit),
+        )
+        return [StoredEvent(session_id, seq, kind, data, ts) for seq, kind, data, ts in rows]
+
+
+class Imports:
+    """Records elsewhere (Claude Code's sessions) that a user deleted here."""
+
+    def __init__(self, put: Put, dismissed: Iterable[str]) -> None:
+        self._put = put
+        self.dismissed: set[str] = set(dismissed)
+
+    def dismiss(self, ids: Iterable[str]) -> None:
+        new = [(i,) for i in ids if i not in self.dismissed]
+        if not new:
+            return
+        self.dismissed.update(i for (i,) in new)
+        self._put(
+            Call(
+                lambda c: c.executemany(
+                    "INSERT OR IGNORE INTO dismissed_imports (id) VALUES (?)", new
+                ),
+                "dismiss imports",
+            )
+        )
+
+
+def load(
+    conn: sqlite3.Connection,
+) -> tuple[list[ProjectRecord], list[SessionRecord], list[str], list[dict[str, Any]]]:
+    """Everything the store keeps in memory: projects, sessions, dismissed imports, and each
+    session's tally row."""
+    conn.row_factory = sqlite3.Row
+    projects = [
+        ProjectRecord(row["id"], row["name"], row["path"], row["created_at"])
+        for row in conn.execute("SELECT * FROM projects ORDER BY rowid")
+    ]
+    rows = [dict(row) for row in conn.execute("SELECT * FROM sessions ORDER BY rowid")]
+    dismissed = [row[0] for row in conn.execute("SELECT id FROM dismissed_imports")]
+    return projects, [SessionRecord.from_row(row) for row in rows], dismissed, rows

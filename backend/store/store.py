@@ -1,0 +1,186 @@
+"""The store: SQLite behind one writer thread fed by a queue, reads in a small thread pool, WAL.
+
+Callers use its repositories (``projects``, ``sessions``, ``events``, ``imports``); nothing
+outside this package writes SQL. Events are handed back through ``on_committed`` only after
+their transaction committed; the bus publishes from there, so no client ever sees an event that a
+crash could take back. If the writer falls behind, producers are asked to pause (``congested``,
+``call_when_drained``) rather than queue without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backend.protocol.sse import StoredEvent
+from backend.store import repos
+from backend.store.records import ProjectRecord, SessionRecord
+from backend.store.schema import connect, upgrade
+from backend.store.writer import Barrier, Committed, Tally, Writer, size_of
+
+# Above this many bytes of queued output, session readers pause until the writer catches up.
+BACKLOG_HIGH = 4 * 1024 * 1024
+BACKLOG_LOW = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What a backend finds at start."""
+
+    projects: list[ProjectRecord]
+    sessions: list[SessionRecord]
+
+
+class Store:
+    """Owns the database. Create it on the loop, ``await open()``, ``await close()`` at the end."""
+
+    def __init__(self, path: Path, *, max_session_bytes: int) -> None:
+        self.path = path
+        self.max_session_bytes = max_session_bytes
+        self.on_committed: Callable[[list[StoredEvent]], None] = lambda events: None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._writer: Writer | None = None
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-read")
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._local = threading.local()
+        self._backlog = 0
+        self._backlog_bytes = 0
+        self._drain_waiters: list[Callable[[], None]] = []
+        self.events_persisted = 0
+        self.projects = repos.Projects(self._put)
+        self.events = repos.Events(self._put, self._readers, self._reader)
+        self.sessions = repos.Sessions(self._put, self._forgotten)
+        self.imports = repos.Imports(self._put, ())
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def open(self) -> Loaded:
+        """Create or upgrade the schema; return the stored projects and sessions."""
+        self._loop = asyncio.get_running_loop()
+        projects, sessions, dismissed, rows = await self._loop.run_in_executor(
+            self._readers, self._load
+        )
+        tallies = {
+            row["id"]: Tally(row["stored_bytes"], row["trimmed_through"], row["last_event_id"])
+            for row in rows
+        }
+        for session_id, tally in tallies.items():
+            self.events.last_seqs[session_id] = tally.last_seq
+            self.events.trims[session_id] = tally.trimmed_through
+        self.imports.dismissed.update(dismissed)
+        self._writer = Writer(
+            self.path,
+            tallies,
+            max_session_bytes=self.max_session_bytes,
+            uncapped=self.sessions.uncapped,
+            on_batch=self._hand_back,
+        )
+        self._writer.start()
+        return Loaded(projects, sessions)
+
+    def _load(
+        self,
+    ) -> tuple[list[ProjectRecord], list[SessionRecord], list[str], list[dict[str, Any]]]:
+        conn = connect(self.path)
+        try:
+            upgrade(conn, self.path)
+            return repos.load(conn)
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        """Write everything queued, then stop the writer and close every connection."""
+        if self._writer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
+            self._writer = None
+        self._readers.shutdown(wait=True)
+        for conn in self._reader_conns:
+            conn.close()
+        self._reader_conns.clear()
+
+    # -- the queue (on the loop, never blocks) ------------------------------------------------
+
+    def _put(self, item: object) -> None:
+        self._backlog += 1
+        self._backlog_bytes += size_of(item)
+        assert self._writer is not None, "the store is not open"
+        self._writer.queue.put(item)
+
+    def _forgotten(self, session_id: str) -> None:
+        self.events.last_seqs.pop(session_id, None)
+        self.events.trims.pop(session_id, None)
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._put(Barrier(future))
+        await future
+
+    @property
+    def backlog(self) -> int:
+        """Writes queued and not yet committed."""
+        return self._backlog
+
+    @property
+    def congested(self) -> bool:
+        """Whether producers should pause: more output is queued than the writer keeps up with."""
+        return self._backlog_bytes > BACKLOG_HIGH
+
+    def call_when_drained(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on the loop once the backlog is low again (flow control)."""
+        if self._backlog_bytes <= BACKLOG_LOW:
+            callback()
+        else:
+            self._drain_waiters.append(callback)
+
+    async def drained(self) -> None:
+        """Wait until the backlog is low again (flow control for a producer that can await)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        self.call_when_drained(wake)
+        await future
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        """This reader thread's connection."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+            self._reader_conns.append(conn)
+        return conn
+
+    # -- back on the loop ---------------------------------------------------------------------
+
+    def _hand_back(self, done: Committed) -> None:
+        """On the writer thread: the batch goes back to the loop."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._committed, done)
+
+    def _committed(self, done: Committed) -> None:
+        self._backlog -= done.items
+        self._backlog_bytes -= done.size
+        self.events_persisted += len(done.events)
+        for session_id, through in done.trims.items():
+            if session_id in self.events.last_seqs:
+                self.events.trims[session_id] = through
+        if done.events:
+            self.on_committed(done.events)
+        for future in done.barriers:
+            if not future.done():
+                future.set_result(None)
+        if self._drain_waiters and self._backlog_bytes <= BACKLOG_LOW:
+            waiters, self._drain_waiters = self._drain_waiters, []
+            for callback in waiters:
+                callback()

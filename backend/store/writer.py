@@ -1,0 +1,219 @@
+"""The writer thread: takes everything queued, writes it in one transaction, hands it back.
+
+Events get their ``seq`` on the event loop; here they are inserted in batches (group commit:
+whatever queued while the previous batch committed goes in the next transaction) and handed back
+to the loop only after their transaction committed. Retention also runs here, per batch: a
+session over its cap loses its oldest events, a chunk at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Container, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backend.protocol.sse import StoredEvent
+from backend.store.schema import connect
+
+log = logging.getLogger(__name__)
+
+# Once over its cap, a session is trimmed down to this fraction of it, so that trimming does not
+# run on every batch; at most TRIM_CHUNK bytes per batch, so that no batch stalls the stream.
+TRIM_TO = 0.8
+TRIM_CHUNK = 2 * 1024 * 1024
+# One transaction holds at most this much, so each hand-over to the bus (and to every client's
+# queue) stays small and clients drain between batches.
+MAX_BATCH = 4096
+MAX_BATCH_BYTES = 1024 * 1024
+
+
+@dataclass(slots=True)
+class Call:
+    """A metadata write: ``run`` executes its SQL on the writer's connection."""
+
+    run: Callable[[sqlite3.Connection], object]
+    what: str  # for the log, if the database refuses it
+
+
+@dataclass(slots=True)
+class Forget:
+    """Delete a session's row and history, and the writer's tally of it."""
+
+    session_id: str
+
+
+@dataclass(slots=True)
+class Barrier:
+    future: asyncio.Future[None]
+
+
+STOP = object()
+
+
+@dataclass(slots=True)
+class Tally:
+    """What the writer knows of one session: how much it stores and how far it was trimmed."""
+
+    stored_bytes: int = 0
+    trimmed_through: int = 0
+    last_seq: int = 0
+    trimming: bool = False  # over the cap, and not yet back down to TRIM_TO of it
+
+
+@dataclass(slots=True)
+class Committed:
+    """One batch, back on the loop: its events, the flushes it answers, the trims it made."""
+
+    events: list[StoredEvent] = field(default_factory=list)
+    barriers: list[asyncio.Future[None]] = field(default_factory=list)
+    trims: dict[str, int] = field(default_factory=dict)
+    items: int = 0
+    size: int = 0
+
+
+def size_of(item: object) -> int:
+    """What an item weighs in the queue: an event's data; anything else next to nothing."""
+    return len(item.data) if isinstance(item, StoredEvent) else 64
+
+
+class Writer:
+    """Owns the writing connection and its thread."""
+
+    def __init__(
+        self,
+        path: Path,
+        tallies: dict[str, Tally],
+        *,
+        max_session_bytes: int,
+        uncapped: Container[str],
+        on_batch: Callable[[Committed], None],
+    ) -> None:
+        self.path = path
+        self.queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._tallies = tallies
+        self._max_session_bytes = max_session_bytes
+        # Changed on the loop, read here: a set's membership test is atomic.
+        self._uncapped = uncapped
+        self._on_batch = on_batch  # called on the writer thread; it hops to the loop itself
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self) -> None:
+        self.queue.put(STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        conn = connect(self.path)
+        try:
+            stopping = False
+            while not stopping:
+                batch = [self.queue.get()]
+                size = size_of(batch[0])
+                while len(batch) < MAX_BATCH and size < MAX_BATCH_BYTES:
+                    try:
+                        item = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    batch.append(item)
+                    size += size_of(item)
+                stopping = any(item is STOP for item in batch)
+                self._on_batch(self._write_batch(conn, batch))
+        finally:
+            conn.close()
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: list[object]) -> Committed:
+        # Everything the loop waits on is collected first: whatever happens to the writes, the
+        # batch is handed back, so no flush() waits forever and no event is held back.
+        done = Committed(
+            events=[item for item in batch if isinstance(item, StoredEvent)],
+            barriers=[item.future for item in batch if isinstance(item, Barrier)],
+            items=sum(item is not STOP for item in batch),
+            size=sum(map(size_of, batch)),
+        )
+        pending: list[StoredEvent] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for item in batch:
+                if isinstance(item, StoredEvent):
+                    pending.append(item)
+                elif isinstance(item, Call):
+                    self._insert(conn, pending)
+                    try:
+                        item.run(conn)
+                    except sqlite3.IntegrityError:
+                        log.exception("store write refused: %s", item.what)
+                elif isinstance(item, Forget):
+                    self._insert(conn, pending)
+                    conn.execute("DELETE FROM events WHERE session_id = ?", (item.session_id,))
+                    conn.execute("DELETE FROM sessions WHERE id = ?", (item.session_id,))
+                    self._tallies.pop(item.session_id, None)
+            self._insert(conn, pending)
+            self._settle(conn, {event.session_id for event in done.events}, done)
+            conn.execute("COMMIT")
+        except Exception:
+            # Only a broken database gets here (disk full, file removed): say so loudly. The
+            # batch's events still go to live clients, who would otherwise see a frozen session.
+            log.exception("could not write %d events to the store", len(done.events))
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        return done
+
+    def _insert(self, conn: sqlite3.Connection, pending: list[StoredEvent]) -> None:
+        if not pending:
+            return
+        conn.executemany(
+            "INSERT INTO events (session_id, seq, type, data, ts) VALUES (?, ?, ?, ?, ?)",
+            [(e.session_id, e.seq, e.type, e.data, e.timestamp) for e in pending],
+        )
+        for event in pending:
+            tally = self._tallies.setdefault(event.session_id, Tally())
+            tally.stored_bytes += len(event.data)
+            tally.last_seq = max(tally.last_seq, event.seq)
+        pending.clear()
+
+    def _settle(
+        self, conn: sqlite3.Connection, session_ids: Iterable[str], done: Committed
+    ) -> None:
+        """Trim sessions over the cap and record each touched session's tally."""
+        cap = self._max_session_bytes
+        for session_id in session_ids:
+            tally = self._tallies.get(session_id)
+            if tally is None:  # deleted later in the same batch
+                continue
+            if session_id not in self._uncapped and (tally.stored_bytes > cap or tally.trimming):
+                self._trim(conn, session_id, tally)
+                tally.trimming = tally.stored_bytes > cap * TRIM_TO
+                done.trims[session_id] = tally.trimmed_through
+            conn.execute(
+                "UPDATE sessions SET last_event_id = ?, stored_bytes = ?, trimmed_through = ? "
+                "WHERE id = ?",
+                (tally.last_seq, tally.stored_bytes, tally.trimmed_through, session_id),
+            )
+
+    def _trim(self, conn: sqlite3.Connection, session_id: str, tally: Tally) -> None:
+        excess = tally.stored_bytes - int(self._max_session_bytes * TRIM_TO)
+        # In chunks: a batch holds at most MAX_BATCH_BYTES, so trimming TRIM_CHUNK per batch
+        # still outruns any producer, and no single batch is held up by a big delete.
+        excess = min(excess, TRIM_CHUNK)
+        freed = 0
+        through = tally.trimmed_through
+        rows = conn.execute(
+            "SELECT seq, length(data) FROM events WHERE session_id = ? ORDER BY seq",
+            (session_id,),
+        )
+        for seq, size in rows:
+            if freed >= excess:
+                break
+            freed += size
+            through = seq
+        conn.execute("DELETE FROM events WHERE session_id = ? AND seq <= ?", (session_id, through))
+        tally.stored_bytes -= freed
+        tally.trimmed_through = through
+        log.info("trimmed session %s through event %d (%d bytes)", session_id, through, freed)
