@@ -10,12 +10,12 @@ from typing import Any, Final
 from aiohttp import web
 
 from backend import __version__
+from backend.errors import InvalidInput
 from backend.protocol import api
 from backend.protocol.events import ALL_EVENTS
 from backend.protocol.sse import MAX_EVENT_ID
 from backend.web import handlers, sse
 from backend.web.keys import OPENAPI
-from backend.errors import InvalidInput
 from backend.web.openapi import Handler, Route, openapi_document, query_names
 
 _SESSION = (404,)
