@@ -13,6 +13,19 @@ import httpx
 import pytest
 
 from tests.server import Server, running_server
+from tests.wire import misfits
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stored_events_fit_their_types(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """At the end of the run, every event any backend of the suite stored must fit its declared
+    wire type (backend/protocol/events.py), with its session's id and a timestamp."""
+    yield
+    root = tmp_path_factory.getbasetemp()
+    count, problems = misfits(root)
+    assert not problems, f"{len(problems)} of {count} stored events misfit:\n" + "\n".join(
+        problems[:20]
+    )
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource
 
+from tests.wire import check
+
 STORED = frozenset({"output", "status", "prompt", "error", "operations-detected", "raw"})
 
 
@@ -43,6 +45,7 @@ class Stream:
         self.headers: httpx.Headers | None = None
         self.ended = asyncio.Event()
         self.error: BaseException | None = None
+        self.misfits: list[str] = []
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -71,6 +74,10 @@ class Stream:
                     # so an id-less control event would look like it repeats the previous id.
                     event_id = int(sse.id) if sse.id and sse.event in STORED else None
                     received = Received(event_id, sse.event, json.loads(sse.data))
+                    try:  # every event must fit its declared type (tests/wire.py)
+                        check(sse.event, sse.data, self.session_id if event_id else None)
+                    except AssertionError as exc:
+                        self.misfits.append(str(exc))
                     self.events.append(received)
                     if received.event == "output":
                         self.output_chars += len(received.data["content"])
@@ -132,3 +139,6 @@ class Stream:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        assert not self.misfits, "events that do not fit their types:\n" + "\n".join(
+            self.misfits[:10]
+        )

@@ -126,7 +126,7 @@ class SessionManager:
         self.closing = False
         self._login_path: asyncio.Task[str | None] | None = None
         context = RuntimeContext(settings, store, bus, self.environment, self)
-        self.kinds: dict[str, RuntimeKind] = {kind.name: kind(context) for kind in KINDS}
+        self.kinds: dict[str, RuntimeKind] = {each.name: each(context) for each in KINDS}
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -144,8 +144,8 @@ class SessionManager:
                 log.warning("session %s: no runtime %r here; not loaded", record.id, record.runtime)
                 continue
             self._add(record, kind).runtime.restore()
-        for kind in self.kinds.values():
-            await kind.start()
+        for each in self.kinds.values():
+            await each.start()
 
     async def stop(self) -> None:
         """Shut every session down (what runs is recorded as interrupted) and wait for it."""
@@ -153,8 +153,8 @@ class SessionManager:
         if self._login_path is not None:
             self._login_path.cancel()
             await asyncio.gather(self._login_path, return_exceptions=True)
-        for kind in self.kinds.values():
-            await kind.stop()
+        for each in self.kinds.values():
+            await each.stop()
         await asyncio.gather(
             *(session.runtime.shutdown() for session in tuple(self.sessions.values())),
             return_exceptions=True,
@@ -339,8 +339,8 @@ class SessionManager:
 
     async def refresh(self) -> None:
         """Bring found sessions up to date before a listing (cheap: rescans are rate-limited)."""
-        for kind in self.kinds.values():
-            await kind.refresh()
+        for each in self.kinds.values():
+            await each.refresh()
 
     def open_session(self, session_id: str) -> None:
         """A client started streaming it."""
