@@ -13,7 +13,7 @@ from desktop.agent import (
     row_estimate,
     turn_row,
 )
-from tests.desktop.agent_events import DIFF, TURN, conversation
+from tests.agent_events import DIFF, TURN, conversation
 
 
 def rendered() -> list[Row]:

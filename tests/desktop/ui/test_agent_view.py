@@ -20,7 +20,7 @@ from desktop.sse_client import Event
 from desktop.ui.feed import LINES_PER_FLUSH, SessionFeed
 from desktop.ui.output_view import AMBER, DIFF_GONE, GREEN, RED, OutputView, SessionDocument
 from desktop.ui.panels import SessionsPanel
-from tests.desktop.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
+from tests.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
 
 Stored = list[tuple[int, str, dict[str, Any]]]
 

@@ -18,7 +18,7 @@ from desktop.app import StartupErrorDialog
 from desktop.supervisor import BackendStartError
 from desktop.ui.main_window import KEEP_DOCUMENTS, MainWindow
 from desktop.ui.panels import ProjectsPanel
-from tests.desktop.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
+from tests.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
 from tests.desktop.ui.test_agent_view import Stored, agent_session, serving, wait_until
 
 AGENT_ID = "7f0c1d2e-0000-4000-8000-000000000001"
