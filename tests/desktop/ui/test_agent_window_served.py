@@ -129,7 +129,7 @@ async def test_a_replay_leaves_the_list_and_the_buttons_as_they_are(qtbot: QtBot
         seen: list[tuple[str, bool, str, bool]] = []
         # Connected after the window's own slot: it sees what each piece of the replay did.
         window.feed.agent_events_received.connect(lambda *_: seen.append(state()))
-        await wait_until(lambda: "the conversation ended" in window.output.text.toPlainText())
+        await wait_until(lambda: "session exited" in window.output.text.toPlainText())
     assert len(seen) >= 2  # the replay came in pieces
     assert set(seen) == {("exited 0 · $0.04", False, "Stop", True)}
 
