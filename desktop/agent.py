@@ -3,16 +3,22 @@
 Qt-free and I/O-free, like the ANSI renderer: ``AgentRenderer.render(events)`` answers with the
 rows to append, each a tuple of ``(text, role)`` spans. The view maps roles to its own formats
 (colors, fonts), so the meaning stays here and the looks stay with the theme. The events are
-those of docs/api.md, "Agent sessions":
+those of docs/api.md, "Agent sessions"; what each becomes is in docs/architecture.md, "How the
+clients show an agent session", which resources/web/agent.js follows line for line
+(tests/web/test_renderer_parity.py compares the two):
 
 - ``output`` ``assistant``: prose, one row per line, with ```` ``` ```` fences, ``# headings``,
-  ```code``` and ``**bold**`` marked; ``thinking`` dim; ``stderr`` muted red;
-- ``output`` ``tool-result``: one dim row (its first line and how many more), red if an error;
+  ```code``` and ``**bold**`` marked; ``thinking``: its first line, folded; ``stderr``: muted red;
+- ``output`` ``tool-result``: one dim row (the tool, the first line, how many lines), red if an
+  error;
 - ``operations-detected``: one row per operation, the tool colored by its type, then its path or
-  command; an edit or write carries its unified diff (``Row.diff``) for the view to expand;
+  command and a diff's counts; an edit or write folds its unified diff (``Row.fold``);
 - ``prompt``: the prompt mark and its text, with ``queued #N`` when it waits for the running turn;
-- ``status`` with ``turn``: the turn's cost, tokens and duration, or that it was interrupted or
-  failed; ``error`` red; ``raw`` lines are not shown.
+- ``status``: the turn's cost, tokens and duration (or that it was interrupted or failed), and
+  how the session ended; ``error`` red; ``raw`` lines are not shown.
+
+A row's text is its content only: its indentation (``Row.indent``) and the link that opens its
+fold are the view's to draw, as the web page draws them with CSS.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
+
+from desktop.format import format_cost, format_count, format_duration, number
 
 Role: TypeAlias = Literal[
     "prose", "bold", "heading", "code", "thinking", "stderr", "plain", "muted",
@@ -29,11 +37,27 @@ Role: TypeAlias = Literal[
     "turn", "turn-interrupted", "turn-error", "error",
 ]  # fmt: skip
 Span: TypeAlias = tuple[str, Role]
+FoldKind: TypeAlias = Literal["diff", "thinking"]
 
 PROMPT_MARK: Final = "\N{HEAVY RIGHT-POINTING ANGLE QUOTATION MARK ORNAMENT} "
+OPERATION_MARK: Final = "● "
+RESULT_MARK: Final = "↳ "
+THINKING_MARK: Final = "thinking"
+GAP: Final = "  "  # between the parts of a row
+MINUS_SIGN: Final = "\N{MINUS SIGN}"  # before the count of a diff's removed lines
+TRUNCATED: Final = "(truncated)"
 SHOW_DIFF: Final = "▸ show diff"
 HIDE_DIFF: Final = "▾ hide diff"
-MAX_ROW_CHARS: Final = 160  # a compact row (tool result, command) is cut here
+# The link that opens and closes each kind of fold: (closed, open).
+FOLD_LINKS: Final[dict[FoldKind, tuple[str, str]]] = {
+    "diff": (SHOW_DIFF, HIDE_DIFF),
+    "thinking": ("▸ show all", "▾ show less"),
+}
+MAX_ROW_CHARS: Final = 160  # a one-line summary (tool result, thinking, command) is cut here
+MAX_SAMPLE_CHARS: Final = 120  # of the line quoted by an error
+MAX_COUNTED_LINES: Final = 1_000  # a tool result's line count stops there ("1,000+ lines")
+RESULT_INDENT: Final = 2
+DIFF_INDENT: Final = 6
 OP_ROLES: Final[dict[str, Role]] = {
     "read": "op-read", "write": "op-write", "edit": "op-edit",
     "delete": "op-delete", "bash": "op-bash",
@@ -41,23 +65,40 @@ OP_ROLES: Final[dict[str, Role]] = {
 # Escape sequences in tool output and stderr: CSI, OSC (to BEL or ST), and two-character escapes.
 _ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _INLINE = re.compile(r"`([^`\n]+)`|\*\*([^*\n]+)\*\*")
-_HEADING = re.compile(r"#{1,6}\s+")
+_HEADING = re.compile(r"#{1,6}[ \t]+")
+_FENCE = re.compile(r"[ \t]*```")
+# White space is ASCII white space, as in agent.js: Python's str.split() and JavaScript's \s
+# disagree on a few Unicode characters.
+_SPACE = " \t\n\r\f\v"
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+_NOT_SPACE = re.compile(r"[^ \t\n\r\f\v]")
+_LINE_BREAK = re.compile(r"\r\n|[\r\n]")
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """What a row opens into: an edit's unified diff (``truncated``: the backend cut it), or
+    the whole of a thinking block."""
+
+    kind: FoldKind
+    text: str
+    truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One line of the view. ``diff`` is an edit's unified diff, shown when the row is expanded;
-    ``truncated`` says the backend cut that diff."""
+    """One line of the view: its spans, what it opens into, and how far it is indented."""
 
     spans: tuple[Span, ...]
-    diff: str | None = None
-    truncated: bool = False
+    fold: Fold | None = None
+    indent: int = 0
 
 
 BLANK: Final = Row(())
 
 
 def plain(row: Row) -> str:
+    """The row's text: what tests/web/test_renderer_parity.py compares with the web page's."""
     return "".join(text for text, _ in row.spans)
 
 
@@ -69,24 +110,29 @@ def shorten(text: str, width: int = MAX_ROW_CHARS) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def format_cost(usd: float) -> str:
-    """A total for the session list: ``$0.04``; under a cent ``$0.003``, ``<$0.001``."""
-    if 0 < usd < 0.0005:
-        return "<$0.001"
-    return f"${usd:.3f}" if 0 < usd < 0.0095 else f"${usd:.2f}"
+def one_line(text: str) -> str:
+    """A name or a reason that should fit on its row: its line breaks become spaces."""
+    return _LINE_BREAK.sub(" ", text)
 
 
-def format_duration(ms: float) -> str:
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, seconds = divmod(round(seconds), 60)
-    return f"{minutes} min {seconds} s"
+def summary(text: str, width: int = MAX_ROW_CHARS) -> str:
+    """The first line that is not blank, its runs of white space as one space, cut to ``width``."""
+    found = _NOT_SPACE.search(text)
+    if found is None:
+        return ""
+    end = text.find("\n", found.start())
+    line = text[found.start() : end if end >= 0 else len(text)]
+    return shorten(_SPACES.sub(" ", line).rstrip(" "), width)
+
+
+def count_lines(text: str, cap: int = MAX_COUNTED_LINES) -> int:
+    """The lines from the first that is not blank to the last, counted up to ``cap`` + 1."""
+    return min(text.strip(_SPACE).count("\n") + 1, cap + 1) if text.strip(_SPACE) else 0
 
 
 def row_estimate(event_type: str, data: dict[str, Any]) -> int:
     """About how many rows an event makes, without rendering it (the feed's budget unit)."""
-    if event_type == "output" and data.get("type") != "tool-result":
+    if event_type == "output" and data.get("type") not in ("tool-result", "thinking"):
         content = data.get("content")
         return content.count("\n") + 1 if isinstance(content, str) else 1
     if event_type == "operations-detected":
@@ -143,9 +189,11 @@ class AgentRenderer:
         if kind == "assistant":
             return "assistant", prose_rows(content)
         if kind == "tool-result":
-            return "tools", [tool_result_row(content, bool(data.get("isError")))]
+            tool = data.get("tool")
+            name = tool if isinstance(tool, str) else ""
+            return "tools", [tool_result_row(content, data.get("isError") is True, name)]
         if kind == "thinking":
-            return "assistant", _lines(content.strip("\n"), "thinking")
+            return "assistant", [thinking_row(content)]
         role: Role = "stderr" if kind == "stderr" else "plain"
         return "output", _lines(strip_escapes(content).rstrip("\n"), role)
 
@@ -155,7 +203,7 @@ def prose_rows(text: str) -> list[Row]:
     rows: list[Row] = []
     fenced = False
     for line in text.strip("\n").split("\n"):
-        if line.lstrip().startswith("```"):
+        if _FENCE.match(line):
             fenced = not fenced
             continue
         if fenced:
@@ -181,122 +229,205 @@ def _inline(line: str) -> tuple[Span, ...]:
     return tuple(spans)
 
 
-def tool_result_row(content: str, is_error: bool) -> Row:
-    lines = strip_escapes(content).strip("\n").split("\n")
-    first = next((" ".join(line.split()) for line in lines if line.strip()), "")
-    more = len(lines) - 1
-    text = "  └ " + (shorten(first) if first else "(no output)")
-    spans: list[Span] = [(text, "result-error" if is_error else "result")]
-    if more > 0:
-        spans.append((f"  … {more} more line{'s' if more > 1 else ''}", "muted"))
-    return Row(tuple(spans))
+def thinking_row(content: str) -> Row:
+    """``thinking  The greeting is in main().``: the first line; the rest folded."""
+    first = summary(content)
+    spans: tuple[Span, ...] = ((THINKING_MARK, "muted"), (GAP + first, "thinking"))
+    more = first != content.strip(_SPACE)
+    return Row(spans, fold=Fold("thinking", content) if more else None)
+
+
+def tool_result_row(content: str, is_error: bool, tool: str = "") -> Row:
+    """``↳ Read: 1 def main():  (3 lines)``: the tool, its result's first line and size."""
+    text = strip_escapes(content)
+    role: Role = "result-error" if is_error else "result"
+    head = RESULT_MARK + (f"{one_line(tool)}: " if tool else "")
+    spans: list[Span] = [(head + (summary(text) or "(no output)"), role)]
+    lines = count_lines(text)
+    if lines > 1:
+        count = format_count(min(lines, MAX_COUNTED_LINES)) + (
+            "+" if lines > MAX_COUNTED_LINES else ""
+        )
+        spans.append((f"{GAP}({count} lines)", "muted"))
+    return Row(tuple(spans), indent=RESULT_INDENT)
 
 
 def operation_row(op: dict[str, Any], cwd: str | None = None) -> Row:
-    """``● Edit  src/app.py  ▸ show diff``: the tool in its type's color, then what it touches."""
+    """``● Edit  src/app.py`` and a diff's counts: the tool in its type's color, then what it
+    touches, then how many lines its diff adds and removes."""
     role = OP_ROLES.get(str(op.get("type")), "op-other")
-    spans: list[Span] = [(f"● {op.get('tool', '?')}", role)]
-    target = op.get("command") if op.get("command") is not None else op.get("path")
-    if isinstance(target, str) and target == op.get("path") and cwd:
-        target = relative(target, cwd)
-    if isinstance(target, str) and target:
-        first, *rest = target.strip().split("\n")
-        spans.append(("  " + shorten(first) + (" …" if rest else ""), "target"))
+    tool = op.get("tool")
+    spans: list[Span] = [
+        (OPERATION_MARK + (one_line(tool) if isinstance(tool, str) and tool else "?"), role)
+    ]
+    command, path = op.get("command"), op.get("path")
+    target = ""
+    if isinstance(command, str) and command:
+        target = command
+    elif isinstance(path, str):
+        target = relative(path, cwd) if cwd else path
+    if shown := summary(target, MAX_ROW_CHARS):
+        more = "\n" in target.strip(_SPACE)
+        spans.append((GAP + shown + (" …" if more else ""), "target"))
     diff = op.get("diff")
-    if isinstance(diff, str) and diff:
-        spans += [("  ", "target"), (SHOW_DIFF, "toggle")]
-        return Row(tuple(spans), diff=diff, truncated=bool(op.get("truncated")))
-    return Row(tuple(spans))
+    if not (isinstance(diff, str) and diff):
+        return Row(tuple(spans))
+    added, removed = diff_stats(diff)
+    spans += [(f"{GAP}+{added}", "diff-add"), (f" {MINUS_SIGN}{removed}", "diff-del")]
+    truncated = op.get("truncated") is True
+    if truncated:
+        spans.append((GAP + TRUNCATED, "muted"))
+    return Row(tuple(spans), fold=Fold("diff", diff, truncated))
 
 
 def relative(path: str, cwd: str) -> str:
     """``path`` relative to ``cwd`` when it lies inside it (``.`` for ``cwd`` itself)."""
     folder = cwd.rstrip("/")
-    if path == folder:
+    if folder and path.rstrip("/") == folder:
         return "."
-    return path[len(folder) + 1 :] if path.startswith(folder + "/") and folder else path
+    return path[len(folder) + 1 :] if folder and path.startswith(folder + "/") else path
+
+
+DiffKind: TypeAlias = Literal["file", "hunk", "add", "del", "context"]
+
+
+def diff_lines(diff: str) -> list[tuple[str, DiffKind]]:
+    """Each line of a unified diff with its kind.
+
+    ``---`` and ``+++`` name the files only before the first hunk: inside one they are a
+    removed ``-- comment`` or an added ``++i;``. ``\\ No newline at end of file`` is a note."""
+    lines: list[tuple[str, DiffKind]] = []
+    in_hunks = False
+    for line in diff.rstrip("\n").split("\n"):
+        kind: DiffKind
+        if line.startswith("@@"):
+            kind = "hunk"
+            in_hunks = True
+        elif not in_hunks and line.startswith(("+++ ", "--- ")):
+            kind = "file"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        elif line.startswith("\\"):
+            kind = "hunk"
+        else:
+            kind = "context"
+        lines.append((line, kind))
+    return lines
+
+
+def diff_stats(diff: str) -> tuple[int, int]:
+    """Lines added and removed by a unified diff (its file headers not counted)."""
+    kinds = [kind for _, kind in diff_lines(diff)]
+    return kinds.count("add"), kinds.count("del")
+
+
+_DIFF_ROLES: Final[dict[DiffKind, Role]] = {
+    "file": "diff-file", "hunk": "diff-hunk", "add": "diff-add", "del": "diff-del",
+    "context": "diff-context",
+}  # fmt: skip
 
 
 def diff_rows(diff: str, truncated: bool = False) -> list[Row]:
-    """A unified diff, indented under its operation: - red, + green, @@ dim.
-
-    ``---`` and ``+++`` name the files only before the first hunk: inside one they are a
-    removed ``-- comment`` or an added ``++i;``."""
-    rows = []
-    in_hunks = False
-    for line in diff.rstrip("\n").split("\n"):
-        role: Role
-        if line.startswith("@@"):
-            role = "diff-hunk"
-            in_hunks = True
-        elif not in_hunks and line.startswith(("+++", "---")):
-            role = "diff-file"
-        elif line.startswith("+"):
-            role = "diff-add"
-        elif line.startswith("-"):
-            role = "diff-del"
-        else:
-            role = "diff-context"
-        rows.append(Row((("      " + line, role),)))
+    """A unified diff, indented under its operation: - red, + green, @@ dim."""
+    rows = [
+        Row(((line, _DIFF_ROLES[kind]),), indent=DIFF_INDENT) for line, kind in diff_lines(diff)
+    ]
     if truncated:
-        rows.append(Row((("      … the diff was cut at 64 KiB", "muted"),)))
+        rows.append(Row(((TRUNCATED, "muted"),), indent=DIFF_INDENT))
     return rows
+
+
+def fold_rows(fold: Fold) -> list[Row]:
+    """The rows a fold opens into."""
+    if fold.kind == "diff":
+        return diff_rows(fold.text, fold.truncated)
+    return [
+        Row(row.spans, indent=RESULT_INDENT) for row in _lines(fold.text.strip("\n"), "thinking")
+    ]
 
 
 def prompt_rows(data: dict[str, Any]) -> list[Row]:
     lines = _text(data.get("command")).strip("\n").split("\n")
-    rows = [
-        Row((((PROMPT_MARK if i == 0 else "  ") + line, "prompt"),)) for i, line in enumerate(lines)
-    ]
-    if data.get("queued"):
+    rows = [Row(((PROMPT_MARK + lines[0], "prompt"),))]
+    rows += [Row(((line, "prompt"),) if line else (), indent=2) for line in lines[1:]]
+    if data.get("queued") is True:
         position = data.get("position")
-        label = f"  queued #{position}" if isinstance(position, int) else "  queued"
-        rows[0] = Row((*rows[0].spans, (label, "muted")))
+        known = isinstance(position, int) and not isinstance(position, bool)
+        rows[0] = Row(
+            (*rows[0].spans, (f"{GAP}queued" + (f" #{position}" if known else ""), "muted"))
+        )
     return rows
 
 
 def status_rows(data: dict[str, Any]) -> list[Row]:
-    """A row for the end of a turn (or of the conversation); nothing when a turn starts."""
+    """The end of a turn and of the session; nothing when a turn starts."""
+    rows = []
     turn = data.get("turn")
     if isinstance(turn, dict):
-        return [turn_row(turn)]
+        rows.append(turn_row(turn))
     status = data.get("status")
-    if status in ("exited", "failed", "interrupted"):
-        role: Role = "turn-error" if status == "failed" else "turn"
-        return [Row(((f"— the conversation ended: {status}", role),))]
-    return []
+    if isinstance(status, str) and status not in ("running", "imported"):
+        rows.append(end_row(data, status))
+    return rows
 
 
 def turn_row(turn: dict[str, Any]) -> Row:
-    """``turn: $0.0421 · 476 tokens out · 12.3 s``, ``turn: interrupted``, or the failure."""
-    interrupted = bool(turn.get("interrupted"))
+    """``turn: $0.04 · 476 tokens out · 12.3 s``, ``turn interrupted: 800 ms``,
+    ``turn failed (error_max_turns): …``: what the turn cost, made and took."""
+    interrupted = turn.get("interrupted") is True
+    cost, tokens, duration = (
+        number(turn.get(key)) for key in ("costUsd", "outputTokens", "durationMs")
+    )
     parts = []
-    cost = turn.get("costUsd")
-    tokens = turn.get("outputTokens")
-    duration = turn.get("durationMs")
     # An interrupted turn has no result line: its zeros are unknowns, not facts.
-    if isinstance(cost, int | float) and not (interrupted and cost == 0):
-        parts.append(f"${cost:.4f}")
-    if isinstance(tokens, int) and not (interrupted and tokens == 0):
-        parts.append(f"{tokens} tokens out")
-    if isinstance(duration, int | float) and not (interrupted and duration == 0):
+    if cost is not None and not (interrupted and cost == 0):
+        parts.append(format_cost(cost))
+    if tokens is not None and not (interrupted and tokens == 0):
+        parts.append(f"{format_count(tokens)} token{'' if tokens == 1 else 's'} out")
+    if duration is not None and not (interrupted and duration == 0):
         parts.append(format_duration(duration))
-    facts = " · ".join(parts)
+    role: Role = "turn"
+    head = "turn"
     if interrupted:
-        return Row((("turn: interrupted" + (f" · {facts}" if facts else ""), "turn-interrupted"),))
-    if turn.get("isError"):
+        role, head = "turn-interrupted", "turn interrupted"
+    elif turn.get("isError") is True:
         subtype = turn.get("subtype")
-        why = f" ({subtype})" if isinstance(subtype, str) and subtype else ""
-        return Row(((f"turn failed{why}" + (f": {facts}" if facts else ""), "turn-error"),))
-    return Row(((f"turn: {facts}" if facts else "turn: done", "turn"),))
+        why = f" ({one_line(subtype)})" if isinstance(subtype, str) and subtype else ""
+        role, head = "turn-error", f"turn failed{why}"
+    text = f"{head}: {' · '.join(parts)}" if parts else (head if head != "turn" else "turn: done")
+    return Row(((text, role),))
+
+
+def end_row(data: dict[str, Any], status: str) -> Row:
+    """``session exited``, ``session failed (exit code 3)``, ``session stopped (SIGTERM)``."""
+    signal, code = data.get("signal"), data.get("exitCode")
+    detail = ""
+    if isinstance(signal, str) and signal:
+        detail = f" ({one_line(signal)})"
+    elif isinstance(code, int) and not isinstance(code, bool) and code != 0:
+        detail = f" (exit code {code})" if code > 0 else f" (signal {-code})"
+    role: Role = "turn"
+    if status == "failed":
+        role = "turn-error"
+    elif status in ("stopped", "interrupted"):
+        role = "turn-interrupted"
+    return Row(((f"session {one_line(status)}{detail}", role),))
 
 
 def error_rows(data: dict[str, Any]) -> list[Row]:
-    spans: list[Span] = [("error: " + _text(data.get("message")), "error")]
+    """``error: message  (line: {not json)``: the message, and the start of the line it is about."""
+    first, *rest = _text(data.get("message")).strip("\n").split("\n")
+    rows = [Row((("error: " + first, "error"),))]
+    rows += [Row(((line, "error"),) if line else (), indent=2) for line in rest]
     line = data.get("line")
-    if isinstance(line, str) and line:
-        spans.append(("  (line: " + shorten(line.split("\n")[0], 120) + ")", "muted"))
-    return [Row(tuple(spans))]
+    sample = summary(line, MAX_SAMPLE_CHARS) if isinstance(line, str) else ""
+    if sample:
+        rows[-1] = Row(
+            (*rows[-1].spans, (f"{GAP}(line: {sample})", "muted")), indent=rows[-1].indent
+        )
+    return rows
 
 
 def _lines(text: str, role: Role) -> list[Row]:

@@ -2,8 +2,8 @@
 
 Each session keeps its own ``SessionDocument`` (text, renderer state, last event id), so switching
 back to a session shows it at once and its stream resumes from where it stopped. An agent
-session's document is fed rows by the agent renderer instead; its edits carry a "show diff"
-anchor that expands the diff inline, below the operation, and collapses it again.
+session's document is fed rows by the agent renderer instead; a row with a fold (an edit's diff,
+a thinking block) carries a link that expands it inline, below the row, and collapses it again.
 """
 
 from __future__ import annotations
@@ -39,16 +39,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.agent import HIDE_DIFF, SHOW_DIFF, AgentRenderer, Role, Row, diff_rows
+from desktop.agent import FOLD_LINKS, GAP, AgentRenderer, Fold, FoldKind, Role, Row, fold_rows
 from desktop.ansi import AnsiRenderer, Line, Style, Update, palette_rgb
 from desktop.sse_client import Event
 
 DEFAULT_SCROLLBACK = 100_000
-TOGGLE_DIFF = "sessiondock:toggle-diff"  # the anchor of a "show diff" link
-# Characters of diffs kept for expanding, for all the documents of a window together (the newest
-# are kept): the backend cuts each at 64 KiB, and a long conversation makes thousands of them.
+TOGGLE_DIFF = "sessiondock:toggle-diff"  # the anchor of a "show diff" (or any fold's) link
+# Characters of folds (diffs, thinking) kept for expanding, for all the documents of a window
+# together (the newest are kept): the backend cuts each diff at 64 KiB, and a long conversation
+# makes thousands of them.
 DIFF_BUDGET_CHARS = 16 * 1024 * 1024
-DIFF_GONE = "      (this diff is no longer kept in memory; the session's stored history has it)"
+# What an expanded fold shows once the budget took its text.
+_KEPT_ELSEWHERE = "is no longer kept in memory; the session's stored history has it"
+GONE: dict[FoldKind, Row] = {
+    "diff": Row(((f"(this diff {_KEPT_ELSEWHERE})", "muted"),), indent=6),
+    "thinking": Row(((f"(this thinking {_KEPT_ELSEWHERE})", "muted"),), indent=2),
+}
+DIFF_GONE = " " * GONE["diff"].indent + GONE["diff"].spans[0][0]
 # What QTextCursor.insertText turns into a new block. A row is one block: a stray separator in
 # its text would leave rows behind when a diff collapses, and split a terminal's partial line.
 _BLOCK_SEPARATORS = re.compile("\r\n|[\n\r\u2029\ufdd0\ufdd1]")
@@ -155,14 +162,14 @@ def single_block(text: str) -> str:
 
 
 class DiffStore:
-    """The diffs behind the "show diff" links of a window's documents, by number, under one
-    budget of characters. Past it, the diffs of the documents not on screen go first (those
+    """The folds (diffs, thinking) behind the links of a window's documents, by number, under
+    one budget of characters. Past it, the folds of the documents not on screen go first (those
     shown least recently first, each one's oldest first), the shown document's oldest last."""
 
     def __init__(self, budget_chars: int = DIFF_BUDGET_CHARS) -> None:
         self.budget_chars = budget_chars
         # Each owner's diffs, oldest first; owners least recently shown (or made) first.
-        self._owners: OrderedDict[int, OrderedDict[int, tuple[str, bool]]] = OrderedDict()
+        self._owners: OrderedDict[int, OrderedDict[int, Fold]] = OrderedDict()
         self._owner_of: dict[int, int] = {}
         self._shown: int | None = None
         self._chars = 0
@@ -186,13 +193,13 @@ class DiffStore:
         if owner is not None and owner in self._owners:
             self._owners.move_to_end(owner)
 
-    def keep(self, owner: int, diff: str, truncated: bool) -> int:
-        """Keep a diff; its number (numbers are never reused)."""
+    def keep(self, owner: int, fold: Fold) -> int:
+        """Keep a fold; its number (numbers are never reused)."""
         number = self._next
         self._next += 1
-        self._owners.setdefault(owner, OrderedDict())[number] = (diff, truncated)
+        self._owners.setdefault(owner, OrderedDict())[number] = fold
         self._owner_of[number] = owner
-        self._chars += len(diff)
+        self._chars += len(fold.text)
         if self._chars > self.budget_chars:
             self._make_room(keeping=number)
         return number
@@ -205,19 +212,19 @@ class DiffStore:
                 number = next(iter(diffs))
                 if number == keeping:  # the newest diff stays, whatever its size
                     break
-                self._chars -= len(diffs.pop(number)[0])
+                self._chars -= len(diffs.pop(number).text)
                 del self._owner_of[number]
             if self._chars <= self.budget_chars:
                 return
 
-    def get(self, number: int) -> tuple[str, bool] | None:
+    def get(self, number: int) -> Fold | None:
         owner = self._owner_of.get(number)
         return None if owner is None else self._owners[owner][number]
 
     def release(self, owner: int) -> None:
         """Drop the diffs of a document that is gone."""
-        for number, (diff, _) in self._owners.pop(owner, OrderedDict()).items():
-            self._chars -= len(diff)
+        for number, fold in self._owners.pop(owner, OrderedDict()).items():
+            self._chars -= len(fold.text)
             del self._owner_of[number]
         if owner == self._shown:
             self._shown = None
@@ -244,8 +251,8 @@ class SessionDocument:
         self.formats = formats
         self.last_event_id: int | None = None
         self.scrollback = scrollback
-        # Diffs behind "show diff" links, by number in the store; a link's block has user
-        # state 2n and the rows of its expanded diff 2n + 1.
+        # Folds behind "show diff" (and other) links, by number in the store; a link's block
+        # has user state 2n and the rows of its expanded fold 2n + 1.
         self.diffs = diffs if diffs is not None else DiffStore()
         self.diff_owner = self.diffs.new_owner()
         # The expanded diffs, by their link's state: a cursor at the link and how many rows
@@ -316,7 +323,7 @@ class SessionDocument:
             self.append_rows(rows)
 
     def append_rows(self, rows: list[Row]) -> None:
-        """Append rows in one edit; a row with a diff remembers it for its "show diff" link."""
+        """Append rows in one edit; a row with a fold keeps it for its link."""
         cursor = QTextCursor(self.document)
         cursor.beginEditBlock()
         cursor.movePosition(QTextCursor.MoveOperation.End)
@@ -324,8 +331,8 @@ class SessionDocument:
             cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         for row in rows:
             self._insert_row(cursor, row)
-            if row.diff is not None:
-                number = self.diffs.keep(self.diff_owner, row.diff, row.truncated)
+            if row.fold is not None:
+                number = self.diffs.keep(self.diff_owner, row.fold)
                 cursor.block().setUserState(2 * number)
             cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
             cursor.block().setUserState(-1)
@@ -334,11 +341,16 @@ class SessionDocument:
             self._forget_trimmed()
 
     def _insert_row(self, cursor: QTextCursor, row: Row) -> None:
+        if row.indent and any(text for text, _ in row.spans):  # blank rows stay empty
+            cursor.insertText(" " * row.indent, self.formats.role("plain"))
         for text, role in row.spans:
             cursor.insertText(single_block(text), self.formats.role(role))
+        if row.fold is not None:
+            cursor.insertText(GAP, self.formats.role("plain"))
+            cursor.insertText(FOLD_LINKS[row.fold.kind][0], self.formats.role("toggle"))
 
     def diff_links(self) -> list[QTextBlock]:
-        """The blocks that hold a "show diff" or "hide diff" link, top to bottom."""
+        """The blocks that hold a fold's link ("show diff", "hide diff"…), top to bottom."""
         blocks = []
         block = self.document.begin()
         while block.isValid():
@@ -352,17 +364,23 @@ class SessionDocument:
         return following.isValid() and following.userState() == block.userState() + 1
 
     def toggle_diff(self, block: QTextBlock) -> bool:
-        """Expand the diff under a link's block, or collapse it; False if it has no link."""
+        """Expand the fold (a diff…) under a link's block, or collapse it; False if it has no
+        link."""
         state = block.userState()
         if state < 0 or state % 2:
             return False
+        text = block.text()
+        kind: FoldKind = "diff"
+        for candidate, links in FOLD_LINKS.items():
+            if text.endswith(links):
+                kind = candidate
+        closed, opened = FOLD_LINKS[kind]
         if self.is_expanded(block):
             self._collapse(block, state)
-            label, old = SHOW_DIFF, HIDE_DIFF
+            label, old = closed, opened
         else:
-            self._expand(block, state)
-            label, old = HIDE_DIFF, SHOW_DIFF
-        text = block.text()
+            self._expand(block, state, kind)
+            label, old = opened, closed
         at = text.rfind(old)
         if at >= 0:
             cursor = QTextCursor(self.document)
@@ -371,9 +389,9 @@ class SessionDocument:
             cursor.insertText(label, self.formats.role("toggle"))
         return True
 
-    def _expand(self, block: QTextBlock, state: int) -> None:
+    def _expand(self, block: QTextBlock, state: int, kind: FoldKind) -> None:
         kept = self.diffs.get(state // 2)
-        rows = diff_rows(*kept) if kept is not None else [Row(((DIFF_GONE, "muted"),))]
+        rows = fold_rows(kept) if kept is not None else [GONE[kind]]
         # Room first, so that the edit trims nothing at its end.
         self._expanded[state] = (QTextCursor(block), len(rows))
         self._apply_limit()

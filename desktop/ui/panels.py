@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.agent import format_cost
+from desktop.format import session_cost
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 STATUS_COLORS = {
@@ -65,13 +65,9 @@ def agent_state(session: dict[str, Any]) -> str:
             state += f" · queued {queued}"
     else:
         state = status_badge(session)
-    totals = agent.get("totals") or {}
-    cost = totals.get("costUsd")
-    # Claude Code's history files mostly hold no costs: an imported $0 is an unknown, not a fact.
-    if isinstance(cost, int | float) and (
-        cost > 0 or (totals.get("turns") and status != "imported")
-    ):
-        state += f" · {format_cost(cost)}"
+    cost = session_cost(session)
+    if cost is not None:
+        state += f" · {cost}"
     return state
 
 

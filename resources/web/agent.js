@@ -2,6 +2,11 @@
 // Write open into their diff), tool results and thinking folded away, the user's prompts and each
 // turn's cost. Shell and command sessions never come here: they go through output.js.
 //
+// What each event shows, line for line, is in docs/architecture.md ("How the clients show an
+// agent session"); desktop/agent.py shows the same lines, and tests/web/test_renderer_parity.py
+// compares the two. Parts of a line are set apart by two spaces, in the text itself, so that the
+// page's text (and a copy of it) reads as the desktop's; indentation and fold markers are CSS.
+//
 // As in output.js, add() only queues, and the queue is rendered once per animation frame (every
 // 250 ms in a hidden tab). At most `maxItems` entries stay in the DOM; a batch longer than that
 // builds only its last `maxItems`. Every text goes in as a text node, never as markup. Long texts
@@ -13,6 +18,7 @@
 // and drops its oldest entries beyond `maxChars` as it does beyond `maxItems`; app.js keeps
 // other sessions' views within a budget of the same count.
 
+import { formatCost, formatCount, formatDuration, number } from "./format.js";
 import { TailView } from "./tail.js";
 
 export const DEFAULT_MAX_ITEMS = 2000;
@@ -21,9 +27,22 @@ const MAX_TEXT_CHARS = 100_000; // of one assistant text, thinking block or stde
 const MAX_RESULT_CHARS = 20_000; // of one tool result
 const MAX_DIFF_CHARS = 20_000; // of one diff (the backend's are up to 64 KiB)
 const MAX_COUNTED_LINES = 1_000; // a tool result's line count stops there ("1,000+ lines")
-const MAX_SUMMARY_CHARS = 160;
-const MAX_TARGET_CHARS = 300; // of a path or command on a tool line
+const MAX_SUMMARY_CHARS = 160; // a one-line summary (tool result, thinking, command) is cut here
+const MAX_SAMPLE_CHARS = 120; // of the line quoted by an error
 const OPERATION_TYPES = new Set(["read", "write", "edit", "delete", "bash", "other"]);
+const GAP = "  "; // between the parts of a line
+const MINUS_SIGN = "\u2212"; // before the count of a diff's removed lines
+const TRUNCATED = "(truncated)";
+// Escape sequences in tool output and stderr: CSI, OSC (to BEL or ST), and two-character escapes.
+const ESCAPES = /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])/g;
+const INLINE = /`([^`\n]+)`|\*\*([^*\n]+)\*\*/g;
+const HEADING = /^#{1,6}[ \t]+/;
+const FENCE = /^[ \t]*```/;
+// White space is ASCII white space, as in desktop/agent.py: JavaScript's \s and Python's
+// str.split() disagree on a few Unicode characters.
+const SPACE_CODES = new Set([0x20, 0x09, 0x0a, 0x0d, 0x0c, 0x0b]);
+const SPACES = /[ \t\r\f\v]+/g;
+const LINE_BREAK = /\r\n|[\r\n]/g;
 
 function el(tag, className, ...children) {
   const node = document.createElement(tag);
@@ -41,7 +60,7 @@ function el(tag, className, ...children) {
 function clip(text, max) {
   text = String(text ?? "");
   if (text.length <= max) return text;
-  const rest = (text.length - max).toLocaleString("en-US");
+  const rest = formatCount(text.length - max);
   return [text.slice(0, max), `\n(${rest} more characters not shown)`].join("");
 }
 
@@ -52,13 +71,66 @@ function clipDiff(diff, max) {
   return [diff.slice(0, end > 0 ? end : max), "\n"].join("");
 }
 
-/** The lines of `text` up to its trailing white space, counted up to `cap` + 1: a loop over
+function stripEscapes(text) {
+  return text.includes("\x1b") ? text.replace(ESCAPES, "") : text;
+}
+
+/** Where `text` starts and ends without its white space: loops, as a regular expression
+ * anchored at the end can take quadratic time on a long text. */
+function spaceBounds(text) {
+  let start = 0;
+  let end = text.length;
+  while (start < end && SPACE_CODES.has(text.charCodeAt(start))) start += 1;
+  while (end > start && SPACE_CODES.has(text.charCodeAt(end - 1))) end -= 1;
+  return [start, end];
+}
+
+/** `text` without the line feeds at either end. */
+function stripNewlines(text) {
+  let start = 0;
+  let end = text.length;
+  while (start < end && text.charCodeAt(start) === 0x0a) start += 1;
+  while (end > start && text.charCodeAt(end - 1) === 0x0a) end -= 1;
+  return start === 0 && end === text.length ? text : text.slice(start, end);
+}
+
+/** `text` cut to `max` characters (code points, as Python counts them), ending in "…". */
+function shorten(text, max) {
+  if (text.length <= max) return text;
+  const head = Array.from(text.slice(0, 2 * max));
+  if (head.length <= max && text.length <= 2 * max) return text;
+  return `${head.slice(0, max - 1).join("")}…`;
+}
+
+/** A name or a reason that should fit on its line: its line breaks become spaces. */
+function oneLine(text) {
+  return text.replace(LINE_BREAK, " ");
+}
+
+/** The first line that is not blank, its runs of white space as one space, cut to `max`. */
+function summary(text, max = MAX_SUMMARY_CHARS) {
+  const [start, end] = spaceBounds(text);
+  if (start === end) return "";
+  const lineEnd = text.indexOf("\n", start);
+  const line = text.slice(start, lineEnd < 0 ? text.length : lineEnd).replace(SPACES, " ");
+  return shorten(line.endsWith(" ") ? line.slice(0, -1) : line, max);
+}
+
+/** Whether `text` has more than one line once its white space at either end is gone. */
+function manyLines(text) {
+  const [start, end] = spaceBounds(text);
+  const at = text.indexOf("\n", start);
+  return at !== -1 && at < end;
+}
+
+/** The lines from the first that is not blank to the last, counted up to `cap` + 1: a loop over
  * indexOf, not split(), which would make a string of every line of a 256 KB result; and a cap,
  * as a result of 100,000 short lines would still cost 100,000 calls. */
 function countLines(text, cap) {
-  const end = text.trimEnd().length;
+  const [start, end] = spaceBounds(text);
+  if (start === end) return 0;
   let lines = 1;
-  let at = text.indexOf("\n");
+  let at = text.indexOf("\n", start);
   while (at !== -1 && at < end && lines <= cap) {
     lines += 1;
     at = text.indexOf("\n", at + 1);
@@ -66,36 +138,45 @@ function countLines(text, cap) {
   return lines;
 }
 
-function firstLine(text, max = MAX_SUMMARY_CHARS) {
-  const line = String(text ?? "").trim().split("\n", 1)[0];
-  return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
-}
-
-/** `$0.04`; under a cent `$0.0042`, so a cheap turn does not read as free. */
-export function formatCost(usd) {
-  const value = Number(usd) || 0;
-  if (value === 0) return "$0.00";
-  return value < 0.01 ? `$${value.toFixed(4)}` : `$${value.toFixed(2)}`;
-}
-
-/** "turn: $0.0421 · 476 tokens out · 12.3 s" (interrupted, failed turns say so). */
+/** "turn: $0.04 · 476 tokens out · 12.3 s", "turn interrupted: 800 ms", "turn failed
+ * (error_max_turns): …": what the turn cost, made and took. */
 export function formatTurn(turn) {
+  const interrupted = turn.interrupted === true;
+  const cost = number(turn.costUsd);
+  const tokens = number(turn.outputTokens);
+  const duration = number(turn.durationMs);
   const parts = [];
-  if (!turn.interrupted) parts.push(`$${(Number(turn.costUsd) || 0).toFixed(4)}`);
-  if (turn.outputTokens) parts.push(`${Number(turn.outputTokens).toLocaleString("en-US")} tokens out`);
-  if (turn.durationMs) parts.push(`${(turn.durationMs / 1000).toFixed(1)} s`);
+  // An interrupted turn has no result line: its zeros are unknowns, not facts.
+  if (cost !== null && !(interrupted && cost === 0)) parts.push(formatCost(cost));
+  if (tokens !== null && !(interrupted && tokens === 0)) {
+    parts.push(`${formatCount(tokens)} token${tokens === 1 ? "" : "s"} out`);
+  }
+  if (duration !== null && !(interrupted && duration === 0)) parts.push(formatDuration(duration));
   let head = "turn";
-  if (turn.interrupted) head += " interrupted";
-  else if (turn.isError) head += ` failed${turn.subtype ? ` (${turn.subtype})` : ""}`;
-  return parts.length ? `${head}: ${parts.join(" · ")}` : head;
+  if (interrupted) head = "turn interrupted";
+  else if (turn.isError === true) {
+    const why = typeof turn.subtype === "string" && turn.subtype ? ` (${oneLine(turn.subtype)})` : "";
+    head = `turn failed${why}`;
+  }
+  if (parts.length) return `${head}: ${parts.join(" · ")}`;
+  return head === "turn" ? "turn: done" : head;
+}
+
+/** "session exited", "session failed (exit code 3)", "session stopped (SIGTERM)". */
+export function formatEnd(data) {
+  const { signal, exitCode: code } = data;
+  let detail = "";
+  if (typeof signal === "string" && signal) detail = ` (${oneLine(signal)})`;
+  else if (Number.isInteger(code) && code !== 0) detail = code > 0 ? ` (exit code ${code})` : ` (signal ${-code})`;
+  return `session ${oneLine(data.status)}${detail}`;
 }
 
 /** A path inside the session's folder, relative to it (the folder itself is "."); any other
  * path as it is. */
 export function shortPath(path, workingDir) {
   const base = String(workingDir ?? "").replace(/\/+$/, "");
+  if (base && path.replace(/\/+$/, "") === base) return ".";
   if (base && path.startsWith(`${base}/`)) return path.slice(base.length + 1);
-  if (base && path === base) return ".";
   return path;
 }
 
@@ -105,17 +186,25 @@ export function shortPath(path, workingDir) {
  */
 function diffLines(diff) {
   let inHunks = false;
-  return diff.split("\n").map((line) => {
-    let kind = "ctx";
-    if (line.startsWith("@@")) {
-      kind = "hunk";
-      inHunks = true;
-    } else if (!inHunks && (line.startsWith("+++ ") || line.startsWith("--- "))) kind = "file";
-    else if (line.startsWith("+")) kind = "add";
-    else if (line.startsWith("-")) kind = "del";
-    else if (line.startsWith("\\")) kind = "hunk"; // "\ No newline at end of file"
-    return [line, kind];
-  });
+  return stripTrailingNewlines(diff)
+    .split("\n")
+    .map((line) => {
+      let kind = "ctx";
+      if (line.startsWith("@@")) {
+        kind = "hunk";
+        inHunks = true;
+      } else if (!inHunks && (line.startsWith("+++ ") || line.startsWith("--- "))) kind = "file";
+      else if (line.startsWith("+")) kind = "add";
+      else if (line.startsWith("-")) kind = "del";
+      else if (line.startsWith("\\")) kind = "hunk"; // "\ No newline at end of file"
+      return [line, kind];
+    });
+}
+
+function stripTrailingNewlines(text) {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 0x0a) end -= 1;
+  return end === text.length ? text : text.slice(0, end);
 }
 
 /** Lines added and removed by a unified diff (its ---/+++ headers not counted). */
@@ -136,7 +225,7 @@ export function diffElement(diff, truncated) {
     if (line === "") continue;
     pre.append(el("span", `d-${kind}`, line)); // a block each (style.css): one line each
   }
-  if (truncated) pre.append(el("span", "d-hunk", "(truncated)"));
+  if (truncated) pre.append(el("span", "d-hunk", TRUNCATED));
   return pre;
 }
 
@@ -160,44 +249,80 @@ function foldable(className, summary, body, build) {
 
 function operationEntry(operation, workingDir) {
   const type = OPERATION_TYPES.has(operation.type) ? operation.type : "other";
-  const tool = String(operation.tool ?? "?");
+  const tool = typeof operation.tool === "string" && operation.tool ? oneLine(operation.tool) : "?";
   let target = "";
   if (typeof operation.command === "string" && operation.command) target = operation.command;
   else if (typeof operation.path === "string") target = shortPath(operation.path, workingDir);
-  const shown = firstLine(target, MAX_TARGET_CHARS) + (target.trim().includes("\n") ? " …" : "");
-  // Spaces between the parts too, so that copied text reads as it looks.
-  const parts = [el("span", "op-badge", type), " ", el("span", "op-tool", tool)];
-  if (shown) parts.push(" ", el("span", "op-target", shown));
+  const shown = summary(target);
+  const parts = [el("span", "op-mark", "●"), " ", el("span", "op-tool", tool)];
+  if (shown) parts.push(GAP, el("span", "op-target", shown + (manyLines(target) ? " …" : "")));
   const diff = typeof operation.diff === "string" ? operation.diff : "";
   let entry;
   if (diff) {
     const { added, removed } = diffStats(diff);
-    const stats = el("span", "op-stats", el("span", "d-add", `+${added}`), " ", el("span", "d-del", `−${removed}`));
-    parts.push(" ", stats);
+    const stats = el("span", "op-stats", el("span", "d-add", `+${added}`), " ", el("span", "d-del", `${MINUS_SIGN}${removed}`));
+    parts.push(GAP, stats);
     const cut = clipDiff(diff, MAX_DIFF_CHARS);
     const truncated = operation.truncated === true || cut !== null;
-    if (truncated) parts.push(" ", el("span", "op-note", "(truncated)"));
+    if (truncated) parts.push(GAP, el("span", "op-note", TRUNCATED));
     entry = foldable(`a-op t-${type}`, parts, cut ?? diff, (shown) => diffElement(shown, truncated));
   } else {
     entry = el("div", `a-op t-${type}`, ...parts);
   }
+  entry.querySelector(".op-mark").title = type;
   if (target) entry.title = target.length > 2000 ? `${target.slice(0, 2000)}…` : target;
   return entry;
 }
 
 function toolResultEntry(data) {
-  const content = String(data.content ?? "");
+  const content = stripEscapes(String(data.content ?? ""));
   const error = data.isError === true;
   const className = `a-result${error ? " error" : ""}`;
-  const tool = data.tool ? `${data.tool}: ` : "";
-  const first = firstLine(content);
-  if (!content.trim()) return el("div", className, el("span", "mark", "↳ "), `${tool}(no output)`);
+  const tool = typeof data.tool === "string" && data.tool ? `${oneLine(data.tool)}: ` : "";
+  const first = summary(content);
+  if (!first) return el("div", className, el("span", "mark", "↳ "), `${tool}(no output)`);
   const lines = countLines(content, MAX_COUNTED_LINES);
-  const count = Math.min(lines, MAX_COUNTED_LINES).toLocaleString("en-US") + (lines > MAX_COUNTED_LINES ? "+" : "");
-  const more = lines > 1 ? el("span", "more", ` (${count} lines)`) : null;
-  const summary = [el("span", "mark", "↳ "), `${tool}${first}`, more];
+  const count = formatCount(Math.min(lines, MAX_COUNTED_LINES)) + (lines > MAX_COUNTED_LINES ? "+" : "");
+  const more = lines > 1 ? el("span", "more", `${GAP}(${count} lines)`) : null;
+  const line = [el("span", "mark", "↳ "), `${tool}${first}`, more];
   const body = clip(content, MAX_RESULT_CHARS);
-  return foldable(className, summary, body, (text) => el("pre", "body", text));
+  return foldable(className, line, body, (text) => el("pre", "body", text));
+}
+
+/** Assistant text as lines of light markup: fenced code verbatim, # headings, `code`, **bold**. */
+function proseNodes(text) {
+  const nodes = [];
+  let fenced = false;
+  let lines = 0;
+  for (const line of stripNewlines(text).split("\n")) {
+    if (FENCE.test(line)) {
+      fenced = !fenced;
+      continue;
+    }
+    if (lines++) nodes.push("\n");
+    const heading = fenced ? null : HEADING.exec(line);
+    if (fenced) nodes.push(el("span", "md-code", line));
+    else if (heading) nodes.push(el("span", "md-heading", line.slice(heading[0].length)));
+    else nodes.push(...inlineNodes(line));
+  }
+  return nodes;
+}
+
+function inlineNodes(line) {
+  const nodes = [];
+  let at = 0;
+  for (const match of line.matchAll(INLINE)) {
+    if (match.index > at) nodes.push(line.slice(at, match.index));
+    nodes.push(match[1] !== undefined ? el("code", null, match[1]) : el("strong", null, match[2]));
+    at = match.index + match[0].length;
+  }
+  if (at < line.length) nodes.push(line.slice(at));
+  return nodes;
+}
+
+function proseEntry(content) {
+  const shown = clip(content, MAX_TEXT_CHARS);
+  return keeps(el("div", "a-text", ...proseNodes(shown)), shown.length);
 }
 
 /** An entry showing `text` (cut) at once. */
@@ -206,48 +331,68 @@ function textEntry(className, text) {
   return keeps(el("div", className, shown), shown.length);
 }
 
+/** "thinking  The greeting is in main().": its first line; the rest folded away. */
+function thinkingEntry(content) {
+  const first = summary(content);
+  const line = [el("span", "mark", "thinking"), GAP, el("span", "more", first)];
+  const [start, end] = spaceBounds(content);
+  if (first === content.slice(start, end)) return keeps(el("div", "a-thinking", ...line), first.length);
+  return foldable("a-thinking", line, clip(content, MAX_TEXT_CHARS), (text) => el("div", "body", text));
+}
+
 function outputEntry(data) {
   const type = data.type;
   const content = String(data.content ?? "");
-  if (type === "assistant") return textEntry("a-text", content);
-  if (type === "thinking") {
-    const summary = [el("span", "mark", "thinking "), el("span", "more", firstLine(content))];
-    return foldable("a-thinking", summary, clip(content, MAX_TEXT_CHARS), (text) => el("div", "body", text));
-  }
+  if (type === "assistant") return proseEntry(content);
+  if (type === "thinking") return thinkingEntry(content);
   if (type === "tool-result") return toolResultEntry(data);
-  if (type === "stderr") return textEntry("a-stderr", content);
-  return textEntry("a-plain", content); // a type this page does not know yet
+  const text = stripTrailingNewlines(stripEscapes(content));
+  if (type === "stderr") return textEntry("a-stderr", text);
+  return textEntry("a-plain", text); // a type this page does not know yet
 }
 
 function promptEntry(data) {
-  const command = clip(data.command, MAX_TEXT_CHARS);
-  const entry = el("div", "a-prompt", el("span", "mark", "❯ "), el("span", "text", command));
+  const command = stripNewlines(clip(data.command, MAX_TEXT_CHARS));
+  const lineEnd = command.indexOf("\n");
+  const first = lineEnd < 0 ? command : command.slice(0, lineEnd);
+  const entry = el("div", "a-prompt", el("span", "mark", "❯ "), el("span", "text", first));
   keeps(entry, command.length);
   if (data.queued === true) {
     const position = Number.isInteger(data.position) ? ` #${data.position}` : "";
-    entry.append(" ", el("span", "queued", `queued${position}`));
+    entry.append(GAP, el("span", "queued", `queued${position}`));
   }
+  if (lineEnd >= 0) entry.append("\n", el("span", "text more-lines", command.slice(lineEnd + 1)));
   return entry;
 }
 
-function statusEntry(data) {
-  if (data.turn && typeof data.turn === "object") {
-    const turn = data.turn;
-    const className = `a-turn${turn.isError ? " error" : ""}${turn.interrupted ? " interrupted" : ""}`;
-    return el("div", className, formatTurn(turn));
-  }
-  return el("div", "a-notice", `session ${data.status}`);
+function turnEntry(turn) {
+  let tone = "";
+  if (turn.interrupted === true) tone = " interrupted";
+  else if (turn.isError === true) tone = " error";
+  return el("div", `a-turn${tone}`, formatTurn(turn));
 }
 
-/** A turn's end (with its cost) or the session's end; a turn that starts shows nothing, as its
+function endEntry(data) {
+  const tone = { failed: " error", stopped: " interrupted", interrupted: " interrupted" }[data.status] ?? "";
+  return el("div", `a-notice a-end${tone}`, formatEnd(data));
+}
+
+/** A turn's end (with its cost) and the session's end; a turn that starts shows nothing, as its
  * prompt line already says so. */
-function statusShows(data) {
-  return (data.turn && typeof data.turn === "object") || (data.status && data.status !== "running");
+function statusBuilders(data) {
+  const builders = [];
+  if (data.turn && typeof data.turn === "object") builders.push(() => turnEntry(data.turn));
+  if (typeof data.status === "string" && data.status !== "running" && data.status !== "imported") {
+    builders.push(() => endEntry(data));
+  }
+  return builders;
 }
 
 function errorEntry(data) {
-  const sample = data.line ? el("span", "line", ` — ${firstLine(data.line, 200)}`) : null;
-  return el("div", "a-error", `error: ${data.message ?? ""}`, sample);
+  const message = stripNewlines(String(data.message ?? ""));
+  const sample = typeof data.line === "string" ? summary(data.line, MAX_SAMPLE_CHARS) : "";
+  const line = sample ? el("span", "line", `${GAP}(line: ${sample})`) : null;
+  return el("div", "a-error", `error: ${message}`, line);
 }
 
 /**
@@ -267,7 +412,7 @@ function builders(type, data, workingDir) {
     case "prompt":
       return [() => promptEntry(data)];
     case "status":
-      return statusShows(data) ? [() => statusEntry(data)] : [];
+      return statusBuilders(data);
     case "error":
       return [() => errorEntry(data)];
     case "history-trimmed": {
@@ -305,8 +450,8 @@ export class AgentView extends TailView {
 
   /** For the status bar. */
   describe() {
-    const shown = `${this.items.toLocaleString("en-US")} entries`;
-    return this.dropped ? `${shown} · ${this.dropped.toLocaleString("en-US")} older not shown` : shown;
+    const shown = `${formatCount(this.items)} entries`;
+    return this.dropped ? `${shown} · ${formatCount(this.dropped)} older not shown` : shown;
   }
 
   /** Render everything queued now (normally called once per animation frame). */

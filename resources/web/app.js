@@ -2,8 +2,9 @@
 // The REST calls are in api.js, the stream client in sse-client.js, the terminal output view in
 // output.js, the view of agent (Claude Code) sessions in agent.js.
 
-import { AgentView, formatCost } from "./agent.js";
+import { AgentView } from "./agent.js";
 import { api, ApiError } from "./api.js";
+import { sessionCost } from "./format.js";
 import { DEFAULT_MAX_LINES, OutputView } from "./output.js";
 import { oncePerFrame } from "./tail.js";
 
@@ -403,10 +404,8 @@ class App {
     const sub = element("span", { className: "sub" }, formatTime(session.createdAt));
     const agent = session.agent;
     if (!agent) return sub;
-    const cost = agent.totals?.costUsd;
-    // History files of recent Claude Code releases hold no costs: no "$0.00" for those.
-    const known = typeof cost === "number" && (cost > 0 || session.status !== "imported");
-    if (known) sub.append(" · ", element("span", { className: "cost" }, formatCost(cost)));
+    const cost = sessionCost(session);
+    if (cost) sub.append(" · ", element("span", { className: "cost" }, cost));
     const hint = agentHint(agent);
     if (hint) sub.append(" · ", element("span", { className: "agent-state" }, hint));
     return sub;

@@ -161,7 +161,7 @@ def test_every_kind_of_event_reads_as_it_should(dock: Dock, page: Page) -> None:
 
     assert texts(page, ".a-prompt") == [
         f"{PROMPT} fix the <b>bug</b>",
-        f"{PROMPT} then run the tests queued #2",
+        f"{PROMPT} then run the tests  queued #2",
     ]
     assert page.locator("#agent-test b").count() == 0  # text stays text
     [text] = page.locator("#agent-test .a-text").all()
@@ -173,16 +173,23 @@ def test_every_kind_of_event_reads_as_it_should(dock: Dock, page: Page) -> None:
     assert "Let me look at the file first." in thinking.inner_text()
     assert "Then edit." not in thinking.inner_text()  # the rest is folded away
 
-    ops = texts(page, ".a-op")
-    assert [" ".join(op.split()) for op in ops] == [
-        "read Read src/app.py",  # inside the session's folder: relative
-        f"edit Edit src/app.py +1 {MINUS}1",
-        f"write Write /etc/other.txt +1 {MINUS}0 (truncated)",
-        "bash Bash npm test …",
-        "delete Bash rm old.txt",
-        "other TodoWrite",  # an unknown type is "other", never a class name from the data
+    assert texts(page, ".a-op") == [
+        "● Read  src/app.py",  # inside the session's folder: relative
+        f"● Edit  src/app.py  +1 {MINUS}1",
+        f"● Write  /etc/other.txt  +1 {MINUS}0  (truncated)",
+        "● Bash  npm test …",
+        "● Bash  rm old.txt",
+        "● TodoWrite",
     ]
+    # The mark is colored by the operation's type, which it names on hover; an unknown type is
+    # "other", never a class name from the data.
     assert page.locator("#agent-test .a-op.t-other").count() == 1
+    marks = page.locator("#agent-test .a-op .op-mark")
+    assert marks.evaluate_all("ms => ms.map(m => m.title)") == [
+        "read", "edit", "write", "bash", "delete", "other",
+    ]  # fmt: skip
+    delete = page.locator("#agent-test .a-op.t-delete .op-mark")
+    assert delete.evaluate("e => getComputedStyle(e).color") == "rgb(207, 34, 46)"
     bash = page.locator("#agent-test .a-op.t-bash")
     assert bash.get_attribute("title") == "npm test\n--watch=false"  # the whole command
 
@@ -218,12 +225,12 @@ def test_every_kind_of_event_reads_as_it_should(dock: Dock, page: Page) -> None:
 
     assert texts(page, ".a-stderr") == ["warning: something on stderr"]
     assert texts(page, ".a-turn") == [
-        "turn: $0.0421 · 476 tokens out · 12.3 s",
+        "turn: $0.04 · 476 tokens out · 12.3 s",
         "turn interrupted: 3.2 s",
-        "turn failed (error_max_turns): $0.0100",
+        "turn failed (error_max_turns): $0.01",
     ]
     assert page.locator("#agent-test .a-turn.error").count() == 1
-    assert texts(page, ".a-error") == ["error: malformed line from claude — {not json"]
+    assert texts(page, ".a-error") == ["error: malformed line from claude  (line: {not json)"]
 
 
 def test_the_dom_keeps_the_last_entries(dock: Dock, page: Page) -> None:
@@ -370,7 +377,7 @@ def test_diff_headers_are_only_those_before_the_first_hunk(dock: Dock, page: Pag
     )
     operation = {"tool": "Edit", "type": "edit", "path": f"{WORKDIR}/q.sql", "diff": diff}
     mount(page, [("operations-detected", {"operations": [operation]})])
-    assert [" ".join(op.split()) for op in texts(page, ".a-op")] == [f"edit Edit q.sql +2 {MINUS}2"]
+    assert texts(page, ".a-op") == [f"● Edit  q.sql  +2 {MINUS}2"]
     page.locator("#agent-test details.a-op summary").click()
     pre = page.locator("#agent-test pre.diff")
     pre.wait_for()
@@ -392,9 +399,67 @@ def test_a_results_line_count_stops_at_a_thousand(dock: Dock, page: Page) -> Non
     events = [("output", {"type": "tool-result", "content": c, "tool": "Bash"}) for c in contents]
     mount(page, events)
     assert texts(page, ".a-result .more") == [
-        " (2 lines)",
-        " (999 lines)",
-        " (1,000 lines)",
-        " (1,000+ lines)",
-        " (1,000+ lines)",
+        "  (2 lines)",
+        "  (999 lines)",
+        "  (1,000 lines)",
+        "  (1,000+ lines)",
+        "  (1,000+ lines)",
     ]
+
+
+def test_prose_gets_light_markup_and_stays_text(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    content = (
+        "\n# Plan\nRead `src/app.py`, fix **the <b>bug</b>**.\n\n"
+        "```python\nx = `1`  # **no**\n```\n"
+    )
+    mount(page, [("output", {"type": "assistant", "content": content})])
+    [text] = page.locator("#agent-test .a-text").all()
+    # Fences and markers go, the line breaks stay: the same lines as the desktop's.
+    assert text.inner_text() == "Plan\nRead src/app.py, fix the <b>bug</b>.\n\nx = `1`  # **no**"
+    assert text.locator(".md-heading").all_inner_texts() == ["Plan"]
+    assert text.locator("code").all_inner_texts() == ["src/app.py"]
+    assert text.locator("strong").all_inner_texts() == ["the <b>bug</b>"]
+    assert text.locator("b").count() == 0  # text stays text
+    assert text.locator(".md-code").all_inner_texts() == ["x = `1`  # **no**"]
+    mono = text.locator(".md-code").evaluate("e => getComputedStyle(e).fontFamily")
+    assert "mono" in mono.lower(), mono
+
+
+def test_thinking_of_one_line_has_nothing_to_fold(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    events = [
+        ("output", {"type": "thinking", "content": "Only this."}),
+        ("output", {"type": "thinking", "content": "\n  First\tline.\nSecond line.\n"}),
+    ]
+    mount(page, events)
+    assert texts(page, ".a-thinking") == ["thinking  Only this.", "thinking  First line."]
+    assert page.locator("#agent-test div.a-thinking").count() == 1
+    folded = page.locator("#agent-test details.a-thinking")
+    folded.locator("summary").click()
+    assert folded.locator(".body").inner_text() == "\n  First\tline.\nSecond line.\n"
+
+
+def test_every_way_a_session_ends_says_how(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    ends = [
+        {"status": "exited", "exitCode": 0},
+        {"status": "failed", "exitCode": 3},
+        {"status": "failed", "exitCode": -9, "signal": "SIGKILL"},
+        {"status": "stopped", "exitCode": -15, "signal": "SIGTERM"},
+        {"status": "interrupted"},
+        {"status": "running"},  # a turn starts: nothing
+    ]
+    mount(page, [("status", data) for data in ends])
+    assert texts(page, ".a-end") == [
+        "session exited",
+        "session failed (exit code 3)",
+        "session failed (SIGKILL)",
+        "session stopped (SIGTERM)",
+        "session interrupted",
+    ]
+    assert page.locator("#agent-test .a-end.error").count() == 2
+    assert page.locator("#agent-test .a-end.interrupted").count() == 2

@@ -103,7 +103,7 @@ def test_a_turn_shows_prose_tool_lines_diffs_and_its_cost(
     assert entries(page, ".a-prompt") == [f"{PROMPT} tools fix the bug"]
     prose = entries(page, ".a-text")
     assert prose[0] == "I'll read the module first, then fix the off-by-one."
-    assert prose[-1] == "Fixed: `total()` now sums every item, and the tests pass."
+    assert prose[-1] == "Fixed: total() now sums every item, and the tests pass."  # `code`
     # Prose, not the terminal grid: no ANSI line elements in an agent session.
     assert (
         page.locator("#output-host .a-text").first.evaluate("e => getComputedStyle(e).whiteSpace")
@@ -112,14 +112,14 @@ def test_a_turn_shows_prose_tool_lines_diffs_and_its_cost(
     assert page.locator("#output-host .output .l").count() == 0
 
     assert entries(page, ".a-op") == [
-        "read Read app.py",
-        f"edit Edit app.py +1 {MINUS}1",
-        f"write Write NOTES.md +3 {MINUS}0",
-        "bash Bash python -m pytest -q",
-        "read Grep .",  # the session's own folder
-        "delete Bash rm -f build/old.log",
-        "other TodoWrite",
-        "bash Bash cat missing.txt",
+        "● Read app.py",
+        f"● Edit app.py +1 {MINUS}1",
+        f"● Write NOTES.md +3 {MINUS}0",
+        "● Bash python -m pytest -q",
+        "● Grep .",  # the session's own folder
+        "● Bash rm -f build/old.log",
+        "● TodoWrite",
+        "● Bash cat missing.txt",
     ]
 
     # The Edit opens into its diff on a click.
@@ -139,7 +139,7 @@ def test_a_turn_shows_prose_tool_lines_diffs_and_its_cost(
     ]
     assert failed.evaluate("e => getComputedStyle(e).color") == "rgb(207, 34, 46)"
 
-    assert entries(page, ".a-turn") == ["turn: $0.0421 · 476 tokens out · 12.3 s"]
+    assert entries(page, ".a-turn") == ["turn: $0.04 · 476 tokens out · 12.3 s"]
     cost = page.locator(f"#sessions [data-id='{session_id}'] .cost")
     wait_until(lambda: cost.inner_text() == "$0.04", 5, "the session's cost in the list")
     assert "entries" in page.inner_text("#lines-info")

@@ -15,12 +15,20 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QFont, QTextBlock, QTextCharFormat, QTextCursor
 from pytestqt.qtbot import QtBot
 
-from desktop.agent import HIDE_DIFF, PROMPT_MARK, SHOW_DIFF, AgentRenderer, Row, operation_row
+from desktop.agent import (
+    FOLD_LINKS,
+    HIDE_DIFF,
+    PROMPT_MARK,
+    SHOW_DIFF,
+    AgentRenderer,
+    Row,
+    operation_row,
+)
 from desktop.sse_client import Event
 from desktop.ui.feed import LINES_PER_FLUSH, SessionFeed
 from desktop.ui.output_view import AMBER, DIFF_GONE, GREEN, RED, OutputView, SessionDocument
 from desktop.ui.panels import SessionsPanel
-from tests.desktop.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
+from tests.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
 
 Stored = list[tuple[int, str, dict[str, Any]]]
 
@@ -156,9 +164,9 @@ def link_block(document: SessionDocument, path: str) -> QTextBlock:
 
 
 def link_point(view: OutputView, block: QTextBlock) -> QPoint:
-    """Where a user clicks on a block's show/hide-diff link, in viewport coordinates."""
+    """Where a user clicks on a block's fold link (show diff…), in viewport coordinates."""
     cursor = QTextCursor(block)
-    at = max(block.text().rfind(SHOW_DIFF), block.text().rfind(HIDE_DIFF))
+    at = max(block.text().rfind(link) for links in FOLD_LINKS.values() for link in links)
     cursor.setPosition(block.position() + at + 3)
     return view.text.cursorRect(cursor).center()
 
@@ -174,11 +182,11 @@ async def test_a_conversation_reads_as_prose_tool_lines_and_turns(view: OutputVi
     assert "I'll read src/app.py first." in lines  # prose, markup gone
     assert "Fixed: it now prints hello." in lines
     assert "● Read  src/app.py" in lines
-    assert "  └ 1 def main():  … 2 more lines" in lines
-    assert f"● Edit  src/app.py  {SHOW_DIFF}" in lines
+    assert "  ↳ Read: 1 def main():  (3 lines)" in lines  # indented under its tool
+    assert f"● Edit  src/app.py  +1 \N{MINUS SIGN}1  {SHOW_DIFF}" in lines
     assert "● Bash  python -m pytest -q" in lines
-    assert "turn: $0.0421 · 476 tokens out · 12.3 s" in lines
-    assert "turn: interrupted · 0.8 s" in lines
+    assert "turn: $0.04 · 476 tokens out · 12.3 s" in lines
+    assert "turn interrupted: 800 ms" in lines
     assert "warning: slow disk" in lines  # escape sequences gone
     assert "init" not in text and "print('hi')" not in text  # raw lines; diffs start collapsed
     # Colors and fonts say what is what.
@@ -191,6 +199,7 @@ async def test_a_conversation_reads_as_prose_tool_lines_and_turns(view: OutputVi
     assert not format_at(document, "src/app.py first").fontFamilies()
     assert not format_at(document, "print('hello')").fontFamilies()
     assert format_at(document, "The greeting is").fontItalic()  # thinking
+    assert color_of(document, "+1 \N{MINUS SIGN}1") == rgb(GREEN)
 
 
 async def test_clicking_show_diff_expands_it_inline_and_again_collapses_it(
@@ -203,7 +212,7 @@ async def test_clicking_show_diff_expands_it_inline_and_again_collapses_it(
     qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=link_point(view, edit))
     expanded = document.plain_text()
     assert (
-        f"● Edit  src/app.py  {HIDE_DIFF}\n"
+        f"● Edit  src/app.py  +1 \N{MINUS SIGN}1  {HIDE_DIFF}\n"
         "      --- a/src/app.py\n"
         "      +++ b/src/app.py\n"
         "      @@ -1,3 +1,3 @@\n"
@@ -211,7 +220,7 @@ async def test_clicking_show_diff_expands_it_inline_and_again_collapses_it(
         "      -    print('hi')\n"
         "      +    print('hello')\n"
         "           return 0\n"
-        f"● Write  NOTES.md  {SHOW_DIFF}\n"
+        f"● Write  NOTES.md  +2 \N{MINUS SIGN}0  {SHOW_DIFF}\n"
     ) in expanded
     assert color_of(document, "-    print('hi')") == rgb(RED)
     assert color_of(document, "+    print('hello')") == rgb(GREEN)
@@ -222,8 +231,9 @@ async def test_clicking_show_diff_expands_it_inline_and_again_collapses_it(
     assert "      +# Notes\n      +greeting fixed\n● Bash" in document.plain_text()
     qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=link_point(view, edit))
     assert "print('hi')" not in document.plain_text()
-    assert f"● Edit  src/app.py  {SHOW_DIFF}\n● Write  NOTES.md  {HIDE_DIFF}" in (
-        document.plain_text()
+    edit_row = f"● Edit  src/app.py  +1 \N{MINUS SIGN}1  {SHOW_DIFF}"
+    assert (
+        f"{edit_row}\n● Write  NOTES.md  +2 \N{MINUS SIGN}0  {HIDE_DIFF}" in document.plain_text()
     )
     assert document.toggle_diff(write)
     assert document.plain_text() == collapsed
@@ -231,6 +241,32 @@ async def test_clicking_show_diff_expands_it_inline_and_again_collapses_it(
     qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
     assert document.plain_text() == collapsed
     assert not document.toggle_diff(document.document.firstBlock())
+
+
+async def test_long_thinking_opens_and_closes_like_a_diff(view: OutputView, qtbot: QtBot) -> None:
+    document = view.new_document()
+    view.show_document(document)
+    thinking = "The user wants a fix.\n\nFirst the file,\tthen the test."
+    rows = AgentRenderer().render([
+        ("output", {"type": "thinking", "content": "A single line is not folded."}),
+        ("output", {"type": "thinking", "content": thinking}),
+        ("output", {"type": "assistant", "content": "Done."}),
+    ])  # fmt: skip
+    document.append_rows(rows)
+    show, hide = FOLD_LINKS["thinking"]
+    collapsed = document.plain_text()
+    assert collapsed == (
+        f"thinking  A single line is not folded.\nthinking  The user wants a fix.  {show}\nDone.\n"
+    )
+    [link] = document.diff_links()
+    assert format_at(document, "The user wants").fontItalic()
+    qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=link_point(view, link))
+    assert document.plain_text() == (
+        f"thinking  A single line is not folded.\nthinking  The user wants a fix.  {hide}\n"
+        "  The user wants a fix.\n\n  First the file,\tthen the test.\nDone.\n"
+    )
+    qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=link_point(view, link))
+    assert document.plain_text() == collapsed
 
 
 async def test_the_link_points_and_rows_added_later_keep_the_links_working(
@@ -242,7 +278,7 @@ async def test_the_link_points_and_rows_added_later_keep_the_links_working(
     edit = link_block(document, "src/app.py")
     assert view.toggle_diff_at(link_point(view, edit))
     view.append_agent(document, [Event(n, kind, data) for n, kind, data in events[10:]])
-    assert "turn: $0.0421" in document.plain_text()
+    assert "turn: $0.04" in document.plain_text()
     assert view.toggle_diff_at(link_point(view, link_block(document, "src/app.py")))
     assert "print('hi')" not in document.plain_text()
     assert not view.toggle_diff_at(QPoint(5, 5))
@@ -361,7 +397,9 @@ async def test_expanding_a_diff_in_a_full_document_keeps_its_link(view: OutputVi
     collapsed = document.plain_text()
     assert view.toggle_diff_at(link_point(view, link_block(document, "a.py")))
     expanded = document.plain_text()
-    assert expanded.startswith(f"first\n● Edit  a.py  {HIDE_DIFF}\n      @@ -1,4 +1,4 @@\n")
+    assert expanded.startswith(
+        f"first\n● Edit  a.py  +4 \N{MINUS SIGN}4  {HIDE_DIFF}\n      @@ -1,4 +1,4 @@\n"
+    )
     assert "      +new 3\nrow 0\n" in expanded and expanded.endswith("row 8\n")
     assert view.toggle_diff_at(link_point(view, link_block(document, "a.py")))
     assert document.plain_text() == collapsed
@@ -369,7 +407,9 @@ async def test_expanding_a_diff_in_a_full_document_keeps_its_link(view: OutputVi
     # above it, then its link, then (no longer expandable) its rows.
     assert document.toggle_diff(link_block(document, "a.py"))
     document.append_rows([Row((("more", "prose"),))])
-    assert document.plain_text().startswith(f"● Edit  a.py  {HIDE_DIFF}\n      @@ -1,4")
+    assert document.plain_text().startswith(
+        f"● Edit  a.py  +4 \N{MINUS SIGN}4  {HIDE_DIFF}\n      @@ -1,4"
+    )
     assert document.toggle_diff(link_block(document, "a.py"))
     assert document.toggle_diff(link_block(document, "a.py"))
     document.append_rows([Row((("again", "prose"),))])
@@ -415,7 +455,7 @@ async def test_the_diffs_of_all_documents_share_one_budget(view: OutputView) -> 
     assert "      +    print('hello')" in newer.plain_text()
     assert older.toggle_diff(link_block(older, "src/app.py"))
     assert (
-        f"● Edit  src/app.py  {HIDE_DIFF}\n"
+        f"● Edit  src/app.py  +1 \N{MINUS SIGN}1  {HIDE_DIFF}\n"
         "      (this diff is no longer kept in memory; the session's stored history has it)\n"
     ) in older.plain_text()
     newer.release()  # a document the window drops frees its share
@@ -504,8 +544,8 @@ async def test_line_breaks_left_inside_a_row_stay_inside_it(view: OutputView) ->
     assert document.document.blockCount() == len(rows) + 1
     collapsed = document.plain_text()
     assert collapsed == (
-        f"● Ed it  a.py  {SHOW_DIFF}\nturn failed (error during)\n"
-        "error: boom at line 2  (line: {oops)\n"
+        f"● Ed it  a.py  +1 \N{MINUS SIGN}1  {SHOW_DIFF}\nturn failed (error during)\n"
+        "error: boom\n  at line 2  (line: {oops)\n"
     )
     assert document.toggle_diff(link_block(document, "a.py"))
     assert document.document.blockCount() == len(rows) + 1 + 3

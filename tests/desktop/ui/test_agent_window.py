@@ -47,16 +47,16 @@ async def test_a_claude_session_shows_its_turn_its_tools_and_its_cost(
     assert window.prompt.placeholderText().startswith("Message Claude")
     qtbot.keyClicks(window.prompt, "tools fix the bug")
     qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
-    await wait_until(lambda: "turn: $0.0421" in shown_text(app))
+    await wait_until(lambda: "turn: $0.04" in shown_text(app))
     lines = shown_text(app).splitlines()
     assert f"{PROMPT_MARK}tools fix the bug" in lines
     assert "I'll read the module first, then fix the off-by-one." in lines
     assert "● Read  app.py" in lines
-    assert f"● Edit  app.py  {SHOW_DIFF}" in lines
-    assert f"● Write  NOTES.md  {SHOW_DIFF}" in lines
+    assert f"● Edit  app.py  +1 \N{MINUS SIGN}1  {SHOW_DIFF}" in lines
+    assert f"● Write  NOTES.md  +3 \N{MINUS SIGN}0  {SHOW_DIFF}" in lines
     assert "● Bash  rm -f build/old.log" in lines
-    assert "  └ cat: missing.txt: No such file or directory" in lines
-    assert "turn: $0.0421 · 476 tokens out · 12.3 s" in lines
+    assert "  ↳ Bash: cat: missing.txt: No such file or directory" in lines
+    assert "turn: $0.04 · 476 tokens out · 12.3 s" in lines
     await wait_until(lambda: window.sessions.row_text(session_id)[1] == "idle · $0.04")
     # The edit's diff opens under it and closes again.
     document = window.output.current
@@ -64,7 +64,7 @@ async def test_a_claude_session_shows_its_turn_its_tools_and_its_cost(
     edit = link_block(document, "app.py")
     viewport = window.output.text.viewport()
     qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=link_point(window.output, edit))
-    assert f"● Edit  app.py  {HIDE_DIFF}" in shown_text(app)
+    assert f"● Edit  app.py  +1 \N{MINUS SIGN}1  {HIDE_DIFF}" in shown_text(app)
     assert "      -    return sum(items[1:])\n      +    return sum(items)" in shown_text(app)
     qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=link_point(window.output, edit))
     assert "return sum(items)" not in shown_text(app)

@@ -18,7 +18,7 @@ from desktop.app import StartupErrorDialog
 from desktop.supervisor import BackendStartError
 from desktop.ui.main_window import KEEP_DOCUMENTS, MainWindow
 from desktop.ui.panels import ProjectsPanel
-from tests.desktop.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
+from tests.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
 from tests.desktop.ui.test_agent_view import Stored, agent_session, serving, wait_until
 
 AGENT_ID = "7f0c1d2e-0000-4000-8000-000000000001"
@@ -129,7 +129,7 @@ async def test_a_replay_leaves_the_list_and_the_buttons_as_they_are(qtbot: QtBot
         seen: list[tuple[str, bool, str, bool]] = []
         # Connected after the window's own slot: it sees what each piece of the replay did.
         window.feed.agent_events_received.connect(lambda *_: seen.append(state()))
-        await wait_until(lambda: "the conversation ended" in window.output.text.toPlainText())
+        await wait_until(lambda: "session exited" in window.output.text.toPlainText())
     assert len(seen) >= 2  # the replay came in pieces
     assert set(seen) == {("exited 0 · $0.04", False, "Stop", True)}
 
