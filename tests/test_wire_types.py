@@ -10,6 +10,8 @@ from backend.protocol.sse import StoredEvent
 from backend.web.routes import api_document
 from tests.wire import check
 
+REF = "#/components/schemas/{name}"
+
 
 def test_a_stored_event_round_trips_through_its_type() -> None:
     event = StoredEvent.of(
@@ -62,9 +64,8 @@ def test_the_document_describes_every_event_and_body_from_the_declarations() -> 
     document = api_document()
     components = document["components"]["schemas"]
     for kind in ALL_EVENTS.values():
-        assert components[kind.__name__] == msgspec.json.schema_components(
-            [kind], ref_template="#/components/schemas/{name}"
-        )[1][kind.__name__]
+        _, declared = msgspec.json.schema_components([kind], ref_template=REF)
+        assert components[kind.__name__] == declared[kind.__name__]
     events = document["paths"]["/api/session/{id}/events"]["get"]["x-events"]
     assert set(events) == set(ALL_EVENTS)
     body = document["paths"]["/api/sessions"]["post"]["requestBody"]["content"]

@@ -26,7 +26,9 @@ def check(event: str, data: str | bytes, session_id: str | None = None) -> None:
         raise AssertionError(f"{event} event does not fit its type: {exc}: {data!r:.300}") from None
     if session_id is not None:
         assert isinstance(decoded, EventData), f"{event} is not a stored event"
-        assert decoded.session_id == session_id, f"{event} of {session_id} names {decoded.session_id}"
+        assert decoded.session_id == session_id, (
+            f"{event} of {session_id} names {decoded.session_id}"
+        )
 
 
 def stored_events(root: Path) -> Iterator[tuple[Path, str, int, str, str]]:
