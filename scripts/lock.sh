@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Pin, with hashes, every package that CI (scripts/test.sh) and the bundle (packaging/build.sh)
 # install: pyproject.toml's dependencies with all its extras, plus requirements/install.in.
-# For CPython 3.11 on Linux x86_64 with glibc 2.36 (Debian 12, the project's machines; the
-# PySide6 wheels we use need more than glibc 2.28), from PyPI, wherever it runs:
+# For CPython 3.11 on Linux x86_64 with glibc 2.36 (Debian 12, the project's machines; PySide6
+# 6.10 and later need glibc 2.34), from PyPI, wherever it runs:
 #
 #   bash scripts/lock.sh                # after changing a dependency or a bound: least change
 #   bash scripts/lock.sh --upgrade      # the newest versions the bounds allow
