@@ -1,57 +1,141 @@
-"""The asyncio loop on top of Qt's (qasync), with what qasync leaves out."""
+"""The asyncio loop on top of Qt's (qasync), with what qasync leaves out.
+
+qasync runs every asyncio callback from a Qt timer, so Qt runs them whenever it processes
+events, also while the asyncio loop is not running: in the last ``processEvents`` of
+``run_until_complete``, or when pytest-qt processes events between a test's phases. A task step
+run there finds no running loop (httpx, through anyio, fails on it), and a loop that is not
+running should run nothing. ``QtEventLoop`` holds such callbacks back and runs them, in the
+order they came, as soon as it runs again; Qt loops nested inside ``run_forever`` (a dialog's
+``exec()``) run them as before.
+
+qasync also installs no async-generator hooks, so an abandoned async generator would be
+finalized outside the loop ("async generator ignored GeneratorExit") and
+``shutdown_asyncgens()`` would close nothing. This loop keeps its own.
+
+Only public qasync and asyncio API is used: ``call_later`` (qasync sends ``call_soon``,
+``call_at``, thread-safe calls and I/O readiness through it), ``is_running``, ``run_forever``.
+The one path around ``call_later`` is a Unix signal's handler, which asyncio hands to qasync's
+timer itself; it is queued only by a callback (reading the wakeup pipe) that ran inside the loop.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextvars
 import sys
+import weakref
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-from PySide6.QtCore import QTimerEvent
 from PySide6.QtWidgets import QApplication
-from qasync import QEventLoop, _SimpleTimer  # after PySide6: it uses the binding imported first
+from qasync import QEventLoop  # after PySide6: qasync uses the binding imported first
 
 
-class _LoopTimer(_SimpleTimer):  # type: ignore[misc]
-    """Runs the loop's callbacks (qasync runs them all from Qt timer events) with the loop set
-    as running, even when Qt processes events outside ``run_forever``: a nested dialog loop,
-    the last ``processEvents`` of ``run_until_complete``, or pytest-qt between test phases.
-    Without it, code that asks for the running loop there (httpx, through anyio) fails."""
+class _Call:
+    """A callback given to the loop. qasync's timer calls the object; while the loop is not
+    running, or older callbacks still wait, it queues itself instead."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__()
-        self._loop = loop
+    __slots__ = ("args", "callback", "context", "handle", "loop")
 
-    def timerEvent(self, event: QTimerEvent) -> None:
-        if asyncio.events._get_running_loop() is not None:
-            super().timerEvent(event)
+    def __init__(
+        self,
+        loop: QtEventLoop,
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
+        context: contextvars.Context,
+    ) -> None:
+        self.loop = loop
+        self.callback = callback
+        self.args = args
+        self.context = context
+        # What the caller holds and may cancel; weak, as the handle holds this object.
+        self.handle: weakref.ref[asyncio.Handle] | None = None
+
+    def __call__(self) -> None:
+        if self.loop.is_running() and not self.loop._held:
+            self.callback(*self.args)
+        else:
+            self.loop._held.append(self)
+
+    def run_held(self) -> None:
+        handle = self.handle() if self.handle is not None else None
+        if handle is not None and handle.cancelled():
             return
-        asyncio.events._set_running_loop(self._loop)
         try:
-            super().timerEvent(event)
-        finally:
-            asyncio.events._set_running_loop(None)
+            self.context.run(self.callback, *self.args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # as asyncio.Handle does
+            self.loop.call_exception_handler(
+                {"message": f"Exception in callback {self.callback!r}", "exception": exc}
+            )
 
 
 class QtEventLoop(QEventLoop):  # type: ignore[misc]
-    """qasync's loop, plus the async-generator hooks it does not install.
-
-    Without them an abandoned async generator (say, a broken-off ``aiter_sse()``) is finalized
-    outside the loop and warns "async generator ignored GeneratorExit".
-    """
+    """qasync's loop, running callbacks only while it runs, with async-generator hooks."""
 
     def __init__(self, app: QApplication | None = None) -> None:
         super().__init__(app)
-        self._timer = _LoopTimer(self)
+        self._held: collections.deque[_Call] = collections.deque()
+        self._drain = self._run_held  # one bound method, to know it by identity
+        self._agens: weakref.WeakSet[AsyncGenerator[Any, Any]] = weakref.WeakSet()
+
+    def call_later(
+        self,
+        delay: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        if callback is self._drain:  # never held back behind the callbacks it is to run
+            drain: asyncio.Handle = super().call_later(delay, callback, *args, context=context)
+            return drain
+        # Fixed now, as asyncio.Handle does, so that a held task step still runs in its task's
+        # own context and not in a copy.
+        context = context if context is not None else contextvars.copy_context()
+        call = _Call(self, callback, args, context)
+        handle: asyncio.Handle = super().call_later(delay, call, context=context)
+        call.handle = weakref.ref(handle)
+        return handle
+
+    def _run_held(self) -> None:
+        while self._held and self.is_running():
+            self._held.popleft().run_held()
 
     def run_forever(self) -> Any:
+        if self._held:
+            self.call_soon(self._drain)
         previous = sys.get_asyncgen_hooks()
-        sys.set_asyncgen_hooks(
-            firstiter=self._asyncgen_firstiter_hook, finalizer=self._asyncgen_finalizer_hook
-        )
+        sys.set_asyncgen_hooks(firstiter=self._agens.add, finalizer=self._finalize_agen)
         try:
             return super().run_forever()
         finally:
             sys.set_asyncgen_hooks(*previous)
+
+    def close(self) -> None:
+        self._held.clear()  # as asyncio drops the callbacks still ready when a loop closes
+        super().close()
+
+    def _finalize_agen(self, agen: AsyncGenerator[Any, Any]) -> None:
+        # The garbage collector calls this, maybe on another thread: close it on the loop.
+        self._agens.discard(agen)
+        if not self.is_closed():
+            self.call_soon_threadsafe(self.create_task, agen.aclose())
+
+    async def shutdown_asyncgens(self) -> None:
+        agens = list(self._agens)
+        self._agens.clear()
+        results = await asyncio.gather(*(agen.aclose() for agen in agens), return_exceptions=True)
+        for agen, result in zip(agens, results, strict=True):
+            if isinstance(result, Exception):
+                self.call_exception_handler(
+                    {
+                        "message": f"an error occurred during closing of {agen!r}",
+                        "exception": result,
+                        "asyncgen": agen,
+                    }
+                )
 
 
 def make_loop(app: QApplication) -> QtEventLoop:

@@ -21,11 +21,8 @@ from typing import Any, Literal, cast
 
 import httpx
 
-# The decoders behind httpx-sse's EventSource. EventSource yields one event per iteration and
-# cannot say where a read ended, so the client feeds them itself to deliver a read's events at once.
-from httpx_sse._decoders import SSEDecoder, SSELineDecoder
-
 from desktop.api import api_error, bearer, segment
+from desktop.event_stream import EventStreamDecoder
 
 CONNECTED = "connected"
 HEARTBEAT = "heartbeat"
@@ -48,28 +45,19 @@ class StreamProtocolError(Exception):
 class EventDecoder:
     """Text of an event stream in, ``Event``s out: no I/O, so it is tested with strings.
 
-    On top of httpx-sse's decoders it drops the empty events they yield for a comment or a
-    ``retry:`` line (httpx-sse issue #35), and gives ``id=None`` to an event without an ``id:``
-    line of its own, where httpx-sse repeats the last id seen (the spec's last-event-ID buffer,
-    which is right for a browser's reconnect but wrong for telling stored events apart).
+    It returns every event a piece of text completes, so that all the events of one read reach
+    the UI in one call. An event gets the id of its own ``id:`` line, or None: not the last id
+    seen, which is right for a browser's reconnect but wrong for telling stored events apart.
+    Events with empty data (a keep-alive) are skipped.
     """
 
     def __init__(self) -> None:
-        self._lines = SSELineDecoder()
-        self._fields = SSEDecoder()
-        self._has_id = False
+        self._stream = EventStreamDecoder()
 
     def feed(self, text: str) -> list[Event]:
-        events: list[Event] = []
-        for line in self._lines.decode(text):
-            if line.partition(":")[0] == "id" and "\0" not in line:
-                self._has_id = True
-            sse = self._fields.decode(line)
-            if not line:
-                has_id, self._has_id = self._has_id, False
-                if sse is not None and sse.data:
-                    events.append(_event(sse.event, sse.data, sse.id if has_id else ""))
-        return events
+        return [
+            _event(sse.type, sse.data, sse.id or "") for sse in self._stream.feed(text) if sse.data
+        ]
 
 
 def _event(kind: str, data: str, raw_id: str) -> Event:

@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import signal
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_ENV = "SESSIONDOCK_TOKEN"
 STDERR_LINES = 50
-MAX_LINE = 64 * 1024  # a longer stderr "line" is kept in pieces
+MAX_LINE = 64 * 1024  # a longer "line" is taken in pieces
 DRAIN_TIMEOUT = 1.0  # a dead child's pipes reach EOF at once, unless something it left holds them
 EXIT_GRACE = 2.0  # a child that closed stdout before its ready line is probably exiting already
 KILL_AFTER = 3.0  # SIGTERM to SIGKILL when a start fails
@@ -100,93 +101,139 @@ def describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
-class _Child:
-    """One backend process, the task that drains its stderr, and the last lines it wrote there."""
+class _Child(asyncio.SubprocessProtocol):
+    """One backend process, seen through its pipes: the ready line on stdout, the last lines it
+    wrote to stderr, and its exit.
 
-    def __init__(self, proc: asyncio.subprocess.Process, token: str) -> None:
-        self.proc = proc
+    Built on ``loop.subprocess_exec`` with this protocol rather than on
+    ``asyncio.subprocess.Process``, whose pipes only a private attribute could close: every byte
+    is taken as it comes (a chatty child never blocks on a full pipe), the exit is known when
+    the process ends (not when its pipes close), and ``close()`` releases the pipes even while
+    something the child left behind still holds their other ends.
+    """
+
+    def __init__(self, token: str) -> None:
+        loop = asyncio.get_running_loop()
         self.tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
         self.up_since = 0.0
         self._token = token
-        # Read all the time, so the child never blocks on a full stderr pipe.
-        self.stderr_task = asyncio.create_task(
-            self._read_stderr(), name=f"backend {proc.pid} stderr"
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._partial = {1: b"", 2: b""}  # stdout and stderr: the line still being received
+        self._ready_line: asyncio.Future[dict[str, Any] | None] = loop.create_future()
+        self._exited: asyncio.Future[int] = loop.create_future()
+        self._drained: asyncio.Future[None] = loop.create_future()
+
+    @classmethod
+    async def spawn(cls, command: Sequence[str], env: dict[str, str], token: str) -> _Child:
+        _, child = await asyncio.get_running_loop().subprocess_exec(
+            lambda: cls(token),
+            *command,
+            stdin=subprocess.PIPE,  # kept open: its EOF tells the backend we are gone
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
         )
+        return child
 
-    async def _read_stderr(self) -> None:
-        stream = self.proc.stderr
-        assert stream is not None
-        pending = b""
-        while chunk := await stream.read(65536):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                self._add(line)
-            while len(pending) > MAX_LINE:
-                self._add(pending[:MAX_LINE])
-                pending = pending[MAX_LINE:]
-        if pending:
-            self._add(pending)
+    @property
+    def transport(self) -> asyncio.SubprocessTransport:
+        assert self._transport is not None
+        return self._transport
 
-    def _add(self, raw: bytes) -> None:
-        # The backend logs its browser URL, token included; keep it out of logs and error dialogs.
-        line = self.redact(raw.decode("utf-8", "replace").rstrip("\r"))
-        self.tail.append(line)
-        log.debug("backend %d: %s", self.proc.pid, line)
+    @property
+    def pid(self) -> int:
+        return self.transport.get_pid()
+
+    @property
+    def returncode(self) -> int | None:
+        return self.transport.get_returncode()
+
+    # -- the protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self._transport = transport
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        assert isinstance(data, bytes)
+        *lines, pending = (self._partial[fd] + data).split(b"\n")
+        while len(pending) > MAX_LINE:
+            lines.append(pending[:MAX_LINE])
+            pending = pending[MAX_LINE:]
+        self._partial[fd] = pending
+        for line in lines:
+            self._line(fd, line)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd not in self._partial:
+            return  # stdin
+        if last := self._partial.pop(fd):
+            self._line(fd, last)
+        if fd == 1 and not self._ready_line.done():
+            self._ready_line.set_result(None)
+        if not self._partial and not self._drained.done():
+            self._drained.set_result(None)
+
+    def process_exited(self) -> None:
+        code = self.transport.get_returncode()
+        assert code is not None
+        self._exited.set_result(code)
+
+    def _line(self, fd: int, raw: bytes) -> None:
+        if fd == 2:
+            # The backend logs its browser URL, token included: keep it out of logs and dialogs.
+            line = self.redact(raw.decode("utf-8", "replace").rstrip("\r"))
+            self.tail.append(line)
+            log.debug("backend %d: %s", self.pid, line)
+            return
+        if not self._ready_line.done():
+            with contextlib.suppress(ValueError):
+                data = json.loads(raw)
+                if isinstance(data, dict) and data.get("event") == "ready":
+                    self._ready_line.set_result(data)
+                    return
+        log.warning("backend %d wrote to stdout: %s", self.pid, self.redact(repr(raw)))
 
     def redact(self, text: str) -> str:
         return text.replace(self._token, REDACTED) if self._token else text
 
+    # -- what the supervisor asks
+
     async def read_ready(self) -> dict[str, Any] | None:
-        """The ready line's fields; None when stdout closed first. Nothing more is read."""
-        stream = self.proc.stdout
-        assert stream is not None
-        while True:
-            try:
-                line = await stream.readline()
-            except ValueError:  # a line over the stream limit: not ours
-                continue
-            if not line:
-                return None
-            with contextlib.suppress(ValueError):
-                data = json.loads(line)
-                if isinstance(data, dict) and data.get("event") == "ready":
-                    return data
-            log.warning("backend %d wrote to stdout: %s", self.proc.pid, self.redact(repr(line)))
+        """The ready line's fields; None when stdout closed first."""
+        return await asyncio.shield(self._ready_line)
+
+    async def wait(self) -> int:
+        """The exit code, once the process has exited."""
+        return await asyncio.shield(self._exited)
 
     async def end(self, kill_after: float, grace: float = 0.0) -> int:
-        """Stop the process (SIGTERM, then SIGKILL), release its pipes and task; its exit code."""
-        proc = self.proc
-        if proc.returncode is None and grace > 0:
+        """Stop the process (SIGTERM, then SIGKILL), release its pipes; its exit code."""
+        if self.returncode is None and grace > 0:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(grace):
-                    await proc.wait()
-        if proc.returncode is None:
+                    await self.wait()
+        if self.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
+                self.transport.terminate()
             try:
                 async with asyncio.timeout(kill_after):
-                    await proc.wait()
+                    await self.wait()
             except TimeoutError:
-                log.warning("backend %d ignored SIGTERM for %g s; killing it", proc.pid, kill_after)
+                log.warning("backend %d ignored SIGTERM for %g s; killing it", self.pid, kill_after)
                 with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-        code = await proc.wait()
+                    self.transport.kill()
+        code = await self.wait()
         await self.close()
         return code
 
     async def close(self) -> None:
-        """Release the pipes and the stderr task of a process that has exited. Idempotent."""
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        await asyncio.wait({self.stderr_task}, timeout=DRAIN_TIMEOUT)
-        await _cancel_and_wait(self.stderr_task)
-        # asyncio closes the transport by itself once the process has exited and both of its
-        # output pipes reached EOF; stdout is no longer read and may be paused, so close it here.
-        transport = getattr(self.proc, "_transport", None)
-        if transport is not None and not transport.is_closing():
-            transport.close()
-            await asyncio.sleep(0)  # run the pipes' connection_lost before anyone closes the loop
+        """Release the pipes of a process that has exited. Idempotent."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DRAIN_TIMEOUT):
+                await asyncio.shield(self._drained)  # what it wrote last, unless held open
+        self.transport.close()
+        await asyncio.sleep(0)  # run the pipes' connection_lost before anyone closes the loop
 
 
 async def _cancel_and_wait(task: asyncio.Task[Any]) -> None:
@@ -297,17 +344,11 @@ class BackendSupervisor:
     async def _launch(self) -> tuple[_Child, Ready]:
         env = {**os.environ, TOKEN_ENV: self._token}
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *self._command,
-                stdin=asyncio.subprocess.PIPE,  # kept open: its EOF tells the backend we are gone
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=env,
-            )
+            child = await _Child.spawn(self._command, env, self._token)
         except OSError as exc:
             message = f"cannot run the backend {self._command[0]}: {exc.strerror or exc}"
             raise BackendStartError(message) from None
-        child = self._child = _Child(proc, self._token)
+        self._child = child
         self._tail = child.tail
         try:
             return await self._until_ready(child)
@@ -341,7 +382,7 @@ class BackendSupervisor:
                 url=str(info["url"]),
                 port=int(info["port"]),
                 token=info["token"] if isinstance(info.get("token"), str) else self._token,
-                pid=int(info.get("pid") or child.proc.pid),
+                pid=int(info.get("pid") or child.pid),
             )
         except (KeyError, TypeError, ValueError):
             code = await child.end(KILL_AFTER)
@@ -349,7 +390,7 @@ class BackendSupervisor:
             raise BackendStartError(message, child.tail, code) from None
         child.up_since = asyncio.get_running_loop().time()
         self._ready = ready
-        log.info("backend %d is ready at %s", child.proc.pid, ready.url)
+        log.info("backend %d is ready at %s", child.pid, ready.url)
         self._emit(SupervisorState("ready", ready=ready))
         return child, ready
 
@@ -357,13 +398,13 @@ class BackendSupervisor:
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
-            code: int | None = await child.proc.wait()
+            code: int | None = await child.wait()
             up_for = loop.time() - child.up_since
             self._ready = None
             await child.close()
             tail = tuple(child.tail)
             message = f"the backend {describe_exit(code)}"
-            log.warning("backend %d %s after %.1f s", child.proc.pid, describe_exit(code), up_for)
+            log.warning("backend %d %s after %.1f s", child.pid, describe_exit(code), up_for)
             if up_for >= self._stable_after:
                 attempt = 0  # it had settled: this is a new failure, not the same one again
             while True:

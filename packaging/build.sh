@@ -3,10 +3,11 @@
 #
 #   bash packaging/build.sh
 #
-# Uses .venv (made and filled from pyproject.toml if missing; PYTHON=... picks another Python),
-# installs PyInstaller into it if missing, and on Linux first installs the system libraries
-# Qt's xcb platform plugin links to, so that they are copied into the bundle. It fails if the
-# bundled xcb plugin still lacks a library, or if the bundle does not run.
+# Uses .venv (made if missing; PYTHON=... picks another Python) and installs into it exactly
+# what requirements/lock.txt pins (PyInstaller included; nothing to do when it is there already),
+# and on Linux first installs the system libraries Qt's xcb platform plugin links to, so that
+# they are copied into the bundle. It fails if the bundled xcb plugin still lacks a library, or
+# if the bundle does not run.
 # DIST_DIR and WORK_DIR move the output (default dist/) and PyInstaller's cache (build/pyinstaller).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,15 +27,13 @@ else
   if [ ! -x "$PY" ]; then
     echo "== making .venv"
     python3 -m venv .venv
-    quiet_pip --upgrade pip
-    quiet_pip -e .
   fi
 fi
 
-if ! "$PY" -c "import PyInstaller" 2>/dev/null; then
-  echo "== pip install pyinstaller"
-  quiet_pip "pyinstaller>=6.10"
-fi
+# The bundle is made of what the lock pins, whatever the environment held before.
+echo "== pip install -r requirements/lock.txt"
+quiet_pip --require-hashes --only-binary=:all: -r requirements/lock.txt
+quiet_pip --no-deps --no-build-isolation -e .
 
 # Qt's xcb plugin links to libraries the PySide6 wheel does not ship. PyInstaller copies them
 # into the bundle only if they are on this machine when it builds.

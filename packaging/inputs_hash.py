@@ -20,6 +20,7 @@ FILES = (
     "packaging/sessiondock.spec",
     "packaging/build.sh",
     "packaging/inputs_hash.py",
+    "requirements/lock.txt",
 )
 
 

@@ -25,9 +25,12 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# Exactly what requirements/lock.txt pins (scripts/lock.sh makes it): every package with its
+# hash, wheels only, pip and the build backend included; then the project itself, editable.
+quiet_pip() { .venv/bin/python -m pip install --quiet "$@" 2>&1 | { grep -v "is ignored" || true; }; }
 python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
-.venv/bin/python -m pip install --quiet -e '.[dev]' 2>&1 | grep -v "is ignored" || true
+quiet_pip --require-hashes --only-binary=:all: -r requirements/lock.txt
+quiet_pip --no-deps --no-build-isolation -e .
 
 echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== mypy"; .venv/bin/mypy

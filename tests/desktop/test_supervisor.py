@@ -75,6 +75,38 @@ print({READY_LINE}, flush=True)
 time.sleep(60)
 """
 
+# Ready, then far more stdout than a pipe holds (a print() left in the backend), then stderr.
+CHATTY = f"""
+import json, os, sys, time
+print({READY_LINE}, flush=True)
+for n in range(20000):
+    sys.stdout.write(f"chatter {{n:05d}} " + "x" * 100 + "\\n")
+sys.stdout.flush()
+print("fake: still going", file=sys.stderr, flush=True)
+time.sleep(60)
+"""
+
+# Something a backend leaves behind that holds its stdout and stderr after it is gone: it writes
+# to stdout until our end of the pipe is closed, then says so in a file.
+HOLDER = """
+import os, sys, time
+open(sys.argv[1], "w").write(str(os.getpid()))
+while True:
+    try:
+        print("holder: still here", flush=True)
+    except BrokenPipeError:
+        open(sys.argv[1], "a").write(" released")
+        break
+    time.sleep(0.05)
+"""
+
+LEAVES_A_HOLDER = f"""
+import json, os, subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", {HOLDER!r}, sys.argv[1]])
+print({READY_LINE}, flush=True)
+time.sleep(60)
+"""
+
 SILENT = """
 import os, sys, time
 open(sys.argv[1], "w").write(str(os.getpid()))
@@ -311,6 +343,35 @@ async def test_stderr_never_blocks_the_child(make: Make) -> None:
     tail = supervisor.stderr_tail
     assert len(tail) == 50
     assert tail[-2].startswith("noise 19999 ") and tail[-1] == f"the token is {REDACTED}"
+
+
+async def test_stdout_after_the_ready_line_never_blocks_the_child(make: Make) -> None:
+    supervisor, _ = make(command=python(CHATTY))
+    await supervisor.start()
+    async with asyncio.timeout(WAIT):
+        while "fake: still going" not in supervisor.stderr_tail:
+            await asyncio.sleep(0.05)
+
+
+async def test_stop_releases_pipes_that_a_leftover_process_holds(
+    make: Make, tmp_path: Path
+) -> None:
+    report = tmp_path / "holder"
+    supervisor, _ = make(command=python(LEAVES_A_HOLDER, str(report)))
+    await supervisor.start()
+    async with asyncio.timeout(WAIT):
+        while not report.exists() or not report.read_text():
+            await asyncio.sleep(0.05)
+    holder = int(report.read_text())
+    try:
+        started = time.monotonic()
+        await supervisor.stop()
+        assert time.monotonic() - started < 3.0  # DRAIN_TIMEOUT, not until the holder exits
+        await wait_gone(holder)  # it saw its stdout closed: nothing of ours is left open
+        assert report.read_text() == f"{holder} released"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(holder, signal.SIGKILL)
 
 
 async def test_a_killed_backend_comes_back_on_a_new_port(make: Make, tmp_path: Path) -> None:

@@ -33,8 +33,9 @@ def _pyinstaller_installable() -> str | None:
     if probe.returncode == 0:
         return None
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "pyinstaller>=6.10"],
-        capture_output=True, text=True, timeout=180,
+        [sys.executable, "-m", "pip", "install", "--quiet", "--require-hashes",
+         "--only-binary=:all:", "-r", str(ROOT / "requirements" / "lock.txt")],
+        capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     if install.returncode != 0:
         last = (install.stderr.strip().splitlines() or ["pip failed"])[-1]
