@@ -90,6 +90,12 @@ def stop_question(session: Session) -> str | None:
     return f"Stop the shell? It is running {name}."
 
 
+def delete_question(session: Session) -> str:
+    """What Delete asks, always: it takes the session's whole history."""
+    running = " It is still running; it will be stopped." if is_running(session) else ""
+    return f'Delete the session "{session.get("name", "")}" and its history?{running}'
+
+
 def hints(session: Session | None) -> dict[str, str]:
     """The tooltip of each action button for ``session``."""
     agent = is_agent(session)

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from desktop.api import ApiClient, ApiError, BackendError
-from desktop.session_actions import can_stop, ended_by_quitting, quit_question, stop_question
+from desktop.session_actions import (
+    can_stop,
+    delete_question,
+    ended_by_quitting,
+    quit_question,
+    stop_question,
+)
 
 # Counting what quitting would end must not hold the quit up when the backend does not answer.
 QUIT_COUNT_TIMEOUT = 3.0
@@ -84,6 +91,9 @@ class SessionActions(QObject):
             return False
         await unless_ended(self.api.stop(session_id))
         return True
+
+    async def confirm_delete(self, session: dict[str, Any]) -> bool:
+        return await self.ask(delete_question(session), "Delete")
 
     async def confirm_quit(self) -> bool:
         """Whether to quit an app whose backend (and so whose sessions) quitting ends: asked

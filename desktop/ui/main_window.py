@@ -170,7 +170,9 @@ class MainWindow(QMainWindow):
         self.sessions.continue_requested.connect(
             lambda sid: self._spawn(self.continue_session(sid))
         )
-        self.sessions.delete_requested.connect(lambda sid: self._spawn(self.delete_session(sid)))
+        self.sessions.delete_requested.connect(
+            lambda sid: self._spawn(self.delete_session_if_confirmed(sid))
+        )
         self.prompt.submitted.connect(self._on_prompt_submitted)
         self.prompt.interrupt_requested.connect(self._on_interrupt_key)
 
@@ -606,6 +608,12 @@ class MainWindow(QMainWindow):
             return None
         self._set_continuing(True)
         return await self._continue(session_id, None, typing=True)
+
+    async def delete_session_if_confirmed(self, session_id: str) -> None:
+        """Delete, as its button does: after asking (it takes the session's whole history)."""
+        session = self.sessions.session(session_id)
+        if session is not None and await self.session_actions.confirm_delete(session):
+            await self.delete_session(session_id)
 
     async def delete_session(self, session_id: str) -> None:
         if session_id == self.current_session:

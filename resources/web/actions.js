@@ -75,6 +75,12 @@ export function stopQuestion(session) {
   return `Stop the shell? It is running ${String(job.name ?? "") || "a program"}.`;
 }
 
+/** What Delete asks, always: it takes the session's whole history. */
+export function deleteQuestion(session) {
+  const running = isRunning(session) ? " It is still running; it will be stopped." : "";
+  return `Delete the session "${session.name ?? ""}" and its history?${running}`;
+}
+
 /** The tooltip of each action button for `session`. */
 export function hints(session) {
   let interrupt;

@@ -500,7 +500,7 @@ class App {
   async deleteSession() {
     const session = this.currentSession();
     if (!session) return;
-    if (!confirm(`Delete the session "${session.name}" and its history?`)) return;
+    if (!(await actions.ask(actions.deleteQuestion(session), "Delete"))) return;
     this.openSession(null);
     this.views.delete(session.id);
     await api.deleteSession(session.id);

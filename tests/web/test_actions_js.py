@@ -23,14 +23,15 @@ RULES_JS = """async (sessions) => {
     stop: a.canStop(s),
     continue: a.canContinue(s),
     question: a.stopQuestion(s),
+    deleteQuestion: a.deleteQuestion(s),
     hints: a.hints(s),
   }));
 }"""
 
 
 def session(kind: str, status: str, **fields: Any) -> dict[str, Any]:
-    return {"id": "s", "kind": kind, "status": status, "exitCode": None, "foreground": None,
-            "agent": None, **fields}  # fmt: skip
+    return {"id": "s", "name": 'make "<all>"', "kind": kind, "status": status, "exitCode": None,
+            "foreground": None, "agent": None, **fields}  # fmt: skip
 
 
 def agent(status: str, **state: Any) -> dict[str, Any]:
@@ -92,6 +93,7 @@ def python_rules(s: dict[str, Any]) -> dict[str, Any]:
         "stop": session_actions.can_stop(s),
         "continue": session_actions.can_continue(s),
         "question": session_actions.stop_question(s),
+        "deleteQuestion": session_actions.delete_question(s),
         "hints": session_actions.hints(s),
     }
 
@@ -102,6 +104,9 @@ def test_both_clients_follow_the_same_rules(rules: list[dict[str, Any]]) -> None
         assert js == python, s
         actions = {a for a in ("interrupt", "stop", "continue") if python[a]}
         assert (python["label"], actions, python["question"]) == (label, offered, question), s
+        ending = " It is still running; it will be stopped." if python["stop"] else ""
+        asked = f'Delete the session "make "<all>"" and its history?{ending}'
+        assert python["deleteQuestion"] == asked
 
 
 def test_both_clients_wait_as_long_for_an_answer(dock: Dock, page: Page) -> None:

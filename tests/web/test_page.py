@@ -182,8 +182,17 @@ def test_statuses_stop_and_delete(dock: Dock, page: Page, workdir: Path) -> None
     assert ended["status"] == "stopped" and ended["signal"] in ("SIGTERM", "SIGHUP")
     assert page.inner_text("#session-badge") == f"stopped {ended['signal']}"
 
-    page.once("dialog", lambda dialog: dialog.accept())
+    # Delete asks first (Cancel is the default), in the page's own dialog.
     page.click("#delete-session")
+    page.wait_for_selector("#confirm[open]")
+    name = dock.client.get(f"/api/session/{session_id}").json()["name"]
+    assert page.inner_text("#confirm-text") == f'Delete the session "{name}" and its history?'
+    assert name.startswith("trap 'echo ignored' INT;")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#confirm", state="hidden")
+    assert dock.client.get(f"/api/session/{session_id}").status_code == 200
+    page.click("#delete-session")
+    page.click("#confirm-yes")
     page.wait_for_selector(f"#sessions [data-id='{session_id}']", state="detached")
     assert dock.client.get(f"/api/session/{session_id}").status_code == 404
     assert page.inner_text("#stream-state") == "—"

@@ -406,3 +406,29 @@ async def test_an_ending_that_comes_as_replay_still_reaches_the_list(
     await wait_until(lambda: window.sessions.row_text(waiting)[1] == "exited 0")
     assert not window.sessions.stop_button.isEnabled()
     await window.settle()
+
+
+async def test_delete_asks_first(app: DesktopApp, tmp_path: Path, qtbot: QtBot) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    session_id = await window.new_session(command="sleep 300", name='the "long" job')
+    await window.settle()
+    actions = window.session_actions
+    for answer in (QMessageBox.StandardButton.Cancel, "Delete"):
+        qtbot.mouseClick(window.sessions.delete_button, Qt.MouseButton.LeftButton)
+        await wait_until(lambda: actions.current is not None)
+        box = actions.current
+        assert box is not None
+        assert box.text() == (
+            'Delete the session "the "long" job" and its history? '
+            "It is still running; it will be stopped."
+        )
+        cancel = box.button(QMessageBox.StandardButton.Cancel)
+        assert box.defaultButton() is cancel
+        [delete] = [b for b in box.buttons() if b.text() == "Delete"]
+        qtbot.mouseClick(cancel if answer != "Delete" else delete, Qt.MouseButton.LeftButton)
+        await window.settle()
+        if answer != "Delete":
+            assert (await window.api.get_session(session_id))["status"] == "running"
+    assert session_id not in window.sessions.rows()
+    assert session_id not in [s["id"] for s in await window.api.list_sessions()]
