@@ -97,7 +97,7 @@ class SessionActions(QObject):
 
     async def confirm_quit(self) -> bool:
         """Whether to quit an app whose backend (and so whose sessions) quitting ends: asked
-        when something runs. A backend that cannot say what runs has nothing more to lose."""
+        when something runs. A backend that cannot say what runs does not hold the quit up."""
         try:
             async with asyncio.timeout(QUIT_COUNT_TIMEOUT):
                 sessions = await self.api.list_sessions()
