@@ -8,6 +8,7 @@ that cannot be reached (nothing listening, connection dropped, no answer in time
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Sequence
 from types import TracebackType
@@ -16,7 +17,9 @@ from urllib.parse import quote
 
 import httpx
 
-DEFAULT_TIMEOUT = 10.0
+# One request's whole time, the same in the web page (resources/web/api.js): past it, a frozen
+# backend or a half-open connection counts as an unreachable backend.
+DEFAULT_TIMEOUT = 20.0
 
 
 class BackendError(Exception):
@@ -68,6 +71,7 @@ class ApiClient:
         self._client = httpx.AsyncClient(
             base_url=base_url, headers=bearer(token), timeout=timeout, trust_env=False
         )
+        self.timeout = timeout
 
     @property
     def base_url(self) -> str:
@@ -102,7 +106,12 @@ class ApiClient:
         params: dict[str, str | int] | None = None,
     ) -> dict[str, Any]:
         try:
-            response = await self._client.request(method, path, json=body, params=params)
+            # httpx's timeout bounds each phase (connect, each read); this bounds the request.
+            async with asyncio.timeout(self.timeout):
+                response = await self._client.request(method, path, json=body, params=params)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            message = f"the backend did not answer within {self.timeout:g} s"
+            raise BackendUnavailable(f"{method} {path}: {message}") from exc
         except httpx.TransportError as exc:
             raise BackendUnavailable(f"{method} {path}: {exc!r}") from exc
         if response.is_error:
@@ -210,6 +219,14 @@ class ApiClient:
             "POST", f"/api/session/{segment(session_id)}/prompt", body={"command": command}
         )
         return int(result["eventId"])
+
+    async def interrupt(self, session_id: str) -> None:
+        """Ctrl-C: SIGINT to the terminal's foreground job, or a conversation's running turn."""
+        await self._call("POST", f"/api/session/{segment(session_id)}/interrupt")
+
+    async def stop(self, session_id: str) -> None:
+        """End the session gracefully (it ends ``stopped``); answered at once, before it ends."""
+        await self._call("POST", f"/api/session/{segment(session_id)}/stop")
 
     async def send_signal(
         self, session_id: str, name: Literal["SIGINT", "SIGTERM", "SIGKILL"]

@@ -145,6 +145,7 @@ class DesktopApp(QObject):
         if self.connect_to is None:
             self.connect_to = await running_backend(self.data_dir)
         if self.connect_to is not None:
+            # Its sessions are not ours: they go on after the app quits, which asks nothing.
             url, token = self.connect_to
             self.window.set_backend_state(f"attached to {url}")
             self.window.set_endpoint(url, token)
@@ -156,6 +157,8 @@ class DesktopApp(QObject):
         while True:
             try:
                 await self.supervisor.start()
+                # Quitting stops this backend, and with it every session it runs.
+                self.window.ask_before_quit = True
                 return True
             except BackendStartError as error:
                 if not await self._ask_retry(error):
@@ -189,10 +192,11 @@ class DesktopApp(QObject):
             window.set_backend_state(state.kind)
 
     def quit(self) -> None:
-        """End ``run()`` as closing the window does, even while the start-up dialog asks."""
+        """End ``run()`` as closing the window does, but without asking (the system or a test
+        wants the app gone), even while the start-up dialog asks."""
         if self.error_dialog is not None:
             self.error_dialog.reject()
-        self.window.close()
+        self.window.close_now()
 
     async def close(self) -> None:
         """Stream, tasks, client, then the backend: nothing outlives the app."""

@@ -49,7 +49,7 @@ async def shoot(app: DesktopApp, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(out / "desktop-main.png"))
     print(out / "desktop-main.png")
-    window.close()
+    app.quit()  # no quit question, whatever still runs
 
 
 async def shoot_agent(app: DesktopApp, out: Path, demo: AgentDemo) -> None:
@@ -73,7 +73,7 @@ async def shoot_agent(app: DesktopApp, out: Path, demo: AgentDemo) -> None:
     out.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(out / "desktop-agent.png"))
     print(out / "desktop-agent.png")
-    window.close()
+    app.quit()  # no quit question, whatever still runs
 
 
 def main() -> int:

@@ -119,8 +119,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path, *args: str) -> Iterator[Server]:
-    server = Server(data_dir, list(args)).start()
+def running_server(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    server = Server(data_dir, list(args), env=env or {}).start()
     try:
         yield server
     finally:

@@ -26,40 +26,24 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import ApiClient, ApiError, BackendError
+from desktop.session_actions import can_continue, can_interrupt, is_agent, status_label
 from desktop.settings import AppSettings, SettingsDialog
 from desktop.sse_client import CONNECTED, Event, StreamState
+from desktop.ui.actions import SessionActions
 from desktop.ui.feed import SessionFeed
 from desktop.ui.output_view import OutputView, SessionDocument
-from desktop.ui.panels import (
-    ProjectsPanel,
-    PromptLine,
-    SessionsPanel,
-    is_agent,
-    plain_label,
-    status_badge,
-)
+from desktop.ui.panels import STATUS_COLORS, ProjectsPanel, PromptLine, SessionsPanel, plain_label
 
 log = logging.getLogger(__name__)
 
 REFRESH_MS = 2000
 KEEP_DOCUMENTS = 20  # sessions whose output stays in memory for an instant switch back
-STOP_ESCALATION_S = 2.0
 # Output waiting for the view, in lines, before the oldest is skipped: under a second behind
 # at the rate Qt draws (~30,000 lines/s), so a flood shows its newest output, not old news.
 MAX_PENDING_LINES = 20_000
 SHELL_PLACEHOLDER = "Type a command for the session and press Enter"
 AGENT_PLACEHOLDER = "Message Claude and press Enter (sent while it works, it waits its turn)"
 CONTINUE_PLACEHOLDER = "Continue this conversation…"
-
-
-def continued_by_a_new_session(session: dict[str, Any] | None) -> bool:
-    """An agent conversation that takes no more prompts itself (imported, or ended) but can be
-    continued: a prompt typed into it starts a ``claude`` session that resumes it."""
-    if not is_agent(session) or session is None or session["status"] == "running":
-        return False
-    return session["status"] == "imported" or bool(
-        (session.get("agent") or {}).get("agentSessionId")
-    )
 
 
 def session_name(command: str, width: int = 60) -> str:
@@ -103,8 +87,10 @@ class MainWindow(QMainWindow):
         font.setBold(True)
         self.session_name.setFont(font)
         self.session_folder = plain_label()
+        self.session_status = plain_label()  # the status label, as the web page's badge
         title = QHBoxLayout()
         title.addWidget(self.session_name)
+        title.addWidget(self.session_status)
         title.addWidget(self.session_folder, 1)
 
         left = QSplitter(Qt.Orientation.Vertical)
@@ -136,7 +122,13 @@ class MainWindow(QMainWindow):
         # Per session, the last stored event of when its stream (re)connected: events up to it
         # are a replay of the past, later ones are news for the session list.
         self._replayed_through: dict[str, int] = {}
-        self._continuing = False  # a prompt is starting a session that continues another
+        self._continuing = False  # a session that continues another is being started
+        self.session_actions = SessionActions(api, self)
+        # Set by the app when quitting ends the sessions (it owns the backend): then closing
+        # the window asks first while something runs.
+        self.ask_before_quit = False
+        self._quit_confirmed = False
+        self._quit_check: asyncio.Task[None] | None = None
         self.feed: SessionFeed | None = None
         # Switches run one at a time and only the latest request counts: arrow keys in the
         # session list must not leave two streams running.
@@ -171,9 +163,18 @@ class MainWindow(QMainWindow):
         self.sessions.new_command_requested.connect(
             lambda line: self._spawn(self.new_session(command=line))
         )
+        self.sessions.interrupt_requested.connect(
+            lambda sid: self._spawn(self.interrupt_session(sid))
+        )
         self.sessions.stop_requested.connect(lambda sid: self._spawn(self.stop_session(sid)))
-        self.sessions.delete_requested.connect(lambda sid: self._spawn(self.delete_session(sid)))
+        self.sessions.continue_requested.connect(
+            lambda sid: self._spawn(self.continue_session(sid))
+        )
+        self.sessions.delete_requested.connect(
+            lambda sid: self._spawn(self.delete_session_if_confirmed(sid))
+        )
         self.prompt.submitted.connect(self._on_prompt_submitted)
+        self.prompt.interrupt_requested.connect(self._on_interrupt_key)
 
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -306,7 +307,7 @@ class MainWindow(QMainWindow):
         if before == "running/working" and now == "running/idle":
             message = "finished its turn"
         elif before.startswith("running") and not now.startswith("running"):
-            message = status_badge(session)
+            message = status_label(session)
         else:
             return
         self.sessions.set_badge(session["id"], True)
@@ -485,15 +486,25 @@ class MainWindow(QMainWindow):
         self.rate_label.setText(f"{rate} events/s")
 
     def _update_prompt(self) -> None:
+        """The prompt line and the status label follow the session on screen."""
         session = self.sessions.session(self.current_session or "")
+        self._update_status_label(session)
         running = session is not None and session["status"] == "running"
-        continued = continued_by_a_new_session(session)
+        continued = can_continue(session)
         self.prompt.setEnabled((running or continued) and not self._continuing)
         if continued:
             self.prompt.setPlaceholderText(CONTINUE_PLACEHOLDER)
         else:
             agent = is_agent(session)
             self.prompt.setPlaceholderText(AGENT_PLACEHOLDER if agent else SHELL_PLACEHOLDER)
+
+    def _update_status_label(self, session: dict[str, Any] | None) -> None:
+        if session is None:
+            self.session_status.setText("")
+            return
+        self.session_status.setText(status_label(session))
+        color = STATUS_COLORS.get(session["status"])
+        self.session_status.setStyleSheet(f"color: {color.name()}" if color is not None else "")
 
     async def resize_terminal(self) -> None:
         session = self.sessions.session(self.current_session or "")
@@ -519,7 +530,7 @@ class MainWindow(QMainWindow):
         if sending is not None:
             await sending
 
-    def _prompt_sender(self, text: str) -> Coroutine[Any, Any, None] | None:
+    def _prompt_sender(self, text: str) -> Coroutine[Any, Any, object] | None:
         """What sends ``text`` to the session on screen now, decided at once (the session, and
         a guard against a second Enter), or None if there is nothing to send.
 
@@ -532,12 +543,16 @@ class MainWindow(QMainWindow):
         session = self.sessions.session(session_id)
         if is_agent(session) and not text.strip():
             return None
-        if continued_by_a_new_session(session):
+        if can_continue(session):
             typing = self.prompt.hasFocus()
-            self._continuing = True  # until the new session has it, Enter starts no other one
-            self._update_prompt()
+            self._set_continuing(True)  # until the new session has it, Enter starts no other one
             return self._continue(session_id, text, typing)
         return self._send(session_id, text)
+
+    def _set_continuing(self, on: bool) -> None:
+        self._continuing = on
+        self.sessions.set_continuing(on)
+        self._update_prompt()
 
     async def _send(self, session_id: str, text: str) -> None:
         try:
@@ -546,18 +561,21 @@ class MainWindow(QMainWindow):
             self._give_back(text)
             raise
 
-    async def _continue(self, session_id: str, text: str, typing: bool) -> None:
-        """Start a session that resumes ``session_id`` and send it ``text``; the prompt line
-        gets the focus back if it had it (disabling it meanwhile took it away)."""
+    async def _continue(self, session_id: str, text: str | None, typing: bool) -> str:
+        """Start a session that resumes ``session_id`` (it comes on screen) and send it
+        ``text``, if any; the prompt line gets the focus if it had it (disabling it meanwhile
+        took it away); the new session's id."""
         try:
             new_id = await self.new_agent_session(resume=session_id)
-            await self.api.send_prompt(new_id, text)
+            if text is not None:
+                await self.api.send_prompt(new_id, text)
+            return new_id
         except Exception:
-            self._give_back(text)
+            if text is not None:
+                self._give_back(text)
             raise
         finally:
-            self._continuing = False
-            self._update_prompt()
+            self._set_continuing(False)
             if typing and self.prompt.isEnabled():
                 self.prompt.setFocus()
 
@@ -567,22 +585,35 @@ class MainWindow(QMainWindow):
         if not self.prompt.text():
             self.prompt.setText(text)
 
-    async def stop_session(self, session_id: str) -> None:
-        """SIGINT, as Ctrl-C would; SIGTERM if it is still running two seconds later.
+    def _on_interrupt_key(self) -> None:
+        session_id = self.current_session
+        if session_id is not None and can_interrupt(self.sessions.session(session_id)):
+            self._spawn(self.interrupt_session(session_id))
 
-        A conversation that is working only has its turn interrupted (queued prompts go on);
-        an idle one is closed."""
-        session = self.sessions.session(session_id)
-        if is_agent(session) and session is not None:
-            working = (session.get("agent") or {}).get("state") == "working"
-            await self.api.send_signal(session_id, "SIGINT" if working else "SIGTERM")
-            await self.refresh_sessions()
-            return
-        await self.api.send_signal(session_id, "SIGINT")
-        await asyncio.sleep(STOP_ESCALATION_S)
-        if (await self.api.get_session(session_id))["status"] == "running":
-            await self.api.send_signal(session_id, "SIGTERM")
+    async def interrupt_session(self, session_id: str) -> None:
+        """Ctrl-C: the program running in a terminal, or a conversation's running turn."""
+        await self.session_actions.interrupt(session_id)
         await self.refresh_sessions()
+
+    async def stop_session(self, session_id: str) -> None:
+        """End the session (a conversation too), after asking if it is a shell running a
+        program."""
+        if await self.session_actions.stop(session_id):
+            await self.refresh_sessions()
+
+    async def continue_session(self, session_id: str) -> str | None:
+        """An ended or imported conversation goes on in a new session, which comes on screen
+        with the prompt line ready; its id (None if there is nothing to continue)."""
+        if self._continuing or not can_continue(self.sessions.session(session_id)):
+            return None
+        self._set_continuing(True)
+        return await self._continue(session_id, None, typing=True)
+
+    async def delete_session_if_confirmed(self, session_id: str) -> None:
+        """Delete, as its button does: after asking (it takes the session's whole history)."""
+        session = self.sessions.session(session_id)
+        if session is not None and await self.session_actions.confirm_delete(session):
+            await self.delete_session(session_id)
 
     async def delete_session(self, session_id: str) -> None:
         if session_id == self.current_session:
@@ -622,6 +653,23 @@ class MainWindow(QMainWindow):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    def close_now(self) -> None:
+        """Close without asking (the system asked the app to quit)."""
+        self._quit_confirmed = True
+        self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.ask_before_quit and not self._quit_confirmed:
+            event.ignore()  # for now: closed again once the answer (if a question is due) is in
+            if self._quit_check is None:
+                self._quit_check = self._spawn(self._close_if_confirmed())
+            return
         event.accept()
         self.closed.emit()
+
+    async def _close_if_confirmed(self) -> None:
+        try:
+            if await self.session_actions.confirm_quit():
+                self.close_now()
+        finally:
+            self._quit_check = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import sys
 import time
 from typing import Any
 
@@ -24,16 +25,32 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.format import session_cost
+from desktop.session_actions import (
+    can_continue,
+    can_interrupt,
+    can_stop,
+    hints,
+    is_agent,
+    status_label,
+)
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 STATUS_COLORS = {
     "running": QColor(46, 160, 67),
     "exited": QColor(110, 118, 129),
     "failed": QColor(218, 54, 51),
+    "stopped": QColor(87, 96, 106),  # the user's own doing: neutral, not a failure
     "interrupted": QColor(210, 153, 34),
     "imported": QColor(56, 132, 244),
 }
 WORKING_COLOR = QColor(150, 100, 230)
+# Ctrl-C as in a terminal: the physical Control key, which Qt calls Meta on macOS (where
+# ControlModifier is Command, and Command-C stays Copy).
+INTERRUPT_MODIFIER = (
+    Qt.KeyboardModifier.MetaModifier
+    if sys.platform == "darwin"
+    else Qt.KeyboardModifier.ControlModifier
+)
 
 
 def plain_label(text: str = "") -> QLabel:
@@ -49,11 +66,6 @@ def plain_tooltip(text: str) -> str:
     return f'<p style="white-space: pre-wrap">{html.escape(text)}</p>'
 
 
-def is_agent(session: dict[str, Any] | None) -> bool:
-    """A Claude Code conversation (live or imported) rather than a terminal."""
-    return session is not None and session.get("kind") == "claude"
-
-
 def agent_state(session: dict[str, Any]) -> str:
     """``working…``, ``working… · queued 2``, ``idle`` or ``imported``, then the total cost."""
     agent = session.get("agent") or {}
@@ -64,22 +76,11 @@ def agent_state(session: dict[str, Any]) -> str:
         if isinstance(queued, int) and queued > 0:
             state += f" · queued {queued}"
     else:
-        state = status_badge(session)
+        state = status_label(session)
     cost = session_cost(session)
     if cost is not None:
         state += f" · {cost}"
     return state
-
-
-def status_badge(session: dict[str, Any]) -> str:
-    """``running``, ``exited 0``, ``failed 3``, ``failed SIGINT``, ``interrupted``."""
-    status = str(session.get("status", "?"))
-    code = session.get("exitCode")
-    if status == "exited":
-        return "exited 0"
-    if status == "failed" and isinstance(code, int):
-        return f"failed {code}" if code >= 0 else f"killed by signal {-code}"
-    return status
 
 
 def format_time(ms: int | None) -> str:
@@ -160,7 +161,9 @@ class SessionsPanel(QWidget):
     new_shell_requested = Signal()
     new_agent_requested = Signal()
     new_command_requested = Signal(str)
+    interrupt_requested = Signal(str)
     stop_requested = Signal(str)
+    continue_requested = Signal(str)
     delete_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -177,7 +180,9 @@ class SessionsPanel(QWidget):
         self.agent_button = QPushButton("New Claude")
         self.agent_button.setToolTip("Start a Claude Code conversation in the project's folder")
         self.command_button = QPushButton("Run")
+        self.interrupt_button = QPushButton("Interrupt")
         self.stop_button = QPushButton("Stop")
+        self.continue_button = QPushButton("Continue")
         self.delete_button = QPushButton("Delete")
         new_row = QHBoxLayout()
         new_row.addWidget(self.shell_button)
@@ -186,8 +191,13 @@ class SessionsPanel(QWidget):
         new_row.addWidget(self.command_button)
         actions = QHBoxLayout()
         actions.addStretch(1)
-        actions.addWidget(self.stop_button)
-        actions.addWidget(self.delete_button)
+        for button in (
+            self.interrupt_button,
+            self.stop_button,
+            self.continue_button,
+            self.delete_button,
+        ):
+            actions.addWidget(button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("<b>Sessions</b>"))
@@ -196,11 +206,17 @@ class SessionsPanel(QWidget):
         layout.addLayout(actions)
         self._sessions: dict[str, dict[str, Any]] = {}
         self._badged: set[str] = set()
+        self._continuing = False
         self.shell_button.clicked.connect(self.new_shell_requested)
         self.agent_button.clicked.connect(self.new_agent_requested)
         self.command_button.clicked.connect(self._run_command)
         self.command_line.returnPressed.connect(self._run_command)
-        self.stop_button.clicked.connect(lambda: self._emit_for_selected(self.stop_requested))
+        for button, signal in (
+            (self.interrupt_button, self.interrupt_requested),
+            (self.stop_button, self.stop_requested),
+            (self.continue_button, self.continue_requested),
+        ):
+            button.clicked.connect(lambda _=False, s=signal: self._emit_for_selected(s))
         self.delete_button.clicked.connect(lambda: self._emit_for_selected(self.delete_requested))
         self.tree.currentItemChanged.connect(self._changed)
         self.set_project_open(False)
@@ -253,7 +269,7 @@ class SessionsPanel(QWidget):
             where = f"imported from {source}" if source else f"in {session['workingDir']}"
             item.setToolTip(0, plain_tooltip(f"Claude Code conversation\n{where}"))
         else:
-            item.setText(1, status_badge(session))
+            item.setText(1, status_label(session))
             command = " ".join(session["argv"])
             item.setToolTip(0, plain_tooltip(f"{command}\nin {session['workingDir']}"))
         item.setToolTip(1, plain_tooltip(item.text(1)))
@@ -341,25 +357,32 @@ class SessionsPanel(QWidget):
         self._update_buttons()
         self.session_selected.emit(self.selected_id())
 
+    def set_continuing(self, on: bool) -> None:
+        """A continuation is being started: Continue waits for it (a second click would start
+        a second session)."""
+        self._continuing = on
+        self._update_buttons()
+
     def _update_buttons(self) -> None:
         session = self._sessions.get(self.selected_id() or "")
-        self.stop_button.setEnabled(session is not None and session["status"] == "running")
+        hint = hints(session)
+        continuable = can_continue(session) and not self._continuing
+        for button, enabled, tip in (
+            (self.interrupt_button, can_interrupt(session), hint["interrupt"]),
+            (self.stop_button, can_stop(session), hint["stop"]),
+            (self.continue_button, continuable, hint["continue"]),
+        ):
+            button.setEnabled(enabled)
+            button.setToolTip(tip)
         self.delete_button.setEnabled(session is not None)
-        agent = (session or {}).get("agent") or {}
-        working = is_agent(session) and agent.get("state") == "working"
-        self.stop_button.setText("Interrupt" if working else "Stop")
-        if working:
-            self.stop_button.setToolTip("Interrupt the running turn; queued prompts go on")
-        elif is_agent(session):
-            self.stop_button.setToolTip("End this conversation (a prompt can continue it later)")
-        else:
-            self.stop_button.setToolTip("Ctrl-C, then SIGTERM if it is still running")
 
 
 class PromptLine(QLineEdit):
-    """Enter sends; Up and Down walk the history of what was sent."""
+    """Enter sends; Up and Down walk the history of what was sent; Ctrl-C with nothing selected
+    asks to interrupt (with a selection it copies, as anywhere)."""
 
     submitted = Signal(str)
+    interrupt_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -379,7 +402,13 @@ class PromptLine(QLineEdit):
         self.submitted.emit(text)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Up and self.history:
+        if (
+            event.key() == Qt.Key.Key_C
+            and event.modifiers() == INTERRUPT_MODIFIER
+            and not self.hasSelectedText()
+        ):
+            self.interrupt_requested.emit()
+        elif event.key() == Qt.Key.Key_Up and self.history:
             if self._position == len(self.history):  # leaving the line being typed
                 self._draft = self.text()
             self._position = max(0, self._position - 1)

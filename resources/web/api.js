@@ -10,7 +10,8 @@ export class ApiError extends Error {
 }
 
 /** How long a request may go unanswered (a frozen backend, a half-open connection) before it
- *  fails like an unreachable backend, so nothing waiting on it stays stuck. */
+ *  fails like an unreachable backend, so nothing waiting on it stays stuck. The desktop app's is
+ *  the same (desktop/api.py, DEFAULT_TIMEOUT). */
 export const limits = { timeoutMs: 20_000 };
 
 async function request(method, path, body) {
@@ -55,6 +56,8 @@ export const api = {
   deleteSession: (sessionId) => request("DELETE", `/api/session/${id(sessionId)}`),
   prompt: (sessionId, command) =>
     request("POST", `/api/session/${id(sessionId)}/prompt`, { command }),
+  interrupt: (sessionId) => request("POST", `/api/session/${id(sessionId)}/interrupt`),
+  stop: (sessionId) => request("POST", `/api/session/${id(sessionId)}/stop`),
   signal: (sessionId, signal) =>
     request("POST", `/api/session/${id(sessionId)}/signal`, { signal }),
   resize: (sessionId, cols, rows) =>

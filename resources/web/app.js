@@ -1,7 +1,10 @@
 // The SessionDock page: projects, their sessions, one live session view with its prompt.
 // The REST calls are in api.js, the stream client in sse-client.js, the terminal output view in
-// output.js, the view of agent (Claude Code) sessions in agent.js.
+// output.js, the view of agent (Claude Code) sessions in agent.js, the rules of Interrupt, Stop
+// and Continue (and of status labels) in actions.js.
 
+import * as actions from "./actions.js";
+import { canContinue, canInterrupt, canStop, hints, isAgent, statusLabel } from "./actions.js";
 import { AgentView } from "./agent.js";
 import { api, ApiError } from "./api.js";
 import { sessionCost } from "./format.js";
@@ -12,24 +15,12 @@ const { SessionEventStream } = globalThis;
 
 const POLL_MS = 2000;
 const PROJECTS_POLL_MS = 10000;
-const STOP_ESCALATION_MS = 2000;
 const KEPT_VIEWS = 8; // session views kept (text and resume point) for switching back at once
 const KEPT_CHARS = 20_000_000; // characters those views may keep, besides the one on screen
 const MAX_LINES_KEY = "sessiondock.maxLines";
 const AGENT_EVENTS = ["output", "operations-detected", "prompt", "status", "error", "raw", "history-trimmed"];
 
 const $ = (selector) => document.querySelector(selector);
-
-/** `running`, `exited 0`, `failed 3`, `killed by signal 9`, `interrupted`: as the desktop app. */
-export function statusBadge(session) {
-  const status = String(session.status ?? "?");
-  const code = session.exitCode;
-  if (status === "exited") return "exited 0";
-  if (status === "failed" && Number.isInteger(code)) {
-    return code >= 0 ? `failed ${code}` : `killed by signal ${-code}`;
-  }
-  return status;
-}
 
 function formatTime(ms) {
   if (!ms) return "";
@@ -39,11 +30,6 @@ function formatTime(ms) {
   if (Date.now() - ms < 20 * 3600 * 1000) return time;
   const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
   return `${day} ${time.slice(0, 5)}`;
-}
-
-/** A Claude Code session: one we run (`claude`) or one read from its history (`imported`). */
-export function isAgent(session) {
-  return session?.kind === "claude" || Boolean(session?.agent);
 }
 
 /** A working agent session's hint for the list: "working…", or "queued 2" when prompts wait. */
@@ -87,8 +73,6 @@ function unavailable(error) {
 function unavailableText(error) {
   return error.status ? `backend unavailable (HTTP ${error.status})` : "backend unreachable";
 }
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 class App {
   constructor() {
@@ -145,7 +129,9 @@ class App {
       const command = $("#command").value.trim();
       if (command) this.run(() => this.newSession(command));
     });
+    $("#interrupt-session").addEventListener("click", () => this.run(() => this.interruptSession()));
     $("#stop-session").addEventListener("click", () => this.run(() => this.stopSession()));
+    $("#continue-session").addEventListener("click", () => this.run(() => this.continueSession()));
     $("#delete-session").addEventListener("click", () => this.run(() => this.deleteSession()));
     $("#prompt").addEventListener("keydown", (event) => this.promptKey(event));
     $("#follow").addEventListener("click", () => this.currentView()?.output.scrollToEnd());
@@ -375,7 +361,7 @@ class App {
             "aria-current": session.id === this.sessionId ? "true" : "false",
           },
           element("span", { className: "name" }, session.name),
-          element("span", { className: `badge ${session.status}` }, statusBadge(session)),
+          element("span", { className: `badge ${session.status}` }, statusLabel(session)),
           this.sessionSub(session),
         ),
       ),
@@ -437,24 +423,29 @@ class App {
         element("span", { className: "muted" }, ` — ${session.workingDir}`),
       );
       title.className = "";
-      badge.textContent = statusBadge(session);
+      badge.textContent = statusLabel(session);
       badge.className = `badge ${session.status}`;
       badge.hidden = false;
     }
     const running = session?.status === "running";
     const agent = isAgent(session);
-    const imported = session?.status === "imported";
-    const stop = $("#stop-session");
-    // An agent's Stop interrupts the running turn only: the conversation goes on.
-    stop.textContent = agent ? "Interrupt" : "Stop";
-    stop.title = agent ? "Interrupt the running turn (SIGINT); queued prompts still run" : "";
-    stop.disabled = agent ? !(running && session.agent?.state === "working") : !running;
+    const continued = canContinue(session);
+    const waiting = this.continuing.has(session?.id);
+    const hint = hints(session);
+    for (const [id, enabled, title] of [
+      ["#interrupt-session", canInterrupt(session), hint.interrupt],
+      ["#stop-session", canStop(session), hint.stop],
+      ["#continue-session", continued && !waiting, hint.continue],
+    ]) {
+      $(id).disabled = !enabled;
+      $(id).title = title;
+    }
     $("#delete-session").disabled = !session;
     const prompt = $("#prompt");
     const wasFocused = document.activeElement === prompt;
-    const open = (running || imported) && !this.continuing.has(session?.id);
+    const open = (running || continued) && !waiting;
     prompt.disabled = !open;
-    if (imported) prompt.placeholder = "Continue this conversation… (Enter starts a new Claude session from here)";
+    if (continued) prompt.placeholder = "Continue this conversation… (Enter starts a new Claude session from here)";
     else if (running && agent) prompt.placeholder = "Message Claude and press Enter (while it works, prompts queue)";
     else if (running) prompt.placeholder = "Type a command for the session and press Enter";
     else prompt.placeholder = session ? "The session is not running" : "Pick a session";
@@ -482,27 +473,33 @@ class App {
     $("#prompt").focus();
   }
 
-  /** SIGINT, as Ctrl-C would; SIGTERM if it is still running two seconds later. An agent
-   * session only gets the SIGINT: it ends the turn, and the conversation stays open. */
+  /** Ctrl-C: the program running in a terminal, or a conversation's running turn. */
+  async interruptSession() {
+    const sessionId = this.sessionId;
+    if (!sessionId) return;
+    await actions.interrupt(sessionId);
+    await this.refreshSessions();
+  }
+
+  /** End the session (a conversation too), after asking if it is a shell running a program. */
   async stopSession() {
     const sessionId = this.sessionId;
     if (!sessionId) return;
-    const agent = isAgent(this.currentSession());
-    await api.signal(sessionId, "SIGINT");
-    if (agent) {
-      await this.refreshSessions();
-      return;
-    }
-    await sleep(STOP_ESCALATION_MS);
-    const session = await api.session(sessionId);
-    if (session.status === "running") await api.signal(sessionId, "SIGTERM");
-    await this.refreshSessions();
+    if (await actions.stop(sessionId)) await this.refreshSessions();
+  }
+
+  /** An ended or imported conversation goes on in a new session, shown at once. */
+  async continueSession() {
+    const session = this.currentSession();
+    if (!canContinue(session) || this.continuing.has(session.id)) return;
+    await this.continueConversation(session, null);
+    if (!$("#prompt").disabled) $("#prompt").focus(); // the button it came from is disabled now
   }
 
   async deleteSession() {
     const session = this.currentSession();
     if (!session) return;
-    if (!confirm(`Delete the session "${session.name}" and its history?`)) return;
+    if (!(await actions.ask(actions.deleteQuestion(session), "Delete"))) return;
     this.openSession(null);
     this.views.delete(session.id);
     await api.deleteSession(session.id);
@@ -688,7 +685,10 @@ class App {
 
   promptKey(event) {
     const prompt = event.currentTarget;
-    if (event.key === "Enter") {
+    if (this.isInterruptKey(event)) {
+      event.preventDefault();
+      this.run(() => this.interruptSession());
+    } else if (event.key === "Enter") {
       event.preventDefault();
       if (this.continuing.has(this.sessionId)) return; // this text waits for the new session
       const text = prompt.value;
@@ -716,32 +716,45 @@ class App {
     }
   }
 
+  /** Ctrl-C in the prompt with nothing selected in it interrupts, when Interrupt would (else it
+   * is the field's own Ctrl-C). Ctrl, not Cmd: on a Mac, Cmd-C stays Copy. */
+  isInterruptKey(event) {
+    const field = event.currentTarget;
+    return (
+      event.key.toLowerCase() === "c" &&
+      event.ctrlKey && !event.metaKey && !event.altKey && !event.shiftKey &&
+      field.selectionStart === field.selectionEnd &&
+      canInterrupt(this.currentSession())
+    );
+  }
+
   async sendPrompt(text) {
     if (!this.sessionId) return;
     const session = this.currentSession();
     if (isAgent(session) && !text.trim()) return; // an empty line is no prompt for an agent
-    if (session?.status === "imported") {
+    if (canContinue(session)) {
       await this.continueConversation(session, text);
       return;
     }
     await api.prompt(this.sessionId, text);
   }
 
-  /** An imported conversation goes on in a new `claude` session that resumes it. The prompt is
-   * disabled until that session has the text: a second Enter would start a second session. */
-  async continueConversation(imported, text) {
+  /** An imported or ended conversation goes on in a new `claude` session that resumes it (and
+   * gets `text`, if any). The prompt is disabled until that session has the text: a second Enter
+   * would start a second session. */
+  async continueConversation(ended, text) {
     const prompt = $("#prompt");
-    const waiting = [imported.id];
+    const waiting = [ended.id];
     for (const id of waiting) this.continuing.add(id);
     prompt.disabled = true;
+    this.renderSessionHead();
     try {
-      const body = { projectId: imported.projectId, kind: "claude", resume: imported.id };
-      const session = await api.createSession(body);
+      const session = await api.createSession({ kind: "claude", resume: ended.id });
       waiting.push(session.id);
       this.continuing.add(session.id);
       await this.refreshSessions();
       this.openSession(session.id);
-      await api.prompt(session.id, text);
+      if (text !== null) await api.prompt(session.id, text);
     } finally {
       for (const id of waiting) this.continuing.delete(id);
       this.renderSessionHead();

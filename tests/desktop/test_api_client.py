@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -173,3 +174,48 @@ async def test_set_endpoint_follows_a_restarted_backend(tmp_path: Path, workdir:
                 assert [p["id"] for p in await api.list_projects()] == [project["id"]]
             finally:
                 second.stop()
+
+
+async def test_interrupt_and_stop(client: ApiClient, workdir: Path) -> None:
+    command = "trap 'echo caught' INT; echo ready; while :; do sleep 0.05; done"
+    session = await client.create_session(
+        working_dir=workdir, kind="command", argv=["/bin/sh", "-c", command]
+    )
+    sid = session["id"]
+
+    async def output() -> str:
+        events = (await client.history(sid))["events"]
+        return "".join(e["data"]["content"] for e in events if e["type"] == "output")
+
+    async with asyncio.timeout(10):
+        while "ready" not in await output():
+            await asyncio.sleep(0.05)
+    await client.interrupt(sid)
+    async with asyncio.timeout(10):
+        while "caught" not in await output():
+            await asyncio.sleep(0.05)
+    assert (await client.get_session(sid))["status"] == "running"
+    await client.stop(sid)
+    ended = await wait_for_status(client, sid, {"stopped"})
+    assert ended["exitCode"] == -15
+    for action in (client.interrupt, client.stop):
+        with pytest.raises(ApiError) as not_running:
+            await action(sid)
+        assert (not_running.value.status, not_running.value.code) == (409, "session_not_running")
+        with pytest.raises(ApiError) as unknown:
+            await action("session-000000000000")
+        assert (unknown.value.status, unknown.value.code) == (404, "session_not_found")
+
+
+async def test_a_request_left_unanswered_fails_after_the_timeout(server: Server) -> None:
+    assert server.proc is not None
+    async with ApiClient(server.url, server.token, timeout=0.5) as api:
+        await api.health()
+        server.proc.send_signal(signal.SIGSTOP)  # the connection stays open and says nothing
+        try:
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(BackendUnavailable, match=r"did not answer within 0\.5 s"):
+                await api.list_projects()
+            assert asyncio.get_running_loop().time() - started < 2
+        finally:
+            server.proc.send_signal(signal.SIGCONT)

@@ -157,26 +157,42 @@ def test_statuses_stop_and_delete(dock: Dock, page: Page, workdir: Path) -> None
     page.wait_for_selector("#sessions .badge:text-is('exited 0')")
     page.wait_for_selector("#sessions .badge:text-is('failed 3')")
 
-    # A command that ignores SIGINT: Stop sends SIGTERM two seconds later.
-    page.fill("#command", "trap '' INT; echo started; sleep 30")
+    # A command that ignores SIGINT: Interrupt leaves it running, Stop ends it at once (SIGTERM
+    # and SIGHUP), shown as the user's doing in a neutral color, not as a red failure.
+    page.fill("#command", "trap 'echo ignored' INT; echo started; while :; do sleep 0.1; done")
     page.press("#command", "Enter")
     wait_for_line(page, "started")
     assert page.inner_text("#session-badge") == "running"
-    assert page.inner_text("#session-title").startswith("trap '' INT; echo started; sleep 30")
+    assert page.inner_text("#session-title").startswith("trap 'echo ignored' INT; echo started")
+    page.click("#interrupt-session")
+    wait_for_line(page, "ignored")
+    assert page.inner_text("#session-badge") == "running"
     page.click("#stop-session")
-    page.wait_for_selector("#session-badge:text-is('killed by signal 15')", timeout=8000)
-    assert page.is_disabled("#prompt")
-    assert page.is_disabled("#stop-session")
+    badge = page.wait_for_selector("#session-badge:text-matches('^stopped SIG(TERM|HUP)$')")
+    assert badge is not None
+    assert badge.evaluate("e => getComputedStyle(e).color") == "rgb(87, 96, 106)"
+    for button in ("#prompt", "#interrupt-session", "#stop-session", "#continue-session"):
+        assert page.is_disabled(button), button
     session_id = page.url.rsplit("/s/", 1)[1]
-    [signals] = [
-        e["data"].get("signal")
+    [ended] = [
+        e["data"]
         for e in dock.history(session_id)
         if e["type"] == "status" and e["data"]["status"] != "running"
     ]
-    assert signals == "SIGTERM"
+    assert ended["status"] == "stopped" and ended["signal"] in ("SIGTERM", "SIGHUP")
+    assert page.inner_text("#session-badge") == f"stopped {ended['signal']}"
 
-    page.once("dialog", lambda dialog: dialog.accept())
+    # Delete asks first (Cancel is the default), in the page's own dialog.
     page.click("#delete-session")
+    page.wait_for_selector("#confirm[open]")
+    name = dock.client.get(f"/api/session/{session_id}").json()["name"]
+    assert page.inner_text("#confirm-text") == f'Delete the session "{name}" and its history?'
+    assert name.startswith("trap 'echo ignored' INT;")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#confirm", state="hidden")
+    assert dock.client.get(f"/api/session/{session_id}").status_code == 200
+    page.click("#delete-session")
+    page.click("#confirm-yes")
     page.wait_for_selector(f"#sessions [data-id='{session_id}']", state="detached")
     assert dock.client.get(f"/api/session/{session_id}").status_code == 404
     assert page.inner_text("#stream-state") == "—"

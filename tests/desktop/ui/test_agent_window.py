@@ -101,6 +101,8 @@ async def test_an_imported_conversation_is_shown_and_continued(
     assert window.prompt.isEnabled()
     assert window.prompt.placeholderText() == "Continue this conversation…"
     assert not window.sessions.stop_button.isEnabled()
+    assert not window.sessions.interrupt_button.isEnabled()
+    assert window.sessions.continue_button.isEnabled()
     qtbot.keyClicks(window.prompt, "go on")
     qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
     await window.settle()
@@ -126,10 +128,12 @@ async def test_stop_ends_an_idle_conversation_and_a_prompt_continues_it(
     await window.api.send_prompt(first, "hello there")
     await wait_until(lambda: "This is turn 1 of our conversation." in shown_text(app))
     await wait_until(lambda: window.sessions.row_text(first)[1].startswith("idle · $"))
-    assert window.sessions.stop_button.text() == "Stop"
+    assert not window.sessions.interrupt_button.isEnabled()  # no turn runs
     window.sessions.stop_button.click()
     await window.settle()
-    await wait_until(lambda: window.sessions.row_text(first)[1].startswith("exited 0 · $"))
+    await wait_until(lambda: window.sessions.row_text(first)[1].startswith("stopped · $"))
+    assert window.session_status.text() == "stopped"
+    assert window.sessions.continue_button.isEnabled()
     assert window.prompt.isEnabled()
     assert window.prompt.placeholderText() == "Continue this conversation…"
     qtbot.keyClicks(window.prompt, "and more")

@@ -118,10 +118,11 @@ async def test_a_replay_leaves_the_list_and_the_buttons_as_they_are(qtbot: QtBot
              "exitCode": 0}  # fmt: skip
     async with served_window(qtbot, ended_conversation(), sessions=[ended]) as window:
 
-        def state() -> tuple[str, bool, str, bool]:
-            stop = window.sessions.stop_button
-            row = window.sessions.row_text(SESSION)[1]
-            return row, stop.isEnabled(), stop.text(), window.prompt.isEnabled()
+        def state() -> tuple[str, bool, bool, bool, bool]:
+            panel = window.sessions
+            row = panel.row_text(SESSION)[1]
+            buttons = (panel.interrupt_button, panel.stop_button, panel.continue_button)
+            return row, *(b.isEnabled() for b in buttons), window.prompt.isEnabled()
 
         window.sessions.select(SESSION)
         await window.settle()
@@ -131,7 +132,7 @@ async def test_a_replay_leaves_the_list_and_the_buttons_as_they_are(qtbot: QtBot
         window.feed.agent_events_received.connect(lambda *_: seen.append(state()))
         await wait_until(lambda: "session exited" in window.output.text.toPlainText())
     assert len(seen) >= 2  # the replay came in pieces
-    assert set(seen) == {("exited 0 · $0.04", False, "Stop", True)}
+    assert set(seen) == {("exited 0 · $0.04", False, False, True, True)}
 
 
 async def test_live_news_updates_the_list_at_once(qtbot: QtBot) -> None:
@@ -150,11 +151,12 @@ async def test_live_news_updates_the_list_at_once(qtbot: QtBot) -> None:
         live.put_nowait((2, "status", {"sessionId": SESSION, "status": "running",
                                        "agent": working}))  # fmt: skip
         await wait_until(lambda: window.sessions.row_text(SESSION)[1] == "working… · queued 1")
-        assert window.sessions.stop_button.text() == "Interrupt"
+        assert window.sessions.interrupt_button.isEnabled()
         live.put_nowait((3, "status", {"sessionId": SESSION, "status": "running",
                                        "agent": idle, "totals": TOTALS}))  # fmt: skip
         await wait_until(lambda: window.sessions.row_text(SESSION)[1] == "idle · $0.04")
-        assert window.sessions.stop_button.text() == "Stop"
+        assert not window.sessions.interrupt_button.isEnabled()
+        assert window.sessions.stop_button.isEnabled()
 
 
 async def test_a_document_the_window_drops_frees_its_diffs(qtbot: QtBot) -> None:

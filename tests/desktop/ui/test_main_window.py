@@ -14,6 +14,7 @@ import psutil
 import pytest
 import shiboken6
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from desktop.ansi import palette_rgb
@@ -40,7 +41,7 @@ async def running_app(data_dir: Path, **supervisor_options: Any) -> AsyncIterato
     await wait_until(lambda: "running" in desktop.window.backend_label.text() or run.done())
     await desktop.window.settle()
     yield desktop
-    desktop.window.close()
+    desktop.quit()  # no question, whatever the test left running
     assert await asyncio.wait_for(run, 10) == 0
     shiboken6.delete(desktop.window)  # now, not whenever the garbage collector gets to it
 
@@ -205,24 +206,60 @@ async def test_a_session_ending_off_screen_gets_a_badge(app: DesktopApp, tmp_pat
     assert not window.sessions.has_badge(background)
 
 
-async def test_quitting_leaves_no_backend(tmp_path: Path, qtbot: QtBot) -> None:
+def gone(pid: int) -> bool:
+    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+async def quit_question(app: DesktopApp) -> QMessageBox:
+    actions = app.window.session_actions
+    await wait_until(lambda: actions.current is not None and actions.current.isVisible())
+    assert actions.current is not None
+    return actions.current
+
+
+async def test_quitting_while_sessions_run_asks_first(tmp_path: Path, qtbot: QtBot) -> None:
     desktop = DesktopApp(tmp_path / "data")
     qtbot.addWidget(desktop.window)
     run = asyncio.ensure_future(desktop.run())
     await wait_until(lambda: "running" in desktop.window.backend_label.text())
     pid = backend_pid(desktop)
-    project = tmp_path / "proj"
-    project.mkdir()
-    await desktop.window.add_project(str(project))
-    session_id = await desktop.window.new_session(command="sleep 300")
-    session = await desktop.window.api.get_session(session_id)
-    desktop.window.close()
+    window = desktop.window
+    await open_project(desktop, tmp_path / "proj")
+    session_id = await window.new_session(command="sleep 300")
+    await window.new_session()  # a shell
+    await window.new_session(command="true")  # ended: nothing to stop
+    session = await window.api.get_session(session_id)
+
+    window.close()
+    box = await quit_question(desktop)
+    assert box.text() == "Quit SessionDock? 2 sessions are running; quitting stops them."
+    cancel = box.button(QMessageBox.StandardButton.Cancel)
+    assert box.defaultButton() is cancel and box.escapeButton() is cancel
+    qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
+    await asyncio.sleep(0.3)
+    assert not run.done() and window.isVisible()
+    assert (await window.api.get_session(session_id))["status"] == "running"
+
+    window.close()  # asked again, and this time the answer is Quit
+    box = await quit_question(desktop)
+    [quit_button] = [b for b in box.buttons() if b.text() == "Quit"]
+    qtbot.mouseClick(quit_button, Qt.MouseButton.LeftButton)
     assert await asyncio.wait_for(run, 10) == 0
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    assert (
-        not psutil.pid_exists(session["pid"])
-        or psutil.Process(session["pid"]).status() == psutil.STATUS_ZOMBIE
-    )
+    assert gone(pid) and gone(session["pid"])
+
+
+async def test_quitting_with_nothing_running_asks_nothing(app: DesktopApp, tmp_path: Path) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    session_id = await window.new_session(command="sleep 300")
+    await window.api.stop(session_id)
+    while (await window.api.get_session(session_id))["status"] == "running":
+        await asyncio.sleep(0.02)
+    closed: list[bool] = []
+    window.closed.connect(lambda: closed.append(True))
+    window.close()
+    await wait_until(lambda: closed)
+    assert window.session_actions.current is None
 
 
 async def test_startup_failure_shows_the_backend_words(tmp_path: Path, qtbot: QtBot) -> None:
@@ -260,10 +297,14 @@ async def test_attaches_to_a_backend_already_serving_the_data_dir(
         await desktop.window.settle()
         await wait_until(lambda: "from-the-shared-backend" in shown_text(desktop))
         assert desktop.supervisor is None  # it started no backend of its own
+        # Quitting stops nothing here, so it asks nothing, whatever runs.
+        sleeper = await desktop.window.new_session(command="sleep 300")
         desktop.window.close()
         assert await asyncio.wait_for(run, 10) == 0
+        assert desktop.window.session_actions.current is None
         with server.client() as client:  # the backend it attached to goes on
             assert client.get(f"/api/session/{session_id}").status_code == 200
+            assert client.get(f"/api/session/{sleeper}").json()["status"] == "running"
 
 
 async def test_find_and_save(app: DesktopApp, tmp_path: Path) -> None:
@@ -365,3 +406,29 @@ async def test_an_ending_that_comes_as_replay_still_reaches_the_list(
     await wait_until(lambda: window.sessions.row_text(waiting)[1] == "exited 0")
     assert not window.sessions.stop_button.isEnabled()
     await window.settle()
+
+
+async def test_delete_asks_first(app: DesktopApp, tmp_path: Path, qtbot: QtBot) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    session_id = await window.new_session(command="sleep 300", name='the "long" job')
+    await window.settle()
+    actions = window.session_actions
+    for answer in (QMessageBox.StandardButton.Cancel, "Delete"):
+        qtbot.mouseClick(window.sessions.delete_button, Qt.MouseButton.LeftButton)
+        await wait_until(lambda: actions.current is not None)
+        box = actions.current
+        assert box is not None
+        assert box.text() == (
+            'Delete the session "the "long" job" and its history? '
+            "It is still running; it will be stopped."
+        )
+        cancel = box.button(QMessageBox.StandardButton.Cancel)
+        assert box.defaultButton() is cancel
+        [delete] = [b for b in box.buttons() if b.text() == "Delete"]
+        qtbot.mouseClick(cancel if answer != "Delete" else delete, Qt.MouseButton.LeftButton)
+        await window.settle()
+        if answer != "Delete":
+            assert (await window.api.get_session(session_id))["status"] == "running"
+    assert session_id not in window.sessions.rows()
+    assert session_id not in [s["id"] for s in await window.api.list_sessions()]

@@ -1,0 +1,128 @@
+"""When a session offers Interrupt, Stop and Continue, what Stop asks first, and how a status
+reads: the rules both clients follow (docs/architecture.md, "Session actions in the clients").
+
+Qt-free and I/O-free, over the Session objects of docs/api.md. ``resources/web/actions.js`` is the
+same in JavaScript; tests/web/test_actions_js.py holds the two to the same answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The numbers that name the same signal on Linux and macOS; others show as "signal N" rather
+# than as a name that may be another platform's.
+SIGNAL_NAMES = {
+    1: "SIGHUP",
+    2: "SIGINT",
+    3: "SIGQUIT",
+    4: "SIGILL",
+    5: "SIGTRAP",
+    6: "SIGABRT",
+    8: "SIGFPE",
+    9: "SIGKILL",
+    11: "SIGSEGV",
+    13: "SIGPIPE",
+    14: "SIGALRM",
+    15: "SIGTERM",
+}
+
+Session = dict[str, Any]
+
+
+def signal_name(number: int) -> str:
+    return SIGNAL_NAMES.get(number, f"signal {number}")
+
+
+def status_label(session: Session) -> str:
+    """``running``, ``exited 0``, ``failed 3``, ``failed SIGKILL``, ``failed`` (could not start),
+    ``stopped``, ``stopped SIGTERM``, ``interrupted``, ``imported``."""
+    status = str(session.get("status", "?"))
+    code = session.get("exitCode")
+    code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    died_of = signal_name(-code) if code is not None and code < 0 else None
+    if status == "exited":
+        return "exited 0"
+    if status == "failed" and code is not None:
+        return f"failed {died_of or code}"
+    if status == "stopped" and died_of is not None:
+        return f"stopped {died_of}"
+    return status
+
+
+def is_agent(session: Session | None) -> bool:
+    """A Claude Code conversation (ours or imported) rather than a terminal."""
+    return session is not None and session.get("kind") == "claude"
+
+
+def is_running(session: Session | None) -> bool:
+    return session is not None and session.get("status") == "running"
+
+
+def is_working(session: Session | None) -> bool:
+    """A conversation whose turn is running."""
+    return is_running(session) and ((session or {}).get("agent") or {}).get("state") == "working"
+
+
+def can_interrupt(session: Session | None) -> bool:
+    """A terminal or command that runs, or a conversation whose turn runs."""
+    return is_working(session) if is_agent(session) else is_running(session)
+
+
+def can_stop(session: Session | None) -> bool:
+    return is_running(session)
+
+
+def can_continue(session: Session | None) -> bool:
+    """A conversation that takes no more prompts itself but can go on in a new session: an
+    imported one, or one of ours that ended after its first turn."""
+    if not is_agent(session) or session is None or is_running(session):
+        return False
+    agent = session.get("agent") or {}
+    return session.get("status") == "imported" or bool(agent.get("agentSessionId"))
+
+
+def stop_question(session: Session) -> str | None:
+    """What Stop asks before it ends a shell that is running a program, else None."""
+    job = session.get("foreground")
+    if session.get("kind") != "shell" or not is_running(session) or not isinstance(job, dict):
+        return None
+    name = str(job.get("name") or "") or "a program"
+    return f"Stop the shell? It is running {name}."
+
+
+def delete_question(session: Session) -> str:
+    """What Delete asks, always: it takes the session's whole history."""
+    running = " It is still running; it will be stopped." if is_running(session) else ""
+    return f'Delete the session "{session.get("name", "")}" and its history?{running}'
+
+
+def hints(session: Session | None) -> dict[str, str]:
+    """The tooltip of each action button for ``session``."""
+    agent = is_agent(session)
+    if agent:
+        interrupt = "Interrupt the running turn; queued prompts still run"
+        stop = "End this conversation; Continue can take it up again"
+    else:
+        interrupt = "Ctrl-C: interrupt the program running in the session"
+        stop = (
+            "End the shell and what runs in it"
+            if (session or {}).get("kind") == "shell"
+            else "End the command (SIGTERM, then SIGKILL if it does not end)"
+        )
+    return {
+        "interrupt": interrupt,
+        "stop": stop,
+        "continue": "Continue this conversation in a new session",
+    }
+
+
+def ended_by_quitting(sessions: list[Session]) -> int:
+    """How many of ``sessions`` quitting an app that owns its backend would end: every running
+    terminal and command, and every conversation whose turn runs (an idle conversation lives
+    in Claude Code's files and goes on after a restart)."""
+    return sum(1 for s in sessions if is_working(s) or (is_running(s) and not is_agent(s)))
+
+
+def quit_question(count: int) -> str:
+    running = "1 session is running" if count == 1 else f"{count} sessions are running"
+    return f"Quit SessionDock? {running}; quitting stops {'it' if count == 1 else 'them'}."

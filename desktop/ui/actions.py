@@ -1,0 +1,107 @@
+"""Interrupt, Stop and the quit question in the desktop app: the requests, and the questions asked
+first. When each is offered and what it asks are desktop/session_actions.py's rules, shared with
+the web page (resources/web/actions.js).
+
+Questions are window-modal boxes opened with ``open()`` and awaited, never ``exec()``: the asyncio
+loop keeps running under them, and a test answers one by clicking a button of ``current``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from desktop.api import ApiClient, ApiError, BackendError
+from desktop.session_actions import (
+    can_stop,
+    delete_question,
+    ended_by_quitting,
+    quit_question,
+    stop_question,
+)
+
+# Counting what quitting would end must not hold the quit up when the backend does not answer.
+QUIT_COUNT_TIMEOUT = 3.0
+
+
+async def unless_ended(request: Awaitable[None]) -> None:
+    """A session that ended meanwhile has nothing left to interrupt or stop: not an error."""
+    try:
+        await request
+    except ApiError as error:
+        if error.code != "session_not_running":
+            raise
+
+
+class SessionActions(QObject):
+    """The session actions of one window, and the question it is asking (``current``)."""
+
+    question_asked = Signal(object)  # the QMessageBox now shown
+
+    def __init__(self, api: ApiClient, window: QWidget) -> None:
+        super().__init__(window)
+        self.api = api
+        self.window = window
+        self.current: QMessageBox | None = None
+
+    async def ask(self, question: str, confirm: str) -> bool:
+        """True if the user answers ``confirm``; Cancel is the default (Enter) and Escape's."""
+        box = QMessageBox(QMessageBox.Icon.Question, "SessionDock", question, parent=self.window)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # a program's name is data
+        box.addButton(confirm, QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def finished() -> None:
+            clicked = box.clickedButton()
+            role = box.buttonRole(clicked) if clicked is not None else None
+            if not answer.done():
+                answer.set_result(role == QMessageBox.ButtonRole.AcceptRole)
+
+        box.finished.connect(finished)
+        box.open()
+        self.current = box
+        self.question_asked.emit(box)
+        try:
+            return await answer
+        finally:
+            self.current = None
+            if box.isVisible():  # the asking task was cancelled (the window is closing)
+                box.finished.disconnect(finished)
+                box.reject()
+            box.deleteLater()
+
+    async def interrupt(self, session_id: str) -> None:
+        await unless_ended(self.api.interrupt(session_id))
+
+    async def stop(self, session_id: str) -> bool:
+        """Stop the session, after asking when it is a shell running a program (as it is now,
+        not as the list last saw it). False when the user kept it."""
+        session = await self.api.get_session(session_id)
+        if not can_stop(session):
+            return True
+        question = stop_question(session)
+        if question is not None and not await self.ask(question, "Stop"):
+            return False
+        await unless_ended(self.api.stop(session_id))
+        return True
+
+    async def confirm_delete(self, session: dict[str, Any]) -> bool:
+        return await self.ask(delete_question(session), "Delete")
+
+    async def confirm_quit(self) -> bool:
+        """Whether to quit an app whose backend (and so whose sessions) quitting ends: asked
+        when something runs. A backend that cannot say what runs does not hold the quit up."""
+        try:
+            async with asyncio.timeout(QUIT_COUNT_TIMEOUT):
+                sessions = await self.api.list_sessions()
+        except (BackendError, TimeoutError):
+            return True
+        count = ended_by_quitting(sessions)
+        return count == 0 or await self.ask(quit_question(count), "Quit")

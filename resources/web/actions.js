@@ -1,0 +1,136 @@
+// Interrupt, Stop and Continue: when a session offers them, what Stop asks first, how a status
+// reads, and the requests they send. The rules are desktop/session_actions.py's, line for line
+// (docs/architecture.md, "Session actions in the clients"; tests/web/test_actions_js.py holds the
+// two to the same answers).
+
+import { api, ApiError } from "./api.js";
+
+// The numbers that name the same signal on Linux and macOS; others show as "signal N" rather than
+// as a name that may be another platform's.
+export const SIGNAL_NAMES = {
+  1: "SIGHUP",
+  2: "SIGINT",
+  3: "SIGQUIT",
+  4: "SIGILL",
+  5: "SIGTRAP",
+  6: "SIGABRT",
+  8: "SIGFPE",
+  9: "SIGKILL",
+  11: "SIGSEGV",
+  13: "SIGPIPE",
+  14: "SIGALRM",
+  15: "SIGTERM",
+};
+
+export function signalName(number) {
+  return SIGNAL_NAMES[number] ?? `signal ${number}`;
+}
+
+/** `running`, `exited 0`, `failed 3`, `failed SIGKILL`, `failed` (could not start), `stopped`,
+ *  `stopped SIGTERM`, `interrupted`, `imported`. */
+export function statusLabel(session) {
+  const status = String(session.status ?? "?");
+  const code = Number.isInteger(session.exitCode) ? session.exitCode : null;
+  const diedOf = code !== null && code < 0 ? signalName(-code) : null;
+  if (status === "exited") return "exited 0";
+  if (status === "failed" && code !== null) return `failed ${diedOf ?? code}`;
+  if (status === "stopped" && diedOf !== null) return `stopped ${diedOf}`;
+  return status;
+}
+
+/** A Claude Code conversation (ours or imported) rather than a terminal. */
+export function isAgent(session) {
+  return session?.kind === "claude";
+}
+
+export function isRunning(session) {
+  return session?.status === "running";
+}
+
+/** A conversation whose turn is running. */
+export function isWorking(session) {
+  return isRunning(session) && session.agent?.state === "working";
+}
+
+/** A terminal or command that runs, or a conversation whose turn runs. */
+export function canInterrupt(session) {
+  return isAgent(session) ? isWorking(session) : isRunning(session);
+}
+
+export function canStop(session) {
+  return isRunning(session);
+}
+
+/** A conversation that takes no more prompts itself but can go on in a new session: an imported
+ *  one, or one of ours that ended after its first turn. */
+export function canContinue(session) {
+  if (!isAgent(session) || isRunning(session)) return false;
+  return session.status === "imported" || Boolean(session.agent?.agentSessionId);
+}
+
+/** What Stop asks before it ends a shell that is running a program, else null. */
+export function stopQuestion(session) {
+  const job = session.foreground;
+  if (session.kind !== "shell" || !isRunning(session) || !job || typeof job !== "object") return null;
+  return `Stop the shell? It is running ${String(job.name ?? "") || "a program"}.`;
+}
+
+/** What Delete asks, always: it takes the session's whole history. */
+export function deleteQuestion(session) {
+  const running = isRunning(session) ? " It is still running; it will be stopped." : "";
+  return `Delete the session "${session.name ?? ""}" and its history?${running}`;
+}
+
+/** The tooltip of each action button for `session`. */
+export function hints(session) {
+  let interrupt;
+  let stop;
+  if (isAgent(session)) {
+    interrupt = "Interrupt the running turn; queued prompts still run";
+    stop = "End this conversation; Continue can take it up again";
+  } else {
+    interrupt = "Ctrl-C: interrupt the program running in the session";
+    stop = session?.kind === "shell"
+      ? "End the shell and what runs in it"
+      : "End the command (SIGTERM, then SIGKILL if it does not end)";
+  }
+  return { interrupt, stop, continue: "Continue this conversation in a new session" };
+}
+
+/** Ask `question` in the page's dialog: true for `confirmLabel`, false for Cancel (the default,
+ *  and what Escape answers). */
+export function ask(question, confirmLabel) {
+  const dialog = document.querySelector("#confirm");
+  document.querySelector("#confirm-text").textContent = question;
+  document.querySelector("#confirm-yes").textContent = confirmLabel;
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
+    dialog.showModal();
+    document.querySelector("#confirm-cancel").focus();
+  });
+}
+
+/** A session that ended meanwhile has nothing left to interrupt or stop: not an error. */
+async function unlessEnded(request) {
+  try {
+    await request;
+  } catch (error) {
+    if (!(error instanceof ApiError && error.code === "session_not_running")) throw error;
+  }
+}
+
+export async function interrupt(sessionId) {
+  await unlessEnded(api.interrupt(sessionId));
+}
+
+/** Stop the session, after asking when it is a shell running a program (as it is now, not as
+ *  the list last saw it). False when the user kept it. */
+export async function stop(sessionId) {
+  const session = await api.session(sessionId);
+  if (!canStop(session)) return true;
+  const question = stopQuestion(session);
+  if (question !== null && !(await ask(question, "Stop"))) return false;
+  await unlessEnded(api.stop(sessionId));
+  return true;
+}

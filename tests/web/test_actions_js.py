@@ -1,0 +1,116 @@
+"""resources/web/actions.js and desktop/session_actions.py give the same answers: which actions a
+session offers, what Stop asks, how a status reads; and the two clients wait as long for an
+answer. Run in Chromium against the Python rules."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from desktop import session_actions
+from desktop.api import DEFAULT_TIMEOUT
+from tests.web.helpers import Dock
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+RULES_JS = """async (sessions) => {
+  const a = await import('/actions.js');
+  return sessions.map((s) => ({
+    label: a.statusLabel(s),
+    interrupt: a.canInterrupt(s),
+    stop: a.canStop(s),
+    continue: a.canContinue(s),
+    question: a.stopQuestion(s),
+    deleteQuestion: a.deleteQuestion(s),
+    hints: a.hints(s),
+  }));
+}"""
+
+
+def session(kind: str, status: str, **fields: Any) -> dict[str, Any]:
+    return {"id": "s", "name": 'make "<all>"', "kind": kind, "status": status, "exitCode": None,
+            "foreground": None, "agent": None, **fields}  # fmt: skip
+
+
+def agent(status: str, **state: Any) -> dict[str, Any]:
+    return session("claude", status, agent={"agentSessionId": None, "state": "idle", **state})
+
+
+AGENT_ID = "7f0c1d2e-0000-4000-8000-000000000001"
+
+# (session, its label, the actions it offers, what Stop asks)
+CASES: list[tuple[dict[str, Any], str, set[str], str | None]] = [
+    (session("shell", "running"), "running", {"interrupt", "stop"}, None),
+    (
+        session("shell", "running", foreground={"pid": 7, "name": "vim"}),
+        "running", {"interrupt", "stop"}, "Stop the shell? It is running vim.",
+    ),
+    (
+        session("shell", "running", foreground={"pid": 7, "name": ""}),
+        "running", {"interrupt", "stop"}, "Stop the shell? It is running a program.",
+    ),
+    # A command is the program itself: Stop asks nothing.
+    (session("command", "running", foreground={"pid": 7, "name": "make"}), "running",
+     {"interrupt", "stop"}, None),
+    (session("command", "exited", exitCode=0), "exited 0", set(), None),
+    (session("command", "failed", exitCode=3), "failed 3", set(), None),
+    (session("command", "failed", exitCode=-9), "failed SIGKILL", set(), None),
+    (session("command", "failed", exitCode=-10), "failed signal 10", set(), None),
+    (session("command", "failed"), "failed", set(), None),  # could not start
+    (session("shell", "stopped", exitCode=-1), "stopped SIGHUP", set(), None),
+    (session("command", "stopped", exitCode=-2), "stopped SIGINT", set(), None),
+    (session("command", "stopped", exitCode=0), "stopped", set(), None),
+    (session("shell", "interrupted"), "interrupted", set(), None),
+    (session("shell", "mystery", exitCode=-9), "mystery", set(), None),
+    (agent("running"), "running", {"stop"}, None),
+    (agent("running", state="working"), "running", {"interrupt", "stop"}, None),
+    (agent("stopped", agentSessionId=AGENT_ID), "stopped", {"continue"}, None),
+    (agent("stopped", agentSessionId=AGENT_ID) | {"exitCode": -9}, "stopped SIGKILL",
+     {"continue"}, None),
+    (agent("exited", agentSessionId=AGENT_ID), "exited 0", {"continue"}, None),
+    (agent("failed", agentSessionId=AGENT_ID), "failed", {"continue"}, None),
+    (agent("interrupted", agentSessionId=AGENT_ID), "interrupted", {"continue"}, None),
+    (agent("stopped"), "stopped", set(), None),  # ended before Claude Code named it
+    (agent("imported"), "imported", {"continue"}, None),
+    (session("claude", "stopped"), "stopped", set(), None),  # no agent object at all
+]  # fmt: skip
+
+
+@pytest.fixture
+def rules(dock: Dock, page: Page) -> list[dict[str, Any]]:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    answers: list[dict[str, Any]] = page.evaluate(RULES_JS, [case[0] for case in CASES])
+    return answers
+
+
+def python_rules(s: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "label": session_actions.status_label(s),
+        "interrupt": session_actions.can_interrupt(s),
+        "stop": session_actions.can_stop(s),
+        "continue": session_actions.can_continue(s),
+        "question": session_actions.stop_question(s),
+        "deleteQuestion": session_actions.delete_question(s),
+        "hints": session_actions.hints(s),
+    }
+
+
+def test_both_clients_follow_the_same_rules(rules: list[dict[str, Any]]) -> None:
+    for (s, label, offered, question), js in zip(CASES, rules, strict=True):
+        python = python_rules(s)
+        assert js == python, s
+        actions = {a for a in ("interrupt", "stop", "continue") if python[a]}
+        assert (python["label"], actions, python["question"]) == (label, offered, question), s
+        ending = " It is still running; it will be stopped." if python["stop"] else ""
+        asked = f'Delete the session "make "<all>"" and its history?{ending}'
+        assert python["deleteQuestion"] == asked
+
+
+def test_both_clients_wait_as_long_for_an_answer(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    timeout_ms = page.evaluate("async () => (await import('/api.js')).limits.timeoutMs")
+    assert timeout_ms == DEFAULT_TIMEOUT * 1000 == 20_000
