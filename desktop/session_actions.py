@@ -9,28 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# The numbers that name the same signal on Linux and macOS; others show as "signal N" rather
-# than as a name that may be another platform's.
-SIGNAL_NAMES = {
-    1: "SIGHUP",
-    2: "SIGINT",
-    3: "SIGQUIT",
-    4: "SIGILL",
-    5: "SIGTRAP",
-    6: "SIGABRT",
-    8: "SIGFPE",
-    9: "SIGKILL",
-    11: "SIGSEGV",
-    13: "SIGPIPE",
-    14: "SIGALRM",
-    15: "SIGTERM",
-}
-
 Session = dict[str, Any]
-
-
-def signal_name(number: int) -> str:
-    return SIGNAL_NAMES.get(number, f"signal {number}")
 
 
 def status_label(session: Session) -> str:
@@ -39,7 +18,11 @@ def status_label(session: Session) -> str:
     status = str(session.get("status", "?"))
     code = session.get("exitCode")
     code = code if isinstance(code, int) and not isinstance(code, bool) else None
-    died_of = signal_name(-code) if code is not None and code < 0 else None
+    died_of = None
+    if code is not None and code < 0:
+        # The backend names the signal (its platform's numbering); an older one did not.
+        named = session.get("signal")
+        died_of = named if isinstance(named, str) and named else f"signal {-code}"
     if status == "exited":
         return "exited 0"
     if status == "failed" and code is not None:

@@ -115,7 +115,7 @@ def check(outcome: Outcome, session: dict[str, Any], events: list[dict[str, Any]
         assert ended[-1]["exitCode"] == session["exitCode"]
         code = session["exitCode"]
         died_of = signal.Signals(-code).name if isinstance(code, int) and code < 0 else None
-        assert ended[-1].get("signal") == died_of
+        assert ended[-1].get("signal") == died_of == session["signal"]
 
 
 def store_imported(claude_home: Path, workdir: Path) -> None:

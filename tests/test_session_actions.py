@@ -24,12 +24,18 @@ async def foreground(api: httpx.AsyncClient, session_id: str) -> dict[str, objec
 
 
 async def wait_for_foreground(
-    api: httpx.AsyncClient, session_id: str, busy: bool, timeout: float = 10.0
+    api: httpx.AsyncClient,
+    session_id: str,
+    busy: bool,
+    name: str | None = None,
+    timeout: float = 10.0,
 ) -> dict[str, object] | None:
+    """Until a job (``name``, if given) is in front, or none is. Between its fork and its exec a
+    job is briefly a copy of the shell, so a name is worth waiting for."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         job = await foreground(api, session_id)
-        if (job is not None) == busy:
+        if (job is not None) == busy and (name is None or (job or {}).get("name") == name):
             return job
         assert asyncio.get_running_loop().time() < deadline, f"foreground stayed {job}"
         await asyncio.sleep(0.05)
@@ -43,8 +49,8 @@ async def test_interrupt_stops_the_foreground_job_and_keeps_the_shell(
     assert await wait_for_foreground(api, sid, busy=False) is None
     async with Stream(api, sid) as stream:
         await api.post(f"/api/session/{sid}/prompt", json={"command": "sleep 100"})
-        job = await wait_for_foreground(api, sid, busy=True)
-        assert job is not None and job["name"] == "sleep"
+        job = await wait_for_foreground(api, sid, busy=True, name="sleep")
+        assert job is not None and job["pid"] != session["pid"]
         response = await api.post(f"/api/session/{sid}/interrupt")
         assert response.status_code == 202 and response.json() == {"accepted": True}
         assert await wait_for_foreground(api, sid, busy=False) is None
@@ -59,7 +65,7 @@ async def test_stop_ends_a_shell_as_stopped(api: httpx.AsyncClient, workdir: Pat
     sid = session["id"]
     async with Stream(api, sid) as stream:
         await api.post(f"/api/session/{sid}/prompt", json={"command": "sleep 100"})
-        await wait_for_foreground(api, sid, busy=True)
+        await wait_for_foreground(api, sid, busy=True, name="sleep")
         response = await api.post(f"/api/session/{sid}/stop")
         assert response.status_code == 202
         status = await stream.wait_for(ended)
@@ -68,6 +74,10 @@ async def test_stop_ends_a_shell_as_stopped(api: httpx.AsyncClient, workdir: Pat
     assert status.data["exitCode"] < 0
     listed = (await api.get(f"/api/session/{sid}")).json()
     assert listed["status"] == "stopped" and listed["pid"] is None
+    assert (listed["exitCode"], listed["signal"]) == (
+        status.data["exitCode"],
+        status.data["signal"],
+    )
     assert listed["foreground"] is None
 
 

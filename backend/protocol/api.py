@@ -180,6 +180,7 @@ class Session(Wire):
     tty: bool
     status: Status
     exit_code: int | None
+    signal: str | None  # the signal's name when one ended it (exitCode is its number, negative)
     created_at: int
     ended_at: int | None
     last_event_id: Annotated[int, Meta(ge=0)]

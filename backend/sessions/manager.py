@@ -249,6 +249,9 @@ class SessionManager:
             tty=record.tty,
             status=record.status,  # type: ignore[arg-type]
             exit_code=record.exit_code,
+            signal=signal_name(record.exit_code)
+            if record.exit_code is not None and record.exit_code < 0
+            else None,
             created_at=record.created_at,
             ended_at=record.ended_at,
             last_event_id=self.store.events.last_seq(record.id),

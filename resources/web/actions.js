@@ -5,33 +5,14 @@
 
 import { api, ApiError } from "./api.js";
 
-// The numbers that name the same signal on Linux and macOS; others show as "signal N" rather than
-// as a name that may be another platform's.
-export const SIGNAL_NAMES = {
-  1: "SIGHUP",
-  2: "SIGINT",
-  3: "SIGQUIT",
-  4: "SIGILL",
-  5: "SIGTRAP",
-  6: "SIGABRT",
-  8: "SIGFPE",
-  9: "SIGKILL",
-  11: "SIGSEGV",
-  13: "SIGPIPE",
-  14: "SIGALRM",
-  15: "SIGTERM",
-};
-
-export function signalName(number) {
-  return SIGNAL_NAMES[number] ?? `signal ${number}`;
-}
-
 /** `running`, `exited 0`, `failed 3`, `failed SIGKILL`, `failed` (could not start), `stopped`,
  *  `stopped SIGTERM`, `interrupted`, `imported`. */
 export function statusLabel(session) {
   const status = String(session.status ?? "?");
   const code = Number.isInteger(session.exitCode) ? session.exitCode : null;
-  const diedOf = code !== null && code < 0 ? signalName(-code) : null;
+  // The backend names the signal (its platform's numbering); an older one did not.
+  const named = typeof session.signal === "string" && session.signal ? session.signal : null;
+  const diedOf = code !== null && code < 0 ? (named ?? `signal ${-code}`) : null;
   if (status === "exited") return "exited 0";
   if (status === "failed" && code !== null) return `failed ${diedOf ?? code}`;
   if (status === "stopped" && diedOf !== null) return `stopped ${diedOf}`;

@@ -31,7 +31,7 @@ RULES_JS = """async (sessions) => {
 
 def session(kind: str, status: str, **fields: Any) -> dict[str, Any]:
     return {"id": "s", "name": 'make "<all>"', "kind": kind, "status": status, "exitCode": None,
-            "foreground": None, "agent": None, **fields}  # fmt: skip
+            "signal": None, "foreground": None, "agent": None, **fields}  # fmt: skip
 
 
 def agent(status: str, **state: Any) -> dict[str, Any]:
@@ -56,18 +56,22 @@ CASES: list[tuple[dict[str, Any], str, set[str], str | None]] = [
      {"interrupt", "stop"}, None),
     (session("command", "exited", exitCode=0), "exited 0", set(), None),
     (session("command", "failed", exitCode=3), "failed 3", set(), None),
-    (session("command", "failed", exitCode=-9), "failed SIGKILL", set(), None),
-    (session("command", "failed", exitCode=-10), "failed signal 10", set(), None),
+    (session("command", "failed", exitCode=-9, signal="SIGKILL"), "failed SIGKILL", set(), None),
+    # An older backend named no signal: its number shows.
+    (session("command", "failed", exitCode=-9), "failed signal 9", set(), None),
+    (session("command", "failed", exitCode=-10, signal="SIGUSR1"), "failed SIGUSR1", set(),
+     None),
     (session("command", "failed"), "failed", set(), None),  # could not start
-    (session("shell", "stopped", exitCode=-1), "stopped SIGHUP", set(), None),
-    (session("command", "stopped", exitCode=-2), "stopped SIGINT", set(), None),
+    (session("shell", "stopped", exitCode=-1, signal="SIGHUP"), "stopped SIGHUP", set(), None),
+    (session("command", "stopped", exitCode=-2, signal="SIGINT"), "stopped SIGINT", set(), None),
     (session("command", "stopped", exitCode=0), "stopped", set(), None),
     (session("shell", "interrupted"), "interrupted", set(), None),
     (session("shell", "mystery", exitCode=-9), "mystery", set(), None),
     (agent("running"), "running", {"stop"}, None),
     (agent("running", state="working"), "running", {"interrupt", "stop"}, None),
     (agent("stopped", agentSessionId=AGENT_ID), "stopped", {"continue"}, None),
-    (agent("stopped", agentSessionId=AGENT_ID) | {"exitCode": -9}, "stopped SIGKILL",
+    (agent("stopped", agentSessionId=AGENT_ID) | {"exitCode": -9, "signal": "SIGKILL"},
+     "stopped SIGKILL",
      {"continue"}, None),
     (agent("exited", agentSessionId=AGENT_ID), "exited 0", {"continue"}, None),
     (agent("failed", agentSessionId=AGENT_ID), "failed", {"continue"}, None),
