@@ -203,17 +203,28 @@ async def test_prompts_sent_during_a_turn_queue_and_run_in_order(
     assert states == ["idle", "working", "idle", "working", "idle", "working", "idle"]
 
 
-async def test_sigint_interrupts_the_turn_and_the_queue_goes_on(
-    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
+# Both ways to say it: the signal, and the action both clients' Interrupt buttons send.
+INTERRUPT = {"signal": ("signal", {"signal": "SIGINT"}), "interrupt": ("interrupt", None)}
+STOP = {
+    # SIGTERM closes at once: the turn is killed with it, and the signal is reported.
+    "signal": ("signal", {"signal": "SIGTERM"}, "closed", "SIGTERM"),
+    # Stop interrupts the turn first; the fake ends on SIGINT (as claude does), so no kill was
+    # needed and no signal is reported.
+    "stop": ("stop", None, "stopped", None),
+}
+
+
+@pytest.mark.parametrize("how", INTERRUPT)
+async def test_interrupt_ends_the_turn_and_the_queue_goes_on(
+    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path, how: str
 ) -> None:
     session = await new_claude(agent_api, workdir)
     async with Stream(agent_api, session["id"]) as stream:
         await prompt(agent_api, session["id"], "slow job")
         await stream.wait_for_output("Starting a long job")
         await prompt(agent_api, session["id"], "after the interrupt")
-        response = await agent_api.post(
-            f"/api/session/{session['id']}/signal", json={"signal": "SIGINT"}
-        )
+        action, body = INTERRUPT[how]
+        response = await agent_api.post(f"/api/session/{session['id']}/{action}", json=body)
         assert response.status_code == 202
         ends = await wait_turns(stream, 2, timeout=10)
 
@@ -230,65 +241,30 @@ async def test_sigint_interrupts_the_turn_and_the_queue_goes_on(
     assert (listed["status"], listed["agent"]["state"]) == ("running", "idle")
 
 
-async def test_sigterm_closes_the_conversation_and_drops_the_queue(
-    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
+@pytest.mark.parametrize("how", STOP)
+async def test_stopping_drops_the_queue_and_ends_the_conversation(
+    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path, how: str
 ) -> None:
+    action, body, why, signal_name = STOP[how]
     session = await new_claude(agent_api, workdir)
     async with Stream(agent_api, session["id"]) as stream:
         await prompt(agent_api, session["id"], "slow job")
         await stream.wait_for_output("Starting a long job")
         await prompt(agent_api, session["id"], "never runs")
-        await agent_api.post(f"/api/session/{session['id']}/signal", json={"signal": "SIGTERM"})
+        response = await agent_api.post(f"/api/session/{session['id']}/{action}", json=body)
+        assert response.status_code == 202
         final = await stream.wait_for(
             lambda e: e.event == "status" and e.data["status"] != "running"
         )
     assert final.data["status"] == "stopped"
-    assert final.data["signal"] == "SIGTERM"
+    assert final.data.get("signal") == signal_name
+    assert turn_ends(stream)[-1].data["turn"]["interrupted"] is True
     errors = [e.data["message"] for e in stream.events if e.event == "error"]
-    assert errors == ["1 queued prompt(s) were not run: the session was closed"]
+    assert errors == [f"1 queued prompt(s) were not run: the session was {why}"]
     assert [c["prompt"] for c in fake_calls(fake_log)] == ["slow job"]
     response = await agent_api.post(
         f"/api/session/{session['id']}/prompt", json={"command": "too late"}
     )
-    assert response.status_code == 409
-
-
-async def test_interrupt_is_the_turns_ctrl_c(
-    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
-) -> None:
-    session = await new_claude(agent_api, workdir)
-    async with Stream(agent_api, session["id"]) as stream:
-        await prompt(agent_api, session["id"], "slow job")
-        await stream.wait_for_output("Starting a long job")
-        await prompt(agent_api, session["id"], "after the interrupt")
-        response = await agent_api.post(f"/api/session/{session['id']}/interrupt")
-        assert response.status_code == 202
-        ends = await wait_turns(stream, 2, timeout=10)
-    assert [e.data["turn"]["interrupted"] for e in ends] == [True, False]
-    listed = (await agent_api.get(f"/api/session/{session['id']}")).json()
-    assert (listed["status"], listed["agent"]["state"]) == ("running", "idle")
-
-
-async def test_stop_interrupts_the_turn_then_closes_the_conversation(
-    agent_api: httpx.AsyncClient, workdir: Path, fake_log: Path
-) -> None:
-    session = await new_claude(agent_api, workdir)
-    async with Stream(agent_api, session["id"]) as stream:
-        await prompt(agent_api, session["id"], "slow job")
-        await stream.wait_for_output("Starting a long job")
-        await prompt(agent_api, session["id"], "never runs")
-        response = await agent_api.post(f"/api/session/{session['id']}/stop")
-        assert response.status_code == 202
-        final = await stream.wait_for(
-            lambda e: e.event == "status" and e.data["status"] != "running"
-        )
-    # The fake ends on SIGINT (as claude does): no kill was needed, so no signal is reported.
-    assert final.data["status"] == "stopped" and "signal" not in final.data
-    assert turn_ends(stream)[-1].data["turn"]["interrupted"] is True
-    errors = [e.data["message"] for e in stream.events if e.event == "error"]
-    assert errors == ["1 queued prompt(s) were not run: the session was stopped"]
-    assert [c["prompt"] for c in fake_calls(fake_log)] == ["slow job"]
-    response = await agent_api.post(f"/api/session/{session['id']}/prompt", json={"command": "x"})
     assert response.status_code == 409
 
 

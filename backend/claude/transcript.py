@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from backend.protocol.api import AGENT_ID
 from backend.protocol.events import (
     Error,
@@ -100,15 +102,7 @@ class Usage:
 
     def to_json(self) -> dict[str, Any]:
         """As stored in a session's state (the totals' JSON names)."""
-        return {
-            "costUsd": round(self.cost_usd, 6),
-            "inputTokens": self.input_tokens,
-            "outputTokens": self.output_tokens,
-            "cacheReadTokens": self.cache_read_tokens,
-            "cacheCreationTokens": self.cache_creation_tokens,
-            "durationMs": self.duration_ms,
-            "turns": self.turns,
-        }
+        return msgspec.to_builtins(self.to_totals())  # type: ignore[no-any-return]
 
     @classmethod
     def from_json(cls, data: Any) -> Usage:
