@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,13 @@ PRIVATE = frozenset({"SESSIONDOCK_TOKEN"})
 # Library search paths a bundle's bootloader sets, saving the user's value as NAME_ORIG.
 LIBRARY_PATHS = ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "DYLD_FRAMEWORK_PATH", "LIBPATH")
 _MARK = "__SESSIONDOCK_PATH__"
+
+
+def default_shell() -> str:
+    shell = os.environ.get("SHELL")
+    if shell and os.access(shell, os.X_OK):
+        return shell
+    return shutil.which("bash") or "/bin/sh"
 
 
 def bundle_dir() -> str | None:

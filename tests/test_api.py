@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import pwd
 from pathlib import Path
 
 import httpx
@@ -42,9 +44,11 @@ async def test_projects_crud(api: httpx.AsyncClient, tmp_path: Path) -> None:
         ({"path": ""}, 400, "invalid_input"),
         ({"path": 5}, 400, "invalid_input"),
         ({"path": "relative/dir"}, 400, "invalid_input"),
-        ({"path": "~nobody-here/dir"}, 400, "invalid_input"),
+        ({"path": "a\u0000b"}, 400, "invalid_input"),
+        ({"path": "~nobody-here/dir"}, 404, "folder_not_found"),  # no such user
         ({"path": "/does/not/exist"}, 404, "folder_not_found"),
         ({"path": "/etc/hostname"}, 404, "folder_not_found"),
+        ({"path": "/" + "a" * 300}, 404, "folder_not_found"),  # too long a name for the system
         ([1, 2], 400, "invalid_input"),
     ],
 )
@@ -64,6 +68,39 @@ async def test_malformed_json_is_400(api: httpx.AsyncClient) -> None:
     )
     assert response.status_code == 400
     assert response.json()["error"].startswith("malformed JSON")
+
+
+async def test_bodies_in_other_encodings_and_home_folders(
+    api: httpx.AsyncClient, workdir: Path
+) -> None:
+    """What json.loads took, the server takes: a byte order mark, UTF-16, ``~user`` paths."""
+    body = json.dumps({"path": str(workdir)})
+    headers = {"Content-Type": "application/json"}
+    for raw in (b"\xef\xbb\xbf" + body.encode(), body.encode("utf-16")):
+        response = await api.post("/api/projects", content=raw, headers=headers)
+        assert response.status_code in (200, 201), response.text
+        assert response.json()["path"] == str(workdir)
+    user = pwd.getpwuid(os.getuid())
+    response = await api.post("/api/projects", json={"path": f"~{user.pw_name}"})
+    assert response.status_code in (200, 201), response.text
+    assert response.json()["path"] == str(Path(user.pw_dir).resolve())
+
+
+async def test_long_arguments_and_errors_that_name_the_field(
+    api: httpx.AsyncClient, workdir: Path
+) -> None:
+    script = "true #" + "x" * 100_000  # a long ``sh -c`` script is an argument like any other
+    session = await new_session(api, workdir, kind="command", argv=["sh", "-c", script])
+    assert session["argv"][2] == script
+    refused = await api.post("/api/sessions", json={"workingDir": str(workdir), "name": "a\u0000b"})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "name: must not contain NUL characters"
+    # A Claude Code id alone says nothing of where its conversation ran.
+    alone = await api.post(
+        "/api/sessions",
+        json={"kind": "claude", "resume": "0b8f3c1e-7d2a-4c55-9e1b-3f6a2d9c8e71"},
+    )
+    assert alone.status_code == 400 and "projectId" in alone.json()["error"]
 
 
 async def test_project_lists_only_its_own_sessions(api: httpx.AsyncClient, tmp_path: Path) -> None:

@@ -407,3 +407,29 @@ async def test_a_conversation_whose_folder_is_gone_cannot_be_continued(
         assert response.json()["code"] == "folder_not_found"
         assert "no longer exists" in response.json()["error"]
         assert len(await all_events(api, session["id"])) == 6
+
+
+async def test_a_history_line_with_half_an_emoji_is_read(
+    history_server: Server, workdir: Path
+) -> None:
+    """JSON may spell a lone surrogate ("\\ud83d"): it becomes U+FFFD, and nothing is lost or
+    stored twice however often the history is asked for."""
+    agent_id = "6a0b9c1d-2e3f-4a5b-8c6d-7e8f9a0b1c2d"
+    text = "half an emoji: \ud83d!"
+    lines = [
+        history_line("user", workdir, agent_id, {"role": "user", "content": "hello"}),
+        history_line(
+            "assistant", workdir, agent_id,
+            {"id": "m1", "role": "assistant", "content": [{"type": "text", "text": text}]},
+        ),
+    ]  # fmt: skip
+    assert "\\ud83d" in lines[1]  # escaped in the file, as JavaScript writes it
+    history_file(history_server.claude_home, workdir, agent_id).write_text("".join(lines))
+    history_server.start()
+    async with history_server.async_client() as api:
+        (session,) = await imported(api)
+        first = await all_events(api, session["id"])
+        again = await all_events(api, session["id"])
+    assert first == again
+    assert [(e["id"], e["type"]) for e in first] == [(1, "prompt"), (2, "output")]
+    assert first[1]["data"]["content"] == "half an emoji: \ufffd!"

@@ -268,6 +268,46 @@ async def test_stopping_drops_the_queue_and_ends_the_conversation(
     assert response.status_code == 409
 
 
+async def test_a_turn_that_ignores_the_interrupt_is_killed_after_the_grace_period(
+    tmp_path: Path, workdir: Path, fake_log: Path
+) -> None:
+    server = Server(tmp_path / "stubborn", ["--claude-path", str(FAKE_CLAUDE), "--stop-grace", "1"])
+    server.env["FAKE_CLAUDE_LOG"] = str(fake_log)
+    server.start()
+    try:
+        async with server.async_client() as api:
+            session = await new_claude(api, workdir)
+            sid = session["id"]
+            async with Stream(api, sid) as stream:
+                await prompt(api, sid, "stubborn job")
+                await stream.wait_for_output("Starting a stubborn job")
+                assert (await api.post(f"/api/session/{sid}/stop")).status_code == 202
+                # Stopping: it takes nothing more, and says why.
+                refused = await api.post(f"/api/session/{sid}/prompt", json={"command": "x"})
+                assert refused.status_code == 409
+                assert "is stopping" in refused.json()["error"]
+                final = await stream.wait_for(
+                    lambda e: e.event == "status" and e.data["status"] != "running"
+                )
+    finally:
+        server.stop()
+    assert final.data["status"] == "stopped"
+    assert (final.data["exitCode"], final.data["signal"]) == (-9, "SIGKILL")
+
+
+async def test_half_an_emoji_in_claudes_output_is_replaced_not_fatal(
+    agent_api: httpx.AsyncClient, workdir: Path
+) -> None:
+    session = await new_claude(agent_api, workdir)
+    async with Stream(agent_api, session["id"]) as stream:
+        await prompt(agent_api, session["id"], "emoji please")
+        (end,) = await wait_turns(stream, 1)
+    assert assistant_texts(stream) == ["An emoji cut in half: \ufffd, and a whole one: \U0001f600."]
+    assert end.data["turn"]["subtype"] == "success"
+    assert not [e for e in stream.events if e.event == "error"]
+    assert stream.ids == list(range(1, len(stream.ids) + 1))  # no id was lost on the way
+
+
 async def test_stop_closes_an_idle_conversation(
     agent_api: httpx.AsyncClient, workdir: Path
 ) -> None:
@@ -607,3 +647,36 @@ async def test_an_empty_prompt_is_refused(agent_api: httpx.AsyncClient, workdir:
         assert response.json()["code"] == "invalid_input"
     history = (await agent_api.get(f"/api/session/{session['id']}/history")).json()["events"]
     assert [e["type"] for e in history] == ["status"]
+
+
+async def test_a_project_removed_while_its_session_starts_leaves_nothing(
+    tmp_path: Path, workdir: Path
+) -> None:
+    """The session waits for the login shell's PATH (slow here); its project goes meanwhile:
+    the create is 404, and nothing of the session is stored."""
+    slow_shell = tmp_path / "slow-shell"
+    slow_shell.write_text("#!/bin/sh\nsleep 2\nexec /bin/sh \"$@\"\n")
+    slow_shell.chmod(0o755)
+    server = Server(tmp_path / "data", ["--claude-path", str(FAKE_CLAUDE), "--login-path"])
+    server.env["SHELL"] = str(slow_shell)
+    server.start()
+    try:
+        async with server.async_client() as api:
+            project = (await api.post("/api/projects", json={"path": str(workdir)})).json()
+            create = asyncio.create_task(
+                api.post("/api/sessions", json={"projectId": project["id"], "kind": "claude"})
+            )
+            await asyncio.sleep(0.3)  # the create is waiting for the PATH
+            assert not create.done()
+            assert (await api.delete(f"/api/projects/{project['id']}")).status_code == 200
+            created = await create
+            assert created.status_code == 404, created.text
+            assert (await api.get("/api/sessions")).json()["sessions"] == []
+    finally:
+        server.stop()
+    conn = sqlite3.connect(server.data_dir / "sessiondock.sqlite3")
+    try:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
+    finally:
+        conn.close()

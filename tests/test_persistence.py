@@ -160,11 +160,14 @@ async def test_a_first_release_database_is_upgraded_in_place(tmp_path: Path, wor
     conn.execute("INSERT INTO projects VALUES ('project-1', 'old', ?, 1)", (str(workdir),))
     conn.execute(
         "INSERT INTO sessions VALUES ('session-1', 'project-1', 'sh', 'command', '[\"sh\"]', ?, "
-        "1, 'exited', 0, 1, 2, 1, 0, 20)",
+        "1, 'exited', 0, 1, 2, 2, 0, 20)",
         (str(workdir),),
     )
     output = '{"sessionId":"session-1","type":"stdout","content":"kept","timestamp":1}'
     conn.execute("INSERT INTO events VALUES ('session-1', 1, 'output', ?, 1)", (output,))
+    # The first releases stored a failed launch's error without a timestamp.
+    error = '{"sessionId":"session-1","message":"could not start \'x\'"}'
+    conn.execute("INSERT INTO events VALUES ('session-1', 2, 'error', ?, 7)", (error,))
     conn.commit()
     conn.close()
 
@@ -174,8 +177,11 @@ async def test_a_first_release_database_is_upgraded_in_place(tmp_path: Path, wor
         created = api.post(
             "/api/sessions", json={"projectId": "project-1", "kind": "claude"}
         ).json()
-    assert (session["id"], session["agent"], session["lastEventId"]) == ("session-1", None, 1)
+    assert (session["id"], session["agent"], session["lastEventId"]) == ("session-1", None, 2)
     assert events[0]["data"]["content"] == "kept"
+    assert events[1]["data"] == {
+        "sessionId": "session-1", "message": "could not start 'x'", "timestamp": 7,
+    }  # fmt: skip
     assert created["kind"] == "claude"  # stored in the new columns
     conn = sqlite3.connect(data / "sessiondock.sqlite3")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 3

@@ -21,14 +21,24 @@ MAX_HISTORY_PAGE: Final = 10_000
 TERMINAL_SIZE = Meta(ge=2, le=1000)
 
 _NO_NUL = "[^\\u0000]*"
-# An absolute path, or one under a home folder ("~", "~/src").
-_FOLDER = f"^(?:/|~(?:/|$)){_NO_NUL}$"
+# An absolute path, or one under a home folder ("~", "~/src", "~alice/src").
+_FOLDER = f"^(?:/|~){_NO_NUL}$"
+# The most one argument may hold (Linux's MAX_ARG_STRLEN is 128 KiB).
+MAX_ARGUMENT = 128 * 1024
 # What ``resume`` may name: a session of ours, or a Claude Code session id (a UUID; it becomes
 # an argument of claude, so nothing that could pass for an option gets through).
 AGENT_ID: Final = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
-_RESUME = f"^(?:session-[0-9A-Za-z_-]{{1,80}}|{AGENT_ID.pattern})$"
+_SESSION_ID = "session-[0-9A-Za-z_-]{1,80}"
+_RESUME = f"^(?:{_SESSION_ID}|{AGENT_ID.pattern})$"
+
+# What a value that misses a pattern above is told, instead of the pattern itself.
+PATTERN_MEANINGS: Final = {
+    f"^{_NO_NUL}$": "must not contain NUL characters",
+    _FOLDER: "must be an absolute path (or one under ~) without NUL characters",
+    _RESUME: "must be a session id or a Claude Code session id",
+}
 
 
 def text(max_length: int, *, empty: bool = False, **extra: Any) -> Meta:
@@ -62,7 +72,7 @@ class NewSession(Wire):
     project_id: Annotated[str, text(100)] | None = None
     working_dir: Folder | None = None
     kind: Kind | None = None  # null: shell
-    argv: list[Annotated[str, text(4096)]] | None = None
+    argv: list[Annotated[str, text(MAX_ARGUMENT)]] | None = None
     name: Name | None = None
     tty: bool = True
     cols: Annotated[int, TERMINAL_SIZE] = 120
@@ -85,14 +95,22 @@ class NewSession(Wire):
             raise ValueError("a command session needs argv")
         if self.resume is not None and self.kind != "claude":
             raise ValueError("resume is for claude sessions")
-        if self.project_id is None and self.working_dir is None and self.resume is None:
+        # A session of ours says where it ran; a bare Claude Code id does not.
+        placed = self.project_id is not None or self.working_dir is not None
+        if not placed and not (self.resume and self.resume.startswith("session-")):
             raise ValueError("give projectId or workingDir")
 
 
 NEW_SESSION_RULES: Final = {
     "anyOf": [
-        {"required": [key], "properties": {key: {"type": "string"}}}
-        for key in ("projectId", "workingDir", "resume")
+        *(
+            {"required": [key], "properties": {key: {"type": "string"}}}
+            for key in ("projectId", "workingDir")
+        ),
+        {
+            "required": ["resume"],
+            "properties": {"resume": {"type": "string", "pattern": "^session-"}},
+        },
     ],
     "allOf": [
         {

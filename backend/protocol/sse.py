@@ -7,7 +7,7 @@ frame is built once per event (``StoredEvent.frame``) and shared by all subscrib
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -20,8 +20,26 @@ _encoder = msgspec.json.Encoder()
 
 
 def encode_data(data: Wire) -> str:
-    """Compact one-line JSON of an event's data (an SSE ``data:`` line holds no newline)."""
-    return _encoder.encode(data).decode()
+    """Compact one-line JSON of an event's data (an SSE ``data:`` line holds no newline).
+
+    Text that UTF-8 cannot hold (a lone surrogate: JSON may spell one, as ``"\\ud83d"``, and
+    JavaScript writes one when it cuts an emoji in half) becomes U+FFFD, as undecodable bytes do
+    in a program's output."""
+    try:
+        return _encoder.encode(data).decode()
+    except UnicodeEncodeError:
+        return _encoder.encode(_scrub(msgspec.to_builtins(data))).decode()
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        # Through UTF-16, surrogate pairs join into their characters and lone ones are replaced.
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
 
 
 @dataclass(slots=True)
@@ -36,8 +54,9 @@ class StoredEvent:
     _frame: bytes | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, seq: int, data: EventData) -> StoredEvent:
-        return cls(data.session_id, seq, data.event, encode_data(data), data.timestamp)
+    def of(cls, seq: int, data: EventData, encoded: str | None = None) -> StoredEvent:
+        text = encode_data(data) if encoded is None else encoded
+        return cls(data.session_id, seq, data.event, text, data.timestamp)
 
     @property
     def frame(self) -> bytes:

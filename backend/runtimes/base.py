@@ -69,15 +69,17 @@ class SessionHost(Protocol):
     def emit(self, data: EventData) -> StoredEvent:
         """Store an event of this session (its ``sessionId`` must be this session's)."""
 
-    def status(self, **extra: Any) -> StoredEvent:
+    def status(self, **extra: Any) -> None:
         """Store a ``status`` event with the session's current status and what the runtime
-        adds to it (``StatusChanged`` fields)."""
+        adds to it (``StatusChanged`` fields). Nothing once the session is deleted."""
 
     def end(self, status: str, exit_code: int | None) -> None:
-        """The session ended: record its status and say so (a ``status`` event)."""
+        """The session ended: record its status and say so (a ``status`` event). Nothing once
+        the session is deleted."""
 
     def save_state(self) -> None:
-        """Write the runtime's ``state()`` to the store (it survives a restart)."""
+        """Write the runtime's ``state()`` to the store (it survives a restart). Nothing once
+        the session is deleted."""
 
 
 class Catalog(Protocol):
@@ -108,7 +110,7 @@ class Catalog(Protocol):
     ) -> SessionRuntime:
         """Add a session a kind found (imported history) rather than one a client asked for."""
 
-    def drop_found(self, session_id: str) -> None:
+    async def drop_found(self, session_id: str) -> None:
         """Forget a found session whose source vanished before anyone opened it."""
 
 

@@ -25,6 +25,7 @@ from backend.errors import (
     NotAConversation,
     NotATerminal,
     SessionNotFound,
+    SessionNotRunning,
     ShuttingDown,
 )
 from backend.protocol.api import Agent, NewSession
@@ -124,7 +125,11 @@ class ConversationRuntime(SessionRuntime):
         # Set for the running turn (also while it starts: a signal then is not lost).
         self._interrupted = False
         self._closing = False
+        # How the conversation is being ended, for a turn whose process starts meanwhile.
+        self._end_signals: tuple[int, ...] = (signal.SIGTERM,)
+        self._end_grace = context.settings.kill_grace_seconds
         self._parser = TranscriptParser(self.session_id)
+        self._forced = False  # a turn that started while the conversation ended was killed
         self._partial: list[str] = []
         self._partial_size = 0
         self._result: TurnResult | None = None
@@ -133,6 +138,8 @@ class ConversationRuntime(SessionRuntime):
 
     async def start(self, plan: Plan) -> None:
         env = await self.context.environment()
+        if self.host.gone:  # deleted (with its project) while the environment was asked for
+            return
         if self._binary(env) is None:
             self._emit(
                 Error(session_id=self.session_id, timestamp=now_ms(), message=self._missing())
@@ -221,11 +228,19 @@ class ConversationRuntime(SessionRuntime):
     async def _close(self, signum: int | None) -> None:
         if signum is None:
             grace = self.context.settings.stop_grace_seconds
-            killed = await self._end((signal.SIGINT,), "the session was stopped", grace)
+            busy, forced = await self._end((signal.SIGINT,), "the session was stopped", grace)
+            # A turn that ended on its interrupt ended as the user asked; one that outlived
+            # the grace period was killed, and says so.
+            code = -signal.SIGKILL if forced else None
         else:
-            killed = await self._end((signum,), "the session was closed")
-        if not self.host.gone:
-            self.host.end(STOPPED, -signum if killed and signum else None)
+            busy, forced = await self._end((signum,), "the session was closed")
+            code = -signum if busy else None
+        self.host.end(STOPPED, code)
+
+    def not_running(self) -> SessionNotRunning:
+        if self.host.record.status == RUNNING and not self._open:
+            return SessionNotRunning(f"session {self.session_id!r} is stopping")
+        return super().not_running()
 
     # -- what it adds to the session ----------------------------------------------------------
 
@@ -262,21 +277,28 @@ class ConversationRuntime(SessionRuntime):
         self.agent_state.queued = 0
         self._end_turn()
 
-    async def _end(self, signals: tuple[int, ...], why: str, grace: float | None = None) -> bool:
-        """Drop the queue and stop the running turn; whether a turn was running."""
+    async def _end(
+        self, signals: tuple[int, ...], why: str, grace: float | None = None
+    ) -> tuple[bool, bool]:
+        """Drop the queue and stop the running turn with ``signals``, then SIGKILL after
+        ``grace``. Returns whether a turn was running, and whether it had to be killed."""
         self._closing = True
+        self._end_signals = signals
+        if grace is not None:
+            self._end_grace = grace
         self._drop_queue(len(self._queue), why)
         self._queue.clear()
-        killed = self._busy
-        if killed:
+        busy = self._busy
+        if busy:
             self._interrupted = True
+        forced = False
         if self._process is not None:
-            if grace is None:
-                grace = self.context.settings.kill_grace_seconds
-            await self._process.terminate(grace, signals)
+            forced = await self._process.terminate(self._end_grace, signals)
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)
-        return killed
+            # A turn whose process started meanwhile was ended there (_run_turn).
+            forced = forced or self._forced
+        return busy, forced
 
     def _drop_queue(self, count: int, why: str) -> None:
         if count:
@@ -362,8 +384,8 @@ class ConversationRuntime(SessionRuntime):
         if on_stdin:
             process.write(prompt.encode())
         process.close_input()  # claude -p reads its standard input to its end
-        if self._closing:
-            await process.terminate(settings.kill_grace_seconds)  # stopped while it started
+        if self._closing:  # ended while it started: as the end asked
+            self._forced = await process.terminate(self._end_grace, self._end_signals)
         elif self._interrupted:
             process.signal_all(signal.SIGINT)
         try:

@@ -105,7 +105,7 @@ class ImportedKind(RuntimeKind):
             if head is None or stamp.path in self.by_source or head.agent_session_id in skip:
                 continue
             self._register(head, stamp)
-        self._forget_vanished()
+        await self._forget_vanished()
 
     def _scan_files(
         self, known: dict[str, history.Head | None]
@@ -143,16 +143,16 @@ class ImportedKind(RuntimeKind):
             created_at=head.started_at or modified, ended_at=modified,
         )  # fmt: skip
 
-    def _forget_vanished(self) -> None:
+    async def _forget_vanished(self) -> None:
         """A listed file that disappeared before anyone opened it leaves nothing behind."""
         for path, runtime in list(self.by_source.items()):
             if path in self._stamps:
                 continue
             if runtime.host.gone:
                 del self.by_source[path]
-            elif runtime.offset == 0 and not os.path.exists(path):
+            elif runtime.offset == 0 and not os.path.exists(path):  # noqa: ASYNC240 - rare
                 del self.by_source[path]
-                self.context.catalog.drop_found(runtime.session_id)
+                await self.context.catalog.drop_found(runtime.session_id)
 
 
 class ImportedRuntime(SessionRuntime):
@@ -171,7 +171,7 @@ class ImportedRuntime(SessionRuntime):
         source = self.agent_state.source
         if kind.enabled and source is not None:
             kind.by_source[source] = self
-            context.store.sessions.uncapped.add(self.session_id)  # the user asked for all of it
+            context.store.sessions.keep_all(self.session_id)  # the user asked for all of it
 
     def restore(self) -> None:
         """Nothing runs: it is read when opened."""

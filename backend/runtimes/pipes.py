@@ -19,4 +19,6 @@ class PipesKind(ProgramKind):
 
 
 class PipesRuntime(ProgramRuntime):
-    """Resizing is refused (``not_a_terminal``) by the base class."""
+    def resize(self, cols: int, rows: int) -> None:
+        self._live()  # an ended session is ``session_not_running`` first, as any action
+        super().resize(cols, rows)

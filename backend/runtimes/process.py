@@ -344,17 +344,22 @@ class SessionProcess:
 
     async def terminate(
         self, grace: float, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)
-    ) -> None:
+    ) -> bool:
         """SIGTERM and SIGHUP to the whole session (as when a terminal window closes;
-        interactive shells ignore SIGTERM alone), then SIGKILL to what is left after ``grace``."""
+        interactive shells ignore SIGTERM alone), then SIGKILL to what is left after ``grace``.
+        Returns whether the program itself had to be killed (it outlived the grace period)."""
         if self._proc is None:
-            return
+            return False
         self.signal_all(*signals)
-        with contextlib.suppress(TimeoutError):
+        forced = False
+        try:
             await asyncio.wait_for(asyncio.shield(self._proc.wait()), grace)
+        except TimeoutError:
+            forced = True
         # Background jobs may outlive the leader: whatever remains of the session goes now.
         self.signal_all(signal.SIGKILL)
         await self._proc.wait()
+        return forced
 
 
 def session_members(session_id: int) -> list[int]:

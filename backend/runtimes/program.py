@@ -8,11 +8,10 @@ of) is ``stopped``; one that happens because the backend stops is ``interrupted`
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 from typing import ClassVar
 
+from backend.environment import default_shell
 from backend.errors import SessionNotRunning
 from backend.protocol.api import NewSession
 from backend.protocol.events import (
@@ -30,13 +29,6 @@ from backend.runtimes.base import Plan, PromptAck, RuntimeKind, SessionRuntime
 from backend.runtimes.process import LaunchSpec, SessionProcess
 
 
-def default_shell() -> str:
-    shell = os.environ.get("SHELL")
-    if shell and os.access(shell, os.X_OK):
-        return shell
-    return shutil.which("bash") or "/bin/sh"
-
-
 class ProgramKind(RuntimeKind):
     """Shell and command sessions; ``tty`` says whether this kind runs them in a terminal."""
 
@@ -45,13 +37,13 @@ class ProgramKind(RuntimeKind):
     def accepts(self, request: NewSession) -> bool:
         return request.kind in ("shell", "command") and request.tty == self.tty
 
-    def environment(self, env: dict[str, str]) -> None:
+    def prepare_environment(self, env: dict[str, str]) -> None:
         """Add what this kind's programs need to their environment."""
 
     async def prepare(self, request: NewSession) -> Plan:
         argv = list(request.argv or ()) or [default_shell()]
         env = await self.context.environment()  # may wait for the login shell's PATH
-        self.environment(env)
+        self.prepare_environment(env)
         project, working_dir = self.context.catalog.place(request.project_id, request.working_dir)
         return Plan(
             project=project,

@@ -16,7 +16,7 @@ class TerminalKind(ProgramKind):
     name = "terminal"
     tty = True
 
-    def environment(self, env: dict[str, str]) -> None:
+    def prepare_environment(self, env: dict[str, str]) -> None:
         env["TERM"] = "xterm-256color"
         env["COLORTERM"] = "truecolor"
 

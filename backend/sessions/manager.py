@@ -20,7 +20,7 @@ from typing import Any
 
 from backend.bus import SESSION_DELETED, EventBus
 from backend.config import Settings
-from backend.environment import bundle_dir, read_login_path, session_environment
+from backend.environment import bundle_dir, default_shell, read_login_path, session_environment
 from backend.errors import (
     FolderNotFound,
     InvalidInput,
@@ -32,7 +32,6 @@ from backend.protocol import api
 from backend.protocol.events import ENDED_STATUSES, RUNNING, EventData, StatusChanged, now_ms
 from backend.protocol.sse import StoredEvent
 from backend.runtimes.base import Plan, PromptAck, RuntimeContext, RuntimeKind, SessionRuntime
-from backend.runtimes.program import default_shell
 from backend.sessions.registry import KINDS
 from backend.store import ProjectRecord, SessionRecord, Store
 
@@ -44,11 +43,14 @@ def new_id(prefix: str) -> str:
 
 
 def resolve_directory(path: str) -> str:
-    """An existing directory's absolute real path (InvalidInput, FolderNotFound otherwise)."""
-    expanded = Path(path).expanduser()
-    if not expanded.is_absolute():
-        raise InvalidInput(f"path must be absolute: {path!r}")
-    if not expanded.is_dir():
+    """An existing directory's absolute real path (FolderNotFound otherwise)."""
+    try:
+        expanded = Path(path).expanduser()
+        # "~nobody/x" names a home folder that does not exist: it stays relative.
+        found = expanded.is_absolute() and expanded.is_dir()
+    except (OSError, RuntimeError, ValueError):  # too long, or no home to expand
+        found = False
+    if not found:
         raise FolderNotFound(f"not an existing folder: {path!r}")
     return str(expanded.resolve())
 
@@ -84,7 +86,9 @@ class Session:
             raise ValueError(f"an event of {data.session_id!r} emitted by {self.record.id!r}")
         return self._manager.store.events.append(data)
 
-    def status(self, **extra: Any) -> StoredEvent:
+    def status(self, **extra: Any) -> None:
+        if self.gone:
+            return
         record = self.record
         data = StatusChanged(
             session_id=record.id,
@@ -96,9 +100,11 @@ class Session:
             data.exit_code = record.exit_code
             if record.exit_code is not None and record.exit_code < 0:
                 data.signal = signal_name(record.exit_code)
-        return self.emit(data)
+        self.emit(data)
 
     def end(self, status: str, exit_code: int | None) -> None:
+        if self.gone:  # deleted: its row and its history are gone, and stay gone
+            return
         record = self.record
         record.status = status
         record.exit_code = exit_code
@@ -107,6 +113,8 @@ class Session:
         self.status()
 
     def save_state(self) -> None:
+        if self.gone:
+            return
         self.record.state = self.runtime.state()
         self._manager.store.sessions.set_state(self.record.id, self.record.state)
 
@@ -155,10 +163,13 @@ class SessionManager:
             await asyncio.gather(self._login_path, return_exceptions=True)
         for each in self.kinds.values():
             await each.stop()
-        await asyncio.gather(
-            *(session.runtime.shutdown() for session in tuple(self.sessions.values())),
-            return_exceptions=True,
+        sessions = tuple(self.sessions.values())
+        results = await asyncio.gather(
+            *(session.runtime.shutdown() for session in sessions), return_exceptions=True
         )
+        for session, result in zip(sessions, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("session %s did not shut down cleanly", session.id, exc_info=result)
 
     async def environment(self) -> dict[str, str]:
         """The environment a session's programs get (may wait for the login shell's PATH)."""
@@ -285,6 +296,9 @@ class SessionManager:
         session = self._add(record, kind)
         self.store.sessions.add(record)
         await session.runtime.start(plan)
+        if session.gone:  # deleted (or its project removed) while it started
+            self.project(plan.project.id)
+            raise SessionNotFound(f"session {record.id!r} was deleted while it started")
         return session
 
     def add_found(
@@ -315,10 +329,11 @@ class SessionManager:
         self.store.sessions.add(record)
         return session.runtime
 
-    def drop_found(self, session_id: str) -> None:
+    async def drop_found(self, session_id: str) -> None:
         session = self.sessions.get(session_id)
         if session is not None:
             self._forget(session, dismiss=False)
+            await session.runtime.delete()
 
     def _add(self, record: SessionRecord, kind: RuntimeKind) -> Session:
         session = Session(record, self)

@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from backend.protocol.events import EventData
-from backend.protocol.sse import StoredEvent
+from backend.protocol.sse import StoredEvent, encode_data
 from backend.store.records import ProjectRecord, SessionRecord
 from backend.store.writer import Call, Forget
 
@@ -101,6 +101,10 @@ class Sessions:
             )
         )
 
+    def keep_all(self, session_id: str) -> None:
+        """Retention never trims this session (imported history: all of it was asked for)."""
+        self.uncapped.add(session_id)
+
     def forget(self, session_id: str) -> None:
         """Delete a session's row and its whole history."""
         self.uncapped.discard(session_id)
@@ -125,11 +129,26 @@ class Events:
 
     def append(self, data: EventData) -> StoredEvent:
         """Give the event its session's next seq and queue it; it is published once committed."""
+        encoded = encode_data(data)  # first: an event that cannot be encoded takes no id
         seq = self.last_seqs.get(data.session_id, 0) + 1
         self.last_seqs[data.session_id] = seq
-        event = StoredEvent.of(seq, data)
+        event = StoredEvent.of(seq, data, encoded)
         self._put(event)
         return event
+
+    def restore(self, session_id: str, last_seq: int, trimmed_through: int) -> None:
+        """What the store found of a session at start."""
+        self.last_seqs[session_id] = last_seq
+        self.trims[session_id] = trimmed_through
+
+    def trimmed(self, session_id: str, through: int) -> None:
+        """Retention deleted the session's events up to ``through`` (committed)."""
+        if session_id in self.last_seqs:
+            self.trims[session_id] = through
+
+    def forgotten(self, session_id: str) -> None:
+        self.last_seqs.pop(session_id, None)
+        self.trims.pop(session_id, None)
 
     def last_seq(self, session_id: str) -> int:
         return self.last_seqs.get(session_id, 0)

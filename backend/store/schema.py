@@ -13,14 +13,10 @@ from typing import Final
 
 VERSION: Final = 3
 
-SCHEMA: Final = """
-CREATE TABLE projects (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    path TEXT NOT NULL UNIQUE,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE sessions (
+# Built where it is needed: a new database gets it, and the upgrade to version 3 copies the
+# old table into it.
+SESSIONS_TABLE: Final = """
+CREATE TABLE {name} (
     id TEXT PRIMARY KEY,
     project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
     name TEXT NOT NULL,
@@ -38,6 +34,16 @@ CREATE TABLE sessions (
     runtime TEXT NOT NULL,  -- which runtime runs it (backend/runtimes)
     state TEXT  -- JSON the runtime keeps across restarts, opaque to the store
 );
+"""
+
+SCHEMA: Final = f"""
+CREATE TABLE projects (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+{SESSIONS_TABLE.format(name="sessions")}
 CREATE INDEX sessions_by_project ON sessions(project_id);
 CREATE TABLE events (
     session_id TEXT NOT NULL,
@@ -60,22 +66,32 @@ MIGRATIONS: Final = {
     CREATE TABLE IF NOT EXISTS dismissed_agent_ids (id TEXT PRIMARY KEY);
     """,
     # One runtime per session kind: which one runs a session, and one column of state it keeps
-    # (an agent's state and an import's offset were columns of their own).
-    2: """
-    ALTER TABLE sessions ADD COLUMN runtime TEXT NOT NULL DEFAULT '';
-    ALTER TABLE sessions ADD COLUMN state TEXT;
-    UPDATE sessions SET runtime = CASE
-        WHEN status = 'imported' THEN 'imported'
-        WHEN kind = 'claude' THEN 'conversation'
-        WHEN tty THEN 'terminal'
-        ELSE 'pipes' END;
-    UPDATE sessions SET state = json_set(agent, '$.sourceOffset', source_offset)
-        WHERE agent IS NOT NULL AND json_valid(agent);
-    ALTER TABLE sessions DROP COLUMN agent;
-    ALTER TABLE sessions DROP COLUMN source_offset;
+    # (an agent's state and an import's offset were columns of their own). The table is copied
+    # rather than altered: DROP COLUMN needs SQLite 3.35, and some systems' Pythons have less.
+    # Error events of a failed launch were stored without a timestamp: they get their row's.
+    2: f"""
+    {SESSIONS_TABLE.format(name="sessions_v3")}
+    INSERT INTO sessions_v3 (id, project_id, name, kind, argv, working_dir, tty, status,
+        exit_code, created_at, ended_at, last_event_id, trimmed_through, stored_bytes,
+        runtime, state)
+    SELECT id, project_id, name, kind, argv, working_dir, tty, status, exit_code, created_at,
+        ended_at, last_event_id, trimmed_through, stored_bytes,
+        CASE
+            WHEN status = 'imported' THEN 'imported'
+            WHEN kind = 'claude' THEN 'conversation'
+            WHEN tty THEN 'terminal'
+            ELSE 'pipes' END,
+        CASE WHEN agent IS NOT NULL AND json_valid(agent)
+            THEN json_set(agent, '$.sourceOffset', source_offset) END
+    FROM sessions ORDER BY rowid;
+    DROP TABLE sessions;
+    ALTER TABLE sessions_v3 RENAME TO sessions;
+    CREATE INDEX sessions_by_project ON sessions(project_id);
     CREATE TABLE dismissed_imports (id TEXT PRIMARY KEY);
     INSERT OR IGNORE INTO dismissed_imports SELECT id FROM dismissed_agent_ids;
     DROP TABLE dismissed_agent_ids;
+    UPDATE events SET data = json_set(data, '$.timestamp', ts)
+        WHERE type = 'error' AND json_valid(data) AND json_extract(data, '$.timestamp') IS NULL;
     """,
 }
 
@@ -102,7 +118,8 @@ def upgrade(conn: sqlite3.Connection, path: Path) -> None:
     if version == VERSION:
         return
     script = SCHEMA if version == 0 else "".join(MIGRATIONS[v] for v in range(version, VERSION))
-    # DROP COLUMN rebuilds the table: foreign keys are checked at the end, not midway.
+    # SQLite's procedure for changing a table (make the new one, copy, drop, rename) runs with
+    # foreign keys off, or dropping the old table would act on what refers to it.
     conn.execute("PRAGMA foreign_keys=OFF")
     try:
         conn.executescript(f"BEGIN; {script} PRAGMA user_version={VERSION}; COMMIT;")

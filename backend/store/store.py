@@ -55,7 +55,7 @@ class Store:
         self.events_persisted = 0
         self.projects = repos.Projects(self._put)
         self.events = repos.Events(self._put, self._readers, self._reader)
-        self.sessions = repos.Sessions(self._put, self._forgotten)
+        self.sessions = repos.Sessions(self._put, self.events.forgotten)
         self.imports = repos.Imports(self._put, ())
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -71,8 +71,7 @@ class Store:
             for row in rows
         }
         for session_id, tally in tallies.items():
-            self.events.last_seqs[session_id] = tally.last_seq
-            self.events.trims[session_id] = tally.trimmed_through
+            self.events.restore(session_id, tally.last_seq, tally.trimmed_through)
         self.imports.dismissed.update(dismissed)
         self._writer = Writer(
             self.path,
@@ -111,10 +110,6 @@ class Store:
         self._backlog_bytes += size_of(item)
         assert self._writer is not None, "the store is not open"
         self._writer.queue.put(item)
-
-    def _forgotten(self, session_id: str) -> None:
-        self.events.last_seqs.pop(session_id, None)
-        self.events.trims.pop(session_id, None)
 
     async def flush(self) -> None:
         """Wait until everything queued so far is committed."""
@@ -173,8 +168,7 @@ class Store:
         self._backlog_bytes -= done.size
         self.events_persisted += len(done.events)
         for session_id, through in done.trims.items():
-            if session_id in self.events.last_seqs:
-                self.events.trims[session_id] = through
+            self.events.trimmed(session_id, through)
         if done.events:
             self.on_committed(done.events)
         for future in done.barriers:

@@ -35,7 +35,7 @@ def respond(data: Wire, status: int = 200) -> web.Response:
     """A JSON response of a declared type."""
     # Laid out as json.dumps lays it out (", ", ": "), as the reference guide's walkthrough shows.
     body = msgspec.json.format(_encoder.encode(data), indent=0)
-    return web.Response(body=body, status=status, content_type="application/json")
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
 
 from backend.errors import InvalidInput
+from backend.protocol.api import PATTERN_MEANINGS
 
 T = TypeVar("T")
 
@@ -17,6 +19,14 @@ async def body(request: web.Request, kind: Any) -> Any:
     raw = await request.read()  # over client_max_size: HTTPRequestEntityTooLarge (413)
     if not raw:
         raise InvalidInput("a JSON object body is required")
+    # JSON may come as UTF-16 or UTF-32, or with a byte order mark (RFC 8259 says to ignore
+    # one), as json.loads takes it.
+    encoding = json.detect_encoding(raw)
+    if encoding != "utf-8":
+        try:
+            raw = raw.decode(encoding).encode()
+        except UnicodeError:
+            raise InvalidInput("malformed JSON, or text that is not valid Unicode") from None
     try:
         value = msgspec.json.decode(raw)
     except (msgspec.DecodeError, RecursionError):  # RecursionError: "[[[[..." nested too deep
@@ -45,8 +55,13 @@ def convert(value: object, kind: Any, *, strict: bool = True) -> Any:
 
 
 def _sentence(message: str) -> str:
-    """msgspec's "Expected `int`, got `str` - at `$.cols`" as "cols: expected `int`, got `str`"."""
+    """msgspec's "Expected `int`, got `str` - at `$.cols`" as "cols: expected `int`, got `str`",
+    and a missed pattern as what it means."""
     text, _, where = message.rpartition(" - at `$.")
     if not text:
         return message
+    _, regex_said, quoted = text.partition("matching regex ")
+    pattern = quoted.strip("'").replace("\\\\", "\\")  # quoted as a repr quotes it
+    if regex_said and pattern in PATTERN_MEANINGS:
+        text = PATTERN_MEANINGS[pattern]
     return f"{where.rstrip('`')}: {text[0].lower()}{text[1:]}"
