@@ -12,6 +12,7 @@ is cat, and the backend is stopped at the end with nothing of it left running.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -181,9 +182,12 @@ def make_harmless(body: dict[str, Any], sandbox: Path) -> dict[str, Any]:
     body = dict(body)
     for key in ("path", "workingDir"):
         value = body.get(key)
+        # os.path.expanduser leaves "~nobody" as it is (pathlib's raises): the server finds no
+        # such folder either.
         if (
             isinstance(value, str)
-            and Path(value).expanduser().is_absolute()
+            and "\0" not in value
+            and Path(os.path.expanduser(value)).is_absolute()
             and not Path(value).is_relative_to(sandbox)
         ):
             body[key] = str(sandbox)
