@@ -26,7 +26,15 @@ from desktop.agent import (
 )
 from desktop.sse_client import Event
 from desktop.ui.feed import LINES_PER_FLUSH, SessionFeed
-from desktop.ui.output_view import AMBER, DIFF_GONE, GREEN, RED, OutputView, SessionDocument
+from desktop.ui.output_view import (
+    AMBER,
+    DIFF_GONE,
+    GREEN,
+    RED,
+    OutputView,
+    SessionDocument,
+    utf16_length,
+)
 from desktop.ui.panels import SessionsPanel
 from tests.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
 
@@ -166,8 +174,9 @@ def link_block(document: SessionDocument, path: str) -> QTextBlock:
 def link_point(view: OutputView, block: QTextBlock) -> QPoint:
     """Where a user clicks on a block's fold link (show diff…), in viewport coordinates."""
     cursor = QTextCursor(block)
-    at = max(block.text().rfind(link) for links in FOLD_LINKS.values() for link in links)
-    cursor.setPosition(block.position() + at + 3)
+    text = block.text()
+    at = max(text.rfind(link) for links in FOLD_LINKS.values() for link in links)
+    cursor.setPosition(block.position() + utf16_length(text[:at]) + 3)  # Qt's units
     return view.text.cursorRect(cursor).center()
 
 
@@ -182,7 +191,8 @@ async def test_a_conversation_reads_as_prose_tool_lines_and_turns(view: OutputVi
     assert "I'll read src/app.py first." in lines  # prose, markup gone
     assert "Fixed: it now prints hello." in lines
     assert "● Read  src/app.py" in lines
-    assert "  ↳ Read: 1 def main():  (3 lines)" in lines  # indented under its tool
+    show_output = FOLD_LINKS["result"][0]
+    assert f"  ↳ Read: 1 def main():  (3 lines)  {show_output}" in lines  # under its tool
     assert f"● Edit  src/app.py  +1 \N{MINUS SIGN}1  {SHOW_DIFF}" in lines
     assert "● Bash  python -m pytest -q" in lines
     assert "turn: $0.04 · 476 tokens out · 12.3 s" in lines
@@ -266,6 +276,50 @@ async def test_long_thinking_opens_and_closes_like_a_diff(view: OutputView, qtbo
         "  The user wants a fix.\n\n  First the file,\tthen the test.\nDone.\n"
     )
     qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=link_point(view, link))
+    assert document.plain_text() == collapsed
+
+
+async def test_a_tool_result_opens_into_its_output_cut_as_the_page_cuts_it(
+    view: OutputView, qtbot: QtBot
+) -> None:
+    document = view.new_document()
+    view.show_document(document)
+    long_output = "".join(f"🎉 row {n}\n" for n in range(1, 3001))  # over 20,000 characters
+    source = "1\tdef main():\n2\t  pass\n"
+    rows = AgentRenderer().render([
+        ("output", {"type": "tool-result", "tool": "Glob", "content": "src/app.py"}),
+        ("output", {"type": "tool-result", "tool": "Read", "content": source}),
+        ("output", {"type": "tool-result", "tool": "Bash", "content": long_output}),
+    ])  # fmt: skip
+    document.append_rows(rows)
+    show, hide = FOLD_LINKS["result"]
+    collapsed = document.plain_text()
+    assert collapsed == (
+        "  ↳ Glob: src/app.py\n"  # its line is all of it: nothing to open
+        f"  ↳ Read: 1 def main():  (2 lines)  {show}\n"
+        f"  ↳ Bash: 🎉 row 1  (1,000+ lines)  {show}\n"
+    )
+    read, bash = document.diff_links()
+    qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=link_point(view, read))
+    assert document.plain_text() == (
+        "  ↳ Glob: src/app.py\n"
+        f"  ↳ Read: 1 def main():  (2 lines)  {hide}\n"
+        "    1\tdef main():\n    2\t  pass\n"
+        f"  ↳ Bash: 🎉 row 1  (1,000+ lines)  {show}\n"
+    )
+    assert not format_at(document, "1\tdef main").fontItalic()  # the program's text, as it is
+    qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=link_point(view, read))
+    assert document.plain_text() == collapsed
+    # The page's cut: 20,000 characters (an emoji is one), then how many more there were.
+    assert document.toggle_diff(bash)
+    body = document.plain_text().split("\n")[3:-1]
+    kept = long_output[:20_000].split("\n")
+    assert body == [
+        *(f"    {line}" for line in kept),
+        f"    ({len(long_output) - 20_000:,} more characters not shown)",
+    ]
+    assert kept[-1] and not long_output[20_000 - len(kept[-1]) :].startswith(f"{kept[-1]}\n")
+    assert document.toggle_diff(bash)
     assert document.plain_text() == collapsed
 
 
@@ -444,8 +498,15 @@ async def test_separators_inside_a_row_stay_inside_it(view: OutputView) -> None:
         assert document.plain_text() == collapsed
 
 
+def folded_chars(events: Stored) -> int:
+    """The characters a document keeps for the folds of ``events`` (diffs, thinking, results)."""
+    rows = AgentRenderer().render([(kind, data) for _, kind, data in events])
+    return sum(len(row.fold.text) for row in rows if row.fold is not None)
+
+
 async def test_the_diffs_of_all_documents_share_one_budget(view: OutputView) -> None:
-    per_conversation = len(DIFF) + len(WRITE_DIFF)
+    per_conversation = folded_chars(conversation())
+    assert per_conversation > len(DIFF) + len(WRITE_DIFF)  # tool results are kept too
     view.diffs.budget_chars = per_conversation
     older, newer = view.new_document(), view.new_document()
     for document in (older, newer):

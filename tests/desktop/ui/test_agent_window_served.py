@@ -18,8 +18,14 @@ from desktop.app import StartupErrorDialog
 from desktop.supervisor import BackendStartError
 from desktop.ui.main_window import KEEP_DOCUMENTS, MainWindow
 from desktop.ui.panels import ProjectsPanel
-from tests.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
-from tests.desktop.ui.test_agent_view import Stored, agent_session, serving, wait_until
+from tests.agent_events import SESSION, TOTALS, conversation
+from tests.desktop.ui.test_agent_view import (
+    Stored,
+    agent_session,
+    folded_chars,
+    serving,
+    wait_until,
+)
 
 AGENT_ID = "7f0c1d2e-0000-4000-8000-000000000001"
 # An imported session is named after its first prompt: anything a user may type.
@@ -168,4 +174,4 @@ async def test_a_document_the_window_drops_frees_its_diffs(qtbot: QtBot) -> None
             await window.settle()
             await wait_until(lambda: "malformed" in window.output.text.toPlainText())
         assert window.document(ids[0]) is None
-        assert window.output.diffs.chars == KEEP_DOCUMENTS * (len(DIFF) + len(WRITE_DIFF))
+        assert window.output.diffs.chars == KEEP_DOCUMENTS * folded_chars(conversation())
