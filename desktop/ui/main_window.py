@@ -46,6 +46,17 @@ AGENT_PLACEHOLDER = "Message Claude and press Enter (sent while it works, it wai
 CONTINUE_PLACEHOLDER = "Continue this conversation…"
 
 
+def status_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """What a status event says of its session object: the status, and once it ended its exit
+    code and the signal that ended it (None when none did), so that the label is right before
+    the list is fetched again."""
+    fields: dict[str, Any] = {"status": data["status"]} if "status" in data else {}
+    if "exitCode" in data:
+        fields["exitCode"] = data["exitCode"]
+        fields["signal"] = data.get("signal")
+    return fields
+
+
 def session_name(command: str, width: int = 60) -> str:
     """A command's first line, shortened to fit a list row."""
     line = command.strip().splitlines()[0] if command.strip() else command
@@ -413,20 +424,19 @@ class MainWindow(QMainWindow):
         document = self._documents.get(session_id)
         if document is not None:
             self.output.append_agent(document, events)
-        # A replay (opening a session, reconnecting) is the past: the list already knows how it
-        # ended, and a stored "working" must not come back to life there.
-        replayed = self._replayed_through.get(session_id, 0)
+        # A replay (opening a session, reconnecting) is the past: a stored "working" must not
+        # come back to life in the list. An ending is never stale.
         statuses = [
             event.data
             for event in events
-            if event.type == "status" and event.id is not None and event.id > replayed
+            if event.type == "status" and self._is_news(session_id, event)
         ]
         if not statuses:
             return
         # The list learns of a turn's start and end (state, queue, totals) at once, not at
         # the next refresh.
         latest = statuses[-1]
-        changes: dict[str, Any] = {"status": latest["status"]} if "status" in latest else {}
+        changes = status_fields(latest)
         agent = dict(latest.get("agent") or {})
         totals = next((s["totals"] for s in reversed(statuses) if s.get("totals")), None)
         if totals is not None:
@@ -436,6 +446,12 @@ class MainWindow(QMainWindow):
         self._update_prompt()
         if any(s.get("status") != "running" for s in statuses):
             self._spawn(self.refresh_sessions())
+
+    def _is_news(self, session_id: str, event: Event) -> bool:
+        """Whether a status event says something the list should take: a live one, or an
+        ending (a replayed one too: a session that ended stays ended)."""
+        live = event.id is not None and event.id > self._replayed_through.get(session_id, 0)
+        return live or event.data.get("status") != "running"
 
     def _on_lines_skipped(self, session_id: str, count: int) -> None:
         document = self._documents.get(session_id)
@@ -457,7 +473,10 @@ class MainWindow(QMainWindow):
         if document is None:
             return
         if event.type == "status":
-            if event.data.get("status") != "running":  # an ending is never stale
+            if self._is_news(session_id, event):
+                self.sessions.update_session(session_id, status_fields(event.data))
+                self._update_prompt()
+            if event.data.get("status") != "running":  # the list's times and all
                 self._spawn(self.refresh_sessions())
         elif event.type == "error":
             document.append_notice(f"error: {event.data.get('message', '')}")

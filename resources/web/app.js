@@ -618,7 +618,12 @@ class App {
     const session = this.sessions.find((s) => s.id === sessionId);
     if (session) {
       session.status = data.status;
-      if ("exitCode" in data) session.exitCode = data.exitCode;
+      // An ending says how: its exit code, and the signal that ended it (an ending without one
+      // names none), so the label is right before the list is fetched again.
+      if ("exitCode" in data) {
+        session.exitCode = data.exitCode;
+        session.signal = data.signal ?? null;
+      }
       if (session.agent && data.agent) Object.assign(session.agent, data.agent);
       if (session.agent && data.totals) session.agent.totals = data.totals;
       this.renderSessionsSoon();

@@ -199,6 +199,30 @@ def test_statuses_stop_and_delete(dock: Dock, page: Page, workdir: Path) -> None
     assert page.locator("#sessions [data-id]").count() == 2
 
 
+def test_an_ending_on_screen_is_labelled_with_its_signal_at_once(
+    dock: Dock, page: Page, workdir: Path
+) -> None:
+    """The label comes from the status event itself: the list, which still says "running",
+    is not fetched again meanwhile (its requests are held)."""
+    project = dock.project(str(workdir))
+    session = dock.session(project["id"], "echo started; sleep 300", name="sleeper")
+    dock.open(page, project["id"], session["id"])
+    wait_for_line(page, "started")
+    assert page.inner_text("#session-badge") == "running"
+    held: list[Route] = []
+    page.route("**/api/sessions?*", lambda route: held.append(route))
+    response = dock.client.post(f"/api/session/{session['id']}/signal", json={"signal": "SIGKILL"})
+    assert response.is_success, response.text
+    badge = f"#sessions [data-id='{session['id']}'] .badge"
+    pumped(page, lambda: page.inner_text("#session-badge") != "running", message="an ending")
+    assert page.inner_text("#session-badge") == "stopped SIGKILL"
+    assert page.inner_text(badge) == "stopped SIGKILL"
+    pumped(page, lambda: held, message="the list asked for (and not answered)")
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/sessions?*")
+
+
 def test_dom_keeps_the_last_lines_and_follows_the_tail(
     dock: Dock, page: Page, workdir: Path
 ) -> None:

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QLabel, QSystemTrayIcon
@@ -163,6 +164,55 @@ async def test_live_news_updates_the_list_at_once(qtbot: QtBot) -> None:
         await wait_until(lambda: window.sessions.row_text(SESSION)[1] == "idle · $0.04")
         assert not window.sessions.interrupt_button.isEnabled()
         assert window.sessions.stop_button.isEnabled()
+
+
+def command_session(session_id: str) -> dict[str, Any]:
+    return {
+        "id": session_id, "projectId": "p1", "name": "sleep 300", "kind": "command",
+        "argv": ["/bin/sh", "-c", "sleep 300"], "workingDir": "/work/app", "tty": False,
+        "status": "running", "exitCode": None, "signal": None, "createdAt": 1795723060000,
+        "endedAt": None, "lastEventId": 1, "pid": 4242, "agent": None, "foreground": None,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["claude", "command"])
+async def test_an_ending_on_screen_is_labelled_with_its_signal_at_once(
+    qtbot: QtBot, kind: str
+) -> None:
+    """The label comes from the status event itself, not from the next look at the list: the
+    list (which still says "running") is asked only after the event was shown."""
+    idle = {"state": "idle", "queued": 0, "agentSessionId": AGENT_ID}
+    if kind == "claude":
+        session = agent_session(SESSION, "running", agentSessionId=AGENT_ID)
+        started: dict[str, Any] = {"status": "running", "agent": idle}
+    else:
+        session = command_session(SESSION)
+        started = {"status": "running"}
+    stored: Stored = [(1, "status", {"sessionId": SESSION, **started})]
+    live: asyncio.Queue[tuple[int, str, dict[str, Any]]] = asyncio.Queue()
+    async with served_window(qtbot, stored, sessions=[session], live=live) as window:
+        window._refresh_timer.stop()
+        window.sessions.select(SESSION)
+        await window.settle()
+        await wait_until(lambda: SESSION in window._replayed_through)
+        await window.settle()
+        assert window.session_status.text() == "running"
+        assert window.feed is not None
+        feed = window.feed
+        arrived = feed.agent_events_received if kind == "claude" else feed.event_received
+        seen: list[tuple[str, str]] = []
+        # Connected after the window's own slot: what it showed as the event arrived.
+        arrived.connect(
+            lambda *_: seen.append(
+                (window.session_status.text(), window.sessions.row_text(SESSION)[1])
+            )
+        )
+        ended = {"status": "stopped", "exitCode": -9, "signal": "SIGKILL"}
+        if kind == "claude":
+            ended["agent"] = idle
+        live.put_nowait((2, "status", {"sessionId": SESSION, **ended}))
+        await wait_until(lambda: seen)
+    assert seen[0] == ("stopped SIGKILL", "stopped SIGKILL")
 
 
 async def test_a_document_the_window_drops_frees_its_diffs(qtbot: QtBot) -> None:
