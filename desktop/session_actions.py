@@ -1,5 +1,6 @@
-"""When a session offers Interrupt, Stop and Continue, what Stop asks first, and how a status
-reads: the rules both clients follow (docs/architecture.md, "Session actions in the clients").
+"""When a session offers Interrupt, Stop and Continue, what Stop, Delete and removing a project
+ask first, and how a status reads: the rules both clients follow (docs/architecture.md,
+"Session actions in the clients").
 
 Qt-free and I/O-free, over the Session objects of docs/api.md. ``resources/web/actions.js`` is the
 same in JavaScript; tests/web/test_actions_js.py holds the two to the same answers.
@@ -77,6 +78,24 @@ def delete_question(session: Session) -> str:
     """What Delete asks, always: it takes the session's whole history."""
     running = " It is still running; it will be stopped." if is_running(session) else ""
     return f'Delete the session "{session.get("name", "")}" and its history?{running}'
+
+
+def remove_project_question(project: dict[str, Any], sessions: list[Session]) -> str:
+    """What removing a project asks, always: it deletes every session of the project, with
+    its history (``sessions``: the project's, as they are now), and leaves its folder alone."""
+    count = len(sessions)
+    running = sum(1 for s in sessions if is_running(s))
+    question = f'Remove the project "{project.get("name", "")}"?'
+    if count == 0:
+        question += " It has no sessions."
+    elif count == 1:
+        ending = "; it is still running and will be stopped" if running else ""
+        question += f" Its session and its history will be deleted{ending}."
+    else:
+        verb = "is" if running == 1 else "are"
+        ending = f"; {running} of them {verb} still running and will be stopped" if running else ""
+        question += f" Its {count} sessions and their history will be deleted{ending}."
+    return f"{question} Its folder is left as it is."
 
 
 def hints(session: Session | None) -> dict[str, str]:

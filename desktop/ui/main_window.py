@@ -166,7 +166,9 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.projects.add_requested.connect(self._pick_project_folder)
-        self.projects.remove_requested.connect(lambda pid: self._spawn(self.remove_project(pid)))
+        self.projects.remove_requested.connect(
+            lambda pid: self._spawn(self.remove_project_if_confirmed(pid))
+        )
         self.projects.project_selected.connect(lambda pid: self._spawn(self.open_project(pid)))
         self.sessions.session_selected.connect(lambda sid: self._spawn(self.open_session(sid)))
         self.sessions.new_shell_requested.connect(lambda: self._spawn(self.new_session()))
@@ -275,6 +277,13 @@ class MainWindow(QMainWindow):
         self.projects.select(project["id"])
         await self.open_project(project["id"])  # also under way from the selection; idempotent
         return str(project["id"])
+
+    async def remove_project_if_confirmed(self, project_id: str) -> None:
+        """Remove, as its button does: after asking (it deletes every session of the project,
+        and its history)."""
+        project = self.projects.project(project_id)
+        if project is not None and await self.session_actions.confirm_remove_project(project):
+            await self.remove_project(project_id)
 
     async def remove_project(self, project_id: str) -> None:
         if self.current_project == project_id:

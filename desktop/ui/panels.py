@@ -103,6 +103,7 @@ class ProjectsPanel(QWidget):
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.add_button = QPushButton("Add…")
         self.remove_button = QPushButton("Remove")
+        self._projects: dict[str, dict[str, Any]] = {}
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.remove_button)
@@ -119,6 +120,7 @@ class ProjectsPanel(QWidget):
     def set_projects(self, projects: list[dict[str, Any]]) -> None:
         """Show ``projects``, keeping the selection if that project is still there."""
         keep = self.selected_id()
+        self._projects = {project["id"]: project for project in projects}
         self.list.blockSignals(True)
         self.list.clear()
         for project in projects:
@@ -132,6 +134,9 @@ class ProjectsPanel(QWidget):
         if self.selected_id() != keep:
             self._changed()
         self._update_buttons()
+
+    def project(self, project_id: str) -> dict[str, Any] | None:
+        return self._projects.get(project_id)
 
     def select(self, project_id: str) -> None:
         for row in range(self.list.count()):

@@ -1,5 +1,5 @@
-// Interrupt, Stop and Continue: when a session offers them, what Stop asks first, how a status
-// reads, and the requests they send. The rules are desktop/session_actions.py's, line for line
+// Interrupt, Stop and Continue: when a session offers them, what Stop, Delete and removing a
+// project ask first, how a status reads, and the requests they send. The rules are desktop/session_actions.py's, line for line
 // (docs/architecture.md, "Session actions in the clients"; tests/web/test_actions_js.py holds the
 // two to the same answers).
 
@@ -62,6 +62,25 @@ export function deleteQuestion(session) {
   return `Delete the session "${session.name ?? ""}" and its history?${running}`;
 }
 
+/** What removing a project asks, always: it deletes every session of the project, with its
+ *  history (`sessions`: the project's, as they are now), and leaves its folder alone. */
+export function removeProjectQuestion(project, sessions) {
+  const count = sessions.length;
+  const running = sessions.filter(isRunning).length;
+  let question = `Remove the project "${project.name ?? ""}"?`;
+  if (count === 0) {
+    question += " It has no sessions.";
+  } else if (count === 1) {
+    const ending = running ? "; it is still running and will be stopped" : "";
+    question += ` Its session and its history will be deleted${ending}.`;
+  } else {
+    const verb = running === 1 ? "is" : "are";
+    const ending = running ? `; ${running} of them ${verb} still running and will be stopped` : "";
+    question += ` Its ${count} sessions and their history will be deleted${ending}.`;
+  }
+  return `${question} Its folder is left as it is.`;
+}
+
 /** The tooltip of each action button for `session`. */
 export function hints(session) {
   let interrupt;
@@ -90,6 +109,13 @@ export function ask(question, confirmLabel) {
     dialog.showModal();
     document.querySelector("#confirm-cancel").focus();
   });
+}
+
+/** Whether to remove `project`: asked with its sessions as they are now (the list may be 2 s
+ *  old). */
+export async function confirmRemoveProject(project) {
+  const sessions = await api.sessions(project.id);
+  return ask(removeProjectQuestion(project, sessions), "Remove");
 }
 
 /** A session that ended meanwhile has nothing left to interrupt or stop: not an error. */

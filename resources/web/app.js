@@ -288,8 +288,7 @@ class App {
   async removeProject() {
     const project = this.projects.find((p) => p.id === this.projectId);
     if (!project) return;
-    const question = `Remove the project "${project.name}"? Its sessions are stopped and deleted.`;
-    if (!confirm(question)) return;
+    if (!(await actions.confirmRemoveProject(project))) return;
     await api.removeProject(project.id);
     for (const session of this.sessions) this.views.delete(session.id);
     await this.selectProject(null);

@@ -1,6 +1,6 @@
 """resources/web/actions.js and desktop/session_actions.py give the same answers: which actions a
-session offers, what Stop asks, how a status reads; and the two clients wait as long for an
-answer. Run in Chromium against the Python rules."""
+session offers, what Stop, Delete and removing a project ask, how a status reads; and the two
+clients wait as long for an answer. Run in Chromium against the Python rules."""
 
 from __future__ import annotations
 
@@ -111,6 +111,40 @@ def test_both_clients_follow_the_same_rules(rules: list[dict[str, Any]]) -> None
         ending = " It is still running; it will be stopped." if python["stop"] else ""
         asked = f'Delete the session "make "<all>"" and its history?{ending}'
         assert python["deleteQuestion"] == asked
+
+
+PROJECT = {"id": "p1", "name": 'my "app"', "path": "/work/app"}
+# (the project's sessions, what removing it asks)
+REMOVALS: list[tuple[list[dict[str, Any]], str]] = [
+    ([], "It has no sessions."),
+    ([session("command", "exited", exitCode=0)], "Its session and its history will be deleted."),
+    ([session("shell", "running")],
+     "Its session and its history will be deleted; it is still running and will be stopped."),
+    ([session("shell", "running"), agent("imported"), agent("running")],
+     "Its 3 sessions and their history will be deleted; 2 of them are still running and will "
+     "be stopped."),
+    ([session("shell", "stopped"), session("command", "running")],
+     "Its 2 sessions and their history will be deleted; 1 of them is still running and will "
+     "be stopped."),
+    ([session("shell", "stopped"), agent("imported")],
+     "Its 2 sessions and their history will be deleted."),
+]  # fmt: skip
+
+
+def test_both_clients_ask_the_same_before_removing_a_project(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    asked: list[str] = page.evaluate(
+        """async ([project, cases]) => {
+          const a = await import('/actions.js');
+          return cases.map((sessions) => a.removeProjectQuestion(project, sessions));
+        }""",
+        [PROJECT, [sessions for sessions, _ in REMOVALS]],
+    )
+    for (sessions, middle), js in zip(REMOVALS, asked, strict=True):
+        python = session_actions.remove_project_question(PROJECT, sessions)
+        assert js == python
+        assert python == f'Remove the project "my "app""? {middle} Its folder is left as it is.'
 
 
 def test_both_clients_wait_as_long_for_an_answer(dock: Dock, page: Page) -> None:

@@ -68,8 +68,24 @@ def test_projects_are_added_selected_and_removed(dock: Dock, page: Page, tmp_pat
     assert page.locator("#sessions [data-id]").count() == 1
     assert page.url.endswith(f"#/p/{site['id']}")
 
-    page.once("dialog", lambda dialog: dialog.accept())
+    # Removing asks first, in the page's own dialog, with the project's sessions as they are
+    # now; Cancel is the default (Enter), and keeps everything.
+    question = (
+        'Remove the project "site"? Its session and its history will be deleted; it is still '
+        "running and will be stopped. Its folder is left as it is."
+    )
     page.click("#remove-project")
+    page.wait_for_selector("#confirm[open]")
+    assert page.inner_text("#confirm-text") == question
+    assert page.inner_text("#confirm-yes") == "Remove"
+    assert page.evaluate("document.activeElement.id") == "confirm-cancel"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#confirm", state="hidden")
+    assert dock.client.get(f"/api/projects/{site['id']}").status_code == 200
+    assert dock.client.get(f"/api/session/{site_shell['id']}").json()["status"] == "running"
+    page.click("#remove-project")
+    page.wait_for_selector("#confirm[open]")
+    page.click("#confirm-yes")
     page.wait_for_selector(f"#projects [data-id='{site['id']}']", state="detached")
     assert dock.client.get(f"/api/projects/{site['id']}").status_code == 404
     assert dock.client.get(f"/api/session/{site_shell['id']}").status_code == 404

@@ -432,3 +432,33 @@ async def test_delete_asks_first(app: DesktopApp, tmp_path: Path, qtbot: QtBot) 
             assert (await window.api.get_session(session_id))["status"] == "running"
     assert session_id not in window.sessions.rows()
     assert session_id not in [s["id"] for s in await window.api.list_sessions()]
+
+
+async def test_removing_a_project_asks_first(app: DesktopApp, tmp_path: Path, qtbot: QtBot) -> None:
+    window = app.window
+    project_id = await open_project(app, tmp_path / "proj")
+    sleeper = await window.new_session(command="sleep 300")
+    await window.new_session(command="true")
+    await window.settle()
+    actions = window.session_actions
+    question = (
+        'Remove the project "proj"? Its 2 sessions and their history will be deleted; 1 of them '
+        "is still running and will be stopped. Its folder is left as it is."
+    )
+    for answer in ("Cancel", "Remove"):
+        qtbot.mouseClick(window.projects.remove_button, Qt.MouseButton.LeftButton)
+        await wait_until(lambda: actions.current is not None)
+        box = actions.current
+        assert box is not None
+        assert box.text() == question
+        cancel = box.button(QMessageBox.StandardButton.Cancel)
+        assert box.defaultButton() is cancel and box.escapeButton() is cancel
+        [remove] = [b for b in box.buttons() if b.text() == "Remove"]
+        qtbot.mouseClick(cancel if answer == "Cancel" else remove, Qt.MouseButton.LeftButton)
+        await window.settle()
+        if answer == "Cancel":
+            assert [p["id"] for p in await window.api.list_projects()] == [project_id]
+            assert (await window.api.get_session(sleeper))["status"] == "running"
+    assert await window.api.list_projects() == []
+    assert window.projects.list.count() == 0
+    assert window.current_project is None
