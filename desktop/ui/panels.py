@@ -41,9 +41,11 @@ STATUS_COLORS = {
     "failed": QColor(218, 54, 51),
     "stopped": QColor(87, 96, 106),  # the user's own doing: neutral, not a failure
     "interrupted": QColor(210, 153, 34),
-    "imported": QColor(56, 132, 244),
+    # Imported purple and a conversation at work blue, as the page has them (style.css,
+    # --imported and --working); tests/web/test_actions_js.py holds the two alike.
+    "imported": QColor(0x82, 0x50, 0xDF),
 }
-WORKING_COLOR = QColor(150, 100, 230)
+WORKING_COLOR = QColor(0x09, 0x69, 0xDA)
 # Ctrl-C as in a terminal: the physical Control key, which Qt calls Meta on macOS (where
 # ControlModifier is Command, and Command-C stays Copy).
 INTERRUPT_MODIFIER = (

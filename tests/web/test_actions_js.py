@@ -147,6 +147,32 @@ def test_both_clients_ask_the_same_before_removing_a_project(dock: Dock, page: P
         assert python == f'Remove the project "my "app""? {middle} Its folder is left as it is.'
 
 
+def test_imported_and_working_look_alike_in_both_clients(dock: Dock, page: Page) -> None:
+    """The page's colors (its light scheme, as in Chromium by default) are the desktop's."""
+    from desktop.ui.panels import STATUS_COLORS, WORKING_COLOR
+
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    colors: dict[str, str] = page.evaluate(
+        """() => {
+          const list = document.querySelector('#sessions');
+          const row = document.createElement('li');
+          row.innerHTML = `<button class="item session"><span class="badge imported">imported</span>
+            <span class="sub"><span class="agent-state working">working…</span></span></button>`;
+          list.append(row);
+          const color = (selector) => getComputedStyle(row.querySelector(selector)).color;
+          const colors = {imported: color('.badge'), working: color('.agent-state')};
+          row.remove();
+          return colors;
+        }"""
+    )
+
+    def css(color: Any) -> str:
+        return f"rgb({color.red()}, {color.green()}, {color.blue()})"
+
+    assert colors == {"imported": css(STATUS_COLORS["imported"]), "working": css(WORKING_COLOR)}
+
+
 def test_both_clients_wait_as_long_for_an_answer(dock: Dock, page: Page) -> None:
     page.goto(dock.server.url + "/")
     page.wait_for_selector("#app", state="visible")
