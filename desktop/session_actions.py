@@ -65,6 +65,19 @@ def can_continue(session: Session | None) -> bool:
     return session.get("status") == "imported" or bool(agent.get("agentSessionId"))
 
 
+def conversation_state(session: Session | None) -> str | None:
+    """What the session list shows of a running conversation, beside its cost: ``working…``,
+    ``working… · queued 2`` or ``idle``; None for any other session."""
+    if not is_agent(session) or not is_running(session) or session is None:
+        return None
+    agent = session.get("agent") or {}
+    state = "working…" if agent.get("state") == "working" else "idle"
+    queued = agent.get("queued")
+    if isinstance(queued, int) and not isinstance(queued, bool) and queued > 0:
+        state += f" · queued {queued}"
+    return state
+
+
 def stop_question(session: Session) -> str | None:
     """What Stop asks before it ends a shell that is running a program, else None."""
     job = session.get("foreground")

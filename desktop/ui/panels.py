@@ -29,6 +29,7 @@ from desktop.session_actions import (
     can_continue,
     can_interrupt,
     can_stop,
+    conversation_state,
     hints,
     is_agent,
     status_label,
@@ -69,16 +70,9 @@ def plain_tooltip(text: str) -> str:
 
 
 def agent_state(session: dict[str, Any]) -> str:
-    """``working…``, ``working… · queued 2``, ``idle`` or ``imported``, then the total cost."""
-    agent = session.get("agent") or {}
-    status = str(session.get("status", "?"))
-    if status == "running":
-        state = "working…" if agent.get("state") == "working" else "idle"
-        queued = agent.get("queued")
-        if isinstance(queued, int) and queued > 0:
-            state += f" · queued {queued}"
-    else:
-        state = status_label(session)
+    """``working…``, ``working… · queued 2``, ``idle`` or a status label (``imported``,
+    ``stopped``…), then the total cost."""
+    state = conversation_state(session) or status_label(session)
     cost = session_cost(session)
     if cost is not None:
         state += f" · {cost}"

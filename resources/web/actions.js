@@ -49,6 +49,16 @@ export function canContinue(session) {
   return session.status === "imported" || Boolean(session.agent?.agentSessionId);
 }
 
+/** What the session list shows of a running conversation, beside its cost: `working…`,
+ *  `working… · queued 2` or `idle`; null for any other session. */
+export function conversationState(session) {
+  if (!isAgent(session) || !isRunning(session)) return null;
+  const agent = session.agent ?? {};
+  let state = agent.state === "working" ? "working…" : "idle";
+  if (Number.isInteger(agent.queued) && agent.queued > 0) state += ` · queued ${agent.queued}`;
+  return state;
+}
+
 /** What Stop asks before it ends a shell that is running a program, else null. */
 export function stopQuestion(session) {
   const job = session.foreground;

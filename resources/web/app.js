@@ -4,7 +4,16 @@
 // and Continue (and of status labels) in actions.js.
 
 import * as actions from "./actions.js";
-import { canContinue, canInterrupt, canStop, hints, isAgent, statusLabel } from "./actions.js";
+import {
+  canContinue,
+  canInterrupt,
+  canStop,
+  conversationState,
+  hints,
+  isAgent,
+  isWorking,
+  statusLabel,
+} from "./actions.js";
 import { AgentView } from "./agent.js";
 import { api, ApiError } from "./api.js";
 import { sessionCost } from "./format.js";
@@ -30,12 +39,6 @@ function formatTime(ms) {
   if (Date.now() - ms < 20 * 3600 * 1000) return time;
   const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
   return `${day} ${time.slice(0, 5)}`;
-}
-
-/** A working agent session's hint for the list: "working…", or "queued 2" when prompts wait. */
-function agentHint(agent) {
-  if (agent?.state !== "working") return "";
-  return agent.queued ? `queued ${agent.queued}` : "working…";
 }
 
 /** A command's first line, shortened to fit a list row. */
@@ -391,8 +394,11 @@ class App {
     if (!agent) return sub;
     const cost = sessionCost(session);
     if (cost) sub.append(" · ", element("span", { className: "cost" }, cost));
-    const hint = agentHint(agent);
-    if (hint) sub.append(" · ", element("span", { className: "agent-state" }, hint));
+    const state = conversationState(session);
+    if (state) {
+      const className = `agent-state${isWorking(session) ? " working" : ""}`;
+      sub.append(" · ", element("span", { className }, state));
+    }
     return sub;
   }
 

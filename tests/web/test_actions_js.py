@@ -173,6 +173,33 @@ def test_imported_and_working_look_alike_in_both_clients(dock: Dock, page: Page)
     assert colors == {"imported": css(STATUS_COLORS["imported"]), "working": css(WORKING_COLOR)}
 
 
+# (a session, the state the list shows beside its cost)
+STATES: list[tuple[dict[str, Any], str | None]] = [
+    (agent("running"), "idle"),
+    (agent("running", state="working"), "working…"),
+    (agent("running", state="working", queued=2), "working… · queued 2"),
+    (agent("running", queued=0), "idle"),
+    (session("claude", "running"), "idle"),  # no agent object yet
+    (agent("stopped", agentSessionId=AGENT_ID), None),
+    (agent("imported"), None),
+    (session("shell", "running"), None),
+]
+
+
+def test_both_lists_show_a_conversation_s_state_alike(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    shown: list[str | None] = page.evaluate(
+        """async (sessions) => {
+          const a = await import('/actions.js');
+          return sessions.map((s) => a.conversationState(s));
+        }""",
+        [s for s, _ in STATES],
+    )
+    for (s, state), js in zip(STATES, shown, strict=True):
+        assert js == session_actions.conversation_state(s) == state, s
+
+
 def test_both_clients_wait_as_long_for_an_answer(dock: Dock, page: Page) -> None:
     page.goto(dock.server.url + "/")
     page.wait_for_selector("#app", state="visible")

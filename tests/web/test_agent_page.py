@@ -159,7 +159,7 @@ def test_prompts_queue_while_claude_works_and_interrupt_ends_the_turn(
     send(page, "wait for me")
     page.wait_for_selector("#output-host .a-prompt .queued")
     assert entries(page, ".a-prompt") == [f"{PROMPT} slow down", f"{PROMPT} wait for me queued #1"]
-    wait_until(lambda: item.inner_text() == "queued 1", 5, "queued 1 in the list")
+    wait_until(lambda: item.inner_text() == "working… · queued 1", 5, "queued 1 in the list")
 
     page.click("#interrupt-session")
     page.wait_for_selector("#output-host .a-turn.interrupted")
@@ -167,7 +167,7 @@ def test_prompts_queue_while_claude_works_and_interrupt_ends_the_turn(
     wait_until(lambda: len(entries(page, ".a-turn")) == 2, 10, "the second turn")
     assert entries(page, ".a-turn")[0].startswith("turn interrupted")
     assert entries(page, ".a-turn")[1].startswith("turn: $")
-    wait_until(lambda: item.count() == 0, 5, "idle again")
+    wait_until(lambda: item.inner_text() == "idle", 5, "idle again")
     assert page.inner_text("#session-badge") == "running"
     assert page.is_enabled("#prompt")
 
@@ -303,7 +303,7 @@ def test_a_continuation_under_way_blocks_only_its_own_prompt(
 
 
 # Whether the page's list or head ever looked live, from its first moment: a state in the list
-# ("working…", "queued 1"), Interrupt enabled, a "running" badge.
+# ("working…", "working… · queued 1", "idle"), Interrupt enabled, a "running" badge.
 LIVE_LOOKS_JS = """
 // What the replay hands to the list: only an ending may get there.
 globalThis.listCalls = [];
