@@ -78,6 +78,19 @@ def conversation_state(session: Session | None) -> str | None:
     return state
 
 
+def prompt_placeholder(session: Session | None) -> str:
+    """What the prompt line says while it is empty, for the session on screen (None: none is)."""
+    if session is None:
+        return "Pick a session"
+    if can_continue(session):
+        return "Continue this conversation… (Enter starts a new Claude session from here)"
+    if not is_running(session):
+        return "The session is not running"
+    if is_agent(session):
+        return "Message Claude and press Enter (while it works, prompts queue)"
+    return "Type a command for the session and press Enter"
+
+
 def stop_question(session: Session) -> str | None:
     """What Stop asks before it ends a shell that is running a program, else None."""
     job = session.get("foreground")

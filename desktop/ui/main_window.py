@@ -26,7 +26,13 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import ApiClient, ApiError, BackendError
-from desktop.session_actions import can_continue, can_interrupt, is_agent, status_label
+from desktop.session_actions import (
+    can_continue,
+    can_interrupt,
+    is_agent,
+    prompt_placeholder,
+    status_label,
+)
 from desktop.settings import AppSettings, SettingsDialog
 from desktop.sse_client import CONNECTED, Event, StreamState
 from desktop.ui.actions import SessionActions
@@ -41,9 +47,6 @@ KEEP_DOCUMENTS = 20  # sessions whose output stays in memory for an instant swit
 # Output waiting for the view, in lines, before the oldest is skipped: under a second behind
 # at the rate Qt draws (~30,000 lines/s), so a flood shows its newest output, not old news.
 MAX_PENDING_LINES = 20_000
-SHELL_PLACEHOLDER = "Type a command for the session and press Enter"
-AGENT_PLACEHOLDER = "Message Claude and press Enter (sent while it works, it waits its turn)"
-CONTINUE_PLACEHOLDER = "Continue this conversation…"
 
 
 def status_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +94,7 @@ class MainWindow(QMainWindow):
         self.output.set_font(self.settings.font())
         self.prompt = PromptLine()
         self.prompt.setEnabled(False)
+        self.prompt.setPlaceholderText(prompt_placeholder(None))
         # Names and folders are data (an imported session's name is its first prompt): plain
         # text, never HTML.
         self.session_name = plain_label()
@@ -520,11 +524,7 @@ class MainWindow(QMainWindow):
         running = session is not None and session["status"] == "running"
         continued = can_continue(session)
         self.prompt.setEnabled((running or continued) and not self._continuing)
-        if continued:
-            self.prompt.setPlaceholderText(CONTINUE_PLACEHOLDER)
-        else:
-            agent = is_agent(session)
-            self.prompt.setPlaceholderText(AGENT_PLACEHOLDER if agent else SHELL_PLACEHOLDER)
+        self.prompt.setPlaceholderText(prompt_placeholder(session))
 
     def _update_status_label(self, session: dict[str, Any] | None) -> None:
         if session is None:

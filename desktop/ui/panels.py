@@ -387,7 +387,6 @@ class PromptLine(QLineEdit):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setPlaceholderText("Type a command for the session and press Enter")
         self.history: list[str] = []
         self._position = 0
         self._draft = ""

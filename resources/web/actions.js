@@ -59,6 +59,15 @@ export function conversationState(session) {
   return state;
 }
 
+/** What the prompt line says while it is empty, for the session on screen (null: none is). */
+export function promptPlaceholder(session) {
+  if (!session) return "Pick a session";
+  if (canContinue(session)) return "Continue this conversation… (Enter starts a new Claude session from here)";
+  if (!isRunning(session)) return "The session is not running";
+  if (isAgent(session)) return "Message Claude and press Enter (while it works, prompts queue)";
+  return "Type a command for the session and press Enter";
+}
+
 /** What Stop asks before it ends a shell that is running a program, else null. */
 export function stopQuestion(session) {
   const job = session.foreground;

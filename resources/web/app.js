@@ -12,6 +12,7 @@ import {
   hints,
   isAgent,
   isWorking,
+  promptPlaceholder,
   statusLabel,
 } from "./actions.js";
 import { AgentView } from "./agent.js";
@@ -433,7 +434,6 @@ class App {
       badge.hidden = false;
     }
     const running = session?.status === "running";
-    const agent = isAgent(session);
     const continued = canContinue(session);
     const waiting = this.continuing.has(session?.id);
     const hint = hints(session);
@@ -450,10 +450,7 @@ class App {
     const wasFocused = document.activeElement === prompt;
     const open = (running || continued) && !waiting;
     prompt.disabled = !open;
-    if (continued) prompt.placeholder = "Continue this conversation… (Enter starts a new Claude session from here)";
-    else if (running && agent) prompt.placeholder = "Message Claude and press Enter (while it works, prompts queue)";
-    else if (running) prompt.placeholder = "Type a command for the session and press Enter";
-    else prompt.placeholder = session ? "The session is not running" : "Pick a session";
+    prompt.placeholder = promptPlaceholder(session);
     if (wasFocused && open) prompt.focus();
   }
 

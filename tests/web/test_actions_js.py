@@ -25,6 +25,7 @@ RULES_JS = """async (sessions) => {
     question: a.stopQuestion(s),
     deleteQuestion: a.deleteQuestion(s),
     hints: a.hints(s),
+    placeholder: a.promptPlaceholder(s),
   }));
 }"""
 
@@ -82,6 +83,16 @@ CASES: list[tuple[dict[str, Any], str, set[str], str | None]] = [
 ]  # fmt: skip
 
 
+# What the prompt line says while it is empty.
+PLACEHOLDERS = {
+    "continue": "Continue this conversation… (Enter starts a new Claude session from here)",
+    "claude": "Message Claude and press Enter (while it works, prompts queue)",
+    "shell": "Type a command for the session and press Enter",
+    "command": "Type a command for the session and press Enter",
+    "ended": "The session is not running",
+}
+
+
 @pytest.fixture
 def rules(dock: Dock, page: Page) -> list[dict[str, Any]]:
     page.goto(dock.server.url + "/")
@@ -99,6 +110,7 @@ def python_rules(s: dict[str, Any]) -> dict[str, Any]:
         "question": session_actions.stop_question(s),
         "deleteQuestion": session_actions.delete_question(s),
         "hints": session_actions.hints(s),
+        "placeholder": session_actions.prompt_placeholder(s),
     }
 
 
@@ -111,6 +123,16 @@ def test_both_clients_follow_the_same_rules(rules: list[dict[str, Any]]) -> None
         ending = " It is still running; it will be stopped." if python["stop"] else ""
         asked = f'Delete the session "make "<all>"" and its history?{ending}'
         assert python["deleteQuestion"] == asked
+        assert (
+            python["placeholder"]
+            == PLACEHOLDERS[
+                "continue"
+                if python["continue"]
+                else s["kind"]
+                if s["status"] == "running"
+                else "ended"
+            ]
+        )
 
 
 PROJECT = {"id": "p1", "name": 'my "app"', "path": "/work/app"}
@@ -198,6 +220,14 @@ def test_both_lists_show_a_conversation_s_state_alike(dock: Dock, page: Page) ->
     )
     for (s, state), js in zip(STATES, shown, strict=True):
         assert js == session_actions.conversation_state(s) == state, s
+
+
+def test_with_no_session_the_prompt_says_to_pick_one(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    assert page.get_attribute("#prompt", "placeholder") == "Pick a session"
+    js = page.evaluate("async () => (await import('/actions.js')).promptPlaceholder(null)")
+    assert js == session_actions.prompt_placeholder(None) == "Pick a session"
 
 
 def test_both_clients_wait_as_long_for_an_answer(dock: Dock, page: Page) -> None:

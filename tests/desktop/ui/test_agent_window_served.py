@@ -215,6 +215,19 @@ async def test_an_ending_on_screen_is_labelled_with_its_signal_at_once(
     assert seen[0] == ("stopped SIGKILL", "stopped SIGKILL")
 
 
+async def test_a_conversation_that_cannot_be_continued_says_it_is_not_running(
+    qtbot: QtBot,
+) -> None:
+    stopped = agent_session(SESSION, "stopped")  # ended before Claude Code named it
+    async with served_window(qtbot, [], sessions=[stopped]) as window:
+        assert window.prompt.placeholderText() == "Pick a session"
+        window.sessions.select(SESSION)
+        await window.settle()
+        assert not window.prompt.isEnabled()
+        assert window.prompt.placeholderText() == "The session is not running"
+        assert not window.sessions.continue_button.isEnabled()
+
+
 async def test_a_document_the_window_drops_frees_its_diffs(qtbot: QtBot) -> None:
     ids = [f"session-{n:04}" for n in range(KEEP_DOCUMENTS + 1)]
     sessions = [agent_session(session_id, "exited") for session_id in ids]
