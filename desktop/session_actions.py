@@ -1,6 +1,6 @@
 """When a session offers Interrupt, Stop and Continue, what Stop, Delete and removing a project
-ask first, and how a status reads: the rules both clients follow (docs/architecture.md,
-"Session actions in the clients").
+ask first, how a status reads and what the prompt line and the session list say: the rules
+both clients follow (docs/architecture.md, "Session actions in the clients").
 
 Qt-free and I/O-free, over the Session objects of docs/api.md. ``resources/web/actions.js`` is the
 same in JavaScript; tests/web/test_actions_js.py holds the two to the same answers.
@@ -122,6 +122,12 @@ def remove_project_question(project: dict[str, Any], sessions: list[Session]) ->
         ending = f"; {running} of them {verb} still running and will be stopped" if running else ""
         question += f" Its {count} sessions and their history will be deleted{ending}."
     return f"{question} Its folder is left as it is."
+
+
+def trimmed_notice(first_available_id: object) -> str:
+    """What a session's view says when retention removed events before it could show them (a
+    ``history-trimmed`` event), whatever the kind of session."""
+    return f"… older output was trimmed; history resumes at event {first_available_id}"
 
 
 def hints(session: Session | None) -> dict[str, str]:

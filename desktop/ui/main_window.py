@@ -32,6 +32,7 @@ from desktop.session_actions import (
     is_agent,
     prompt_placeholder,
     status_label,
+    trimmed_notice,
 )
 from desktop.settings import AppSettings, SettingsDialog
 from desktop.sse_client import CONNECTED, Event, StreamState
@@ -494,8 +495,7 @@ class MainWindow(QMainWindow):
         elif event.type == "error":
             document.append_notice(f"error: {event.data.get('message', '')}")
         elif event.type == "history-trimmed":
-            first = event.data.get("firstAvailableId")
-            document.append_notice(f"… older output was trimmed; history resumes at event {first}")
+            document.append_notice(trimmed_notice(event.data.get("firstAvailableId")))
         elif event.type == "prompt":
             session = self.sessions.session(session_id)
             if session is not None and not session.get("tty", True):

@@ -100,6 +100,12 @@ export function removeProjectQuestion(project, sessions) {
   return `${question} Its folder is left as it is.`;
 }
 
+/** What a session's view says when retention removed events before it could show them (a
+ *  `history-trimmed` event), whatever the kind of session. */
+export function trimmedNotice(firstAvailableId) {
+  return `… older output was trimmed; history resumes at event ${firstAvailableId}`;
+}
+
 /** The tooltip of each action button for `session`. */
 export function hints(session) {
   let interrupt;

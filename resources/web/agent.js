@@ -443,10 +443,6 @@ function builders(type, data, workingDir) {
       return statusBuilders(data);
     case "error":
       return [() => errorEntry(data)];
-    case "history-trimmed": {
-      const text = `… older events were trimmed; history resumes at event ${data.firstAvailableId}`;
-      return [() => el("div", "a-notice", text)];
-    }
     case "notice":
       return [() => el("div", "a-notice", String(data))];
     default:

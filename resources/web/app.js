@@ -14,6 +14,7 @@ import {
   isWorking,
   promptPlaceholder,
   statusLabel,
+  trimmedNotice,
 } from "./actions.js";
 import { AgentView } from "./agent.js";
 import { api, ApiError } from "./api.js";
@@ -28,7 +29,7 @@ const PROJECTS_POLL_MS = 10000;
 const KEPT_VIEWS = 8; // session views kept (text and resume point) for switching back at once
 const KEPT_CHARS = 20_000_000; // characters those views may keep, besides the one on screen
 const MAX_LINES_KEY = "sessiondock.maxLines";
-const AGENT_EVENTS = ["output", "operations-detected", "prompt", "status", "error", "raw", "history-trimmed"];
+const AGENT_EVENTS = ["output", "operations-detected", "prompt", "status", "error", "raw"];
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -590,6 +591,7 @@ class App {
       if (info.code === "unauthorized") this.showSignIn();
       if (info.code === "session_not_found") this.run(() => this.refreshSessions());
     }));
+    stream.on("history-trimmed", mine((data) => view.output.notice(trimmedNotice(data.firstAvailableId))));
     if (view.agent) {
       for (const type of AGENT_EVENTS) stream.on(type, mine((data) => view.output.add(type, data)));
       stream.on("prompt", mine(live((data) => this.promptQueued(sessionId, data))));
@@ -598,9 +600,6 @@ class App {
     // A terminal: output through the ANSI renderer, everything else as notices.
     stream.on("output", mine((data) => view.output.write(data.content)));
     stream.on("error", mine((data) => view.output.notice(`error: ${data.message ?? ""}`)));
-    stream.on("history-trimmed", mine((data) => {
-      view.output.notice(`… older output was trimmed; history resumes at event ${data.firstAvailableId}`);
-    }));
     stream.on("prompt", mine((data) => {
       const session = this.sessions.find((s) => s.id === sessionId);
       if (session && session.tty === false) view.output.notice(`> ${data.command ?? ""}`);

@@ -230,6 +230,14 @@ def test_with_no_session_the_prompt_says_to_pick_one(dock: Dock, page: Page) -> 
     assert js == session_actions.prompt_placeholder(None) == "Pick a session"
 
 
+def test_both_clients_say_alike_that_older_history_was_trimmed(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    js = page.evaluate("async () => (await import('/actions.js')).trimmedNotice(42)")
+    expected = "… older output was trimmed; history resumes at event 42"
+    assert js == session_actions.trimmed_notice(42) == expected
+
+
 def test_both_clients_wait_as_long_for_an_answer(dock: Dock, page: Page) -> None:
     page.goto(dock.server.url + "/")
     page.wait_for_selector("#app", state="visible")

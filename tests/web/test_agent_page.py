@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from desktop.session_actions import trimmed_notice
 from tests.claude import FAKE_CLAUDE, HISTORY_FIXTURES, history_file
 from tests.server import Server, running_server
 from tests.web.helpers import Dock, pumped, wait_for_stream, wait_until
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, Route
+    from playwright.sync_api import Browser, Page, Route
 
 
 PROMPT = "\u276f"  # the mark before the user's prompts
@@ -455,3 +456,30 @@ def test_views_of_other_sessions_are_kept_within_a_budget(
     open_session(page, second)  # made again from its history
     wait_until(lambda: entries(page) == second_shown, 5, "the second session's entries")
     assert page.evaluate("[...sessionDock.views.keys()]") == [second]
+
+
+def test_a_conversation_says_its_older_history_was_trimmed_as_a_terminal_does(
+    browser: Browser, tmp_path: Path, workdir: Path
+) -> None:
+    """Retention took the oldest events of a conversation: opening it says so, in the words
+    the desktop app and a terminal's view use."""
+    options = [*SERVER_ARGS, "--max-session-mb", "0.05"]
+    with running_server(tmp_path / "small", *options) as server, server.client() as client:
+        dock = Dock(browser, server, client)
+        try:
+            project = dock.project(str(workdir))
+            session_id = dock.session(project["id"], kind="claude")["id"]
+            for n in range(3):  # each turn stores its 30 KB prompt twice (the reply echoes it)
+                prompt(dock, session_id, f"default {n} {'x' * 30_000}")
+            stored(dock, session_id, lambda e: "turn 3 of our" in str(e["data"].get("content")))
+            page = dock.new_page()
+            dock.open(page, project["id"], session_id)
+            history = client.get(f"/api/session/{session_id}/history").json()
+            first = history["trimmedThrough"] + 1
+            assert first > 1
+            notice = page.locator("#output-host .a-notice").first
+            notice.wait_for()
+            assert notice.inner_text() == trimmed_notice(first)
+        finally:
+            dock.close()
+        assert dock.page_errors == []

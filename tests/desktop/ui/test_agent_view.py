@@ -56,13 +56,14 @@ def frame(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
 async def serving(
     events: Stored,
     *,
-    live: asyncio.Queue[tuple[int, str, dict[str, Any]]] | None = None,
+    live: asyncio.Queue[tuple[int | None, str, dict[str, Any]]] | None = None,
     cut_after: int | None = None,
     resumed_from: list[int | None] | None = None,
     sessions: list[dict[str, Any]] | None = None,
 ) -> AsyncIterator[str]:
     """A server whose events route streams ``events`` after the client's Last-Event-ID, as the
-    backend replays stored events, then stays open, sending what is put in ``live``.
+    backend replays stored events, then stays open, sending what is put in ``live`` (an id of
+    None: a control event, which is not stored).
 
     ``cut_after``: the first connection ends after that event (the client reconnects).
     ``resumed_from`` collects each connection's Last-Event-ID. ``sessions`` answers
@@ -97,8 +98,10 @@ async def serving(
                 if not news.done():
                     news.cancel()
                     break
-                stored.append(news.result())
-                await response.write(frame(*news.result()).encode())
+                event_id, kind, data = news.result()
+                if event_id is not None:  # a control event is not replayed
+                    stored.append((event_id, kind, data))
+                await response.write(frame(event_id, kind, data).encode())
             await ended
         finally:
             ended.cancel()

@@ -16,6 +16,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.api import ApiClient
 from desktop.app import StartupErrorDialog
+from desktop.session_actions import trimmed_notice
 from desktop.supervisor import BackendStartError
 from desktop.ui.main_window import KEEP_DOCUMENTS, MainWindow
 from desktop.ui.panels import ProjectsPanel
@@ -146,7 +147,7 @@ async def test_live_news_updates_the_list_at_once(qtbot: QtBot) -> None:
     session = agent_session(SESSION, "running", agentSessionId=AGENT_ID)
     idle = {"state": "idle", "queued": 0, "agentSessionId": AGENT_ID}
     stored: Stored = [(1, "status", {"sessionId": SESSION, "status": "running", "agent": idle})]
-    live: asyncio.Queue[tuple[int, str, dict[str, Any]]] = asyncio.Queue()
+    live: asyncio.Queue[tuple[int | None, str, dict[str, Any]]] = asyncio.Queue()
     async with served_window(qtbot, stored, sessions=[session], live=live) as window:
         window.sessions.select(SESSION)
         await window.settle()
@@ -189,7 +190,7 @@ async def test_an_ending_on_screen_is_labelled_with_its_signal_at_once(
         session = command_session(SESSION)
         started = {"status": "running"}
     stored: Stored = [(1, "status", {"sessionId": SESSION, **started})]
-    live: asyncio.Queue[tuple[int, str, dict[str, Any]]] = asyncio.Queue()
+    live: asyncio.Queue[tuple[int | None, str, dict[str, Any]]] = asyncio.Queue()
     async with served_window(qtbot, stored, sessions=[session], live=live) as window:
         window._refresh_timer.stop()
         window.sessions.select(SESSION)
@@ -226,6 +227,22 @@ async def test_a_conversation_that_cannot_be_continued_says_it_is_not_running(
         assert not window.prompt.isEnabled()
         assert window.prompt.placeholderText() == "The session is not running"
         assert not window.sessions.continue_button.isEnabled()
+
+
+async def test_a_conversation_says_its_older_history_was_trimmed(qtbot: QtBot) -> None:
+    session = agent_session(SESSION, "running", agentSessionId=AGENT_ID)
+    idle = {"state": "idle", "queued": 0, "agentSessionId": AGENT_ID}
+    stored: Stored = [(5, "status", {"sessionId": SESSION, "status": "running", "agent": idle})]
+    live: asyncio.Queue[tuple[int | None, str, dict[str, Any]]] = asyncio.Queue()
+    async with served_window(qtbot, stored, sessions=[session], live=live) as window:
+        window.sessions.select(SESSION)
+        await window.settle()
+        await wait_until(lambda: SESSION in window._replayed_through)
+        trimmed = {"sessionId": SESSION, "requestedAfter": 0, "firstAvailableId": 5}
+        live.put_nowait((None, "history-trimmed", trimmed))  # a control event: no id
+        notice = trimmed_notice(5)
+        await wait_until(lambda: notice in window.output.text.toPlainText())
+    assert notice == "… older output was trimmed; history resumes at event 5"
 
 
 async def test_a_document_the_window_drops_frees_its_diffs(qtbot: QtBot) -> None:
