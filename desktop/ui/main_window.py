@@ -138,7 +138,12 @@ class MainWindow(QMainWindow):
         # Per session, the last stored event of when its stream (re)connected: events up to it
         # are a replay of the past, later ones are news for the session list.
         self._replayed_through: dict[str, int] = {}
-        self._continuing = False  # a session that continues another is being started
+        # The sessions whose prompt waits: an ended conversation being continued, and the new
+        # session continuing it, until that one has the text. Only they wait, as in the page.
+        self._continuing: set[str] = set()
+        # Prompts that did not go out while another session was on screen: each goes back into
+        # the prompt line when its session is shown again, never into another session's.
+        self._given_back: dict[str, str] = {}
         self.session_actions = SessionActions(api, self)
         # Set by the app when quitting ends the sessions (it owns the backend): then closing
         # the window asks first while something runs.
@@ -402,6 +407,9 @@ class MainWindow(QMainWindow):
         self.session_name.setText(str(session.get("name", session_id)))
         self.session_folder.setText(f"— {session.get('workingDir', '')}")
         self._update_prompt()
+        returned = self._given_back.pop(session_id, None)
+        if returned is not None and not self.prompt.text():
+            self.prompt.setText(returned)
         feed = SessionFeed(
             self.api.base_url, self.token, session_id, document.last_event_id,
             self.heartbeat_interval, parent=self,
@@ -523,7 +531,8 @@ class MainWindow(QMainWindow):
         self._update_status_label(session)
         running = session is not None and session["status"] == "running"
         continued = can_continue(session)
-        self.prompt.setEnabled((running or continued) and not self._continuing)
+        waiting = self.current_session in self._continuing
+        self.prompt.setEnabled((running or continued) and not waiting)
         self.prompt.setPlaceholderText(prompt_placeholder(session))
 
     def _update_status_label(self, session: dict[str, Any] | None) -> None:
@@ -572,46 +581,63 @@ class MainWindow(QMainWindow):
         if is_agent(session) and not text.strip():
             return None
         if can_continue(session):
+            if session_id in self._continuing:
+                return None
             typing = self.prompt.hasFocus()
-            self._set_continuing(True)  # until the new session has it, Enter starts no other one
+            self._set_continuing({session_id}, True)  # until the new session has it
             return self._continue(session_id, text, typing)
         return self._send(session_id, text)
 
-    def _set_continuing(self, on: bool) -> None:
-        self._continuing = on
-        self.sessions.set_continuing(on)
+    def _set_continuing(self, session_ids: set[str], on: bool) -> None:
+        if on:
+            self._continuing |= session_ids
+        else:
+            self._continuing -= session_ids
+        self.sessions.set_continuing(self._continuing)
         self._update_prompt()
 
     async def _send(self, session_id: str, text: str) -> None:
         try:
             await self.api.send_prompt(session_id, text)
         except Exception:
-            self._give_back(text)
+            self._give_back(text, [session_id])
             raise
 
     async def _continue(self, session_id: str, text: str | None, typing: bool) -> str:
         """Start a session that resumes ``session_id`` (it comes on screen) and send it
         ``text``, if any; the prompt line gets the focus if it had it (disabling it meanwhile
-        took it away); the new session's id."""
+        took it away) and its session is still on screen; the new session's id. Both
+        sessions' prompts wait meanwhile, other sessions' do not."""
+        waiting = [session_id]
+        self._set_continuing(set(waiting), True)
         try:
-            new_id = await self.new_agent_session(resume=session_id)
+            session = await self.api.create_session(kind="claude", resume=session_id)
+            new_id = str(session["id"])
+            waiting.append(new_id)
+            self._set_continuing(set(waiting), True)
+            await self._show_new(session)
             if text is not None:
                 await self.api.send_prompt(new_id, text)
             return new_id
         except Exception:
             if text is not None:
-                self._give_back(text)
+                self._give_back(text, waiting)
             raise
         finally:
-            self._set_continuing(False)
-            if typing and self.prompt.isEnabled():
+            self._set_continuing(set(waiting), False)
+            if typing and self.prompt.isEnabled() and self.current_session in waiting:
                 self.prompt.setFocus()
 
-    def _give_back(self, text: str) -> None:
+    def _give_back(self, text: str, session_ids: list[str]) -> None:
         """A prompt that did not go out returns to the prompt line, unless something new is
-        being typed there."""
-        if not self.prompt.text():
-            self.prompt.setText(text)
+        being typed there. It was for ``session_ids`` (an ended conversation, then the session
+        continuing it): if the user moved to another session meanwhile, it waits until the last
+        of them is shown again, so that Enter never sends it to a session it was not for."""
+        if self.current_session in session_ids:
+            if not self.prompt.text():
+                self.prompt.setText(text)
+        else:
+            self._given_back[session_ids[-1]] = text
 
     def _on_interrupt_key(self) -> None:
         session_id = self.current_session
@@ -632,9 +658,8 @@ class MainWindow(QMainWindow):
     async def continue_session(self, session_id: str) -> str | None:
         """An ended or imported conversation goes on in a new session, which comes on screen
         with the prompt line ready; its id (None if there is nothing to continue)."""
-        if self._continuing or not can_continue(self.sessions.session(session_id)):
+        if session_id in self._continuing or not can_continue(self.sessions.session(session_id)):
             return None
-        self._set_continuing(True)
         return await self._continue(session_id, None, typing=True)
 
     async def delete_session_if_confirmed(self, session_id: str) -> None:
@@ -651,6 +676,7 @@ class MainWindow(QMainWindow):
         if document is not None:
             document.release()
         self._replayed_through.pop(session_id, None)
+        self._given_back.pop(session_id, None)
         await self.refresh_sessions()
 
     # -- settings, saving, closing ------------------------------------------------------------

@@ -207,7 +207,7 @@ class SessionsPanel(QWidget):
         layout.addLayout(actions)
         self._sessions: dict[str, dict[str, Any]] = {}
         self._badged: set[str] = set()
-        self._continuing = False
+        self._continuing: set[str] = set()
         self.shell_button.clicked.connect(self.new_shell_requested)
         self.agent_button.clicked.connect(self.new_agent_requested)
         self.command_button.clicked.connect(self._run_command)
@@ -358,16 +358,16 @@ class SessionsPanel(QWidget):
         self._update_buttons()
         self.session_selected.emit(self.selected_id())
 
-    def set_continuing(self, on: bool) -> None:
-        """A continuation is being started: Continue waits for it (a second click would start
-        a second session)."""
-        self._continuing = on
+    def set_continuing(self, session_ids: set[str]) -> None:
+        """Continuations are being started from these sessions (or to them): their Continue
+        waits (a second click would start a second session); other sessions' does not."""
+        self._continuing = set(session_ids)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
         session = self._sessions.get(self.selected_id() or "")
         hint = hints(session)
-        continuable = can_continue(session) and not self._continuing
+        continuable = can_continue(session) and self.selected_id() not in self._continuing
         for button, enabled, tip in (
             (self.interrupt_button, can_interrupt(session), hint["interrupt"]),
             (self.stop_button, can_stop(session), hint["stop"]),

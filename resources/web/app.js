@@ -100,6 +100,9 @@ class App {
     // Sessions whose prompt waits: an imported conversation being continued, and the new session
     // continuing it, until that session has the text.
     this.continuing = new Set();
+    // Prompts that did not go out while another session was on screen, by the session they were
+    // for: each comes back into the prompt when that session is shown again, never elsewhere.
+    this.givenBack = new Map();
     this._countdown = null;
     this._sessionsSoon = false;
   }
@@ -546,6 +549,9 @@ class App {
     $("#follow").hidden = view.output.follow;
     if (view.output.follow) view.output.scrollToEnd();
     this.renderSessions();
+    const returned = this.givenBack.get(sessionId);
+    this.givenBack.delete(sessionId);
+    if (returned !== undefined && !$("#prompt").value) $("#prompt").value = returned;
     this.openStream(sessionId);
     this.run(() => this.resizeTerminal());
   }
@@ -702,11 +708,12 @@ class App {
       this.historyPos = this.history.length;
       this.draft = "";
       prompt.value = "";
+      const meantFor = [this.sessionId]; // and the session that continues it, once made
       this.run(async () => {
         try {
-          await this.sendPrompt(text);
+          await this.sendPrompt(text, meantFor);
         } catch (error) {
-          if (!prompt.value) prompt.value = text; // not lost: Enter tries again
+          this.giveBack(text, meantFor); // not lost: Enter tries again
           throw error;
         }
       });
@@ -734,21 +741,36 @@ class App {
     );
   }
 
-  async sendPrompt(text) {
+  /** Send `text` to the session on screen; `meantFor` gets the id of a session made to continue
+   * it, if one is. */
+  async sendPrompt(text, meantFor = []) {
     if (!this.sessionId) return;
     const session = this.currentSession();
     if (isAgent(session) && !text.trim()) return; // an empty line is no prompt for an agent
     if (canContinue(session)) {
-      await this.continueConversation(session, text);
+      await this.continueConversation(session, text, meantFor);
       return;
     }
     await api.prompt(this.sessionId, text);
   }
 
+  /** A prompt that did not go out returns to the prompt, unless something new is typed there.
+   * It was for `sessionIds` (an ended conversation, then the session continuing it): if another
+   * session is on screen now, it waits until the last of them is shown again, so that Enter
+   * never sends it to a session it was not for. */
+  giveBack(text, sessionIds) {
+    const prompt = $("#prompt");
+    if (sessionIds.includes(this.sessionId)) {
+      if (!prompt.value) prompt.value = text;
+    } else if (sessionIds.length) {
+      this.givenBack.set(sessionIds[sessionIds.length - 1], text);
+    }
+  }
+
   /** An imported or ended conversation goes on in a new `claude` session that resumes it (and
    * gets `text`, if any). The prompt is disabled until that session has the text: a second Enter
    * would start a second session. */
-  async continueConversation(ended, text) {
+  async continueConversation(ended, text, meantFor = []) {
     const prompt = $("#prompt");
     const waiting = [ended.id];
     for (const id of waiting) this.continuing.add(id);
@@ -757,6 +779,7 @@ class App {
     try {
       const session = await api.createSession({ kind: "claude", resume: ended.id });
       waiting.push(session.id);
+      meantFor.push(session.id);
       this.continuing.add(session.id);
       await this.refreshSessions();
       this.openSession(session.id);

@@ -289,9 +289,11 @@ def test_a_continuation_that_gets_no_answer_gives_the_prompt_back(
 def test_a_continuation_under_way_blocks_only_its_own_prompt(
     dock: Dock, server: Server, page: Page, workdir: Path
 ) -> None:
+    """...and the text that could not go out comes back only to the conversation it was for."""
     project = dock.project(str(workdir))
     shell = dock.session(project["id"], "cat")  # a running session that takes input
     open_imported(dock, server, page, workdir)
+    imported_id = session_id_shown(page)
     held = hold_session_creation(page)
     send(page, "default later")
     pumped(page, lambda: held, message="the new session asked for")
@@ -299,8 +301,13 @@ def test_a_continuation_under_way_blocks_only_its_own_prompt(
     page.click(f"#sessions [data-id='{shell['id']}']")
     wait_for_stream(page, "connected")
     page.wait_for_selector("#prompt:enabled")  # another session's prompt is usable meanwhile
-    held[0].continue_()
+    held[0].fulfill(status=503, json={"error": "no room for a session", "code": "busy"})
     page.unroute("**/api/sessions")
+    page.wait_for_selector("#error:visible")
+    assert page.input_value("#prompt") == ""  # not for the shell: Enter would have run it there
+    open_session(page, imported_id)
+    page.wait_for_selector("#prompt:enabled")
+    assert page.input_value("#prompt") == "default later"
 
 
 # Whether the page's list or head ever looked live, from its first moment: a state in the list

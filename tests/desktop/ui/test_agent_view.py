@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -39,6 +39,7 @@ from desktop.ui.panels import SessionsPanel
 from tests.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
 
 Stored = list[tuple[int, str, dict[str, Any]]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
@@ -60,6 +61,7 @@ async def serving(
     cut_after: int | None = None,
     resumed_from: list[int | None] | None = None,
     sessions: list[dict[str, Any]] | None = None,
+    routes: Sequence[tuple[str, str, Handler]] = (),
 ) -> AsyncIterator[str]:
     """A server whose events route streams ``events`` after the client's Last-Event-ID, as the
     backend replays stored events, then stays open, sending what is put in ``live`` (an id of
@@ -67,7 +69,8 @@ async def serving(
 
     ``cut_after``: the first connection ends after that event (the client reconnects).
     ``resumed_from`` collects each connection's Last-Event-ID. ``sessions`` answers
-    ``GET /api/sessions``, as the backend lists them."""
+    ``GET /api/sessions``, as the backend lists them; ``routes`` are more ``(method, path,
+    handler)``."""
     done = asyncio.Event()
     stored = list(events)
 
@@ -113,6 +116,8 @@ async def serving(
     app = web.Application()
     app.router.add_get("/api/session/{id}/events", handler)
     app.router.add_get("/api/sessions", list_sessions)
+    for method, path, route in routes:
+        app.router.add_route(method, path, route)
     runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

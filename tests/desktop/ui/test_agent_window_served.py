@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QLabel, QSystemTrayIcon
@@ -243,6 +244,52 @@ async def test_a_conversation_says_its_older_history_was_trimmed(qtbot: QtBot) -
         notice = trimmed_notice(5)
         await wait_until(lambda: notice in window.output.text.toPlainText())
     assert notice == "… older output was trimmed; history resumes at event 5"
+
+
+async def test_a_continuation_under_way_holds_only_its_own_prompt(qtbot: QtBot) -> None:
+    """While a session that continues one conversation is being made, another conversation can
+    be continued and another session typed into; the text that could not go out comes back only
+    to the conversation it was for."""
+    imported = agent_session("session-imported", "imported", agentSessionId=AGENT_ID)
+    ended = agent_session("session-ended", "stopped", agentSessionId=AGENT_ID)
+    command = {**command_session("session-command"), "createdAt": 1795723060001}
+    release = asyncio.Event()
+    asked: list[dict[str, Any]] = []
+
+    async def create(request: web.Request) -> web.Response:
+        asked.append(await request.json())
+        await release.wait()  # held, as a slow backend would
+        return web.json_response({"error": "no room for a session", "code": "busy"}, status=503)
+
+    serve: dict[str, Any] = {"sessions": [imported, ended, command]}
+    serve["routes"] = [("POST", "/api/sessions", create)]
+    async with served_window(qtbot, [], **serve) as window:
+        errors: list[str] = []
+        window.error_shown.connect(errors.append)
+        panel, prompt = window.sessions, window.prompt
+        panel.select("session-imported")
+        await window.settle()
+        qtbot.keyClicks(prompt, "go on")
+        qtbot.keyClick(prompt, Qt.Key.Key_Return)
+        await wait_until(lambda: asked)
+        assert asked == [{"kind": "claude", "resume": "session-imported"}]
+        assert not prompt.isEnabled() and not panel.continue_button.isEnabled()
+        # (Not settle(): the continuation is one of the window's tasks, and it is held.)
+        panel.select("session-ended")  # another conversation: Continue and the prompt are its own
+        await wait_until(lambda: window.current_session == "session-ended")
+        assert panel.continue_button.isEnabled() and prompt.isEnabled()
+        panel.select("session-command")
+        await wait_until(lambda: window.current_session == "session-command")
+        assert prompt.isEnabled()
+        assert not release.is_set() and len(asked) == 1
+        release.set()
+        await wait_until(lambda: errors)
+        await window.settle()
+        assert prompt.text() == ""  # "go on" was not for this session
+        panel.select("session-imported")
+        await window.settle()
+        assert prompt.isEnabled() and panel.continue_button.isEnabled()
+        assert prompt.text() == "go on"
 
 
 async def test_a_document_the_window_drops_frees_its_diffs(qtbot: QtBot) -> None:
