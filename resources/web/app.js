@@ -730,11 +730,13 @@ class App {
   }
 
   /** Ctrl-C in the prompt with nothing selected in it interrupts, when Interrupt would (else it
-   * is the field's own Ctrl-C). Ctrl, not Cmd: on a Mac, Cmd-C stays Copy. */
+   * is the field's own Ctrl-C). Ctrl, not Cmd: on a Mac, Cmd-C stays Copy. The physical C key,
+   * as a terminal and the desktop app take it: `key` is "с" on a Russian layout, "ц" on a
+   * Ukrainian one. */
   isInterruptKey(event) {
     const field = event.currentTarget;
     return (
-      event.key.toLowerCase() === "c" &&
+      event.code === "KeyC" &&
       event.ctrlKey && !event.metaKey && !event.altKey && !event.shiftKey &&
       field.selectionStart === field.selectionEnd &&
       canInterrupt(this.currentSession())

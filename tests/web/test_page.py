@@ -137,6 +137,52 @@ COLORS = (
 )
 
 
+def test_ctrl_c_copies_a_selection_and_else_interrupts_whatever_the_layout(
+    dock: Dock, page: Page, workdir: Path
+) -> None:
+    project = dock.project(str(workdir))
+    shell = dock.session(project["id"], kind="shell")
+    dock.client.post(f"/api/session/{shell['id']}/prompt", json={"command": "sleep 100"})
+
+    def foreground() -> str | None:
+        job = dock.client.get(f"/api/session/{shell['id']}").json()["foreground"]
+        return job["name"] if job else None
+
+    wait_until(lambda: foreground() == "sleep", message="sleep in the foreground")
+    dock.open(page, project["id"], shell["id"])
+    page.wait_for_selector("#interrupt-session:enabled")
+    interrupts: list[str] = []
+    page.on("request", lambda r: interrupts.append(r.url) if r.url.endswith("/interrupt") else None)
+    page.evaluate(
+        """() => {
+          const field = document.querySelector('#prompt');
+          globalThis.copied = [];
+          document.addEventListener('copy', () => {
+            copied.push(field.value.slice(field.selectionStart, field.selectionEnd));
+          });
+        }"""
+    )
+    # With text selected, Ctrl-C is the field's own: it copies, and interrupts nothing.
+    page.fill("#prompt", "echo hi")
+    page.evaluate("document.querySelector('#prompt').select()")
+    page.press("#prompt", "Control+c")
+    pumped(page, lambda: page.evaluate("copied"), message="a copy")
+    assert page.evaluate("copied") == ["echo hi"]
+    assert page.input_value("#prompt") == "echo hi"
+    # With nothing selected it interrupts, by the physical key: its `key` is the Cyrillic es
+    # (U+0441) on a Russian layout.
+    page.fill("#prompt", "")
+    page.evaluate(
+        """() => document.querySelector('#prompt').dispatchEvent(new KeyboardEvent('keydown', {
+          key: '\\u0441', code: 'KeyC', ctrlKey: true, bubbles: true, cancelable: true}))"""
+    )
+    # Requests go out in order: had the first Ctrl-C interrupted, its request would be first.
+    pumped(page, lambda: interrupts, message="an interrupt")
+    assert len(interrupts) == 1
+    wait_until(lambda: foreground() is None, message="sleep interrupted")
+    assert dock.client.get(f"/api/session/{shell['id']}").json()["status"] == "running"
+
+
 def test_colors_follow_the_desktop_palette(dock: Dock, page: Page, workdir: Path) -> None:
     project = dock.project(str(workdir))
     session = dock.session(project["id"], COLORS, name="colors")

@@ -14,12 +14,13 @@ import psutil
 import pytest
 import shiboken6
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from desktop.ansi import palette_rgb
 from desktop.app import DesktopApp
 from desktop.supervisor import BackendSupervisor
+from desktop.ui.panels import INTERRUPT_MODIFIER
 
 FAST_RESTART = {"backoff_initial": 0.2, "backoff_max": 1.0}
 
@@ -462,3 +463,41 @@ async def test_removing_a_project_asks_first(app: DesktopApp, tmp_path: Path, qt
     assert await window.api.list_projects() == []
     assert window.projects.list.count() == 0
     assert window.current_project is None
+
+
+async def test_ctrl_c_copies_a_selection_and_else_interrupts(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    session_id = await window.new_session()
+    await window.settle()
+    await window.api.send_prompt(session_id, "sleep 100")
+
+    async def foreground() -> str | None:
+        job = (await window.api.get_session(session_id))["foreground"]
+        return job["name"] if job else None
+
+    async with asyncio.timeout(10):
+        while await foreground() != "sleep":
+            await asyncio.sleep(0.05)
+    interrupts: list[bool] = []
+    window.prompt.interrupt_requested.connect(lambda: interrupts.append(True))
+    clipboard = QApplication.clipboard()
+    clipboard.clear()
+    # With text selected, Ctrl-C is the field's own: it copies, and interrupts nothing.
+    qtbot.keyClicks(window.prompt, "echo hi")
+    window.prompt.selectAll()
+    qtbot.keyClick(window.prompt, Qt.Key.Key_C, INTERRUPT_MODIFIER)
+    assert clipboard.text() == "echo hi"
+    assert window.prompt.text() == "echo hi"
+    await window.settle()
+    assert interrupts == [] and await foreground() == "sleep"
+    # With nothing selected, it interrupts the program the shell runs (the shell stays).
+    window.prompt.clear()
+    qtbot.keyClick(window.prompt, Qt.Key.Key_C, INTERRUPT_MODIFIER)
+    assert interrupts == [True]
+    async with asyncio.timeout(10):
+        while await foreground() is not None:
+            await asyncio.sleep(0.05)
+    assert (await window.api.get_session(session_id))["status"] == "running"
