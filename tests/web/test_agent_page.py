@@ -354,6 +354,13 @@ def test_the_replay_of_an_ended_session_does_not_look_live(
     session_id = dock.session(project["id"], kind="claude")["id"]
     prompt(dock, session_id, "slow down")
     stored(dock, session_id, lambda e: e["type"] == "status" and "turn" not in e["data"])
+
+    def agent_id() -> str | None:
+        agent = dock.client.get(f"/api/session/{session_id}").json()["agent"]
+        return str(agent["agentSessionId"]) if agent["agentSessionId"] else None
+
+    # Claude Code has named the conversation (its turn's first line): it can be continued.
+    wait_until(agent_id, 10, "the conversation's agent id")
     prompt(dock, session_id, "wait for me")
     stored(dock, session_id, lambda e: e["type"] == "prompt" and e["data"].get("queued") is True)
     response = dock.client.post(f"/api/session/{session_id}/signal", json={"signal": "SIGTERM"})
@@ -368,10 +375,13 @@ def test_the_replay_of_an_ended_session_does_not_look_live(
     assert page.evaluate("liveLooks") == []
     assert page.evaluate("listCalls") == ["status stopped"]  # the replay's starts stay out
     assert page.inner_text("#session-badge") == "stopped SIGTERM"
-    # A stopped conversation can be continued once Claude Code named it (the prompt line then
-    # takes a prompt for that); the turn may not have got so far here.
-    agent_id = dock.client.get(f"/api/session/{session_id}").json()["agent"]["agentSessionId"]
-    assert page.is_enabled("#prompt") == page.is_enabled("#continue-session") == bool(agent_id)
+    # A stopped conversation that Claude Code named can be continued (the prompt line then
+    # takes a prompt for that).
+    page.wait_for_selector("#continue-session:enabled")
+    page.wait_for_selector("#prompt:enabled")
+    assert page.get_attribute("#prompt", "placeholder") == (
+        "Continue this conversation… (Enter starts a new Claude session from here)"
+    )
 
 
 def test_a_burst_of_status_events_draws_the_list_once_a_frame(
