@@ -10,7 +10,8 @@ clients show an agent session", which resources/web/agent.js follows line for li
 - ``output`` ``assistant``: prose, one row per line, with ```` ``` ```` fences, ``# headings``,
   ```code``` and ``**bold**`` marked; ``thinking``: its first line, folded; ``stderr``: muted red;
 - ``output`` ``tool-result``: one dim row (the tool, the first line, how many lines), red if an
-  error;
+  error, which folds the whole result (cut at ``MAX_RESULT_CHARS``, as the page cuts it) when
+  that row does not show all of it;
 - ``operations-detected``: one row per operation, the tool colored by its type, then its path or
   command and a diff's counts; an edit or write folds its unified diff (``Row.fold``);
 - ``prompt``: the prompt mark and its text, with ``queued #N`` when it waits for the running turn;
@@ -37,7 +38,7 @@ Role: TypeAlias = Literal[
     "turn", "turn-interrupted", "turn-error", "error",
 ]  # fmt: skip
 Span: TypeAlias = tuple[str, Role]
-FoldKind: TypeAlias = Literal["diff", "thinking"]
+FoldKind: TypeAlias = Literal["diff", "thinking", "result"]
 
 PROMPT_MARK: Final = "\N{HEAVY RIGHT-POINTING ANGLE QUOTATION MARK ORNAMENT} "
 OPERATION_MARK: Final = "● "
@@ -52,11 +53,16 @@ HIDE_DIFF: Final = "▾ hide diff"
 FOLD_LINKS: Final[dict[FoldKind, tuple[str, str]]] = {
     "diff": (SHOW_DIFF, HIDE_DIFF),
     "thinking": ("▸ show all", "▾ show less"),
+    "result": ("▸ show output", "▾ hide output"),
 }
 MAX_ROW_CHARS: Final = 160  # a one-line summary (tool result, thinking, command) is cut here
 MAX_SAMPLE_CHARS: Final = 120  # of the line quoted by an error
 MAX_COUNTED_LINES: Final = 1_000  # a tool result's line count stops there ("1,000+ lines")
+# Of a tool result's folded text, as the page keeps it (agent.js): the backend sends results
+# whole, and a build log can run to megabytes.
+MAX_RESULT_CHARS: Final = 20_000
 RESULT_INDENT: Final = 2
+RESULT_BODY_INDENT: Final = 4
 DIFF_INDENT: Final = 6
 OP_ROLES: Final[dict[str, Role]] = {
     "read": "op-read", "write": "op-write", "edit": "op-edit",
@@ -77,8 +83,8 @@ _LINE_BREAK = re.compile(r"\r\n|[\r\n]")
 
 @dataclass(frozen=True, slots=True)
 class Fold:
-    """What a row opens into: an edit's unified diff (``truncated``: the backend cut it), or
-    the whole of a thinking block."""
+    """What a row opens into: an edit's unified diff (``truncated``: the backend cut it), the
+    whole of a thinking block, or a tool's result (cut, see ``clip``)."""
 
     kind: FoldKind
     text: str
@@ -123,6 +129,14 @@ def summary(text: str, width: int = MAX_ROW_CHARS) -> str:
     end = text.find("\n", found.start())
     line = text[found.start() : end if end >= 0 else len(text)]
     return shorten(_SPACES.sub(" ", line).rstrip(" "), width)
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, and a line that says how many more there were: the
+    page's clip() in agent.js, which counts code points as Python does."""
+    if len(text) <= width:
+        return text
+    return f"{text[:width]}\n({format_count(len(text) - width)} more characters not shown)"
 
 
 def count_lines(text: str, cap: int = MAX_COUNTED_LINES) -> int:
@@ -238,18 +252,22 @@ def thinking_row(content: str) -> Row:
 
 
 def tool_result_row(content: str, is_error: bool, tool: str = "") -> Row:
-    """``↳ Read: 1 def main():  (3 lines)``: the tool, its result's first line and size."""
+    """``↳ Read: 1 def main():  (3 lines)``: the tool, its result's first line and size; the
+    whole result folded, unless that line is all of it."""
     text = strip_escapes(content)
     role: Role = "result-error" if is_error else "result"
     head = RESULT_MARK + (f"{one_line(tool)}: " if tool else "")
-    spans: list[Span] = [(head + (summary(text) or "(no output)"), role)]
+    first = summary(text)
+    spans: list[Span] = [(head + (first or "(no output)"), role)]
     lines = count_lines(text)
     if lines > 1:
         count = format_count(min(lines, MAX_COUNTED_LINES)) + (
             "+" if lines > MAX_COUNTED_LINES else ""
         )
         spans.append((f"{GAP}({count} lines)", "muted"))
-    return Row(tuple(spans), indent=RESULT_INDENT)
+    more = first != text.strip(_SPACE)  # as thinking_row: a fold that shows nothing new is noise
+    fold = Fold("result", clip(text, MAX_RESULT_CHARS)) if more else None
+    return Row(tuple(spans), fold=fold, indent=RESULT_INDENT)
 
 
 def operation_row(op: dict[str, Any], cwd: str | None = None) -> Row:
@@ -343,6 +361,9 @@ def fold_rows(fold: Fold) -> list[Row]:
     """The rows a fold opens into."""
     if fold.kind == "diff":
         return diff_rows(fold.text, fold.truncated)
+    if fold.kind == "result":  # the program's text, as it wrote it: the output's plain font
+        body = _lines(fold.text.strip("\n"), "plain")
+        return [Row(row.spans, indent=RESULT_BODY_INDENT) for row in body]
     return [
         Row(row.spans, indent=RESULT_INDENT) for row in _lines(fold.text.strip("\n"), "thinking")
     ]

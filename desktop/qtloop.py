@@ -6,7 +6,9 @@ events, also while the asyncio loop is not running: in the last ``processEvents`
 run there finds no running loop (httpx, through anyio, fails on it), and a loop that is not
 running should run nothing. ``QtEventLoop`` holds such callbacks back and runs them, in the
 order they came, as soon as it runs again; Qt loops nested inside ``run_forever`` (a dialog's
-``exec()``) run them as before.
+``exec()``) run them as before. A held callback may itself open such a nested loop: callbacks
+whose timer fires inside it run at once rather than queue behind the ones still held (which
+wait for the nested loop to return), or asyncio would freeze until the dialog closes.
 
 qasync also installs no async-generator hooks, so an abandoned async generator would be
 finalized outside the loop ("async generator ignored GeneratorExit") and
@@ -53,10 +55,13 @@ class _Call:
         self.handle: weakref.ref[asyncio.Handle] | None = None
 
     def __call__(self) -> None:
-        if self.loop.is_running() and not self.loop._held:
+        loop = self.loop
+        # A timer can fire during a drain only in a Qt loop nested in a held callback: the
+        # callbacks still held wait for that loop to return, so this one must not wait for them.
+        if loop.is_running() and (loop._draining or not loop._held):
             self.callback(*self.args)
         else:
-            self.loop._held.append(self)
+            loop._held.append(self)
 
     def run_held(self) -> None:
         handle = self.handle() if self.handle is not None else None
@@ -78,6 +83,7 @@ class QtEventLoop(QEventLoop):  # type: ignore[misc]
     def __init__(self, app: QApplication | None = None) -> None:
         super().__init__(app)
         self._held: collections.deque[_Call] = collections.deque()
+        self._draining = False  # _run_held is running (maybe under a nested Qt loop)
         self._drain = self._run_held  # one bound method, to know it by identity
         self._agens: weakref.WeakSet[AsyncGenerator[Any, Any]] = weakref.WeakSet()
 
@@ -100,8 +106,12 @@ class QtEventLoop(QEventLoop):  # type: ignore[misc]
         return handle
 
     def _run_held(self) -> None:
-        while self._held and self.is_running():
-            self._held.popleft().run_held()
+        draining, self._draining = self._draining, True
+        try:
+            while self._held and self.is_running():
+                self._held.popleft().run_held()
+        finally:
+            self._draining = draining
 
     def run_forever(self) -> Any:
         if self._held:

@@ -1,5 +1,6 @@
-"""When a session offers Interrupt, Stop and Continue, what Stop asks first, and how a status
-reads: the rules both clients follow (docs/architecture.md, "Session actions in the clients").
+"""When a session offers Interrupt, Stop and Continue, what Stop, Delete and removing a project
+ask first, how a status reads and what the prompt line and the session list say: the rules
+both clients follow (docs/architecture.md, "Session actions in the clients").
 
 Qt-free and I/O-free, over the Session objects of docs/api.md. ``resources/web/actions.js`` is the
 same in JavaScript; tests/web/test_actions_js.py holds the two to the same answers.
@@ -64,6 +65,32 @@ def can_continue(session: Session | None) -> bool:
     return session.get("status") == "imported" or bool(agent.get("agentSessionId"))
 
 
+def conversation_state(session: Session | None) -> str | None:
+    """What the session list shows of a running conversation, beside its cost: ``working…``,
+    ``working… · queued 2`` or ``idle``; None for any other session."""
+    if not is_agent(session) or not is_running(session) or session is None:
+        return None
+    agent = session.get("agent") or {}
+    state = "working…" if agent.get("state") == "working" else "idle"
+    queued = agent.get("queued")
+    if isinstance(queued, int) and not isinstance(queued, bool) and queued > 0:
+        state += f" · queued {queued}"
+    return state
+
+
+def prompt_placeholder(session: Session | None) -> str:
+    """What the prompt line says while it is empty, for the session on screen (None: none is)."""
+    if session is None:
+        return "Pick a session"
+    if can_continue(session):
+        return "Continue this conversation… (Enter starts a new Claude session from here)"
+    if not is_running(session):
+        return "The session is not running"
+    if is_agent(session):
+        return "Message Claude and press Enter (while it works, prompts queue)"
+    return "Type a command for the session and press Enter"
+
+
 def stop_question(session: Session) -> str | None:
     """What Stop asks before it ends a shell that is running a program, else None."""
     job = session.get("foreground")
@@ -77,6 +104,30 @@ def delete_question(session: Session) -> str:
     """What Delete asks, always: it takes the session's whole history."""
     running = " It is still running; it will be stopped." if is_running(session) else ""
     return f'Delete the session "{session.get("name", "")}" and its history?{running}'
+
+
+def remove_project_question(project: dict[str, Any], sessions: list[Session]) -> str:
+    """What removing a project asks, always: it deletes every session of the project, with
+    its history (``sessions``: the project's, as they are now), and leaves its folder alone."""
+    count = len(sessions)
+    running = sum(1 for s in sessions if is_running(s))
+    question = f'Remove the project "{project.get("name", "")}"?'
+    if count == 0:
+        question += " It has no sessions."
+    elif count == 1:
+        ending = "; it is still running and will be stopped" if running else ""
+        question += f" Its session and its history will be deleted{ending}."
+    else:
+        verb = "is" if running == 1 else "are"
+        ending = f"; {running} of them {verb} still running and will be stopped" if running else ""
+        question += f" Its {count} sessions and their history will be deleted{ending}."
+    return f"{question} Its folder is left as it is."
+
+
+def trimmed_notice(first_available_id: object) -> str:
+    """What a session's view says when retention removed events before it could show them (a
+    ``history-trimmed`` event), whatever the kind of session."""
+    return f"… older output was trimmed; history resumes at event {first_available_id}"
 
 
 def hints(session: Session | None) -> dict[str, str]:

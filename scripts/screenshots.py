@@ -66,7 +66,9 @@ async def shoot_agent(app: DesktopApp, out: Path, demo: AgentDemo) -> None:
             await asyncio.sleep(0.05)
     document = window.document(session_id)
     assert document is not None
-    document.toggle_diff(document.diff_links()[0])  # the Edit: as a click on "show diff"
+    # The Edit's diff, as a click on its "show diff" (tool results have links of their own).
+    [edit] = [link for link in document.diff_links() if link.text().startswith("● Edit")]
+    document.toggle_diff(edit)
     await asyncio.sleep(0.6)
     await window.refresh_sessions()
     window.output.scroll_to_end()

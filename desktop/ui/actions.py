@@ -1,6 +1,6 @@
-"""Interrupt, Stop and the quit question in the desktop app: the requests, and the questions asked
-first. When each is offered and what it asks are desktop/session_actions.py's rules, shared with
-the web page (resources/web/actions.js).
+"""Interrupt, Stop, Delete, removing a project and quitting in the desktop app: the requests, and
+the questions asked first. When each is offered and what it asks are desktop/session_actions.py's
+rules, shared with the web page (resources/web/actions.js).
 
 Questions are window-modal boxes opened with ``open()`` and awaited, never ``exec()``: the asyncio
 loop keeps running under them, and a test answers one by clicking a button of ``current``.
@@ -21,6 +21,7 @@ from desktop.session_actions import (
     delete_question,
     ended_by_quitting,
     quit_question,
+    remove_project_question,
     stop_question,
 )
 
@@ -94,6 +95,12 @@ class SessionActions(QObject):
 
     async def confirm_delete(self, session: dict[str, Any]) -> bool:
         return await self.ask(delete_question(session), "Delete")
+
+    async def confirm_remove_project(self, project: dict[str, Any]) -> bool:
+        """Whether to remove ``project``: asked with its sessions as they are now (the list may
+        be 2 s old)."""
+        sessions = await self.api.list_sessions(str(project["id"]))
+        return await self.ask(remove_project_question(project, sessions), "Remove")
 
     async def confirm_quit(self) -> bool:
         """Whether to quit an app whose backend (and so whose sessions) quitting ends: asked

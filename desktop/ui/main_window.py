@@ -26,7 +26,14 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import ApiClient, ApiError, BackendError
-from desktop.session_actions import can_continue, can_interrupt, is_agent, status_label
+from desktop.session_actions import (
+    can_continue,
+    can_interrupt,
+    is_agent,
+    prompt_placeholder,
+    status_label,
+    trimmed_notice,
+)
 from desktop.settings import AppSettings, SettingsDialog
 from desktop.sse_client import CONNECTED, Event, StreamState
 from desktop.ui.actions import SessionActions
@@ -41,9 +48,17 @@ KEEP_DOCUMENTS = 20  # sessions whose output stays in memory for an instant swit
 # Output waiting for the view, in lines, before the oldest is skipped: under a second behind
 # at the rate Qt draws (~30,000 lines/s), so a flood shows its newest output, not old news.
 MAX_PENDING_LINES = 20_000
-SHELL_PLACEHOLDER = "Type a command for the session and press Enter"
-AGENT_PLACEHOLDER = "Message Claude and press Enter (sent while it works, it waits its turn)"
-CONTINUE_PLACEHOLDER = "Continue this conversation…"
+
+
+def status_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """What a status event says of its session object: the status, and once it ended its exit
+    code and the signal that ended it (None when none did), so that the label is right before
+    the list is fetched again."""
+    fields: dict[str, Any] = {"status": data["status"]} if "status" in data else {}
+    if "exitCode" in data:
+        fields["exitCode"] = data["exitCode"]
+        fields["signal"] = data.get("signal")
+    return fields
 
 
 def session_name(command: str, width: int = 60) -> str:
@@ -80,6 +95,7 @@ class MainWindow(QMainWindow):
         self.output.set_font(self.settings.font())
         self.prompt = PromptLine()
         self.prompt.setEnabled(False)
+        self.prompt.setPlaceholderText(prompt_placeholder(None))
         # Names and folders are data (an imported session's name is its first prompt): plain
         # text, never HTML.
         self.session_name = plain_label()
@@ -122,7 +138,12 @@ class MainWindow(QMainWindow):
         # Per session, the last stored event of when its stream (re)connected: events up to it
         # are a replay of the past, later ones are news for the session list.
         self._replayed_through: dict[str, int] = {}
-        self._continuing = False  # a session that continues another is being started
+        # The sessions whose prompt waits: an ended conversation being continued, and the new
+        # session continuing it, until that one has the text. Only they wait, as in the page.
+        self._continuing: set[str] = set()
+        # Prompts that did not go out while another session was on screen: each goes back into
+        # the prompt line when its session is shown again, never into another session's.
+        self._given_back: dict[str, str] = {}
         self.session_actions = SessionActions(api, self)
         # Set by the app when quitting ends the sessions (it owns the backend): then closing
         # the window asks first while something runs.
@@ -155,7 +176,9 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.projects.add_requested.connect(self._pick_project_folder)
-        self.projects.remove_requested.connect(lambda pid: self._spawn(self.remove_project(pid)))
+        self.projects.remove_requested.connect(
+            lambda pid: self._spawn(self.remove_project_if_confirmed(pid))
+        )
         self.projects.project_selected.connect(lambda pid: self._spawn(self.open_project(pid)))
         self.sessions.session_selected.connect(lambda sid: self._spawn(self.open_session(sid)))
         self.sessions.new_shell_requested.connect(lambda: self._spawn(self.new_session()))
@@ -264,6 +287,13 @@ class MainWindow(QMainWindow):
         self.projects.select(project["id"])
         await self.open_project(project["id"])  # also under way from the selection; idempotent
         return str(project["id"])
+
+    async def remove_project_if_confirmed(self, project_id: str) -> None:
+        """Remove, as its button does: after asking (it deletes every session of the project,
+        and its history)."""
+        project = self.projects.project(project_id)
+        if project is not None and await self.session_actions.confirm_remove_project(project):
+            await self.remove_project(project_id)
 
     async def remove_project(self, project_id: str) -> None:
         if self.current_project == project_id:
@@ -377,6 +407,9 @@ class MainWindow(QMainWindow):
         self.session_name.setText(str(session.get("name", session_id)))
         self.session_folder.setText(f"— {session.get('workingDir', '')}")
         self._update_prompt()
+        returned = self._given_back.pop(session_id, None)
+        if returned is not None and not self.prompt.text():
+            self.prompt.setText(returned)
         feed = SessionFeed(
             self.api.base_url, self.token, session_id, document.last_event_id,
             self.heartbeat_interval, parent=self,
@@ -413,20 +446,19 @@ class MainWindow(QMainWindow):
         document = self._documents.get(session_id)
         if document is not None:
             self.output.append_agent(document, events)
-        # A replay (opening a session, reconnecting) is the past: the list already knows how it
-        # ended, and a stored "working" must not come back to life there.
-        replayed = self._replayed_through.get(session_id, 0)
+        # A replay (opening a session, reconnecting) is the past: a stored "working" must not
+        # come back to life in the list. An ending is never stale.
         statuses = [
             event.data
             for event in events
-            if event.type == "status" and event.id is not None and event.id > replayed
+            if event.type == "status" and self._is_news(session_id, event)
         ]
         if not statuses:
             return
         # The list learns of a turn's start and end (state, queue, totals) at once, not at
         # the next refresh.
         latest = statuses[-1]
-        changes: dict[str, Any] = {"status": latest["status"]} if "status" in latest else {}
+        changes = status_fields(latest)
         agent = dict(latest.get("agent") or {})
         totals = next((s["totals"] for s in reversed(statuses) if s.get("totals")), None)
         if totals is not None:
@@ -436,6 +468,12 @@ class MainWindow(QMainWindow):
         self._update_prompt()
         if any(s.get("status") != "running" for s in statuses):
             self._spawn(self.refresh_sessions())
+
+    def _is_news(self, session_id: str, event: Event) -> bool:
+        """Whether a status event says something the list should take: a live one, or an
+        ending (a replayed one too: a session that ended stays ended)."""
+        live = event.id is not None and event.id > self._replayed_through.get(session_id, 0)
+        return live or event.data.get("status") != "running"
 
     def _on_lines_skipped(self, session_id: str, count: int) -> None:
         document = self._documents.get(session_id)
@@ -457,13 +495,15 @@ class MainWindow(QMainWindow):
         if document is None:
             return
         if event.type == "status":
-            if event.data.get("status") != "running":  # an ending is never stale
+            if self._is_news(session_id, event):
+                self.sessions.update_session(session_id, status_fields(event.data))
+                self._update_prompt()
+            if event.data.get("status") != "running":  # the list's times and all
                 self._spawn(self.refresh_sessions())
         elif event.type == "error":
             document.append_notice(f"error: {event.data.get('message', '')}")
         elif event.type == "history-trimmed":
-            first = event.data.get("firstAvailableId")
-            document.append_notice(f"… older output was trimmed; history resumes at event {first}")
+            document.append_notice(trimmed_notice(event.data.get("firstAvailableId")))
         elif event.type == "prompt":
             session = self.sessions.session(session_id)
             if session is not None and not session.get("tty", True):
@@ -491,12 +531,9 @@ class MainWindow(QMainWindow):
         self._update_status_label(session)
         running = session is not None and session["status"] == "running"
         continued = can_continue(session)
-        self.prompt.setEnabled((running or continued) and not self._continuing)
-        if continued:
-            self.prompt.setPlaceholderText(CONTINUE_PLACEHOLDER)
-        else:
-            agent = is_agent(session)
-            self.prompt.setPlaceholderText(AGENT_PLACEHOLDER if agent else SHELL_PLACEHOLDER)
+        waiting = self.current_session in self._continuing
+        self.prompt.setEnabled((running or continued) and not waiting)
+        self.prompt.setPlaceholderText(prompt_placeholder(session))
 
     def _update_status_label(self, session: dict[str, Any] | None) -> None:
         if session is None:
@@ -544,46 +581,63 @@ class MainWindow(QMainWindow):
         if is_agent(session) and not text.strip():
             return None
         if can_continue(session):
+            if session_id in self._continuing:
+                return None
             typing = self.prompt.hasFocus()
-            self._set_continuing(True)  # until the new session has it, Enter starts no other one
+            self._set_continuing({session_id}, True)  # until the new session has it
             return self._continue(session_id, text, typing)
         return self._send(session_id, text)
 
-    def _set_continuing(self, on: bool) -> None:
-        self._continuing = on
-        self.sessions.set_continuing(on)
+    def _set_continuing(self, session_ids: set[str], on: bool) -> None:
+        if on:
+            self._continuing |= session_ids
+        else:
+            self._continuing -= session_ids
+        self.sessions.set_continuing(self._continuing)
         self._update_prompt()
 
     async def _send(self, session_id: str, text: str) -> None:
         try:
             await self.api.send_prompt(session_id, text)
         except Exception:
-            self._give_back(text)
+            self._give_back(text, [session_id])
             raise
 
     async def _continue(self, session_id: str, text: str | None, typing: bool) -> str:
         """Start a session that resumes ``session_id`` (it comes on screen) and send it
         ``text``, if any; the prompt line gets the focus if it had it (disabling it meanwhile
-        took it away); the new session's id."""
+        took it away) and its session is still on screen; the new session's id. Both
+        sessions' prompts wait meanwhile, other sessions' do not."""
+        waiting = [session_id]
+        self._set_continuing(set(waiting), True)
         try:
-            new_id = await self.new_agent_session(resume=session_id)
+            session = await self.api.create_session(kind="claude", resume=session_id)
+            new_id = str(session["id"])
+            waiting.append(new_id)
+            self._set_continuing(set(waiting), True)
+            await self._show_new(session)
             if text is not None:
                 await self.api.send_prompt(new_id, text)
             return new_id
         except Exception:
             if text is not None:
-                self._give_back(text)
+                self._give_back(text, waiting)
             raise
         finally:
-            self._set_continuing(False)
-            if typing and self.prompt.isEnabled():
+            self._set_continuing(set(waiting), False)
+            if typing and self.prompt.isEnabled() and self.current_session in waiting:
                 self.prompt.setFocus()
 
-    def _give_back(self, text: str) -> None:
+    def _give_back(self, text: str, session_ids: list[str]) -> None:
         """A prompt that did not go out returns to the prompt line, unless something new is
-        being typed there."""
-        if not self.prompt.text():
-            self.prompt.setText(text)
+        being typed there. It was for ``session_ids`` (an ended conversation, then the session
+        continuing it): if the user moved to another session meanwhile, it waits until the last
+        of them is shown again, so that Enter never sends it to a session it was not for."""
+        if self.current_session in session_ids:
+            if not self.prompt.text():
+                self.prompt.setText(text)
+        else:
+            self._given_back[session_ids[-1]] = text
 
     def _on_interrupt_key(self) -> None:
         session_id = self.current_session
@@ -604,9 +658,8 @@ class MainWindow(QMainWindow):
     async def continue_session(self, session_id: str) -> str | None:
         """An ended or imported conversation goes on in a new session, which comes on screen
         with the prompt line ready; its id (None if there is nothing to continue)."""
-        if self._continuing or not can_continue(self.sessions.session(session_id)):
+        if session_id in self._continuing or not can_continue(self.sessions.session(session_id)):
             return None
-        self._set_continuing(True)
         return await self._continue(session_id, None, typing=True)
 
     async def delete_session_if_confirmed(self, session_id: str) -> None:
@@ -623,6 +676,7 @@ class MainWindow(QMainWindow):
         if document is not None:
             document.release()
         self._replayed_through.pop(session_id, None)
+        self._given_back.pop(session_id, None)
         await self.refresh_sessions()
 
     # -- settings, saving, closing ------------------------------------------------------------

@@ -3,7 +3,8 @@
 Each session keeps its own ``SessionDocument`` (text, renderer state, last event id), so switching
 back to a session shows it at once and its stream resumes from where it stopped. An agent
 session's document is fed rows by the agent renderer instead; a row with a fold (an edit's diff,
-a thinking block) carries a link that expands it inline, below the row, and collapses it again.
+a thinking block, a tool's result) carries a link that expands it inline, below the row, and
+collapses it again.
 """
 
 from __future__ import annotations
@@ -39,21 +40,32 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.agent import FOLD_LINKS, GAP, AgentRenderer, Fold, FoldKind, Role, Row, fold_rows
+from desktop.agent import (
+    FOLD_LINKS,
+    GAP,
+    RESULT_BODY_INDENT,
+    AgentRenderer,
+    Fold,
+    FoldKind,
+    Role,
+    Row,
+    fold_rows,
+)
 from desktop.ansi import AnsiRenderer, Line, Style, Update, palette_rgb
 from desktop.sse_client import Event
 
 DEFAULT_SCROLLBACK = 100_000
 TOGGLE_DIFF = "sessiondock:toggle-diff"  # the anchor of a "show diff" (or any fold's) link
-# Characters of folds (diffs, thinking) kept for expanding, for all the documents of a window
-# together (the newest are kept): the backend cuts each diff at 64 KiB, and a long conversation
-# makes thousands of them.
+# Characters of folds (diffs, thinking, tool results) kept for expanding, for all the documents of
+# a window together (the newest are kept): the backend cuts each diff at 64 KiB, the renderer each
+# result at 20,000 characters, and a long conversation makes thousands of them.
 DIFF_BUDGET_CHARS = 16 * 1024 * 1024
 # What an expanded fold shows once the budget took its text.
 _KEPT_ELSEWHERE = "is no longer kept in memory; the session's stored history has it"
 GONE: dict[FoldKind, Row] = {
     "diff": Row(((f"(this diff {_KEPT_ELSEWHERE})", "muted"),), indent=6),
     "thinking": Row(((f"(this thinking {_KEPT_ELSEWHERE})", "muted"),), indent=2),
+    "result": Row(((f"(this output {_KEPT_ELSEWHERE})", "muted"),), indent=RESULT_BODY_INDENT),
 }
 DIFF_GONE = " " * GONE["diff"].indent + GONE["diff"].spans[0][0]
 # What QTextCursor.insertText turns into a new block. A row is one block: a stray separator in
@@ -161,10 +173,16 @@ def single_block(text: str) -> str:
     return _BLOCK_SEPARATORS.sub(" ", text.rstrip("\r"))
 
 
+def utf16_length(text: str) -> int:
+    """How long ``text`` is in Qt's units (a QTextCursor's positions, a block's length)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 class DiffStore:
-    """The folds (diffs, thinking) behind the links of a window's documents, by number, under
-    one budget of characters. Past it, the folds of the documents not on screen go first (those
-    shown least recently first, each one's oldest first), the shown document's oldest last."""
+    """The folds (diffs, thinking, tool results) behind the links of a window's documents, by
+    number, under one budget of characters. Past it, the folds of the documents not on screen go
+    first (those shown least recently first, each one's oldest first), the shown document's
+    oldest last."""
 
     def __init__(self, budget_chars: int = DIFF_BUDGET_CHARS) -> None:
         self.budget_chars = budget_chars
@@ -381,11 +399,13 @@ class SessionDocument:
         else:
             self._expand(block, state, kind)
             label, old = opened, closed
-        at = text.rfind(old)
-        if at >= 0:
+        if text.endswith(old):
+            # The link ends the block. Qt counts positions in UTF-16 units, so an emoji earlier
+            # in the row would shift a position counted in Python's characters.
+            end = block.position() + block.length() - 1
             cursor = QTextCursor(self.document)
-            cursor.setPosition(block.position() + at)
-            cursor.setPosition(block.position() + at + len(old), QTextCursor.MoveMode.KeepAnchor)
+            cursor.setPosition(end - utf16_length(old))
+            cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
             cursor.insertText(label, self.formats.role("toggle"))
         return True
 

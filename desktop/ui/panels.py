@@ -29,6 +29,7 @@ from desktop.session_actions import (
     can_continue,
     can_interrupt,
     can_stop,
+    conversation_state,
     hints,
     is_agent,
     status_label,
@@ -41,9 +42,11 @@ STATUS_COLORS = {
     "failed": QColor(218, 54, 51),
     "stopped": QColor(87, 96, 106),  # the user's own doing: neutral, not a failure
     "interrupted": QColor(210, 153, 34),
-    "imported": QColor(56, 132, 244),
+    # Imported purple and a conversation at work blue, as the page has them (style.css,
+    # --imported and --working); tests/web/test_actions_js.py holds the two alike.
+    "imported": QColor(0x82, 0x50, 0xDF),
 }
-WORKING_COLOR = QColor(150, 100, 230)
+WORKING_COLOR = QColor(0x09, 0x69, 0xDA)
 # Ctrl-C as in a terminal: the physical Control key, which Qt calls Meta on macOS (where
 # ControlModifier is Command, and Command-C stays Copy).
 INTERRUPT_MODIFIER = (
@@ -67,16 +70,9 @@ def plain_tooltip(text: str) -> str:
 
 
 def agent_state(session: dict[str, Any]) -> str:
-    """``working…``, ``working… · queued 2``, ``idle`` or ``imported``, then the total cost."""
-    agent = session.get("agent") or {}
-    status = str(session.get("status", "?"))
-    if status == "running":
-        state = "working…" if agent.get("state") == "working" else "idle"
-        queued = agent.get("queued")
-        if isinstance(queued, int) and queued > 0:
-            state += f" · queued {queued}"
-    else:
-        state = status_label(session)
+    """``working…``, ``working… · queued 2``, ``idle`` or a status label (``imported``,
+    ``stopped``…), then the total cost."""
+    state = conversation_state(session) or status_label(session)
     cost = session_cost(session)
     if cost is not None:
         state += f" · {cost}"
@@ -103,6 +99,7 @@ class ProjectsPanel(QWidget):
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.add_button = QPushButton("Add…")
         self.remove_button = QPushButton("Remove")
+        self._projects: dict[str, dict[str, Any]] = {}
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.remove_button)
@@ -119,6 +116,7 @@ class ProjectsPanel(QWidget):
     def set_projects(self, projects: list[dict[str, Any]]) -> None:
         """Show ``projects``, keeping the selection if that project is still there."""
         keep = self.selected_id()
+        self._projects = {project["id"]: project for project in projects}
         self.list.blockSignals(True)
         self.list.clear()
         for project in projects:
@@ -132,6 +130,9 @@ class ProjectsPanel(QWidget):
         if self.selected_id() != keep:
             self._changed()
         self._update_buttons()
+
+    def project(self, project_id: str) -> dict[str, Any] | None:
+        return self._projects.get(project_id)
 
     def select(self, project_id: str) -> None:
         for row in range(self.list.count()):
@@ -206,7 +207,7 @@ class SessionsPanel(QWidget):
         layout.addLayout(actions)
         self._sessions: dict[str, dict[str, Any]] = {}
         self._badged: set[str] = set()
-        self._continuing = False
+        self._continuing: set[str] = set()
         self.shell_button.clicked.connect(self.new_shell_requested)
         self.agent_button.clicked.connect(self.new_agent_requested)
         self.command_button.clicked.connect(self._run_command)
@@ -357,16 +358,16 @@ class SessionsPanel(QWidget):
         self._update_buttons()
         self.session_selected.emit(self.selected_id())
 
-    def set_continuing(self, on: bool) -> None:
-        """A continuation is being started: Continue waits for it (a second click would start
-        a second session)."""
-        self._continuing = on
+    def set_continuing(self, session_ids: set[str]) -> None:
+        """Continuations are being started from these sessions (or to them): their Continue
+        waits (a second click would start a second session); other sessions' does not."""
+        self._continuing = set(session_ids)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
         session = self._sessions.get(self.selected_id() or "")
         hint = hints(session)
-        continuable = can_continue(session) and not self._continuing
+        continuable = can_continue(session) and self.selected_id() not in self._continuing
         for button, enabled, tip in (
             (self.interrupt_button, can_interrupt(session), hint["interrupt"]),
             (self.stop_button, can_stop(session), hint["stop"]),
@@ -386,7 +387,6 @@ class PromptLine(QLineEdit):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setPlaceholderText("Type a command for the session and press Enter")
         self.history: list[str] = []
         self._position = 0
         self._draft = ""

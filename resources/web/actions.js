@@ -1,5 +1,5 @@
-// Interrupt, Stop and Continue: when a session offers them, what Stop asks first, how a status
-// reads, and the requests they send. The rules are desktop/session_actions.py's, line for line
+// Interrupt, Stop and Continue: when a session offers them, what Stop, Delete and removing a
+// project ask first, how a status reads, and the requests they send. The rules are desktop/session_actions.py's, line for line
 // (docs/architecture.md, "Session actions in the clients"; tests/web/test_actions_js.py holds the
 // two to the same answers).
 
@@ -49,6 +49,25 @@ export function canContinue(session) {
   return session.status === "imported" || Boolean(session.agent?.agentSessionId);
 }
 
+/** What the session list shows of a running conversation, beside its cost: `working…`,
+ *  `working… · queued 2` or `idle`; null for any other session. */
+export function conversationState(session) {
+  if (!isAgent(session) || !isRunning(session)) return null;
+  const agent = session.agent ?? {};
+  let state = agent.state === "working" ? "working…" : "idle";
+  if (Number.isInteger(agent.queued) && agent.queued > 0) state += ` · queued ${agent.queued}`;
+  return state;
+}
+
+/** What the prompt line says while it is empty, for the session on screen (null: none is). */
+export function promptPlaceholder(session) {
+  if (!session) return "Pick a session";
+  if (canContinue(session)) return "Continue this conversation… (Enter starts a new Claude session from here)";
+  if (!isRunning(session)) return "The session is not running";
+  if (isAgent(session)) return "Message Claude and press Enter (while it works, prompts queue)";
+  return "Type a command for the session and press Enter";
+}
+
 /** What Stop asks before it ends a shell that is running a program, else null. */
 export function stopQuestion(session) {
   const job = session.foreground;
@@ -60,6 +79,31 @@ export function stopQuestion(session) {
 export function deleteQuestion(session) {
   const running = isRunning(session) ? " It is still running; it will be stopped." : "";
   return `Delete the session "${session.name ?? ""}" and its history?${running}`;
+}
+
+/** What removing a project asks, always: it deletes every session of the project, with its
+ *  history (`sessions`: the project's, as they are now), and leaves its folder alone. */
+export function removeProjectQuestion(project, sessions) {
+  const count = sessions.length;
+  const running = sessions.filter(isRunning).length;
+  let question = `Remove the project "${project.name ?? ""}"?`;
+  if (count === 0) {
+    question += " It has no sessions.";
+  } else if (count === 1) {
+    const ending = running ? "; it is still running and will be stopped" : "";
+    question += ` Its session and its history will be deleted${ending}.`;
+  } else {
+    const verb = running === 1 ? "is" : "are";
+    const ending = running ? `; ${running} of them ${verb} still running and will be stopped` : "";
+    question += ` Its ${count} sessions and their history will be deleted${ending}.`;
+  }
+  return `${question} Its folder is left as it is.`;
+}
+
+/** What a session's view says when retention removed events before it could show them (a
+ *  `history-trimmed` event), whatever the kind of session. */
+export function trimmedNotice(firstAvailableId) {
+  return `… older output was trimmed; history resumes at event ${firstAvailableId}`;
 }
 
 /** The tooltip of each action button for `session`. */
@@ -90,6 +134,13 @@ export function ask(question, confirmLabel) {
     dialog.showModal();
     document.querySelector("#confirm-cancel").focus();
   });
+}
+
+/** Whether to remove `project`: asked with its sessions as they are now (the list may be 2 s
+ *  old). */
+export async function confirmRemoveProject(project) {
+  const sessions = await api.sessions(project.id);
+  return ask(removeProjectQuestion(project, sessions), "Remove");
 }
 
 /** A session that ended meanwhile has nothing left to interrupt or stop: not an error. */

@@ -51,17 +51,40 @@ function el(tag, className, ...children) {
   return node;
 }
 
+/** Whether a surrogate pair (one code point, two UTF-16 units) starts at `at`. */
+function pairAt(text, at) {
+  const code = text.charCodeAt(at);
+  return code >= 0xd800 && code <= 0xdbff && (text.charCodeAt(at + 1) & 0xfc00) === 0xdc00;
+}
+
+/** Where the first `count` code points of `text` end (a UTF-16 index), or -1 if it has no more. */
+function codePointsEnd(text, count) {
+  let at = 0;
+  for (let n = 0; n < count && at < text.length; n += 1) at += pairAt(text, at) ? 2 : 1;
+  return at < text.length ? at : -1;
+}
+
+function codePointsAfter(text, from) {
+  let count = 0;
+  for (let at = from; at < text.length; at += pairAt(text, at) ? 2 : 1) count += 1;
+  return count;
+}
+
 /**
- * `text` cut to `max` characters, with a note of how many more there were. The cut text is a
- * copy: V8 shares a slice's characters with the string it was cut from (and so keeps all of
- * it), and so does a concatenation with a slice; Array.prototype.join writes a new string.
- * The note is plain ASCII, so that the copy of an ASCII text takes one byte a character.
+ * `text` cut to `max` characters, with a note of how many more there were. Characters are code
+ * points, as Python counts them, so that the desktop app (desktop/agent.py, clip) cuts a text
+ * where the page does, never between the halves of an emoji, and says the same number. The cut
+ * text is a copy: V8 shares a slice's characters with the string it was cut from (and so keeps
+ * all of it), and so does a concatenation with a slice; Array.prototype.join writes a new
+ * string. The note is plain ASCII, so that the copy of an ASCII text takes one byte a character.
  */
 function clip(text, max) {
   text = String(text ?? "");
-  if (text.length <= max) return text;
-  const rest = formatCount(text.length - max);
-  return [text.slice(0, max), `\n(${rest} more characters not shown)`].join("");
+  if (text.length <= max) return text; // never more code points than UTF-16 units
+  const end = codePointsEnd(text, max);
+  if (end < 0) return text;
+  const rest = formatCount(codePointsAfter(text, end));
+  return [text.slice(0, end), `\n(${rest} more characters not shown)`].join("");
 }
 
 /** A diff cut to `max` characters at a line's end (a copy, as in clip()); null if it fits. */
@@ -285,6 +308,11 @@ function toolResultEntry(data) {
   const count = formatCount(Math.min(lines, MAX_COUNTED_LINES)) + (lines > MAX_COUNTED_LINES ? "+" : "");
   const more = lines > 1 ? el("span", "more", `${GAP}(${count} lines)`) : null;
   const line = [el("span", "mark", "↳ "), `${tool}${first}`, more];
+  // As thinking: a result that its line shows whole has nothing to open.
+  const [start, end] = spaceBounds(content);
+  if (first.length === end - start && first === content.slice(start, end)) {
+    return keeps(el("div", className, ...line), first.length);
+  }
   const body = clip(content, MAX_RESULT_CHARS);
   return foldable(className, line, body, (text) => el("pre", "body", text));
 }
@@ -415,10 +443,6 @@ function builders(type, data, workingDir) {
       return statusBuilders(data);
     case "error":
       return [() => errorEntry(data)];
-    case "history-trimmed": {
-      const text = `… older events were trimmed; history resumes at event ${data.firstAvailableId}`;
-      return [() => el("div", "a-notice", text)];
-    }
     case "notice":
       return [() => el("div", "a-notice", String(data))];
     default:

@@ -4,7 +4,18 @@
 // and Continue (and of status labels) in actions.js.
 
 import * as actions from "./actions.js";
-import { canContinue, canInterrupt, canStop, hints, isAgent, statusLabel } from "./actions.js";
+import {
+  canContinue,
+  canInterrupt,
+  canStop,
+  conversationState,
+  hints,
+  isAgent,
+  isWorking,
+  promptPlaceholder,
+  statusLabel,
+  trimmedNotice,
+} from "./actions.js";
 import { AgentView } from "./agent.js";
 import { api, ApiError } from "./api.js";
 import { sessionCost } from "./format.js";
@@ -18,7 +29,7 @@ const PROJECTS_POLL_MS = 10000;
 const KEPT_VIEWS = 8; // session views kept (text and resume point) for switching back at once
 const KEPT_CHARS = 20_000_000; // characters those views may keep, besides the one on screen
 const MAX_LINES_KEY = "sessiondock.maxLines";
-const AGENT_EVENTS = ["output", "operations-detected", "prompt", "status", "error", "raw", "history-trimmed"];
+const AGENT_EVENTS = ["output", "operations-detected", "prompt", "status", "error", "raw"];
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -30,12 +41,6 @@ function formatTime(ms) {
   if (Date.now() - ms < 20 * 3600 * 1000) return time;
   const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
   return `${day} ${time.slice(0, 5)}`;
-}
-
-/** A working agent session's hint for the list: "working…", or "queued 2" when prompts wait. */
-function agentHint(agent) {
-  if (agent?.state !== "working") return "";
-  return agent.queued ? `queued ${agent.queued}` : "working…";
 }
 
 /** A command's first line, shortened to fit a list row. */
@@ -95,6 +100,9 @@ class App {
     // Sessions whose prompt waits: an imported conversation being continued, and the new session
     // continuing it, until that session has the text.
     this.continuing = new Set();
+    // Prompts that did not go out while another session was on screen, by the session they were
+    // for: each comes back into the prompt when that session is shown again, never elsewhere.
+    this.givenBack = new Map();
     this._countdown = null;
     this._sessionsSoon = false;
   }
@@ -288,8 +296,7 @@ class App {
   async removeProject() {
     const project = this.projects.find((p) => p.id === this.projectId);
     if (!project) return;
-    const question = `Remove the project "${project.name}"? Its sessions are stopped and deleted.`;
-    if (!confirm(question)) return;
+    if (!(await actions.confirmRemoveProject(project))) return;
     await api.removeProject(project.id);
     for (const session of this.sessions) this.views.delete(session.id);
     await this.selectProject(null);
@@ -392,8 +399,11 @@ class App {
     if (!agent) return sub;
     const cost = sessionCost(session);
     if (cost) sub.append(" · ", element("span", { className: "cost" }, cost));
-    const hint = agentHint(agent);
-    if (hint) sub.append(" · ", element("span", { className: "agent-state" }, hint));
+    const state = conversationState(session);
+    if (state) {
+      const className = `agent-state${isWorking(session) ? " working" : ""}`;
+      sub.append(" · ", element("span", { className }, state));
+    }
     return sub;
   }
 
@@ -428,7 +438,6 @@ class App {
       badge.hidden = false;
     }
     const running = session?.status === "running";
-    const agent = isAgent(session);
     const continued = canContinue(session);
     const waiting = this.continuing.has(session?.id);
     const hint = hints(session);
@@ -445,10 +454,7 @@ class App {
     const wasFocused = document.activeElement === prompt;
     const open = (running || continued) && !waiting;
     prompt.disabled = !open;
-    if (continued) prompt.placeholder = "Continue this conversation… (Enter starts a new Claude session from here)";
-    else if (running && agent) prompt.placeholder = "Message Claude and press Enter (while it works, prompts queue)";
-    else if (running) prompt.placeholder = "Type a command for the session and press Enter";
-    else prompt.placeholder = session ? "The session is not running" : "Pick a session";
+    prompt.placeholder = promptPlaceholder(session);
     if (wasFocused && open) prompt.focus();
   }
 
@@ -543,6 +549,9 @@ class App {
     $("#follow").hidden = view.output.follow;
     if (view.output.follow) view.output.scrollToEnd();
     this.renderSessions();
+    const returned = this.givenBack.get(sessionId);
+    this.givenBack.delete(sessionId);
+    if (returned !== undefined && !$("#prompt").value) $("#prompt").value = returned;
     this.openStream(sessionId);
     this.run(() => this.resizeTerminal());
   }
@@ -588,6 +597,7 @@ class App {
       if (info.code === "unauthorized") this.showSignIn();
       if (info.code === "session_not_found") this.run(() => this.refreshSessions());
     }));
+    stream.on("history-trimmed", mine((data) => view.output.notice(trimmedNotice(data.firstAvailableId))));
     if (view.agent) {
       for (const type of AGENT_EVENTS) stream.on(type, mine((data) => view.output.add(type, data)));
       stream.on("prompt", mine(live((data) => this.promptQueued(sessionId, data))));
@@ -596,9 +606,6 @@ class App {
     // A terminal: output through the ANSI renderer, everything else as notices.
     stream.on("output", mine((data) => view.output.write(data.content)));
     stream.on("error", mine((data) => view.output.notice(`error: ${data.message ?? ""}`)));
-    stream.on("history-trimmed", mine((data) => {
-      view.output.notice(`… older output was trimmed; history resumes at event ${data.firstAvailableId}`);
-    }));
     stream.on("prompt", mine((data) => {
       const session = this.sessions.find((s) => s.id === sessionId);
       if (session && session.tty === false) view.output.notice(`> ${data.command ?? ""}`);
@@ -618,7 +625,12 @@ class App {
     const session = this.sessions.find((s) => s.id === sessionId);
     if (session) {
       session.status = data.status;
-      if ("exitCode" in data) session.exitCode = data.exitCode;
+      // An ending says how: its exit code, and the signal that ended it (an ending without one
+      // names none), so the label is right before the list is fetched again.
+      if ("exitCode" in data) {
+        session.exitCode = data.exitCode;
+        session.signal = data.signal ?? null;
+      }
       if (session.agent && data.agent) Object.assign(session.agent, data.agent);
       if (session.agent && data.totals) session.agent.totals = data.totals;
       this.renderSessionsSoon();
@@ -696,11 +708,12 @@ class App {
       this.historyPos = this.history.length;
       this.draft = "";
       prompt.value = "";
+      const meantFor = [this.sessionId]; // and the session that continues it, once made
       this.run(async () => {
         try {
-          await this.sendPrompt(text);
+          await this.sendPrompt(text, meantFor);
         } catch (error) {
-          if (!prompt.value) prompt.value = text; // not lost: Enter tries again
+          this.giveBack(text, meantFor); // not lost: Enter tries again
           throw error;
         }
       });
@@ -717,32 +730,49 @@ class App {
   }
 
   /** Ctrl-C in the prompt with nothing selected in it interrupts, when Interrupt would (else it
-   * is the field's own Ctrl-C). Ctrl, not Cmd: on a Mac, Cmd-C stays Copy. */
+   * is the field's own Ctrl-C). Ctrl, not Cmd: on a Mac, Cmd-C stays Copy. The physical C key,
+   * as a terminal and the desktop app take it: `key` is "с" on a Russian layout, "ц" on a
+   * Ukrainian one. */
   isInterruptKey(event) {
     const field = event.currentTarget;
     return (
-      event.key.toLowerCase() === "c" &&
+      event.code === "KeyC" &&
       event.ctrlKey && !event.metaKey && !event.altKey && !event.shiftKey &&
       field.selectionStart === field.selectionEnd &&
       canInterrupt(this.currentSession())
     );
   }
 
-  async sendPrompt(text) {
+  /** Send `text` to the session on screen; `meantFor` gets the id of a session made to continue
+   * it, if one is. */
+  async sendPrompt(text, meantFor = []) {
     if (!this.sessionId) return;
     const session = this.currentSession();
     if (isAgent(session) && !text.trim()) return; // an empty line is no prompt for an agent
     if (canContinue(session)) {
-      await this.continueConversation(session, text);
+      await this.continueConversation(session, text, meantFor);
       return;
     }
     await api.prompt(this.sessionId, text);
   }
 
+  /** A prompt that did not go out returns to the prompt, unless something new is typed there.
+   * It was for `sessionIds` (an ended conversation, then the session continuing it): if another
+   * session is on screen now, it waits until the last of them is shown again, so that Enter
+   * never sends it to a session it was not for. */
+  giveBack(text, sessionIds) {
+    const prompt = $("#prompt");
+    if (sessionIds.includes(this.sessionId)) {
+      if (!prompt.value) prompt.value = text;
+    } else if (sessionIds.length) {
+      this.givenBack.set(sessionIds[sessionIds.length - 1], text);
+    }
+  }
+
   /** An imported or ended conversation goes on in a new `claude` session that resumes it (and
    * gets `text`, if any). The prompt is disabled until that session has the text: a second Enter
    * would start a second session. */
-  async continueConversation(ended, text) {
+  async continueConversation(ended, text, meantFor = []) {
     const prompt = $("#prompt");
     const waiting = [ended.id];
     for (const id of waiting) this.continuing.add(id);
@@ -751,6 +781,7 @@ class App {
     try {
       const session = await api.createSession({ kind: "claude", resume: ended.id });
       waiting.push(session.id);
+      meantFor.push(session.id);
       this.continuing.add(session.id);
       await this.refreshSessions();
       this.openSession(session.id);

@@ -1,6 +1,6 @@
 """resources/web/actions.js and desktop/session_actions.py give the same answers: which actions a
-session offers, what Stop asks, how a status reads; and the two clients wait as long for an
-answer. Run in Chromium against the Python rules."""
+session offers, what Stop, Delete and removing a project ask, how a status reads; and the two
+clients wait as long for an answer. Run in Chromium against the Python rules."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ RULES_JS = """async (sessions) => {
     question: a.stopQuestion(s),
     deleteQuestion: a.deleteQuestion(s),
     hints: a.hints(s),
+    placeholder: a.promptPlaceholder(s),
   }));
 }"""
 
@@ -82,6 +83,16 @@ CASES: list[tuple[dict[str, Any], str, set[str], str | None]] = [
 ]  # fmt: skip
 
 
+# What the prompt line says while it is empty.
+PLACEHOLDERS = {
+    "continue": "Continue this conversation… (Enter starts a new Claude session from here)",
+    "claude": "Message Claude and press Enter (while it works, prompts queue)",
+    "shell": "Type a command for the session and press Enter",
+    "command": "Type a command for the session and press Enter",
+    "ended": "The session is not running",
+}
+
+
 @pytest.fixture
 def rules(dock: Dock, page: Page) -> list[dict[str, Any]]:
     page.goto(dock.server.url + "/")
@@ -99,6 +110,7 @@ def python_rules(s: dict[str, Any]) -> dict[str, Any]:
         "question": session_actions.stop_question(s),
         "deleteQuestion": session_actions.delete_question(s),
         "hints": session_actions.hints(s),
+        "placeholder": session_actions.prompt_placeholder(s),
     }
 
 
@@ -111,6 +123,119 @@ def test_both_clients_follow_the_same_rules(rules: list[dict[str, Any]]) -> None
         ending = " It is still running; it will be stopped." if python["stop"] else ""
         asked = f'Delete the session "make "<all>"" and its history?{ending}'
         assert python["deleteQuestion"] == asked
+        assert (
+            python["placeholder"]
+            == PLACEHOLDERS[
+                "continue"
+                if python["continue"]
+                else s["kind"]
+                if s["status"] == "running"
+                else "ended"
+            ]
+        )
+
+
+PROJECT = {"id": "p1", "name": 'my "app"', "path": "/work/app"}
+# (the project's sessions, what removing it asks)
+REMOVALS: list[tuple[list[dict[str, Any]], str]] = [
+    ([], "It has no sessions."),
+    ([session("command", "exited", exitCode=0)], "Its session and its history will be deleted."),
+    ([session("shell", "running")],
+     "Its session and its history will be deleted; it is still running and will be stopped."),
+    ([session("shell", "running"), agent("imported"), agent("running")],
+     "Its 3 sessions and their history will be deleted; 2 of them are still running and will "
+     "be stopped."),
+    ([session("shell", "stopped"), session("command", "running")],
+     "Its 2 sessions and their history will be deleted; 1 of them is still running and will "
+     "be stopped."),
+    ([session("shell", "stopped"), agent("imported")],
+     "Its 2 sessions and their history will be deleted."),
+]  # fmt: skip
+
+
+def test_both_clients_ask_the_same_before_removing_a_project(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    asked: list[str] = page.evaluate(
+        """async ([project, cases]) => {
+          const a = await import('/actions.js');
+          return cases.map((sessions) => a.removeProjectQuestion(project, sessions));
+        }""",
+        [PROJECT, [sessions for sessions, _ in REMOVALS]],
+    )
+    for (sessions, middle), js in zip(REMOVALS, asked, strict=True):
+        python = session_actions.remove_project_question(PROJECT, sessions)
+        assert js == python
+        assert python == f'Remove the project "my "app""? {middle} Its folder is left as it is.'
+
+
+def test_imported_and_working_look_alike_in_both_clients(dock: Dock, page: Page) -> None:
+    """The page's colors (its light scheme, as in Chromium by default) are the desktop's."""
+    from desktop.ui.panels import STATUS_COLORS, WORKING_COLOR
+
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    colors: dict[str, str] = page.evaluate(
+        """() => {
+          const list = document.querySelector('#sessions');
+          const row = document.createElement('li');
+          row.innerHTML = `<button class="item session"><span class="badge imported">imported</span>
+            <span class="sub"><span class="agent-state working">working…</span></span></button>`;
+          list.append(row);
+          const color = (selector) => getComputedStyle(row.querySelector(selector)).color;
+          const colors = {imported: color('.badge'), working: color('.agent-state')};
+          row.remove();
+          return colors;
+        }"""
+    )
+
+    def css(color: Any) -> str:
+        return f"rgb({color.red()}, {color.green()}, {color.blue()})"
+
+    assert colors == {"imported": css(STATUS_COLORS["imported"]), "working": css(WORKING_COLOR)}
+
+
+# (a session, the state the list shows beside its cost)
+STATES: list[tuple[dict[str, Any], str | None]] = [
+    (agent("running"), "idle"),
+    (agent("running", state="working"), "working…"),
+    (agent("running", state="working", queued=2), "working… · queued 2"),
+    (agent("running", queued=0), "idle"),
+    (session("claude", "running"), "idle"),  # no agent object yet
+    (agent("stopped", agentSessionId=AGENT_ID), None),
+    (agent("imported"), None),
+    (session("shell", "running"), None),
+]
+
+
+def test_both_lists_show_a_conversation_s_state_alike(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    shown: list[str | None] = page.evaluate(
+        """async (sessions) => {
+          const a = await import('/actions.js');
+          return sessions.map((s) => a.conversationState(s));
+        }""",
+        [s for s, _ in STATES],
+    )
+    for (s, state), js in zip(STATES, shown, strict=True):
+        assert js == session_actions.conversation_state(s) == state, s
+
+
+def test_with_no_session_the_prompt_says_to_pick_one(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    assert page.get_attribute("#prompt", "placeholder") == "Pick a session"
+    js = page.evaluate("async () => (await import('/actions.js')).promptPlaceholder(null)")
+    assert js == session_actions.prompt_placeholder(None) == "Pick a session"
+
+
+def test_both_clients_say_alike_that_older_history_was_trimmed(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    js = page.evaluate("async () => (await import('/actions.js')).trimmedNotice(42)")
+    expected = "… older output was trimmed; history resumes at event 42"
+    assert js == session_actions.trimmed_notice(42) == expected
 
 
 def test_both_clients_wait_as_long_for_an_answer(dock: Dock, page: Page) -> None:

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from desktop.session_actions import trimmed_notice
 from tests.claude import FAKE_CLAUDE, HISTORY_FIXTURES, history_file
 from tests.server import Server, running_server
 from tests.web.helpers import Dock, pumped, wait_for_stream, wait_until
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, Route
+    from playwright.sync_api import Browser, Page, Route
 
 
 PROMPT = "\u276f"  # the mark before the user's prompts
@@ -159,7 +160,7 @@ def test_prompts_queue_while_claude_works_and_interrupt_ends_the_turn(
     send(page, "wait for me")
     page.wait_for_selector("#output-host .a-prompt .queued")
     assert entries(page, ".a-prompt") == [f"{PROMPT} slow down", f"{PROMPT} wait for me queued #1"]
-    wait_until(lambda: item.inner_text() == "queued 1", 5, "queued 1 in the list")
+    wait_until(lambda: item.inner_text() == "working… · queued 1", 5, "queued 1 in the list")
 
     page.click("#interrupt-session")
     page.wait_for_selector("#output-host .a-turn.interrupted")
@@ -167,7 +168,7 @@ def test_prompts_queue_while_claude_works_and_interrupt_ends_the_turn(
     wait_until(lambda: len(entries(page, ".a-turn")) == 2, 10, "the second turn")
     assert entries(page, ".a-turn")[0].startswith("turn interrupted")
     assert entries(page, ".a-turn")[1].startswith("turn: $")
-    wait_until(lambda: item.count() == 0, 5, "idle again")
+    wait_until(lambda: item.inner_text() == "idle", 5, "idle again")
     assert page.inner_text("#session-badge") == "running"
     assert page.is_enabled("#prompt")
 
@@ -288,9 +289,11 @@ def test_a_continuation_that_gets_no_answer_gives_the_prompt_back(
 def test_a_continuation_under_way_blocks_only_its_own_prompt(
     dock: Dock, server: Server, page: Page, workdir: Path
 ) -> None:
+    """...and the text that could not go out comes back only to the conversation it was for."""
     project = dock.project(str(workdir))
     shell = dock.session(project["id"], "cat")  # a running session that takes input
     open_imported(dock, server, page, workdir)
+    imported_id = session_id_shown(page)
     held = hold_session_creation(page)
     send(page, "default later")
     pumped(page, lambda: held, message="the new session asked for")
@@ -298,12 +301,17 @@ def test_a_continuation_under_way_blocks_only_its_own_prompt(
     page.click(f"#sessions [data-id='{shell['id']}']")
     wait_for_stream(page, "connected")
     page.wait_for_selector("#prompt:enabled")  # another session's prompt is usable meanwhile
-    held[0].continue_()
+    held[0].fulfill(status=503, json={"error": "no room for a session", "code": "busy"})
     page.unroute("**/api/sessions")
+    page.wait_for_selector("#error:visible")
+    assert page.input_value("#prompt") == ""  # not for the shell: Enter would have run it there
+    open_session(page, imported_id)
+    page.wait_for_selector("#prompt:enabled")
+    assert page.input_value("#prompt") == "default later"
 
 
 # Whether the page's list or head ever looked live, from its first moment: a state in the list
-# ("working…", "queued 1"), Interrupt enabled, a "running" badge.
+# ("working…", "working… · queued 1", "idle"), Interrupt enabled, a "running" badge.
 LIVE_LOOKS_JS = """
 // What the replay hands to the list: only an ending may get there.
 globalThis.listCalls = [];
@@ -346,6 +354,13 @@ def test_the_replay_of_an_ended_session_does_not_look_live(
     session_id = dock.session(project["id"], kind="claude")["id"]
     prompt(dock, session_id, "slow down")
     stored(dock, session_id, lambda e: e["type"] == "status" and "turn" not in e["data"])
+
+    def agent_id() -> str | None:
+        agent = dock.client.get(f"/api/session/{session_id}").json()["agent"]
+        return str(agent["agentSessionId"]) if agent["agentSessionId"] else None
+
+    # Claude Code has named the conversation (its turn's first line): it can be continued.
+    wait_until(agent_id, 10, "the conversation's agent id")
     prompt(dock, session_id, "wait for me")
     stored(dock, session_id, lambda e: e["type"] == "prompt" and e["data"].get("queued") is True)
     response = dock.client.post(f"/api/session/{session_id}/signal", json={"signal": "SIGTERM"})
@@ -360,10 +375,13 @@ def test_the_replay_of_an_ended_session_does_not_look_live(
     assert page.evaluate("liveLooks") == []
     assert page.evaluate("listCalls") == ["status stopped"]  # the replay's starts stay out
     assert page.inner_text("#session-badge") == "stopped SIGTERM"
-    # A stopped conversation can be continued once Claude Code named it (the prompt line then
-    # takes a prompt for that); the turn may not have got so far here.
-    agent_id = dock.client.get(f"/api/session/{session_id}").json()["agent"]["agentSessionId"]
-    assert page.is_enabled("#prompt") == page.is_enabled("#continue-session") == bool(agent_id)
+    # A stopped conversation that Claude Code named can be continued (the prompt line then
+    # takes a prompt for that).
+    page.wait_for_selector("#continue-session:enabled")
+    page.wait_for_selector("#prompt:enabled")
+    assert page.get_attribute("#prompt", "placeholder") == (
+        "Continue this conversation… (Enter starts a new Claude session from here)"
+    )
 
 
 def test_a_burst_of_status_events_draws_the_list_once_a_frame(
@@ -455,3 +473,30 @@ def test_views_of_other_sessions_are_kept_within_a_budget(
     open_session(page, second)  # made again from its history
     wait_until(lambda: entries(page) == second_shown, 5, "the second session's entries")
     assert page.evaluate("[...sessionDock.views.keys()]") == [second]
+
+
+def test_a_conversation_says_its_older_history_was_trimmed_as_a_terminal_does(
+    browser: Browser, tmp_path: Path, workdir: Path
+) -> None:
+    """Retention took the oldest events of a conversation: opening it says so, in the words
+    the desktop app and a terminal's view use."""
+    options = [*SERVER_ARGS, "--max-session-mb", "0.05"]
+    with running_server(tmp_path / "small", *options) as server, server.client() as client:
+        dock = Dock(browser, server, client)
+        try:
+            project = dock.project(str(workdir))
+            session_id = dock.session(project["id"], kind="claude")["id"]
+            for n in range(3):  # each turn stores its 30 KB prompt twice (the reply echoes it)
+                prompt(dock, session_id, f"default {n} {'x' * 30_000}")
+            stored(dock, session_id, lambda e: "turn 3 of our" in str(e["data"].get("content")))
+            page = dock.new_page()
+            dock.open(page, project["id"], session_id)
+            history = client.get(f"/api/session/{session_id}/history").json()
+            first = history["trimmedThrough"] + 1
+            assert first > 1
+            notice = page.locator("#output-host .a-notice").first
+            notice.wait_for()
+            assert notice.inner_text() == trimmed_notice(first)
+        finally:
+            dock.close()
+        assert dock.page_errors == []

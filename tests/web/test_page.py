@@ -68,8 +68,24 @@ def test_projects_are_added_selected_and_removed(dock: Dock, page: Page, tmp_pat
     assert page.locator("#sessions [data-id]").count() == 1
     assert page.url.endswith(f"#/p/{site['id']}")
 
-    page.once("dialog", lambda dialog: dialog.accept())
+    # Removing asks first, in the page's own dialog, with the project's sessions as they are
+    # now; Cancel is the default (Enter), and keeps everything.
+    question = (
+        'Remove the project "site"? Its session and its history will be deleted; it is still '
+        "running and will be stopped. Its folder is left as it is."
+    )
     page.click("#remove-project")
+    page.wait_for_selector("#confirm[open]")
+    assert page.inner_text("#confirm-text") == question
+    assert page.inner_text("#confirm-yes") == "Remove"
+    assert page.evaluate("document.activeElement.id") == "confirm-cancel"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#confirm", state="hidden")
+    assert dock.client.get(f"/api/projects/{site['id']}").status_code == 200
+    assert dock.client.get(f"/api/session/{site_shell['id']}").json()["status"] == "running"
+    page.click("#remove-project")
+    page.wait_for_selector("#confirm[open]")
+    page.click("#confirm-yes")
     page.wait_for_selector(f"#projects [data-id='{site['id']}']", state="detached")
     assert dock.client.get(f"/api/projects/{site['id']}").status_code == 404
     assert dock.client.get(f"/api/session/{site_shell['id']}").status_code == 404
@@ -119,6 +135,52 @@ COLORS = (
     r"\033[38:2::1:2:3mrgb\033[0m \033[42;7mrev\033[0m \033[2;34mdim\033[0m\n'; "
     r"printf '50%%\r1\n\tx\033]0;title\007\n'"
 )
+
+
+def test_ctrl_c_copies_a_selection_and_else_interrupts_whatever_the_layout(
+    dock: Dock, page: Page, workdir: Path
+) -> None:
+    project = dock.project(str(workdir))
+    shell = dock.session(project["id"], kind="shell")
+    dock.client.post(f"/api/session/{shell['id']}/prompt", json={"command": "sleep 100"})
+
+    def foreground() -> str | None:
+        job = dock.client.get(f"/api/session/{shell['id']}").json()["foreground"]
+        return job["name"] if job else None
+
+    wait_until(lambda: foreground() == "sleep", message="sleep in the foreground")
+    dock.open(page, project["id"], shell["id"])
+    page.wait_for_selector("#interrupt-session:enabled")
+    interrupts: list[str] = []
+    page.on("request", lambda r: interrupts.append(r.url) if r.url.endswith("/interrupt") else None)
+    page.evaluate(
+        """() => {
+          const field = document.querySelector('#prompt');
+          globalThis.copied = [];
+          document.addEventListener('copy', () => {
+            copied.push(field.value.slice(field.selectionStart, field.selectionEnd));
+          });
+        }"""
+    )
+    # With text selected, Ctrl-C is the field's own: it copies, and interrupts nothing.
+    page.fill("#prompt", "echo hi")
+    page.evaluate("document.querySelector('#prompt').select()")
+    page.press("#prompt", "Control+c")
+    pumped(page, lambda: page.evaluate("copied"), message="a copy")
+    assert page.evaluate("copied") == ["echo hi"]
+    assert page.input_value("#prompt") == "echo hi"
+    # With nothing selected it interrupts, by the physical key: its `key` is the Cyrillic es
+    # (U+0441) on a Russian layout.
+    page.fill("#prompt", "")
+    page.evaluate(
+        """() => document.querySelector('#prompt').dispatchEvent(new KeyboardEvent('keydown', {
+          key: '\\u0441', code: 'KeyC', ctrlKey: true, bubbles: true, cancelable: true}))"""
+    )
+    # Requests go out in order: had the first Ctrl-C interrupted, its request would be first.
+    pumped(page, lambda: interrupts, message="an interrupt")
+    assert len(interrupts) == 1
+    wait_until(lambda: foreground() is None, message="sleep interrupted")
+    assert dock.client.get(f"/api/session/{shell['id']}").json()["status"] == "running"
 
 
 def test_colors_follow_the_desktop_palette(dock: Dock, page: Page, workdir: Path) -> None:
@@ -197,6 +259,30 @@ def test_statuses_stop_and_delete(dock: Dock, page: Page, workdir: Path) -> None
     assert dock.client.get(f"/api/session/{session_id}").status_code == 404
     assert page.inner_text("#stream-state") == "—"
     assert page.locator("#sessions [data-id]").count() == 2
+
+
+def test_an_ending_on_screen_is_labelled_with_its_signal_at_once(
+    dock: Dock, page: Page, workdir: Path
+) -> None:
+    """The label comes from the status event itself: the list, which still says "running",
+    is not fetched again meanwhile (its requests are held)."""
+    project = dock.project(str(workdir))
+    session = dock.session(project["id"], "echo started; sleep 300", name="sleeper")
+    dock.open(page, project["id"], session["id"])
+    wait_for_line(page, "started")
+    assert page.inner_text("#session-badge") == "running"
+    held: list[Route] = []
+    page.route("**/api/sessions?*", lambda route: held.append(route))
+    response = dock.client.post(f"/api/session/{session['id']}/signal", json={"signal": "SIGKILL"})
+    assert response.is_success, response.text
+    badge = f"#sessions [data-id='{session['id']}'] .badge"
+    pumped(page, lambda: page.inner_text("#session-badge") != "running", message="an ending")
+    assert page.inner_text("#session-badge") == "stopped SIGKILL"
+    assert page.inner_text(badge) == "stopped SIGKILL"
+    pumped(page, lambda: held, message="the list asked for (and not answered)")
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/sessions?*")
 
 
 def test_dom_keeps_the_last_lines_and_follows_the_tail(

@@ -5,11 +5,13 @@ Qt) and by resources/web/agent.js (in Chromium, in the real page with its style 
 two are compared line by line. What a line is, on each side (docs/architecture.md, "How the
 clients show an agent session"):
 
-- desktop: each row's text (its spans), and under an operation with a diff the rows of that
-  diff, as when every "show diff" link is open;
+- desktop: each row's text (its spans), and under a row with a fold the rows of that fold, as
+  when every link ("show diff", "show all", "show output") is open;
 - web: the view's rendered text (``innerText``: what the page shows, as it would be copied),
-  every operation with a diff open; other folds (tool results, thinking) stay closed, as they
-  are on the desktop.
+  with every ``<details>`` open (diffs, thinking, tool results).
+
+So the folded text is compared as closely as what shows at once: a diff's lines, the whole of a
+thinking block, a tool's result (cut where both cut it, with the same note).
 
 Blank lines are left out on both sides: they are spacing, which the desktop makes with empty
 rows and the page with margins. Indentation, colors and the links or markers that open a fold
@@ -19,6 +21,7 @@ are each client's own and are not compared; every character of text is.
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -30,8 +33,9 @@ from tests.web.helpers import Dock
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-# Renders the events in a view of their own, opens every operation's diff (a diff is built when
-# its <details> first opens, on the toggle event), then reads the view's text.
+# Renders the events in a view of their own, opens every fold (a fold's body is built when its
+# <details> first opens, on the toggle event), then reads the view's text; and counts the folds
+# of each kind.
 RENDER_JS = """async ({events, workingDir}) => {
   const {AgentView} = await import('/agent.js');
   document.querySelector('#parity')?.remove();
@@ -43,36 +47,42 @@ RENDER_JS = """async ({events, workingDir}) => {
   host.append(view.element);
   for (const [type, data] of events) view.add(type, data);
   view.flush();
-  const diffs = [...view.element.querySelectorAll('details.a-op')];
-  for (const details of diffs) details.open = true;
-  for (let wait = 0; diffs.some((d) => !d.querySelector('pre.diff')); wait++) {
-    if (wait > 100) throw new Error('a diff did not open');
+  const folds = [...view.element.querySelectorAll('details')];
+  for (const details of folds) details.open = true;
+  for (let wait = 0; folds.some((d) => d.childElementCount < 2); wait++) {
+    if (wait > 100) throw new Error('a fold did not open');
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  return {text: view.element.innerText, diffs: diffs.length, dropped: view.dropped};
+  const count = (selector) => view.element.querySelectorAll(selector).length;
+  const kinds = {
+    diff: count('details.a-op'), thinking: count('details.a-thinking'),
+    result: count('details.a-result'),
+  };
+  return {text: view.element.innerText, folds: folds.length, kinds, dropped: view.dropped};
 }"""
 
 
-def desktop_lines(events: Stored) -> tuple[list[str], int]:
-    """The desktop's lines, every diff open; and how many diffs there were."""
+def desktop_lines(events: Stored) -> tuple[list[str], Counter[str]]:
+    """The desktop's lines, every fold open; and how many folds of each kind there were."""
     lines: list[str] = []
-    diffs = 0
+    folds: Counter[str] = Counter({"diff": 0, "thinking": 0, "result": 0})
     for row in AgentRenderer(cwd=WORKDIR).render([(kind, data) for _, kind, data in events]):
         lines.append(plain(row))
-        if row.fold is not None and row.fold.kind == "diff":
-            lines += [plain(diff_row) for diff_row in fold_rows(row.fold)]
-            diffs += 1
-    return [line for line in lines if line], diffs
+        if row.fold is not None:
+            lines += [plain(fold_row) for fold_row in fold_rows(row.fold)]
+            folds[row.fold.kind] += 1
+    return [line for line in lines if line], folds
 
 
-def web_lines(page: Page, events: Stored) -> tuple[list[str], int]:
-    """The page's lines, every diff open; and how many diffs there were."""
+def web_lines(page: Page, events: Stored) -> tuple[list[str], Counter[str]]:
+    """The page's lines, every fold open; and how many folds of each kind there were."""
     shown: dict[str, Any] = page.evaluate(
         RENDER_JS,
         {"events": [[kind, data] for _, kind, data in events], "workingDir": WORKDIR},
     )
     assert shown["dropped"] == 0  # the whole corpus file is on the page
-    return [line for line in shown["text"].split("\n") if line], shown["diffs"]
+    assert shown["folds"] == sum(shown["kinds"].values())  # no fold of a kind not known here
+    return [line for line in shown["text"].split("\n") if line], Counter(shown["kinds"])
 
 
 @pytest.mark.parametrize("name", names())
@@ -80,10 +90,10 @@ def test_both_clients_show_the_same_lines(dock: Dock, page: Page, name: str) -> 
     page.goto(dock.server.url + "/")
     page.wait_for_selector("#app", state="visible")
     events = load(name)
-    desktop, desktop_diffs = desktop_lines(events)
-    web, web_diffs = web_lines(page, events)
+    desktop, desktop_folds = desktop_lines(events)
+    web, web_folds = web_lines(page, events)
     assert desktop, f"{name}: the desktop shows nothing"
-    assert web_diffs == desktop_diffs
+    assert web_folds == desktop_folds
     if web != desktop:
         diff = difflib.unified_diff(desktop, web, "desktop/agent.py", "web agent.js", lineterm="")
         pytest.fail(f"{name}.json renders differently:\n" + "\n".join(diff), pytrace=False)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -26,11 +26,20 @@ from desktop.agent import (
 )
 from desktop.sse_client import Event
 from desktop.ui.feed import LINES_PER_FLUSH, SessionFeed
-from desktop.ui.output_view import AMBER, DIFF_GONE, GREEN, RED, OutputView, SessionDocument
+from desktop.ui.output_view import (
+    AMBER,
+    DIFF_GONE,
+    GREEN,
+    RED,
+    OutputView,
+    SessionDocument,
+    utf16_length,
+)
 from desktop.ui.panels import SessionsPanel
 from tests.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
 
 Stored = list[tuple[int, str, dict[str, Any]]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
@@ -48,17 +57,20 @@ def frame(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
 async def serving(
     events: Stored,
     *,
-    live: asyncio.Queue[tuple[int, str, dict[str, Any]]] | None = None,
+    live: asyncio.Queue[tuple[int | None, str, dict[str, Any]]] | None = None,
     cut_after: int | None = None,
     resumed_from: list[int | None] | None = None,
     sessions: list[dict[str, Any]] | None = None,
+    routes: Sequence[tuple[str, str, Handler]] = (),
 ) -> AsyncIterator[str]:
     """A server whose events route streams ``events`` after the client's Last-Event-ID, as the
-    backend replays stored events, then stays open, sending what is put in ``live``.
+    backend replays stored events, then stays open, sending what is put in ``live`` (an id of
+    None: a control event, which is not stored).
 
     ``cut_after``: the first connection ends after that event (the client reconnects).
     ``resumed_from`` collects each connection's Last-Event-ID. ``sessions`` answers
-    ``GET /api/sessions``, as the backend lists them."""
+    ``GET /api/sessions``, as the backend lists them; ``routes`` are more ``(method, path,
+    handler)``."""
     done = asyncio.Event()
     stored = list(events)
 
@@ -89,8 +101,10 @@ async def serving(
                 if not news.done():
                     news.cancel()
                     break
-                stored.append(news.result())
-                await response.write(frame(*news.result()).encode())
+                event_id, kind, data = news.result()
+                if event_id is not None:  # a control event is not replayed
+                    stored.append((event_id, kind, data))
+                await response.write(frame(event_id, kind, data).encode())
             await ended
         finally:
             ended.cancel()
@@ -102,6 +116,8 @@ async def serving(
     app = web.Application()
     app.router.add_get("/api/session/{id}/events", handler)
     app.router.add_get("/api/sessions", list_sessions)
+    for method, path, route in routes:
+        app.router.add_route(method, path, route)
     runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -166,8 +182,9 @@ def link_block(document: SessionDocument, path: str) -> QTextBlock:
 def link_point(view: OutputView, block: QTextBlock) -> QPoint:
     """Where a user clicks on a block's fold link (show diff…), in viewport coordinates."""
     cursor = QTextCursor(block)
-    at = max(block.text().rfind(link) for links in FOLD_LINKS.values() for link in links)
-    cursor.setPosition(block.position() + at + 3)
+    text = block.text()
+    at = max(text.rfind(link) for links in FOLD_LINKS.values() for link in links)
+    cursor.setPosition(block.position() + utf16_length(text[:at]) + 3)  # Qt's units
     return view.text.cursorRect(cursor).center()
 
 
@@ -182,7 +199,8 @@ async def test_a_conversation_reads_as_prose_tool_lines_and_turns(view: OutputVi
     assert "I'll read src/app.py first." in lines  # prose, markup gone
     assert "Fixed: it now prints hello." in lines
     assert "● Read  src/app.py" in lines
-    assert "  ↳ Read: 1 def main():  (3 lines)" in lines  # indented under its tool
+    show_output = FOLD_LINKS["result"][0]
+    assert f"  ↳ Read: 1 def main():  (3 lines)  {show_output}" in lines  # under its tool
     assert f"● Edit  src/app.py  +1 \N{MINUS SIGN}1  {SHOW_DIFF}" in lines
     assert "● Bash  python -m pytest -q" in lines
     assert "turn: $0.04 · 476 tokens out · 12.3 s" in lines
@@ -266,6 +284,50 @@ async def test_long_thinking_opens_and_closes_like_a_diff(view: OutputView, qtbo
         "  The user wants a fix.\n\n  First the file,\tthen the test.\nDone.\n"
     )
     qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=link_point(view, link))
+    assert document.plain_text() == collapsed
+
+
+async def test_a_tool_result_opens_into_its_output_cut_as_the_page_cuts_it(
+    view: OutputView, qtbot: QtBot
+) -> None:
+    document = view.new_document()
+    view.show_document(document)
+    long_output = "".join(f"🎉 row {n}\n" for n in range(1, 3001))  # over 20,000 characters
+    source = "1\tdef main():\n2\t  pass\n"
+    rows = AgentRenderer().render([
+        ("output", {"type": "tool-result", "tool": "Glob", "content": "src/app.py"}),
+        ("output", {"type": "tool-result", "tool": "Read", "content": source}),
+        ("output", {"type": "tool-result", "tool": "Bash", "content": long_output}),
+    ])  # fmt: skip
+    document.append_rows(rows)
+    show, hide = FOLD_LINKS["result"]
+    collapsed = document.plain_text()
+    assert collapsed == (
+        "  ↳ Glob: src/app.py\n"  # its line is all of it: nothing to open
+        f"  ↳ Read: 1 def main():  (2 lines)  {show}\n"
+        f"  ↳ Bash: 🎉 row 1  (1,000+ lines)  {show}\n"
+    )
+    read, bash = document.diff_links()
+    qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=link_point(view, read))
+    assert document.plain_text() == (
+        "  ↳ Glob: src/app.py\n"
+        f"  ↳ Read: 1 def main():  (2 lines)  {hide}\n"
+        "    1\tdef main():\n    2\t  pass\n"
+        f"  ↳ Bash: 🎉 row 1  (1,000+ lines)  {show}\n"
+    )
+    assert not format_at(document, "1\tdef main").fontItalic()  # the program's text, as it is
+    qtbot.mouseClick(view.text.viewport(), Qt.MouseButton.LeftButton, pos=link_point(view, read))
+    assert document.plain_text() == collapsed
+    # The page's cut: 20,000 characters (an emoji is one), then how many more there were.
+    assert document.toggle_diff(bash)
+    body = document.plain_text().split("\n")[3:-1]
+    kept = long_output[:20_000].split("\n")
+    assert body == [
+        *(f"    {line}" for line in kept),
+        f"    ({len(long_output) - 20_000:,} more characters not shown)",
+    ]
+    assert kept[-1] and not long_output[20_000 - len(kept[-1]) :].startswith(f"{kept[-1]}\n")
+    assert document.toggle_diff(bash)
     assert document.plain_text() == collapsed
 
 
@@ -444,8 +506,15 @@ async def test_separators_inside_a_row_stay_inside_it(view: OutputView) -> None:
         assert document.plain_text() == collapsed
 
 
+def folded_chars(events: Stored) -> int:
+    """The characters a document keeps for the folds of ``events`` (diffs, thinking, results)."""
+    rows = AgentRenderer().render([(kind, data) for _, kind, data in events])
+    return sum(len(row.fold.text) for row in rows if row.fold is not None)
+
+
 async def test_the_diffs_of_all_documents_share_one_budget(view: OutputView) -> None:
-    per_conversation = len(DIFF) + len(WRITE_DIFF)
+    per_conversation = folded_chars(conversation())
+    assert per_conversation > len(DIFF) + len(WRITE_DIFF)  # tool results are kept too
     view.diffs.budget_chars = per_conversation
     older, newer = view.new_document(), view.new_document()
     for document in (older, newer):

@@ -16,6 +16,7 @@ from tests.claude import FAKE_CLAUDE, HISTORY_FIXTURES, history_file
 from tests.desktop.ui.test_agent_view import link_block, link_point
 from tests.desktop.ui.test_main_window import open_project, running_app, shown_text, wait_until
 
+CONTINUE = "Continue this conversation… (Enter starts a new Claude session from here)"
 SAMPLE_ID = "0b8f3c1e-7d2a-4c55-9e1b-3f6a2d9c8e71"  # the session id inside sample.jsonl
 
 
@@ -44,7 +45,9 @@ async def test_a_claude_session_shows_its_turn_its_tools_and_its_cost(
     session_id = window.current_session
     assert session_id is not None and window.sessions.row_text(session_id)[1] == "idle"
     await wait_until(window.prompt.isEnabled)
-    assert window.prompt.placeholderText().startswith("Message Claude")
+    assert window.prompt.placeholderText() == (
+        "Message Claude and press Enter (while it works, prompts queue)"
+    )
     qtbot.keyClicks(window.prompt, "tools fix the bug")
     qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
     await wait_until(lambda: "turn: $0.04" in shown_text(app))
@@ -99,7 +102,7 @@ async def test_an_imported_conversation_is_shown_and_continued(
     await window.settle()
     await wait_until(lambda: "Why does total() skip the first item?" in shown_text(app))
     assert window.prompt.isEnabled()
-    assert window.prompt.placeholderText() == "Continue this conversation…"
+    assert window.prompt.placeholderText() == CONTINUE
     assert not window.sessions.stop_button.isEnabled()
     assert not window.sessions.interrupt_button.isEnabled()
     assert window.sessions.continue_button.isEnabled()
@@ -135,7 +138,7 @@ async def test_stop_ends_an_idle_conversation_and_a_prompt_continues_it(
     assert window.session_status.text() == "stopped"
     assert window.sessions.continue_button.isEnabled()
     assert window.prompt.isEnabled()
-    assert window.prompt.placeholderText() == "Continue this conversation…"
+    assert window.prompt.placeholderText() == CONTINUE
     qtbot.keyClicks(window.prompt, "and more")
     qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
     await window.settle()

@@ -8,6 +8,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+from aiohttp import web
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QLabel, QSystemTrayIcon
@@ -15,11 +17,18 @@ from pytestqt.qtbot import QtBot
 
 from desktop.api import ApiClient
 from desktop.app import StartupErrorDialog
+from desktop.session_actions import trimmed_notice
 from desktop.supervisor import BackendStartError
 from desktop.ui.main_window import KEEP_DOCUMENTS, MainWindow
 from desktop.ui.panels import ProjectsPanel
-from tests.agent_events import DIFF, SESSION, TOTALS, WRITE_DIFF, conversation
-from tests.desktop.ui.test_agent_view import Stored, agent_session, serving, wait_until
+from tests.agent_events import SESSION, TOTALS, conversation
+from tests.desktop.ui.test_agent_view import (
+    Stored,
+    agent_session,
+    folded_chars,
+    serving,
+    wait_until,
+)
 
 AGENT_ID = "7f0c1d2e-0000-4000-8000-000000000001"
 # An imported session is named after its first prompt: anything a user may type.
@@ -139,7 +148,7 @@ async def test_live_news_updates_the_list_at_once(qtbot: QtBot) -> None:
     session = agent_session(SESSION, "running", agentSessionId=AGENT_ID)
     idle = {"state": "idle", "queued": 0, "agentSessionId": AGENT_ID}
     stored: Stored = [(1, "status", {"sessionId": SESSION, "status": "running", "agent": idle})]
-    live: asyncio.Queue[tuple[int, str, dict[str, Any]]] = asyncio.Queue()
+    live: asyncio.Queue[tuple[int | None, str, dict[str, Any]]] = asyncio.Queue()
     async with served_window(qtbot, stored, sessions=[session], live=live) as window:
         window.sessions.select(SESSION)
         await window.settle()
@@ -159,6 +168,130 @@ async def test_live_news_updates_the_list_at_once(qtbot: QtBot) -> None:
         assert window.sessions.stop_button.isEnabled()
 
 
+def command_session(session_id: str) -> dict[str, Any]:
+    return {
+        "id": session_id, "projectId": "p1", "name": "sleep 300", "kind": "command",
+        "argv": ["/bin/sh", "-c", "sleep 300"], "workingDir": "/work/app", "tty": False,
+        "status": "running", "exitCode": None, "signal": None, "createdAt": 1795723060000,
+        "endedAt": None, "lastEventId": 1, "pid": 4242, "agent": None, "foreground": None,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["claude", "command"])
+async def test_an_ending_on_screen_is_labelled_with_its_signal_at_once(
+    qtbot: QtBot, kind: str
+) -> None:
+    """The label comes from the status event itself, not from the next look at the list: the
+    list (which still says "running") is asked only after the event was shown."""
+    idle = {"state": "idle", "queued": 0, "agentSessionId": AGENT_ID}
+    if kind == "claude":
+        session = agent_session(SESSION, "running", agentSessionId=AGENT_ID)
+        started: dict[str, Any] = {"status": "running", "agent": idle}
+    else:
+        session = command_session(SESSION)
+        started = {"status": "running"}
+    stored: Stored = [(1, "status", {"sessionId": SESSION, **started})]
+    live: asyncio.Queue[tuple[int | None, str, dict[str, Any]]] = asyncio.Queue()
+    async with served_window(qtbot, stored, sessions=[session], live=live) as window:
+        window._refresh_timer.stop()
+        window.sessions.select(SESSION)
+        await window.settle()
+        await wait_until(lambda: SESSION in window._replayed_through)
+        await window.settle()
+        assert window.session_status.text() == "running"
+        assert window.feed is not None
+        feed = window.feed
+        arrived = feed.agent_events_received if kind == "claude" else feed.event_received
+        seen: list[tuple[str, str]] = []
+        # Connected after the window's own slot: what it showed as the event arrived.
+        arrived.connect(
+            lambda *_: seen.append(
+                (window.session_status.text(), window.sessions.row_text(SESSION)[1])
+            )
+        )
+        ended = {"status": "stopped", "exitCode": -9, "signal": "SIGKILL"}
+        if kind == "claude":
+            ended["agent"] = idle
+        live.put_nowait((2, "status", {"sessionId": SESSION, **ended}))
+        await wait_until(lambda: seen)
+    assert seen[0] == ("stopped SIGKILL", "stopped SIGKILL")
+
+
+async def test_a_conversation_that_cannot_be_continued_says_it_is_not_running(
+    qtbot: QtBot,
+) -> None:
+    stopped = agent_session(SESSION, "stopped")  # ended before Claude Code named it
+    async with served_window(qtbot, [], sessions=[stopped]) as window:
+        assert window.prompt.placeholderText() == "Pick a session"
+        window.sessions.select(SESSION)
+        await window.settle()
+        assert not window.prompt.isEnabled()
+        assert window.prompt.placeholderText() == "The session is not running"
+        assert not window.sessions.continue_button.isEnabled()
+
+
+async def test_a_conversation_says_its_older_history_was_trimmed(qtbot: QtBot) -> None:
+    session = agent_session(SESSION, "running", agentSessionId=AGENT_ID)
+    idle = {"state": "idle", "queued": 0, "agentSessionId": AGENT_ID}
+    stored: Stored = [(5, "status", {"sessionId": SESSION, "status": "running", "agent": idle})]
+    live: asyncio.Queue[tuple[int | None, str, dict[str, Any]]] = asyncio.Queue()
+    async with served_window(qtbot, stored, sessions=[session], live=live) as window:
+        window.sessions.select(SESSION)
+        await window.settle()
+        await wait_until(lambda: SESSION in window._replayed_through)
+        trimmed = {"sessionId": SESSION, "requestedAfter": 0, "firstAvailableId": 5}
+        live.put_nowait((None, "history-trimmed", trimmed))  # a control event: no id
+        notice = trimmed_notice(5)
+        await wait_until(lambda: notice in window.output.text.toPlainText())
+    assert notice == "… older output was trimmed; history resumes at event 5"
+
+
+async def test_a_continuation_under_way_holds_only_its_own_prompt(qtbot: QtBot) -> None:
+    """While a session that continues one conversation is being made, another conversation can
+    be continued and another session typed into; the text that could not go out comes back only
+    to the conversation it was for."""
+    imported = agent_session("session-imported", "imported", agentSessionId=AGENT_ID)
+    ended = agent_session("session-ended", "stopped", agentSessionId=AGENT_ID)
+    command = {**command_session("session-command"), "createdAt": 1795723060001}
+    release = asyncio.Event()
+    asked: list[dict[str, Any]] = []
+
+    async def create(request: web.Request) -> web.Response:
+        asked.append(await request.json())
+        await release.wait()  # held, as a slow backend would
+        return web.json_response({"error": "no room for a session", "code": "busy"}, status=503)
+
+    serve: dict[str, Any] = {"sessions": [imported, ended, command]}
+    serve["routes"] = [("POST", "/api/sessions", create)]
+    async with served_window(qtbot, [], **serve) as window:
+        errors: list[str] = []
+        window.error_shown.connect(errors.append)
+        panel, prompt = window.sessions, window.prompt
+        panel.select("session-imported")
+        await window.settle()
+        qtbot.keyClicks(prompt, "go on")
+        qtbot.keyClick(prompt, Qt.Key.Key_Return)
+        await wait_until(lambda: asked)
+        assert asked == [{"kind": "claude", "resume": "session-imported"}]
+        assert not prompt.isEnabled() and not panel.continue_button.isEnabled()
+        # (Not settle(): the continuation is one of the window's tasks, and it is held.)
+        panel.select("session-ended")  # another conversation: Continue and the prompt are its own
+        await wait_until(lambda: window.current_session == "session-ended")
+        assert panel.continue_button.isEnabled() and prompt.isEnabled()
+        panel.select("session-command")
+        await wait_until(lambda: window.current_session == "session-command")
+        assert prompt.isEnabled()
+        assert not release.is_set() and len(asked) == 1
+        release.set()
+        await wait_until(lambda: errors)
+        await window.settle()
+        assert prompt.text() == ""  # "go on" was not for this session
+        panel.select("session-imported")
+        await window.settle()
+        assert prompt.isEnabled() and panel.continue_button.isEnabled()
+        assert prompt.text() == "go on"
+
+
 async def test_a_document_the_window_drops_frees_its_diffs(qtbot: QtBot) -> None:
     ids = [f"session-{n:04}" for n in range(KEEP_DOCUMENTS + 1)]
     sessions = [agent_session(session_id, "exited") for session_id in ids]
@@ -168,4 +301,4 @@ async def test_a_document_the_window_drops_frees_its_diffs(qtbot: QtBot) -> None
             await window.settle()
             await wait_until(lambda: "malformed" in window.output.text.toPlainText())
         assert window.document(ids[0]) is None
-        assert window.output.diffs.chars == KEEP_DOCUMENTS * (len(DIFF) + len(WRITE_DIFF))
+        assert window.output.diffs.chars == KEEP_DOCUMENTS * folded_chars(conversation())

@@ -14,12 +14,14 @@ import psutil
 import pytest
 import shiboken6
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from desktop.ansi import palette_rgb
 from desktop.app import DesktopApp
 from desktop.supervisor import BackendSupervisor
+from desktop.ui.actions import QUIT_COUNT_TIMEOUT
+from desktop.ui.panels import INTERRUPT_MODIFIER
 
 FAST_RESTART = {"backoff_initial": 0.2, "backoff_max": 1.0}
 
@@ -230,14 +232,19 @@ async def test_quitting_while_sessions_run_asks_first(tmp_path: Path, qtbot: QtB
     await window.new_session(command="true")  # ended: nothing to stop
     session = await window.api.get_session(session_id)
 
+    closed: list[bool] = []
+    window.closed.connect(lambda: closed.append(True))
     window.close()
     box = await quit_question(desktop)
     assert box.text() == "Quit SessionDock? 2 sessions are running; quitting stops them."
     cancel = box.button(QMessageBox.StandardButton.Cancel)
     assert box.defaultButton() is cancel and box.escapeButton() is cancel
     qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
-    await asyncio.sleep(0.3)
-    assert not run.done() and window.isVisible()
+    # The question's task is done once the answer was acted on: a Quit would have closed the
+    # window by then.
+    await wait_until(lambda: window.session_actions.current is None)
+    await window.settle()
+    assert closed == [] and window.isVisible() and not run.done()
     assert (await window.api.get_session(session_id))["status"] == "running"
 
     window.close()  # asked again, and this time the answer is Quit
@@ -246,6 +253,38 @@ async def test_quitting_while_sessions_run_asks_first(tmp_path: Path, qtbot: QtB
     qtbot.mouseClick(quit_button, Qt.MouseButton.LeftButton)
     assert await asyncio.wait_for(run, 10) == 0
     assert gone(pid) and gone(session["pid"])
+
+
+async def test_quitting_while_the_backend_does_not_answer_asks_nothing(
+    tmp_path: Path, qtbot: QtBot
+) -> None:
+    """A backend that cannot say what runs (here: stopped with SIGSTOP) does not hold the quit
+    up for longer than QUIT_COUNT_TIMEOUT, nor asks about sessions it cannot count."""
+    desktop = DesktopApp(tmp_path / "data")
+    qtbot.addWidget(desktop.window)
+    run = asyncio.ensure_future(desktop.run())
+    await wait_until(lambda: "running" in desktop.window.backend_label.text())
+    pid = backend_pid(desktop)
+    window = desktop.window
+    await open_project(desktop, tmp_path / "proj")
+    await window.new_session(command="sleep 300")  # a backend that answered would be asked about
+    await window.settle()
+    asked: list[QMessageBox] = []
+    window.session_actions.question_asked.connect(asked.append)
+    loop = asyncio.get_running_loop()
+    closed: list[float] = []
+    window.closed.connect(lambda: closed.append(loop.time()))
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = loop.time()
+        window.close()
+        await wait_until(lambda: closed, timeout=QUIT_COUNT_TIMEOUT + 5)  # not the 20 s limit
+        assert closed[0] - started >= QUIT_COUNT_TIMEOUT - 0.1
+        assert asked == [] and window.session_actions.current is None
+    finally:
+        os.kill(pid, signal.SIGCONT)  # and the quit stops it as usual
+    assert await asyncio.wait_for(run, 10) == 0
+    assert gone(pid)
 
 
 async def test_quitting_with_nothing_running_asks_nothing(app: DesktopApp, tmp_path: Path) -> None:
@@ -432,3 +471,71 @@ async def test_delete_asks_first(app: DesktopApp, tmp_path: Path, qtbot: QtBot) 
             assert (await window.api.get_session(session_id))["status"] == "running"
     assert session_id not in window.sessions.rows()
     assert session_id not in [s["id"] for s in await window.api.list_sessions()]
+
+
+async def test_removing_a_project_asks_first(app: DesktopApp, tmp_path: Path, qtbot: QtBot) -> None:
+    window = app.window
+    project_id = await open_project(app, tmp_path / "proj")
+    sleeper = await window.new_session(command="sleep 300")
+    await window.new_session(command="true")
+    await window.settle()
+    actions = window.session_actions
+    question = (
+        'Remove the project "proj"? Its 2 sessions and their history will be deleted; 1 of them '
+        "is still running and will be stopped. Its folder is left as it is."
+    )
+    for answer in ("Cancel", "Remove"):
+        qtbot.mouseClick(window.projects.remove_button, Qt.MouseButton.LeftButton)
+        await wait_until(lambda: actions.current is not None)
+        box = actions.current
+        assert box is not None
+        assert box.text() == question
+        cancel = box.button(QMessageBox.StandardButton.Cancel)
+        assert box.defaultButton() is cancel and box.escapeButton() is cancel
+        [remove] = [b for b in box.buttons() if b.text() == "Remove"]
+        qtbot.mouseClick(cancel if answer == "Cancel" else remove, Qt.MouseButton.LeftButton)
+        await window.settle()
+        if answer == "Cancel":
+            assert [p["id"] for p in await window.api.list_projects()] == [project_id]
+            assert (await window.api.get_session(sleeper))["status"] == "running"
+    assert await window.api.list_projects() == []
+    assert window.projects.list.count() == 0
+    assert window.current_project is None
+
+
+async def test_ctrl_c_copies_a_selection_and_else_interrupts(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    window = app.window
+    await open_project(app, tmp_path / "proj")
+    session_id = await window.new_session()
+    await window.settle()
+    await window.api.send_prompt(session_id, "sleep 100")
+
+    async def foreground() -> str | None:
+        job = (await window.api.get_session(session_id))["foreground"]
+        return job["name"] if job else None
+
+    async with asyncio.timeout(10):
+        while await foreground() != "sleep":
+            await asyncio.sleep(0.05)
+    interrupts: list[bool] = []
+    window.prompt.interrupt_requested.connect(lambda: interrupts.append(True))
+    clipboard = QApplication.clipboard()
+    clipboard.clear()
+    # With text selected, Ctrl-C is the field's own: it copies, and interrupts nothing.
+    qtbot.keyClicks(window.prompt, "echo hi")
+    window.prompt.selectAll()
+    qtbot.keyClick(window.prompt, Qt.Key.Key_C, INTERRUPT_MODIFIER)
+    assert clipboard.text() == "echo hi"
+    assert window.prompt.text() == "echo hi"
+    await window.settle()
+    assert interrupts == [] and await foreground() == "sleep"
+    # With nothing selected, it interrupts the program the shell runs (the shell stays).
+    window.prompt.clear()
+    qtbot.keyClick(window.prompt, Qt.Key.Key_C, INTERRUPT_MODIFIER)
+    assert interrupts == [True]
+    async with asyncio.timeout(10):
+        while await foreground() is not None:
+            await asyncio.sleep(0.05)
+    assert (await window.api.get_session(session_id))["status"] == "running"

@@ -109,6 +109,40 @@ def test_a_nested_qt_loop_inside_the_running_loop_runs_callbacks(loop: QtEventLo
     assert order == ["during", "after"]
 
 
+def test_a_held_callback_that_opens_a_nested_loop_does_not_freeze_asyncio(
+    loop: QtEventLoop, qapp: QApplication
+) -> None:
+    order: list[str] = []
+    ticks_during: list[int] = []
+
+    def modal() -> None:  # a dialog's exec(), in a callback that was held back
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        task = loop.create_task(ticker())
+        loop.call_soon(order.append, "during")
+        nested = QEventLoop()
+        QTimer.singleShot(300, nested.quit)
+        nested.exec()
+        ticks_during.append(ticks)
+        order.append("after")
+        task.cancel()
+
+    loop.call_soon(modal)
+    loop.call_soon(order.append, "held behind it")
+    qapp.processEvents()  # the loop is not running: both are held
+    assert order == []
+    loop.run_until_complete(asyncio.sleep(0.5))
+    # What was held still runs in its order; what came during the nested loop ran in it.
+    assert order == ["during", "after", "held behind it"]
+    assert ticks_during[0] >= 5  # about 30 in 300 ms; none if asyncio froze
+
+
 async def numbers(closed: list[asyncio.AbstractEventLoop]) -> AsyncIterator[int]:
     try:
         yield 1
