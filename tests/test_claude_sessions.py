@@ -655,7 +655,7 @@ async def test_a_project_removed_while_its_session_starts_leaves_nothing(
     """The session waits for the login shell's PATH (slow here); its project goes meanwhile:
     the create is 404, and nothing of the session is stored."""
     slow_shell = tmp_path / "slow-shell"
-    slow_shell.write_text("#!/bin/sh\nsleep 2\nexec /bin/sh \"$@\"\n")
+    slow_shell.write_text('#!/bin/sh\nsleep 2\nexec /bin/sh "$@"\n')
     slow_shell.chmod(0o755)
     server = Server(tmp_path / "data", ["--claude-path", str(FAKE_CLAUDE), "--login-path"])
     server.env["SHELL"] = str(slow_shell)
