@@ -150,6 +150,12 @@ class EventBus:
                 if subscriber.active_at <= due:
                     subscriber.wake()
 
+    def wake_all(self) -> None:
+        """Wake every subscriber's writer (the store's health changed: it has news to send)."""
+        for subscribers in self._subscribers.values():
+            for subscriber in subscribers:
+                subscriber.wake()
+
     def close_session(self, session_id: str, reason: str) -> None:
         for subscriber in tuple(self._subscribers.get(session_id, ())):
             subscriber.close(reason)

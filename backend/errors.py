@@ -56,3 +56,18 @@ class NotAConversation(DomainError):
 class ShuttingDown(DomainError):
     status = 503
     code = "shutting_down"
+
+
+class StorageFailing(DomainError):
+    """The database refuses writes (disk full, read-only, I/O error): nothing new is taken on
+    until it can store again. What was already accepted is kept and stored then."""
+
+    status = 507
+    code = "insufficient_storage"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"cannot store anything now: {reason}. Nothing already stored is lost; free some "
+            "space (or fix the data folder) and SessionDock goes on by itself"
+        )
+        self.reason = reason

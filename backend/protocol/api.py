@@ -14,7 +14,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from backend.protocol.events import AgentStateName, Status, Totals, Wire
+from backend.protocol.events import AgentStateName, Status, Timestamp, Totals, Wire
 
 MAX_PROMPT: Final = 1024 * 1024  # characters of one prompt (the body is at most 1 MiB anyway)
 MAX_HISTORY_PAGE: Final = 10_000
@@ -237,9 +237,13 @@ class Resized(Wire):
     rows: int
 
 
-class Health(Wire):
-    status: Literal["ok"]
+class Health(Wire, omit_defaults=True):
+    """``degraded``: the server answers, but cannot store (``reason``, since ``since``)."""
+
+    status: Literal["ok", "degraded"]
     version: str
+    reason: str | None = None
+    since: Timestamp | None = None
 
 
 class HistoryEvent(Wire):
@@ -294,6 +298,8 @@ class StreamMetrics(Wire):
 class StoreMetrics(Wire):
     queued_writes: int
     events_persisted: int
+    write_failures: int  # commits the database refused (each retry counts)
+    failing_since: Timestamp | None  # while it refuses them
 
 
 class SessionCounts(Wire):

@@ -203,8 +203,26 @@ class HistoryTrimmed(Wire):
     timestamp: Timestamp
 
 
+class StorageError(Wire):
+    """The server cannot store events now (``reason``, since ``since``): the session is paused
+    and nothing new is accepted; nothing already sent is lost. Sent when it starts, and first
+    thing to a client that connects meanwhile."""
+
+    event: ClassVar[str] = "storage-error"
+    reason: str
+    since: Timestamp
+    timestamp: Timestamp
+
+
+class StorageRestored(Wire):
+    """The server stores events again; the session goes on."""
+
+    event: ClassVar[str] = "storage-restored"
+    timestamp: Timestamp
+
+
 CONTROL_EVENTS: Final[dict[str, type[Wire]]] = {
-    cls.event: cls for cls in (Connected, Heartbeat, HistoryTrimmed)
+    cls.event: cls for cls in (Connected, Heartbeat, HistoryTrimmed, StorageError, StorageRestored)
 }
 ALL_EVENTS: Final[dict[str, type[Wire]]] = {**STORED_EVENTS, **CONTROL_EVENTS}
 

@@ -5,11 +5,17 @@ outside this package writes SQL. Events are handed back through ``on_committed``
 their transaction committed; the bus publishes from there, so no client ever sees an event that a
 crash could take back. If the writer falls behind, producers are asked to pause (``congested``,
 ``call_when_drained``) rather than queue without bound.
+
+When the database refuses writes (disk full, read-only, I/O error) the store is ``failing``: the
+writer keeps the batch and retries it, producers are paused, ``flush()`` stops waiting (a write
+raises ``StorageFailing``, the web layer's 507), and ``on_health`` tells the app, once per
+change. Everything resumes by itself once a batch commits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -18,15 +24,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backend.errors import StorageFailing
+from backend.protocol.events import now_ms
 from backend.protocol.sse import StoredEvent
 from backend.store import repos
 from backend.store.records import ProjectRecord, SessionRecord
 from backend.store.schema import connect, upgrade
 from backend.store.writer import Barrier, Committed, Tally, Writer, size_of
 
+log = logging.getLogger(__name__)
+
 # Above this many bytes of queued output, session readers pause until the writer catches up.
 BACKLOG_HIGH = 4 * 1024 * 1024
 BACKLOG_LOW = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why the store cannot write, and since when (ms since the epoch)."""
+
+    reason: str
+    since: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +62,10 @@ class Store:
         self.path = path
         self.max_session_bytes = max_session_bytes
         self.on_committed: Callable[[list[StoredEvent]], None] = lambda events: None
+        # Called on the loop when ``failure`` changes (it starts, or writes work again).
+        self.on_health: Callable[[], None] = lambda: None
+        self.failure: Failure | None = None
+        self.write_failures = 0  # failed commit attempts, for the metrics
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: Writer | None = None
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-read")
@@ -52,6 +74,8 @@ class Store:
         self._backlog = 0
         self._backlog_bytes = 0
         self._drain_waiters: list[Callable[[], None]] = []
+        # Pending flush() futures, and whether each waits for a write (else a read).
+        self._flushes: dict[asyncio.Future[None], bool] = {}
         self.events_persisted = 0
         self.projects = repos.Projects(self._put)
         self.events = repos.Events(self._put, self._readers, self._reader)
@@ -79,6 +103,7 @@ class Store:
             max_session_bytes=self.max_session_bytes,
             uncapped=self.sessions.uncapped,
             on_batch=self._hand_back,
+            on_failure=self._hand_failure,
         )
         self._writer.start()
         return Loaded(projects, sessions)
@@ -111,9 +136,19 @@ class Store:
         assert self._writer is not None, "the store is not open"
         self._writer.queue.put(item)
 
-    async def flush(self) -> None:
-        """Wait until everything queued so far is committed."""
+    async def flush(self, *, write: bool = True) -> None:
+        """Wait until everything queued so far is committed.
+
+        While the store is failing this does not wait: a ``write`` (a caller about to say that
+        its change is stored) raises ``StorageFailing``; a read just goes on with what is
+        committed."""
+        if self.failure is not None:
+            if write:
+                raise StorageFailing(self.failure.reason)
+            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._flushes[future] = write
+        future.add_done_callback(self._flushes.pop)
         self._put(Barrier(future))
         await future
 
@@ -124,12 +159,17 @@ class Store:
 
     @property
     def congested(self) -> bool:
-        """Whether producers should pause: more output is queued than the writer keeps up with."""
-        return self._backlog_bytes > BACKLOG_HIGH
+        """Whether producers should pause: more output is queued than the writer keeps up with,
+        or the database refuses writes (the programs then block: nothing is dropped)."""
+        return self.failure is not None or self._backlog_bytes > BACKLOG_HIGH
+
+    @property
+    def _drained(self) -> bool:
+        return self.failure is None and self._backlog_bytes <= BACKLOG_LOW
 
     def call_when_drained(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` on the loop once the backlog is low again (flow control)."""
-        if self._backlog_bytes <= BACKLOG_LOW:
+        if self._drained:
             callback()
         else:
             self._drain_waiters.append(callback)
@@ -163,6 +203,39 @@ class Store:
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._committed, done)
 
+    def _hand_failure(self, reason: str) -> None:
+        """On the writer thread: a batch could not be committed (it will be tried again)."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._failed, reason)
+
+    def _failed(self, reason: str) -> None:
+        self.write_failures += 1
+        if self.failure is not None:
+            return
+        self.failure = Failure(reason, now_ms())
+        log.error(
+            "the store cannot write: %s. Sessions are paused and new work is refused; "
+            "%d queued writes are kept and retried until they can be stored",
+            reason,
+            self._backlog,
+        )
+        # Nobody may wait for a commit that may be long in coming: reads go on with what is
+        # stored, writes are told (the web layer answers 507).
+        for future, write in list(self._flushes.items()):
+            if not future.done():
+                if write:
+                    future.set_exception(StorageFailing(reason))
+                else:
+                    future.set_result(None)
+        self.on_health()
+
+    def _recovered(self) -> None:
+        assert self.failure is not None
+        seconds = (now_ms() - self.failure.since) / 1000
+        self.failure = None
+        log.warning("the store writes again after %.1f s; sessions resume", seconds)
+        self.on_health()
+
     def _committed(self, done: Committed) -> None:
         self._backlog -= done.items
         self._backlog_bytes -= done.size
@@ -174,7 +247,9 @@ class Store:
         for future in done.barriers:
             if not future.done():
                 future.set_result(None)
-        if self._drain_waiters and self._backlog_bytes <= BACKLOG_LOW:
+        if self.failure is not None:
+            self._recovered()
+        if self._drain_waiters and self._drained:
             waiters, self._drain_waiters = self._drain_waiters, []
             for callback in waiters:
                 callback()

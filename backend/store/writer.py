@@ -4,17 +4,22 @@ Events get their ``seq`` on the event loop; here they are inserted in batches (g
 whatever queued while the previous batch committed goes in the next transaction) and handed back
 to the loop only after their transaction committed. Retention also runs here, per batch: a
 session over its cap loses its oldest events, a chunk at a time.
+
+A batch that cannot be committed (disk full, read-only file, I/O error) is kept and tried again,
+with a growing pause, until it commits: nothing is handed back, so no client sees an id that is
+not stored, and the queue behind it waits (the loop pauses the sessions meanwhile).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Container, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from backend.protocol.sse import StoredEvent
@@ -30,6 +35,9 @@ TRIM_CHUNK = 2 * 1024 * 1024
 # queue) stays small and clients drain between batches.
 MAX_BATCH = 4096
 MAX_BATCH_BYTES = 1024 * 1024
+# A failed batch is tried again after this pause, doubled each time up to RETRY_MAX.
+RETRY_FIRST = 0.1
+RETRY_MAX = 1.0
 
 
 @dataclass(slots=True)
@@ -76,6 +84,20 @@ class Committed:
     size: int = 0
 
 
+def describe(exc: sqlite3.Error) -> str:
+    """A sentence for the log, health and clients: what stops the store from writing."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL:
+        return "the disk is full"
+    if code is not None and code & 0xFF == sqlite3.SQLITE_READONLY:
+        return "the database file is read-only"
+    if code is not None and code & 0xFF == sqlite3.SQLITE_IOERR:
+        return f"the disk reports an I/O error ({exc})"
+    if code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return "the database file is damaged"
+    return f"the database refuses writes ({exc})"
+
+
 def size_of(item: object) -> int:
     """What an item weighs in the queue: an event's data; anything else next to nothing."""
     return len(item.data) if isinstance(item, StoredEvent) else 64
@@ -92,6 +114,7 @@ class Writer:
         max_session_bytes: int,
         uncapped: Container[str],
         on_batch: Callable[[Committed], None],
+        on_failure: Callable[[str], None],
     ) -> None:
         self.path = path
         self.queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -100,17 +123,20 @@ class Writer:
         # Changed on the loop, read here: a set's membership test is atomic.
         self._uncapped = uncapped
         self._on_batch = on_batch  # called on the writer thread; it hops to the loop itself
+        self._on_failure = on_failure  # likewise, with a sentence saying what went wrong
+        self._stopping = threading.Event()  # set by join(): cut the retry pauses short
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def join(self) -> None:
+        self._stopping.set()
         self.queue.put(STOP)
         self._thread.join()
 
     def _run(self) -> None:
-        conn = connect(self.path)
+        conn: sqlite3.Connection | None = None
         try:
             stopping = False
             while not stopping:
@@ -124,13 +150,40 @@ class Writer:
                     batch.append(item)
                     size += size_of(item)
                 stopping = any(item is STOP for item in batch)
-                self._on_batch(self._write_batch(conn, batch))
+                conn = self._commit(conn, batch)
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
+
+    def _commit(
+        self, conn: sqlite3.Connection | None, batch: list[object]
+    ) -> sqlite3.Connection | None:
+        """Write ``batch`` until it commits, then hand it back; return the connection to go on
+        with. Only a stop gives up on a batch (after one last try): its events were never
+        handed out, so no client has seen their ids."""
+        pause = RETRY_FIRST
+        while True:
+            try:
+                if conn is None:
+                    conn = connect(self.path)
+                done = self._write_batch(conn, batch)
+            except sqlite3.Error as exc:
+                self._on_failure(describe(exc))
+                if conn is not None:  # a fresh connection next time: after an I/O error the
+                    conn.close()  # old one may stay broken
+                    conn = None
+                if self._stopping.is_set() and pause > RETRY_FIRST:
+                    events = sum(isinstance(item, StoredEvent) for item in batch)
+                    log.error("stopping: %d events that could not be stored are dropped", events)
+                    return None
+                self._stopping.wait(pause)
+                pause = min(pause * 2, RETRY_MAX)
+                continue
+            self._on_batch(done)
+            return conn
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[object]) -> Committed:
-        # Everything the loop waits on is collected first: whatever happens to the writes, the
-        # batch is handed back, so no flush() waits forever and no event is held back.
+        """One transaction; on any database error, roll back (tallies too) and raise."""
         done = Committed(
             events=[item for item in batch if isinstance(item, StoredEvent)],
             barriers=[item.future for item in batch if isinstance(item, Barrier)],
@@ -138,6 +191,11 @@ class Writer:
             size=sum(map(size_of, batch)),
         )
         pending: list[StoredEvent] = []
+        # The tallies change as rows go in; a rollback must take those changes back too.
+        touched = {e.session_id for e in done.events} | {
+            item.session_id for item in batch if isinstance(item, Forget)
+        }
+        saved = {sid: replace(t) for sid in touched if (t := self._tallies.get(sid)) is not None}
         try:
             conn.execute("BEGIN IMMEDIATE")
             for item in batch:
@@ -157,12 +215,15 @@ class Writer:
             self._insert(conn, pending)
             self._settle(conn, {event.session_id for event in done.events}, done)
             conn.execute("COMMIT")
-        except Exception:
-            # Only a broken database gets here (disk full, file removed): say so loudly. The
-            # batch's events still go to live clients, who would otherwise see a frozen session.
-            log.exception("could not write %d events to the store", len(done.events))
+        except sqlite3.Error:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            for sid in touched:
+                self._tallies.pop(sid, None)
+            self._tallies.update(saved)
+            done.trims.clear()
+            raise
         return done
 
     def _insert(self, conn: sqlite3.Connection, pending: list[StoredEvent]) -> None:

@@ -24,6 +24,7 @@ def make_app(settings: Settings) -> web.Application:
     bus = EventBus()
     store = Store(settings.db_path, max_session_bytes=settings.max_session_bytes)
     store.on_committed = bus.publish
+    store.on_health = bus.wake_all  # each stream then tells its client (web/sse.py)
     app[SETTINGS] = settings
     app[BUS] = bus
     app[STORE] = store

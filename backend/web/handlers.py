@@ -20,7 +20,14 @@ UI_HEADERS = {"Cache-Control": "no-cache"}
 
 
 async def health(request: web.Request) -> web.Response:
-    return respond(api.Health(status="ok", version=__version__))
+    failure = request.app[STORE].failure
+    if failure is None:
+        return respond(api.Health(status="ok", version=__version__))
+    return respond(
+        api.Health(
+            status="degraded", version=__version__, reason=failure.reason, since=failure.since
+        )
+    )
 
 
 async def list_projects(request: web.Request) -> web.Response:
@@ -140,10 +147,11 @@ async def history(request: web.Request) -> web.Response:
     session = manager.get_session(request.match_info["id"])
     page = validate.query(request, api.HistoryQuery)
     store = request.app[STORE]
-    # A found session (imported history): read its source far enough for this page, and one
-    # more event, for hasMore.
-    await manager.catch_up(session.id, enough=page.after + page.limit + 1)
-    await store.flush()  # include everything appended before this request
+    if store.failure is None:  # else: what is stored is all there is to read, at once
+        # A found session (imported history): read its source far enough for this page, and
+        # one more event, for hasMore.
+        await manager.catch_up(session.id, enough=page.after + page.limit + 1)
+        await store.flush(write=False)  # include everything appended before this request
     events = await store.events.read(session.id, page.after, page.limit + 1)
     shown = events[: page.limit]
     return respond(
@@ -171,7 +179,10 @@ async def metrics(request: web.Request) -> web.Response:
             event_bus=bus.metrics(),
             sse=app[STREAMS].metrics(bus.slow_clients_dropped),
             store=api.StoreMetrics(
-                queued_writes=store.backlog, events_persisted=store.events_persisted
+                queued_writes=store.backlog,
+                events_persisted=store.events_persisted,
+                write_failures=store.write_failures,
+                failing_since=store.failure.since if store.failure else None,
             ),
             sessions=api.SessionCounts(
                 total=len(manager.sessions),

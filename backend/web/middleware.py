@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 import msgspec
 from aiohttp import web
 
-from backend.errors import DomainError
+from backend.errors import DomainError, StorageFailing
 from backend.protocol.api import ErrorBody
 from backend.protocol.events import Wire
-from backend.web.keys import BACKGROUND, SETTINGS
+from backend.web.keys import BACKGROUND, SETTINGS, STORE
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,12 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN_API_PATHS = frozenset({"/api/health"})
 # Streams must be cancelled when their client goes away; nothing else may be.
 STREAM_ROUTES = frozenset({"session-events"})
+# Writes still taken while the store cannot write: they only signal a process (whatever that
+# process then reports waits in memory with the rest), and they let a user stop a session that
+# fills the disk.
+STORELESS_ROUTES = frozenset(
+    {"session-signal", "session-interrupt", "session-stop", "session-resize"}
+)
 
 
 _encoder = msgspec.json.Encoder()
@@ -149,6 +155,20 @@ async def check_token(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 @web.middleware
+async def check_storage(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """While the store cannot write, refuse new work (507) rather than accept what it cannot
+    keep; reads, and the actions that only signal a process, go on."""
+    failure = request.app[STORE].failure
+    if (
+        failure is not None
+        and request.method not in SAFE_METHODS
+        and request.match_info.route.name not in STORELESS_ROUTES
+    ):
+        raise StorageFailing(failure.reason)
+    return await handler(request)
+
+
+@web.middleware
 async def check_content_type(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.body_exists and request.content_type != "application/json":
         return error_response(415, "unsupported_media_type", "request body must be JSON")
@@ -178,6 +198,7 @@ MIDDLEWARES = (
     check_host,
     check_origin,
     check_token,
+    check_storage,
     check_content_type,
     shield,
 )

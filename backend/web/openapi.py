@@ -29,6 +29,7 @@ ERRORS = {
     413: "Request body over 1 MiB",
     415: "Request body is not application/json",
     503: "The server is shutting down",
+    507: "The store cannot write now (disk full, read-only): nothing new is taken on",
 }
 
 

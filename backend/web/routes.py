@@ -47,7 +47,7 @@ ROUTES: Final = (
             201: (api.Project, "Created"),
             200: (api.Project, "That folder's project already existed"),
         },
-        errors=(400, 404, 413, 415), body=api.NewProject,
+        errors=(400, 404, 413, 415, 507), body=api.NewProject,
     ),
     Route(
         "GET", "/api/projects/{id}", handlers.get_project, "A project with its own sessions",
@@ -56,7 +56,7 @@ ROUTES: Final = (
     Route(
         "DELETE", "/api/projects/{id}", handlers.delete_project,
         "Remove a project, stopping and deleting its sessions",
-        {200: (api.Deleted, "Deleted")}, errors=(404,),
+        {200: (api.Deleted, "Deleted")}, errors=(404, 507),
     ),
     Route(
         "GET", "/api/sessions", handlers.list_sessions, "All sessions, or one project's",
@@ -66,7 +66,7 @@ ROUTES: Final = (
     Route(
         "POST", "/api/sessions", handlers.create_session, "Start a session",
         {201: (api.Session, "Started (status failed if it could not start)")},
-        errors=(*_WRITE, 409, 503), body=api.NewSessionBody,
+        errors=(*_WRITE, 409, 503, 507), body=api.NewSessionBody,
     ),
     Route(
         "GET", "/api/session/{id}", handlers.get_session, "One session",
@@ -75,7 +75,7 @@ ROUTES: Final = (
     Route(
         "DELETE", "/api/session/{id}", handlers.delete_session,
         "Stop a session and delete it with its history",
-        {200: (api.Deleted, "Deleted")}, errors=_SESSION,
+        {200: (api.Deleted, "Deleted")}, errors=(404, 507),
     ),
     Route(
         "GET", "/api/session/{id}/events", sse.session_events,
@@ -111,7 +111,7 @@ ROUTES: Final = (
         "POST", "/api/session/{id}/prompt", handlers.send_prompt,
         "Write a line to the session's input (a claude session runs or queues it)",
         {202: (api.Accepted, "Written; eventId is its prompt event")},
-        errors=(*_WRITE, 409, 503), body=api.PromptBody, name="session-prompt",
+        errors=(*_WRITE, 409, 503, 507), body=api.PromptBody, name="session-prompt",
     ),
     Route(
         "POST", "/api/session/{id}/signal", handlers.send_signal,

@@ -15,7 +15,14 @@ from aiohttp import web
 
 from backend.bus import SLOW, Subscriber
 from backend.errors import InvalidInput
-from backend.protocol.events import Connected, Heartbeat, HistoryTrimmed, now_ms
+from backend.protocol.events import (
+    Connected,
+    Heartbeat,
+    HistoryTrimmed,
+    StorageError,
+    StorageRestored,
+    now_ms,
+)
 from backend.protocol.sse import (
     MAX_EVENT_ID,
     encode_control,
@@ -23,7 +30,7 @@ from backend.protocol.sse import (
     encode_retry,
     parse_last_event_id,
 )
-from backend.store import Store
+from backend.store import Failure, Store
 from backend.web.keys import BUS, MANAGER, SETTINGS, STORE, STREAMS
 
 log = logging.getLogger(__name__)
@@ -86,8 +93,12 @@ async def session_events(request: web.Request) -> web.StreamResponse:
             heartbeat_interval=settings.heartbeat_interval,  # for a client's watchdog
         )
         await response.write(encode_retry(settings.retry_ms) + encode_control(connected))
+        told: Failure | None = None  # the storage failure this client was last told of
         last_sent = await _replay(response, store, subscriber, after or 0)
         while subscriber.close_reason is None:
+            if store.failure is not told:
+                await response.write(_storage_notice(store.failure))
+                told = store.failure
             events = await subscriber.take()
             if subscriber.close_reason is not None:
                 break
@@ -96,7 +107,7 @@ async def session_events(request: web.Request) -> web.StreamResponse:
                 last_sent = max(last_sent, events[-1].seq)
             if frames:
                 await response.write(b"".join(frames))
-            elif not events:
+            elif not events and store.failure is told:
                 await response.write(_heartbeat())
     except ConnectionError:
         pass  # the client went away; everything it had is stored
@@ -137,6 +148,13 @@ async def _replay(
         if len(page) < REPLAY_PAGE:
             break
     return last_sent
+
+
+def _storage_notice(failure: Failure | None) -> bytes:
+    if failure is None:
+        return encode_control(StorageRestored(timestamp=now_ms()))
+    notice = StorageError(reason=failure.reason, since=failure.since, timestamp=now_ms())
+    return encode_control(notice)
 
 
 def _heartbeat() -> bytes:
