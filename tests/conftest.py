@@ -15,6 +15,8 @@ import pytest
 from tests.server import Server, running_server
 from tests.wire import misfits
 
+pytest_plugins = ("tests.disk",)  # the ``disk`` fixture: a small tmpfs to fill
+
 
 @pytest.fixture(scope="session", autouse=True)
 def stored_events_fit_their_types(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
