@@ -173,8 +173,8 @@ class Writer:
                     conn.close()  # old one may stay broken
                     conn = None
                 if self._stopping.is_set() and pause > RETRY_FIRST:
-                    events = sum(isinstance(item, StoredEvent) for item in batch)
-                    log.error("stopping: %d events that could not be stored are dropped", events)
+                    count = sum(isinstance(item, StoredEvent) for item in batch)
+                    log.error("stopping: dropped %d unstored events (no client saw them)", count)
                     return None
                 self._stopping.wait(pause)
                 pause = min(pause * 2, RETRY_MAX)

@@ -213,3 +213,22 @@ async def test_writes_that_only_signal_still_work_while_the_disk_is_full(
                 await stream.wait_for(
                     lambda e: e.event == "status" and e.data["status"] == "stopped", timeout=15
                 )
+
+
+@pytest.mark.timeout(60)
+async def test_a_backend_stopped_while_the_disk_is_full_exits_and_says_what_it_dropped(
+    disk: Path, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "project"
+    workdir.mkdir()
+    server = start(disk)
+    async with server.async_client() as api:
+        session_id = await printing_session(api, workdir)
+        async with Stream(api, session_id) as stream:
+            await stream.wait_for_chars(5_000)
+            filler = fill(disk)
+            await stream.wait_for(lambda e: e.event == "storage-error", timeout=15)
+    assert server.stop(timeout=15) == 0
+    filler.unlink()
+    assert "unstored events (no client saw them)" in server.stderr()
+    assert "Traceback" not in server.stderr()
