@@ -271,6 +271,31 @@ def test_both_clients_say_alike_that_nothing_can_be_stored(dock: Dock, page: Pag
         assert js == session_actions.storage_warning(reason) == expected, reason
 
 
+def test_the_storage_banner_looks_alike_in_both_clients(dock: Dock, page: Page) -> None:
+    """The page's warning colors (its light scheme, as in Chromium by default) are the
+    desktop's."""
+    from desktop.ui.panels import WARNING_COLORS
+
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    colors: dict[str, str] = page.evaluate(
+        """() => {
+          const banner = document.querySelector('#storage-warning');
+          banner.hidden = false;
+          const style = getComputedStyle(banner);
+          const colors = {fg: style.color, bg: style.backgroundColor,
+                          border: style.borderTopColor};
+          banner.hidden = true;
+          return colors;
+        }"""
+    )
+
+    def css(color: Any) -> str:
+        return f"rgb({color.red()}, {color.green()}, {color.blue()})"
+
+    assert colors == {part: css(color) for part, color in WARNING_COLORS.items()}
+
+
 def test_both_clients_wait_as_long_for_an_answer(dock: Dock, page: Page) -> None:
     page.goto(dock.server.url + "/")
     page.wait_for_selector("#app", state="visible")
