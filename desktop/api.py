@@ -27,13 +27,21 @@ class BackendError(Exception):
 
 
 class ApiError(BackendError):
-    """The backend answered with an error status; ``code`` is its machine-readable code."""
+    """The backend answered with an error status; ``code`` is its machine-readable code and
+    ``message`` what it said. ``ours``: the answer is the backend's own error body (not a
+    proxy's page, nor something that is no JSON), so ``message`` is a sentence for a user."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, ours: bool = False) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.ours = ours
+
+    def for_user(self) -> str:
+        """What to show a user: the backend's own sentence (a 507 says the disk is full and
+        what to do), as the web page shows it; else the status and code with what came."""
+        return self.message if self.ours and self.message else str(self)
 
 
 class BackendUnavailable(BackendError):
@@ -47,7 +55,7 @@ def api_error(response: httpx.Response) -> ApiError:
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("code"), str):
-        return ApiError(response.status_code, body["code"], str(body.get("error", "")))
+        return ApiError(response.status_code, body["code"], str(body.get("error", "")), ours=True)
     message = response.text[:200].strip() or response.reason_phrase
     return ApiError(response.status_code, f"http_{response.status_code}", message)
 

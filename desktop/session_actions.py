@@ -1,6 +1,7 @@
 """When a session offers Interrupt, Stop and Continue, what Stop, Delete and removing a project
-ask first, how a status reads and what the prompt line and the session list say: the rules
-both clients follow (docs/architecture.md, "Session actions in the clients").
+ask first, how a status reads, what the prompt line and the session list say, and what a
+session's view says while the backend cannot store anything: the rules both clients follow
+(docs/architecture.md, "Session actions in the clients").
 
 Qt-free and I/O-free, over the Session objects of docs/api.md. ``resources/web/actions.js`` is the
 same in JavaScript; tests/web/test_actions_js.py holds the two to the same answers.
@@ -128,6 +129,19 @@ def trimmed_notice(first_available_id: object) -> str:
     """What a session's view says when retention removed events before it could show them (a
     ``history-trimmed`` event), whatever the kind of session."""
     return f"… older output was trimmed; history resumes at event {first_available_id}"
+
+
+# The backend's reason when the disk is full (``storage-error``, ``/api/health``): then freeing
+# space is what ends the pause; any other reason (a read-only or damaged database) needs fixing.
+DISK_FULL = "the disk is full"
+
+
+def storage_warning(reason: object) -> str:
+    """What the banner over a session's output says while the backend cannot store anything (a
+    ``storage-error`` event, with its ``reason``), until a ``storage-restored`` event."""
+    said = reason if isinstance(reason, str) and reason else "the database refuses writes"
+    until = "space is freed" if said == DISK_FULL else "that is fixed"
+    return f"Cannot store output: {said}. The session is paused until {until}; nothing is lost."
 
 
 def hints(session: Session | None) -> dict[str, str]:

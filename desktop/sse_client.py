@@ -26,12 +26,19 @@ from desktop.event_stream import EventStreamDecoder
 
 CONNECTED = "connected"
 HEARTBEAT = "heartbeat"
+HISTORY_TRIMMED = "history-trimmed"
+# The backend cannot store events (disk full, read-only database): the session is paused until
+# STORAGE_RESTORED. Told when it starts, and after the replay to a client that connects meanwhile.
+STORAGE_ERROR = "storage-error"
+STORAGE_RESTORED = "storage-restored"
+# The events without an id: about the stream, never stored (backend/protocol/events.py).
+CONTROL_EVENTS = frozenset({CONNECTED, HEARTBEAT, HISTORY_TRIMMED, STORAGE_ERROR, STORAGE_RESTORED})
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
     """One event of the stream. ``id`` is the stored event's seq; control events
-    (``connected``, ``history-trimmed``) have none."""
+    (``CONTROL_EVENTS``: ``connected``, ``history-trimmed``, ``storage-error``…) have none."""
 
     id: int | None
     type: str

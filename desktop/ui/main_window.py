@@ -32,14 +32,22 @@ from desktop.session_actions import (
     is_agent,
     prompt_placeholder,
     status_label,
+    storage_warning,
     trimmed_notice,
 )
 from desktop.settings import AppSettings, SettingsDialog
-from desktop.sse_client import CONNECTED, Event, StreamState
+from desktop.sse_client import CONNECTED, STORAGE_ERROR, STORAGE_RESTORED, Event, StreamState
 from desktop.ui.actions import SessionActions
 from desktop.ui.feed import SessionFeed
 from desktop.ui.output_view import OutputView, SessionDocument
-from desktop.ui.panels import STATUS_COLORS, ProjectsPanel, PromptLine, SessionsPanel, plain_label
+from desktop.ui.panels import (
+    STATUS_COLORS,
+    ProjectsPanel,
+    PromptLine,
+    SessionsPanel,
+    plain_label,
+    warning_banner,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +116,9 @@ class MainWindow(QMainWindow):
         title.addWidget(self.session_name)
         title.addWidget(self.session_status)
         title.addWidget(self.session_folder, 1)
+        # Over the output, not in it: while the backend cannot store anything the session is
+        # paused, and that must stay in sight however far the output scrolls.
+        self.storage_banner = warning_banner()
 
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.projects)
@@ -117,6 +128,7 @@ class MainWindow(QMainWindow):
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addLayout(title)
+        right_layout.addWidget(self.storage_banner)
         right_layout.addWidget(self.output, 1)
         right_layout.addWidget(self.prompt)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -239,7 +251,9 @@ class MainWindow(QMainWindow):
         if task.cancelled():
             return
         error = task.exception()
-        if isinstance(error, BackendError):
+        if isinstance(error, ApiError):
+            self.show_error(error.for_user())
+        elif isinstance(error, BackendError):
             self.show_error(str(error))
         elif error is not None:
             log.error("UI task failed", exc_info=error)
@@ -393,6 +407,7 @@ class MainWindow(QMainWindow):
             feed.deleteLater()
         self.current_session = session_id
         self.stream_label.setText("stream: —")
+        self.set_storage_warning(None)  # the new stream tells, if the backend still cannot store
         if session_id is None:
             self.output.show_document(None)
             self.session_name.setText("")
@@ -484,6 +499,15 @@ class MainWindow(QMainWindow):
             )
 
     def _on_event(self, session_id: str, event: Event) -> None:
+        if session_id == self.current_session:
+            if event.type == CONNECTED:
+                # A (re)connected stream tells again, after its replay, if the backend still
+                # cannot store; it may have recovered while the stream was away.
+                self.set_storage_warning(None)
+            elif event.type == STORAGE_ERROR:
+                self.set_storage_warning(storage_warning(event.data.get("reason")))
+            elif event.type == STORAGE_RESTORED:
+                self.set_storage_warning(None)
         if event.type == CONNECTED:
             last = event.data.get("sessionLastEventId")
             self._replayed_through[session_id] = last if isinstance(last, int) else 0
@@ -508,6 +532,11 @@ class MainWindow(QMainWindow):
             session = self.sessions.session(session_id)
             if session is not None and not session.get("tty", True):
                 document.append_notice(f"> {event.data.get('command', '')}")
+
+    def set_storage_warning(self, text: str | None) -> None:
+        """Show the banner over the output with ``text``, or hide it (None)."""
+        self.storage_banner.setText(text or "")
+        self.storage_banner.setVisible(text is not None)
 
     def _on_stream_state(self, session_id: str, state: StreamState) -> None:
         if session_id != self.current_session:

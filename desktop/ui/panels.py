@@ -47,6 +47,14 @@ STATUS_COLORS = {
     "imported": QColor(0x82, 0x50, 0xDF),
 }
 WORKING_COLOR = QColor(0x09, 0x69, 0xDA)
+# The banner over a session's output while the backend cannot store anything: text, background
+# and border in the page's warning colors (style.css, --warning-*); test_actions_js.py holds
+# the two alike.
+WARNING_COLORS = {
+    "fg": QColor(0x7D, 0x4E, 0x00),
+    "bg": QColor(0xFF, 0xF8, 0xC5),
+    "border": QColor(0xD4, 0xA7, 0x2C),
+}
 # Ctrl-C as in a terminal: the physical Control key, which Qt calls Meta on macOS (where
 # ControlModifier is Command, and Command-C stays Copy).
 INTERRUPT_MODIFIER = (
@@ -61,6 +69,23 @@ def plain_label(text: str = "") -> QLabel:
     label = QLabel(text)
     label.setTextFormat(Qt.TextFormat.PlainText)
     return label
+
+
+def warning_banner() -> QLabel:
+    """A banner for a state that lasts (the backend cannot store anything): wrapped plain text in
+    the warning colors, hidden until there is something to say."""
+    banner = plain_label()
+    banner.setWordWrap(True)
+    font = banner.font()
+    font.setBold(True)
+    banner.setFont(font)
+    fg, bg, border = (WARNING_COLORS[part].name() for part in ("fg", "bg", "border"))
+    banner.setStyleSheet(
+        f"QLabel {{ color: {fg}; background: {bg}; border: 1px solid {border};"
+        " border-radius: 4px; padding: 6px 10px; }"
+    )
+    banner.hide()
+    return banner
 
 
 def plain_tooltip(text: str) -> str:

@@ -106,6 +106,18 @@ export function trimmedNotice(firstAvailableId) {
   return `… older output was trimmed; history resumes at event ${firstAvailableId}`;
 }
 
+// The backend's reason when the disk is full (`storage-error`, /api/health): then freeing space is
+// what ends the pause; any other reason (a read-only or damaged database) needs fixing.
+const DISK_FULL = "the disk is full";
+
+/** What the banner over a session's output says while the backend cannot store anything (a
+ *  `storage-error` event, with its `reason`), until a `storage-restored` event. */
+export function storageWarning(reason) {
+  const said = typeof reason === "string" && reason ? reason : "the database refuses writes";
+  const until = said === DISK_FULL ? "space is freed" : "that is fixed";
+  return `Cannot store output: ${said}. The session is paused until ${until}; nothing is lost.`;
+}
+
 /** The tooltip of each action button for `session`. */
 export function hints(session) {
   let interrupt;

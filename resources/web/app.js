@@ -14,6 +14,7 @@ import {
   isWorking,
   promptPlaceholder,
   statusLabel,
+  storageWarning,
   trimmedNotice,
 } from "./actions.js";
 import { AgentView } from "./agent.js";
@@ -584,6 +585,9 @@ class App {
     let liveAfter = Infinity;
     stream.on("connected", mine((data) => {
       liveAfter = Number(data.sessionLastEventId) || 0;
+      // The stream tells again, after its replay, if the backend still cannot store; it may
+      // have recovered while the stream was away.
+      this.setStorageWarning(null);
       this.run(() => this.refreshSessions());
     }));
     const live = (handler) => (data, meta) => {
@@ -598,6 +602,8 @@ class App {
       if (info.code === "session_not_found") this.run(() => this.refreshSessions());
     }));
     stream.on("history-trimmed", mine((data) => view.output.notice(trimmedNotice(data.firstAvailableId))));
+    stream.on("storage-error", mine((data) => this.setStorageWarning(storageWarning(data.reason))));
+    stream.on("storage-restored", mine(() => this.setStorageWarning(null)));
     if (view.agent) {
       for (const type of AGENT_EVENTS) stream.on(type, mine((data) => view.output.add(type, data)));
       stream.on("prompt", mine(live((data) => this.promptQueued(sessionId, data))));
@@ -613,12 +619,20 @@ class App {
   }
 
   closeStream() {
+    this.setStorageWarning(null); // a stream of another session (or none) says what holds now
     if (this.stream === null) return;
     const view = this.views.get(this.stream.sessionId);
     if (view) view.lastEventId = this.stream.lastEventId;
     this.stream.disconnect();
     this.stream = null;
     this.setStreamState({ state: "closed" });
+  }
+
+  /** Show the banner over the output with `text`, or hide it (null). */
+  setStorageWarning(text) {
+    const banner = $("#storage-warning");
+    banner.textContent = text ?? "";
+    banner.hidden = text === null;
   }
 
   statusChanged(sessionId, data) {

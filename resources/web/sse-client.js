@@ -5,7 +5,8 @@
 //
 //   const stream = new SessionEventStream(sessionId, {reconnectInterval: 1000});
 //   stream.on("output", (data, meta) => ...);   // meta = {id, type}; also status, prompt, error,
-//   stream.on("connected", (data) => ...);      //   operations-detected, raw, history-trimmed, heartbeat
+//   stream.on("connected", (data) => ...);      //   operations-detected, raw, history-trimmed, heartbeat,
+//                                               //   storage-error, storage-restored
 //   stream.on("reconnecting", ({attempt, delay, reason}) => ...);   // delay in ms, or null when
 //   stream.on("disconnected", ({reason, code, message}) => ...);    //   the browser retries itself
 //   stream.on("state", ({state, attempt, delay, reason}) => ...);   // connecting, connected,
@@ -28,7 +29,11 @@
   "use strict";
 
   const STORED = ["output", "status", "prompt", "error", "operations-detected", "raw"];
-  const CONTROL = ["connected", "heartbeat", "history-trimmed"];
+  // Events without an id, about the stream and never stored (backend/protocol/events.py). While
+  // the backend cannot store anything (disk full, read-only database) the session is paused:
+  // storage-error says so when it starts (and after the replay to a stream that connects
+  // meanwhile), storage-restored when it stores again.
+  const CONTROL = ["connected", "heartbeat", "history-trimmed", "storage-error", "storage-restored"];
 
   /**
    * The server's heartbeat interval as this page knows it, shared by all streams of a page.
@@ -349,6 +354,7 @@
     }
   }
 
+  SessionEventStream.CONTROL_EVENTS = Object.freeze([...CONTROL]);
   global.SessionEventStream = SessionEventStream;
   global.HeartbeatEstimate = HeartbeatEstimate;
 })(globalThis);

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from desktop.api import ApiClient, ApiError, BackendUnavailable
+from desktop.api import ApiClient, ApiError, BackendUnavailable, api_error
 from tests.server import Server, running_server
 
 
@@ -131,6 +132,16 @@ async def test_error_codes(client: ApiClient, workdir: Path) -> None:
     with pytest.raises(ApiError) as bad_path:
         await client.create_project(workdir / "does-not-exist")
     assert (bad_path.value.status, bad_path.value.code) == (404, "folder_not_found")
+
+
+def test_a_user_is_shown_the_backend_s_own_sentence() -> None:
+    """The backend's error body is a sentence for a user (a 507 says the disk is full and what
+    to do); anything else (a proxy's page) is shown with its status."""
+    sentence = "cannot store anything now: the disk is full. Nothing already stored is lost"
+    ours = api_error(httpx.Response(507, json={"error": sentence, "code": "insufficient_storage"}))
+    assert (ours.status, ours.code, ours.for_user()) == (507, "insufficient_storage", sentence)
+    proxy = api_error(httpx.Response(502, text="<html>Bad Gateway</html>"))
+    assert proxy.for_user() == "502 http_502: <html>Bad Gateway</html>"
 
 
 async def test_wrong_token_is_401(server: Server) -> None:

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from desktop.api import ApiClient
 from desktop.sse_client import (
+    CONTROL_EVENTS,
     Backoff,
     Event,
     EventDecoder,
@@ -54,6 +55,13 @@ def test_decoder_drops_phantom_events_and_ids_of_control_events() -> None:
         Event(7, "output", {"content": "x"}),
         Event(None, "heartbeat", {"timestamp": 1}),
     ]
+
+
+def test_the_client_knows_every_control_event_the_backend_sends() -> None:
+    """A control event the backend adds is one the window must handle (or skip) knowingly."""
+    from backend.protocol.events import CONTROL_EVENTS as SENT
+
+    assert set(SENT) == CONTROL_EVENTS
 
 
 def test_decoder_keeps_events_split_anywhere() -> None:

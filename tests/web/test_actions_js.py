@@ -238,6 +238,64 @@ def test_both_clients_say_alike_that_older_history_was_trimmed(dock: Dock, page:
     assert js == session_actions.trimmed_notice(42) == expected
 
 
+# (the reason of a storage-error event, what the banner over the output says)
+STORAGE_WARNINGS: list[tuple[object, str]] = [
+    ("the disk is full", "Cannot store output: the disk is full. The session is paused until "
+     "space is freed; nothing is lost."),
+    ("the database file is read-only", "Cannot store output: the database file is read-only. "
+     "The session is paused until that is fixed; nothing is lost."),
+    ("the disk reports an I/O error (disk I/O error)", "Cannot store output: the disk reports "
+     "an I/O error (disk I/O error). The session is paused until that is fixed; nothing is "
+     "lost."),
+    # An event without a reason (none has one today) still says what goes on.
+    (None, "Cannot store output: the database refuses writes. The session is paused until "
+     "that is fixed; nothing is lost."),
+    ("", "Cannot store output: the database refuses writes. The session is paused until that "
+     "is fixed; nothing is lost."),
+    (7, "Cannot store output: the database refuses writes. The session is paused until that "
+     "is fixed; nothing is lost."),
+]  # fmt: skip
+
+
+def test_both_clients_say_alike_that_nothing_can_be_stored(dock: Dock, page: Page) -> None:
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    shown: list[str] = page.evaluate(
+        """async (reasons) => {
+          const a = await import('/actions.js');
+          return reasons.map((reason) => a.storageWarning(reason));
+        }""",
+        [reason for reason, _ in STORAGE_WARNINGS],
+    )
+    for (reason, expected), js in zip(STORAGE_WARNINGS, shown, strict=True):
+        assert js == session_actions.storage_warning(reason) == expected, reason
+
+
+def test_the_storage_banner_looks_alike_in_both_clients(dock: Dock, page: Page) -> None:
+    """The page's warning colors (its light scheme, as in Chromium by default) are the
+    desktop's."""
+    from desktop.ui.panels import WARNING_COLORS
+
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    colors: dict[str, str] = page.evaluate(
+        """() => {
+          const banner = document.querySelector('#storage-warning');
+          banner.hidden = false;
+          const style = getComputedStyle(banner);
+          const colors = {fg: style.color, bg: style.backgroundColor,
+                          border: style.borderTopColor};
+          banner.hidden = true;
+          return colors;
+        }"""
+    )
+
+    def css(color: Any) -> str:
+        return f"rgb({color.red()}, {color.green()}, {color.blue()})"
+
+    assert colors == {part: css(color) for part, color in WARNING_COLORS.items()}
+
+
 def test_both_clients_wait_as_long_for_an_answer(dock: Dock, page: Page) -> None:
     page.goto(dock.server.url + "/")
     page.wait_for_selector("#app", state="visible")

@@ -182,6 +182,16 @@ def test_reference_test_page_connects_sends_and_disconnects(
     assert page.locator("#events .event").count() == 0
 
 
+def test_the_page_knows_every_control_event_the_backend_sends(dock: Dock, page: Page) -> None:
+    """A control event the backend adds is one the page must handle (or skip) knowingly."""
+    from backend.protocol.events import CONTROL_EVENTS
+
+    page.goto(dock.server.url + "/")
+    page.wait_for_selector("#app", state="visible")
+    known = page.evaluate("SessionEventStream.CONTROL_EVENTS")
+    assert sorted(known) == sorted(CONTROL_EVENTS)
+
+
 def test_each_tab_holds_one_stream_and_closing_it_releases_it(dock: Dock, workdir: Path) -> None:
     project = dock.project(str(workdir))
     session = dock.session(project["id"])
