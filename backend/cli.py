@@ -24,6 +24,7 @@ from aiohttp import web
 from backend import __version__
 from backend.config import DEFAULT_PORT, MIB, Settings
 from backend.environment import bundle_dir
+from backend.store import UnusableDatabase
 from backend.web.app import make_app
 
 log = logging.getLogger("sessiondock")
@@ -240,6 +241,8 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event, exit_on_stdin_e
     )
     try:
         await runner.setup()
+    except UnusableDatabase as exc:  # it says which file, and why
+        raise StartupError(str(exc)) from None
     except (OSError, sqlite3.Error) as exc:  # the database cannot be opened
         raise StartupError(f"cannot open the store in {settings.data_dir}: {exc}") from None
     site = web.TCPSite(runner, settings.host, settings.port)
