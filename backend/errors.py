@@ -56,3 +56,11 @@ class NotAConversation(DomainError):
 class ShuttingDown(DomainError):
     status = 503
     code = "shutting_down"
+
+
+class DatabaseUnreadable(DomainError):
+    """The database failed a read (damaged, or the disk fails): this request cannot be
+    answered, while the server and everything it holds in memory go on."""
+
+    status = 503
+    code = "database_error"

@@ -6,8 +6,8 @@ suite stored against its type. Optional fields default to ``UNSET`` and are then
 JSON, so an event carries only what it says.
 
 Stored events (``STORED_EVENTS``) all carry ``sessionId`` and ``timestamp`` and get an id;
-control events (``connected``, ``heartbeat``, ``history-trimmed``) are never stored and carry no
-``id:`` line, so they do not move a browser's Last-Event-ID.
+control events (``connected``, ``heartbeat``, ``history-trimmed``, ``storage-error``) are never
+stored and carry no ``id:`` line, so they do not move a browser's Last-Event-ID.
 """
 
 from __future__ import annotations
@@ -203,8 +203,17 @@ class HistoryTrimmed(Wire):
     timestamp: Timestamp
 
 
+class StorageError(Wire):
+    """The store failed: ``reason`` says how, in a sentence. A stream whose history cannot be
+    read sends it before it ends."""
+
+    event: ClassVar[str] = "storage-error"
+    reason: str
+    timestamp: Timestamp
+
+
 CONTROL_EVENTS: Final[dict[str, type[Wire]]] = {
-    cls.event: cls for cls in (Connected, Heartbeat, HistoryTrimmed)
+    cls.event: cls for cls in (Connected, Heartbeat, HistoryTrimmed, StorageError)
 }
 ALL_EVENTS: Final[dict[str, type[Wire]]] = {**STORED_EVENTS, **CONTROL_EVENTS}
 
