@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -14,15 +13,16 @@ import signal
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
 import platformdirs
 from aiohttp import web
 
-from backend import __version__
+from backend import __version__, datadir
 from backend.config import DEFAULT_PORT, MIB, Settings
+from backend.datadir import DataDirError
 from backend.environment import bundle_dir
 from backend.store import UnusableDatabase
 from backend.web.app import make_app
@@ -163,29 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = settings_from_args(args)
     try:
         return asyncio.run(serve(settings, exit_on_stdin_eof=args.exit_on_stdin_eof))
-    except StartupError as exc:
+    except (StartupError, DataDirError) as exc:
         print(f"sessiondock: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0
-
-
-@contextlib.contextmanager
-def _data_dir_lock(data_dir: Path) -> Iterator[None]:
-    """Own the data folder, so two backends never write one database."""
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock = open(data_dir / "backend.lock", "a+")  # noqa: SIM115 - held for the whole run
-    except OSError as exc:
-        raise StartupError(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
-    with lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StartupError(
-                f"another SessionDock backend is using {data_dir} (see its server.json)"
-            ) from None
-        yield
 
 
 def _write_private_json(path: Path, data: dict[str, Any]) -> None:
@@ -223,7 +205,7 @@ async def serve(settings: Settings, *, exit_on_stdin_eof: bool = False) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        with _data_dir_lock(settings.data_dir):
+        with datadir.owned(settings.data_dir, settings.db_path, settings.server_file):
             return await _serve_locked(settings, stop, exit_on_stdin_eof)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
