@@ -31,6 +31,7 @@ class Server:
     ready: dict[str, Any] = field(default_factory=dict)
     stderr_path: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
+    user: int | None = None  # run as this uid (and gid of the same number): root's tests
 
     @property
     def url(self) -> str:
@@ -68,8 +69,11 @@ class Server:
         home = self.data_dir.parent / f"{self.data_dir.name}-home"
         home.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "HOME": str(home), **self.env}
+        as_user: dict[str, Any] = {}
+        if self.user is not None:
+            as_user = {"user": self.user, "group": self.user, "extra_groups": []}
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env, **as_user
         )
         stderr.close()
         self.ready = json.loads(self._read_ready_line())
