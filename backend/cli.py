@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -14,16 +13,18 @@ import signal
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
 import platformdirs
 from aiohttp import web
 
-from backend import __version__
+from backend import __version__, datadir, logs
 from backend.config import DEFAULT_PORT, MIB, Settings
+from backend.datadir import DataDirError
 from backend.environment import bundle_dir
+from backend.store import UnusableDatabase
 from backend.web.app import make_app
 
 log = logging.getLogger("sessiondock")
@@ -58,11 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sessiondock", description="Watch and drive live sessions.")
     parser.add_argument("--version", action="version", version=f"sessiondock {__version__}")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
-    serve = commands.add_parser("serve", help="run the backend server (for browsers and the app)")
+    serve = commands.add_parser(
+        "serve", help="run the backend server (for browsers and the app)",
+        epilog="The API token comes from --token-file, --token or the SESSIONDOCK_TOKEN "
+        "environment variable, else it is random; the ready line on stdout and "
+        "DATA_DIR/server.json (readable only by you) hold it.",
+    )  # fmt: skip
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help="0 picks a free port")
     serve.add_argument("--data-dir", type=Path, help="where the database and server.json live")
-    serve.add_argument("--token", help="API token (default: $SESSIONDOCK_TOKEN, else random)")
+    given = serve.add_mutually_exclusive_group()
+    given.add_argument(
+        "--token", help="API token (other users see it in ps: prefer --token-file or "
+        "$SESSIONDOCK_TOKEN)",
+    )  # fmt: skip
+    given.add_argument(
+        "--token-file", type=Path, metavar="PATH", help="read the API token from this file"
+    )
     serve.add_argument(
         "--no-auth", action="store_true", help="DANGEROUS: accept requests with no token"
     )
@@ -123,17 +136,28 @@ def _program(value: str | None) -> str | None:
     return os.path.abspath(os.path.expanduser(value)) if os.sep in value else value
 
 
+def _token(args: argparse.Namespace) -> str | None:
+    if args.no_auth:
+        return None
+    if args.token_file is not None:
+        try:
+            token: str = args.token_file.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else exc
+            raise StartupError(f"cannot read --token-file {args.token_file}: {reason}") from None
+        if not token:
+            raise StartupError(f"--token-file {args.token_file} is empty")
+        return token
+    return args.token or os.environ.get("SESSIONDOCK_TOKEN") or secrets.token_urlsafe(32)
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     data_dir = args.data_dir or Path(platformdirs.user_data_dir("sessiondock", appauthor=False))
-    if args.no_auth:
-        token = None
-    else:
-        token = args.token or os.environ.get("SESSIONDOCK_TOKEN") or secrets.token_urlsafe(32)
     return Settings(
         data_dir=data_dir.expanduser().absolute(),
         host=args.host,
         port=args.port,
-        token=token,
+        token=_token(args),
         heartbeat_interval=args.heartbeat_interval,
         allowed_hosts=tuple(name.lower() for name in args.allowed_host),
         max_session_bytes=int(args.max_session_mb * MIB),
@@ -154,37 +178,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "serve":
         parser.print_help(sys.stderr)
         return 2
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    settings = settings_from_args(args)
     try:
+        settings = settings_from_args(args)
+        logs.configure(args.log_level, settings.token)
+        if args.token:
+            log.warning(
+                "--token: other users of this machine can read it in the process list (ps); "
+                "give it with --token-file PATH or the SESSIONDOCK_TOKEN environment variable"
+            )
         return asyncio.run(serve(settings, exit_on_stdin_eof=args.exit_on_stdin_eof))
-    except StartupError as exc:
+    except (StartupError, DataDirError) as exc:
         print(f"sessiondock: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0
-
-
-@contextlib.contextmanager
-def _data_dir_lock(data_dir: Path) -> Iterator[None]:
-    """Own the data folder, so two backends never write one database."""
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock = open(data_dir / "backend.lock", "a+")  # noqa: SIM115 - held for the whole run
-    except OSError as exc:
-        raise StartupError(f"cannot use data dir {data_dir}: {exc.strerror or exc}") from None
-    with lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StartupError(
-                f"another SessionDock backend is using {data_dir} (see its server.json)"
-            ) from None
-        yield
 
 
 def _write_private_json(path: Path, data: dict[str, Any]) -> None:
@@ -222,7 +229,7 @@ async def serve(settings: Settings, *, exit_on_stdin_eof: bool = False) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        with _data_dir_lock(settings.data_dir):
+        with datadir.owned(settings.data_dir, settings.db_path, settings.server_file):
             return await _serve_locked(settings, stop, exit_on_stdin_eof)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -240,6 +247,8 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event, exit_on_stdin_e
     )
     try:
         await runner.setup()
+    except UnusableDatabase as exc:  # it says which file, and why
+        raise StartupError(str(exc)) from None
     except (OSError, sqlite3.Error) as exc:  # the database cannot be opened
         raise StartupError(f"cannot open the store in {settings.data_dir}: {exc}") from None
     site = web.TCPSite(runner, settings.host, settings.port)
@@ -263,8 +272,15 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event, exit_on_stdin_e
     _write_private_json(settings.server_file, ready)
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
-    browser_url = f"{url}/?token={settings.token}" if settings.token else f"{url}/"
-    log.info("SessionDock %s is running; open %s", __version__, browser_url)
+    # The token stays out of the log: the parent reads it from the ready line, a person from
+    # server.json (readable only by its owner).
+    if settings.token:
+        log.info(
+            "SessionDock %s is running; open %s/?token= followed by the token in %s",
+            __version__, url, settings.server_file,
+        )  # fmt: skip
+    else:
+        log.info("SessionDock %s is running; open %s/", __version__, url)
 
     if exit_on_stdin_eof:
         _watch_stdin(asyncio.get_running_loop(), stop, sys.stdin.buffer)

@@ -71,3 +71,11 @@ class StorageFailing(DomainError):
             "space (or fix the data folder) and SessionDock goes on by itself"
         )
         self.reason = reason
+
+
+class DatabaseUnreadable(DomainError):
+    """The database failed a read (damaged, or the disk fails): this request cannot be
+    answered, while the server and everything it holds in memory go on."""
+
+    status = 503
+    code = "database_error"

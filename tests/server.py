@@ -31,6 +31,7 @@ class Server:
     ready: dict[str, Any] = field(default_factory=dict)
     stderr_path: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
+    user: int | None = None  # run as this uid (and gid of the same number): root's tests
 
     @property
     def url(self) -> str:
@@ -53,7 +54,7 @@ class Server:
     def command(self) -> list[str]:
         return [
             sys.executable, "-m", "backend", "serve", "--port", "0",
-            "--data-dir", str(self.data_dir), "--token", self.token,
+            "--data-dir", str(self.data_dir),
             "--claude-home", str(self.claude_home), *self.args,
         ]  # fmt: skip
 
@@ -67,9 +68,17 @@ class Server:
         # (this machine's .bashrc rehashes pyenv under a lock that a killed shell leaves behind).
         home = self.data_dir.parent / f"{self.data_dir.name}-home"
         home.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HOME": str(home), **self.env}
+        # The token goes in the environment, as the desktop app gives it: on the command line
+        # other users would see it (and the backend warns).
+        env = {
+            **os.environ, "PYTHONUNBUFFERED": "1", "HOME": str(home),
+            "SESSIONDOCK_TOKEN": self.token, **self.env,
+        }  # fmt: skip
+        as_user: dict[str, Any] = {}
+        if self.user is not None:
+            as_user = {"user": self.user, "group": self.user, "extra_groups": []}
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env, **as_user
         )
         stderr.close()
         self.ready = json.loads(self._read_ready_line())

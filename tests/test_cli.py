@@ -42,7 +42,9 @@ def test_ready_line_and_nothing_else_on_stdout(tmp_path: Path) -> None:
     assert ready["event"] == "ready" and ready["pid"] == server.proc.pid  # type: ignore[union-attr]
     assert ready["url"] == f"http://127.0.0.1:{ready['port']}"
     assert httpx.get(f"{ready['url']}/api/health").status_code == 200
-    assert f"{ready['url']}/?token={server.token}" in server.stderr()  # the browser URL
+    # Where a person finds the page and its token; the token itself stays out of the log.
+    assert f"open {ready['url']}/?token= followed by the token in " in server.stderr()
+    assert server.token not in server.stderr()
     assert server.proc is not None and server.proc.stdout is not None
     server.proc.send_signal(signal.SIGINT)
     assert server.proc.wait(5) == 0

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from typing import Any
 
+from backend.errors import DatabaseUnreadable
 from backend.protocol.events import EventData
 from backend.protocol.sse import StoredEvent, encode_data
 from backend.store.records import ProjectRecord, SessionRecord
 from backend.store.writer import Call, Forget
+
+log = logging.getLogger(__name__)
 
 Put = Callable[[object], None]
 
@@ -158,9 +162,17 @@ class Events:
         return self.trims.get(session_id, 0)
 
     async def read(self, session_id: str, after: int, limit: int) -> list[StoredEvent]:
-        """Committed events of a session with seq > ``after``, oldest first, at most ``limit``."""
+        """Committed events of a session with seq > ``after``, oldest first, at most ``limit``
+        (``DatabaseUnreadable`` if the database fails)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._read, session_id, after, limit)
+        try:
+            return await loop.run_in_executor(self._readers, self._read, session_id, after, limit)
+        except sqlite3.DatabaseError as exc:
+            log.warning("cannot read the history of %s after %d: %s", session_id, after, exc)
+            raise DatabaseUnreadable(
+                f"the stored history cannot be read ({exc}); the database may be damaged: "
+                'see "A damaged database" in docs/operations.md'
+            ) from None
 
     def _read(self, session_id: str, after: int, limit: int) -> list[StoredEvent]:
         rows = self._connection().execute(

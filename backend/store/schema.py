@@ -3,6 +3,10 @@
 ``PRAGMA user_version`` says which version a file has. A new file gets ``SCHEMA`` at once; an
 older one runs each migration after its version, all in one transaction with the new version
 number, so a crash midway leaves the old schema whole.
+
+Before a backend serves, ``prepare`` checks the file: SQLite, healthy, ours, not newer than this
+release, and writable (a real write that commits). A file that fails is never written to, and
+the user gets one sentence (``UnusableDatabase``) instead of a server that drops every write.
 """
 
 from __future__ import annotations
@@ -12,6 +16,10 @@ from pathlib import Path
 from typing import Final
 
 VERSION: Final = 3
+# PRAGMA application_id: "SDck", marking the file as ours (for file(1) too). Files of the first
+# releases have 0 there.
+APPLICATION_ID: Final = 0x5344636B
+SQLITE_HEADER: Final = b"SQLite format 3\x00"
 
 # Built where it is needed: a new database gets it, and the upgrade to version 3 copies the
 # old table into it.
@@ -96,7 +104,11 @@ MIGRATIONS: Final = {
 }
 
 
-class NewerDatabase(sqlite3.DatabaseError):
+class UnusableDatabase(sqlite3.DatabaseError):
+    """The database file cannot be used; the message says why, in one sentence."""
+
+
+class NewerDatabase(UnusableDatabase):
     """The file was written by a newer SessionDock; this one must not touch it."""
 
 
@@ -110,11 +122,131 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def upgrade(conn: sqlite3.Connection, path: Path) -> None:
-    """Bring the database to ``VERSION`` (create it, or migrate it forward)."""
+def prepare(path: Path) -> None:
+    """Check the database at ``path`` and bring it to ``VERSION`` (a new file gets the schema).
+
+    Raises ``UnusableDatabase`` if the file is not SQLite, is damaged, is not ours, is newer
+    than this release, or cannot be written."""
+    _check_header(path)
+    # A plain connection: nothing (not even the switch to WAL) is written before the checks pass.
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        _check_and_upgrade(conn, path)
+    except sqlite3.OperationalError as exc:  # not what the file holds, but where it lies
+        raise UnusableDatabase(
+            f"cannot write to {path}: {exc} (check that the file and its folder are writable "
+            "and that the disk has room)"
+        ) from None
+    finally:
+        conn.close()
+
+
+def _check_and_upgrade(conn: sqlite3.Connection, path: Path) -> None:
+    _check_health(conn, path)
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > VERSION:
-        raise NewerDatabase(f"{path} was written by a newer SessionDock (schema {version})")
+        raise NewerDatabase(
+            f"{path} was written by a newer SessionDock (schema {version}; "
+            f"this release knows up to {VERSION})"
+        )
+    _check_ours(conn, path, version)
+    try:
+        upgrade(conn)  # in one transaction: a foreign file that fails it is left as it was
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode != sqlite3.SQLITE_ERROR:  # not a missing table or column
+            raise
+        raise _foreign(path, f"schema {version} fails to upgrade: {exc}") from None
+    if 0 < version < VERSION:  # what the migrations made of it
+        _check_tables(conn, path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # A write that commits, now: a read-only file, folder or mount fails here rather than at
+    # the first event, which would be lost. Rewriting a header field is a real write (a page
+    # goes through the WAL) even when its value does not change.
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("COMMIT")
+
+
+def _check_header(path: Path) -> None:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return  # a new database
+    if head and head != SQLITE_HEADER:  # an empty file is a new database to SQLite
+        raise UnusableDatabase(
+            f"{path} is not a SQLite database; move it away, or choose another --data-dir"
+        )
+
+
+def _check_health(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        found = [row[0] for row in conn.execute("PRAGMA quick_check")]
+    except sqlite3.DatabaseError as exc:
+        if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            raise
+        found = [str(exc)]  # too damaged to check
+    if found != ["ok"]:
+        detail = " ".join(found[0].split()).removeprefix("*** in database main *** ")
+        raise UnusableDatabase(
+            f"{path} is damaged (quick_check: {detail[:200]}); "
+            'recover it with sqlite3\'s .recover (docs/operations.md, "A damaged database")'
+        )
+
+
+def _tables(conn: sqlite3.Connection) -> list[str]:
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY name"
+        )
+    ]
+
+
+def _check_ours(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    """Refuse, before anything is written, a file that another program made."""
+    application_id: int = conn.execute("PRAGMA application_id").fetchone()[0]
+    tables = _tables(conn)
+    if application_id not in (0, APPLICATION_ID):
+        raise _foreign(path, f"application_id {application_id:#x}")
+    if version == 0 and tables:  # ours always have a version
+        raise _foreign(path, "it holds the tables " + ", ".join(tables))
+    if version == VERSION:
+        _check_tables(conn, path)
+
+
+def _check_tables(conn: sqlite3.Connection, path: Path) -> None:
+    """Every table of the current schema is there, with every column (a file that merely
+    claims our version does not pass)."""
+    expected = sqlite3.connect(":memory:")
+    try:
+        expected.executescript(SCHEMA)
+        for table in _tables(expected):
+            found = _columns(conn, table)
+            lacking = [name for name in _columns(expected, table) if name not in found]
+            if not found:
+                raise _foreign(path, f"it has no table {table}")
+            if lacking:
+                raise _foreign(path, f"its table {table} lacks {', '.join(lacking)}")
+    finally:
+        expected.close()
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in conn.execute("SELECT * FROM pragma_table_info(?)", (table,))]
+
+
+def _foreign(path: Path, why: str) -> UnusableDatabase:
+    return UnusableDatabase(
+        f"{path} is not a SessionDock database ({why}); move it away, or choose another --data-dir"
+    )
+
+
+def upgrade(conn: sqlite3.Connection) -> None:
+    """Bring the database to ``VERSION`` (create it, or migrate it forward); ``prepare`` has
+    checked that it is not newer."""
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == VERSION:
         return
     script = SCHEMA if version == 0 else "".join(MIGRATIONS[v] for v in range(version, VERSION))

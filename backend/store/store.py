@@ -29,7 +29,7 @@ from backend.protocol.events import now_ms
 from backend.protocol.sse import StoredEvent
 from backend.store import repos
 from backend.store.records import ProjectRecord, SessionRecord
-from backend.store.schema import connect, upgrade
+from backend.store.schema import connect, prepare
 from backend.store.writer import Barrier, Committed, Tally, Writer, size_of
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,8 @@ class Store:
     # -- life cycle ---------------------------------------------------------------------------
 
     async def open(self) -> Loaded:
-        """Create or upgrade the schema; return the stored projects and sessions."""
+        """Check the database and create or upgrade its schema (``UnusableDatabase`` if it
+        cannot be used); return the stored projects and sessions."""
         self._loop = asyncio.get_running_loop()
         projects, sessions, dismissed, rows = await self._loop.run_in_executor(
             self._readers, self._load
@@ -111,9 +112,9 @@ class Store:
     def _load(
         self,
     ) -> tuple[list[ProjectRecord], list[SessionRecord], list[str], list[dict[str, Any]]]:
+        prepare(self.path)
         conn = connect(self.path)
         try:
-            upgrade(conn, self.path)
             return repos.load(conn)
         finally:
             conn.close()

@@ -28,7 +28,7 @@ ERRORS = {
     409: "The session is not in a state that allows this",
     413: "Request body over 1 MiB",
     415: "Request body is not application/json",
-    503: "The server is shutting down",
+    503: "The server is shutting down, or its database cannot be read",
     507: "The store cannot write now (disk full, read-only): nothing new is taken on",
 }
 

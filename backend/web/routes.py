@@ -80,7 +80,7 @@ ROUTES: Final = (
     Route(
         "GET", "/api/session/{id}/events", sse.session_events,
         "Server-Sent Events: replay after Last-Event-ID, then live",
-        {200: (None, "An endless event stream")}, errors=(400, 404), name="session-events",
+        {200: (None, "An endless event stream")}, errors=(400, 404, 503), name="session-events",
         stream=[
             {
                 "name": "lastEventId", "in": "query",
@@ -90,8 +90,8 @@ ROUTES: Final = (
         ],
         description=(
             "Events: connected, output, status, prompt, error, operations-detected, raw, "
-            "heartbeat, history-trimmed. Stored events carry `id: <seq>`. `x-events` names "
-            "each event's data schema."
+            "heartbeat, history-trimmed, storage-error. Stored events carry `id: <seq>`. "
+            "`x-events` names each event's data schema."
         ),
         extra={
             "x-stream": True,
@@ -104,7 +104,7 @@ ROUTES: Final = (
     Route(
         "GET", "/api/session/{id}/history", handlers.history,
         "Stored events after an id, oldest first (paging and export)",
-        {200: (api.HistoryPage, "A page of events")}, errors=(400, 404),
+        {200: (api.HistoryPage, "A page of events")}, errors=(400, 404, 503),
         query=api.HistoryQuery, name="session-history",
     ),
     Route(

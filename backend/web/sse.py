@@ -7,6 +7,7 @@ replay's snapshot or arrives through the subscription (or both), never neither.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from backend.bus import SLOW, Subscriber
-from backend.errors import InvalidInput
+from backend.errors import DatabaseUnreadable, InvalidInput
 from backend.protocol.events import (
     Connected,
     Heartbeat,
@@ -25,6 +26,7 @@ from backend.protocol.events import (
 )
 from backend.protocol.sse import (
     MAX_EVENT_ID,
+    StoredEvent,
     encode_control,
     encode_event,
     encode_retry,
@@ -74,17 +76,16 @@ async def session_events(request: web.Request) -> web.StreamResponse:
         return web.Response(headers=SSE_HEADERS)
     settings = request.app[SETTINGS]
     store = request.app[STORE]
-    stats = request.app[STREAMS]
     bus = request.app[BUS]
 
     client_id = secrets.token_hex(6)
     subscriber = bus.subscribe(session_id, client_id, settings.client_buffer_bytes)
     subscriber.on_close = _on_close_for(request)
-    manager.open_session(session_id)  # an imported session reads and follows its file
-    response = web.StreamResponse(headers=SSE_HEADERS)
-    stats.opened(session_id)
     try:
-        await response.prepare(request)
+        manager.open_session(session_id)  # an imported session reads and follows its file
+        # The first page is read before the headers go out: a database that cannot be read
+        # is then a JSON 503 the client can show, not a stream that ends after `connected`.
+        first = await store.events.read(session_id, after or 0, REPLAY_PAGE)
         connected = Connected(
             session_id=session_id,
             client_id=client_id,
@@ -92,9 +93,27 @@ async def session_events(request: web.Request) -> web.StreamResponse:
             session_last_event_id=store.events.last_seq(session_id),
             heartbeat_interval=settings.heartbeat_interval,  # for a client's watchdog
         )
+        return await _stream(request, subscriber, connected, first)
+    finally:
+        bus.unsubscribe(subscriber)
+
+
+async def _stream(
+    request: web.Request, subscriber: Subscriber, connected: Connected, first: list[StoredEvent]
+) -> web.StreamResponse:
+    """Send ``connected``, the replay that starts with ``first``, then live events."""
+    session_id = subscriber.session_id
+    settings = request.app[SETTINGS]
+    stats = request.app[STREAMS]
+    response = web.StreamResponse(headers=SSE_HEADERS)
+    stats.opened(session_id)
+    try:
+        await response.prepare(request)
         await response.write(encode_retry(settings.retry_ms) + encode_control(connected))
+        store = request.app[STORE]
         told: Failure | None = None  # the storage failure this client was last told of
-        last_sent = await _replay(response, store, subscriber, after or 0)
+        after = connected.last_event_id or 0
+        last_sent = await _replay(response, store, subscriber, after, first)
         while subscriber.close_reason is None:
             if store.failure is not told:
                 await response.write(_storage_notice(store.failure))
@@ -111,28 +130,36 @@ async def session_events(request: web.Request) -> web.StreamResponse:
                 await response.write(_heartbeat())
     except ConnectionError:
         pass  # the client went away; everything it had is stored
+    except DatabaseUnreadable as exc:
+        # A later page of the replay failed. Say why the stream ends; the client's reconnect
+        # then gets the 503.
+        now = now_ms()
+        notice = StorageError(reason=exc.message, since=now, timestamp=now)
+        with contextlib.suppress(ConnectionError):
+            await response.write(encode_control(notice))
     except Exception:
         # Headers are out: the error middleware can no longer answer. End the stream; the
         # client reconnects with its Last-Event-ID.
         log.exception("stream of session %s failed", session_id)
     finally:
-        bus.unsubscribe(subscriber)
         stats.closed(session_id)
     return response
 
 
 async def _replay(
-    response: web.StreamResponse, store: Store, subscriber: Subscriber, after: int
+    response: web.StreamResponse,
+    store: Store,
+    subscriber: Subscriber,
+    after: int,
+    page: list[StoredEvent],
 ) -> int:
-    """Send the stored events after ``after``; return the last seq sent.
+    """Send the stored events after ``after``, from ``page`` (the first, already read) on;
+    return the last seq sent.
 
     Ids are contiguous, and only retention removes events (from the front), so a page that
     starts past ``last_sent + 1`` means the events in between were trimmed: say so."""
     last_sent = after
-    while subscriber.close_reason is None:
-        page = await store.events.read(subscriber.session_id, last_sent, REPLAY_PAGE)
-        if not page:
-            break
+    while page and subscriber.close_reason is None:
         if page[0].seq > last_sent + 1:
             notice = HistoryTrimmed(
                 session_id=subscriber.session_id,
@@ -147,6 +174,7 @@ async def _replay(
         last_sent = page[-1].seq
         if len(page) < REPLAY_PAGE:
             break
+        page = await store.events.read(subscriber.session_id, last_sent, REPLAY_PAGE)
     return last_sent
 
 

@@ -34,7 +34,7 @@ class BundleServer(Server):
     def command(self) -> list[str]:
         return [
             str(self.exe), "serve", "--port", "0",
-            "--data-dir", str(self.data_dir), "--token", self.token, *self.args,
+            "--data-dir", str(self.data_dir), *self.args,
         ]  # fmt: skip
 
 
