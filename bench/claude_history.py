@@ -142,12 +142,12 @@ def start_backend(tmp: Path, home: Path, cpus: Cpus, name: str) -> Backend:
     token = secrets.token_hex(24)
     cmd = [
         PYTHON, "-m", "backend", "serve", "--port", "0", "--data-dir", str(data_dir),
-        f"--token={token}", "--claude-home", str(home), "--log-level", "warning",
+        "--claude-home", str(home), "--log-level", "warning",
         "--exit-on-stdin-eof",
     ]  # fmt: skip
     if cpus.server is not None:
         cmd = [PYTHON, "-c", PIN_AND_EXEC, str(cpus.server), *cmd]
-    env = {**os.environ, "HOME": str(user_home)}
+    env = {**os.environ, "HOME": str(user_home), "SESSIONDOCK_TOKEN": token}
     spawned = time.monotonic()
     with open(tmp / "backend-stderr.log", "ab") as stderr:
         proc = subprocess.Popen(

@@ -189,7 +189,7 @@ def start_server(kind: str, workdir: Path, cpus: Cpus) -> Server:
         data_dir = workdir / f"data-{secrets.token_hex(4)}"
         cmd = [
             PYTHON, "-m", "backend", "serve", "--port", "0", "--data-dir", str(data_dir),
-            f"--token={token}", "--log-level", "warning", "--exit-on-stdin-eof",
+            "--log-level", "warning", "--exit-on-stdin-eof",
         ]  # fmt: skip
     else:
         token = None
@@ -198,8 +198,9 @@ def start_server(kind: str, workdir: Path, cpus: Cpus) -> Server:
         cmd = [PYTHON, "-c", PIN_AND_EXEC, str(cpus.server), *cmd]
     with open(workdir / f"{kind}-stderr.log", "ab") as stderr:
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
-        )
+            cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+            env={**os.environ, "SESSIONDOCK_TOKEN": token or ""},  # not on the command line
+        )  # fmt: skip
     line = _read_line(proc, READY_TIMEOUT)
     if not line:
         _stop(proc)

@@ -47,11 +47,11 @@ def start_backend(
 ) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     command = [
         sys.executable, "-m", "backend", "serve", "--port", "0", "--data-dir", str(data_dir),
-        "--token", token, "--exit-on-stdin-eof",
+        "--exit-on-stdin-eof",
     ]  # fmt: skip
     proc = subprocess.Popen(
         command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "SESSIONDOCK_TOKEN": token, **(env or {})},
     )  # fmt: skip
     assert proc.stdout is not None
     line = proc.stdout.readline()  # the ready line; the backend logs to stderr
