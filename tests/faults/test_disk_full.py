@@ -87,6 +87,14 @@ def check_nothing_lost(
     return checked
 
 
+async def fill_while_printing(disk: Path, stream: Stream, chars: int) -> Path:
+    """Once ``chars`` of output came, fill the disk; return the filler when the stream says."""
+    await stream.wait_for_chars(chars)
+    filler = fill(disk)
+    await stream.wait_for(lambda e: e.event == "storage-error", timeout=30)
+    return filler
+
+
 async def health(api: httpx.AsyncClient) -> dict[str, Any]:
     response = await api.get("/api/health")
     assert response.status_code == 200
@@ -97,12 +105,10 @@ async def health(api: httpx.AsyncClient) -> dict[str, Any]:
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("retention", [False, True], ids=["kept", "trimmed"])
 async def test_a_full_disk_pauses_the_session_and_loses_nothing_three_times(
-    disk: Path, tmp_path: Path, retention: bool
+    disk: Path, workdir: Path, retention: bool
 ) -> None:
     """The soak of issue 12. With a small ``--max-session-mb`` retention trims while batches
     fail and are retried: what it counts must not drift."""
-    workdir = tmp_path / "project"
-    workdir.mkdir()
     server = start(disk, "--max-session-mb", "0.25") if retention else start(disk)
     try:
         async with server.async_client() as api:
@@ -173,18 +179,14 @@ async def test_a_full_disk_pauses_the_session_and_loses_nothing_three_times(
 
 @pytest.mark.timeout(120)
 async def test_a_backend_killed_while_the_disk_is_full_reuses_no_id(
-    disk: Path, tmp_path: Path
+    disk: Path, workdir: Path
 ) -> None:
-    workdir = tmp_path / "project"
-    workdir.mkdir()
     server = start(disk)
     try:
         async with server.async_client() as api:
             session_id = await printing_session(api, workdir)
             async with Stream(api, session_id) as stream:
-                await stream.wait_for_chars(20_000)
-                filler = fill(disk)
-                await stream.wait_for(lambda e: e.event == "storage-error", timeout=30)
+                filler = await fill_while_printing(disk, stream, 20_000)
                 await asyncio.sleep(1)  # output keeps coming, and waits in memory
                 server.stop(signal.SIGKILL)
                 seen = list(stream.events)
@@ -205,18 +207,14 @@ async def test_a_backend_killed_while_the_disk_is_full_reuses_no_id(
 
 @pytest.mark.timeout(60)
 async def test_writes_that_only_signal_still_work_while_the_disk_is_full(
-    disk: Path, tmp_path: Path
+    disk: Path, workdir: Path
 ) -> None:
     """A user must be able to stop the session that filled the disk."""
-    workdir = tmp_path / "project"
-    workdir.mkdir()
     with running_server(disk) as server:
         async with server.async_client() as api:
             session_id = await printing_session(api, workdir)
             async with Stream(api, session_id) as stream:
-                await stream.wait_for_chars(5_000)
-                filler = fill(disk)
-                await stream.wait_for(lambda e: e.event == "storage-error", timeout=30)
+                filler = await fill_while_printing(disk, stream, 5_000)
                 response = await api.post(f"/api/session/{session_id}/stop")
                 assert response.status_code == 202, response.text
                 prompt = await api.post(f"/api/session/{session_id}/prompt", json={"command": "x"})
@@ -229,17 +227,13 @@ async def test_writes_that_only_signal_still_work_while_the_disk_is_full(
 
 @pytest.mark.timeout(60)
 async def test_a_backend_stopped_while_the_disk_is_full_exits_and_says_what_it_dropped(
-    disk: Path, tmp_path: Path
+    disk: Path, workdir: Path
 ) -> None:
-    workdir = tmp_path / "project"
-    workdir.mkdir()
     server = start(disk)
     async with server.async_client() as api:
         session_id = await printing_session(api, workdir)
         async with Stream(api, session_id) as stream:
-            await stream.wait_for_chars(5_000)
-            filler = fill(disk)
-            await stream.wait_for(lambda e: e.event == "storage-error", timeout=30)
+            filler = await fill_while_printing(disk, stream, 5_000)
     assert server.stop(timeout=15) == 0
     filler.unlink()
     assert "unstored events (no client saw them)" in server.stderr()
