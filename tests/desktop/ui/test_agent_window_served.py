@@ -36,9 +36,12 @@ NAME = 'look at <img src="local.png"> & <b>this</b>'
 
 
 @contextlib.asynccontextmanager
-async def window_at(url: str, qtbot: QtBot) -> AsyncIterator[MainWindow]:
-    api = ApiClient(url, "token")
-    window = MainWindow(api, token="token")
+async def window_at(
+    url: str, qtbot: QtBot, token: str = "token", **options: Any
+) -> AsyncIterator[MainWindow]:
+    """A shown main window on the backend at ``url``, shut down cleanly at the end."""
+    api = ApiClient(url, token)
+    window = MainWindow(api, token=token, **options)
     qtbot.addWidget(window)
     window.show()
     try:

@@ -9,16 +9,15 @@ import contextlib
 import re
 import shlex
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from desktop.api import ApiClient
 from desktop.session_actions import storage_warning
 from desktop.ui.main_window import MainWindow
+from tests.desktop.ui.test_agent_window_served import window_at
 from tests.desktop.ui.test_main_window import wait_until
 from tests.disk import fill
 from tests.server import Server, running_server
@@ -45,17 +44,8 @@ def last_printed(text: str) -> int:
     return int(numbers[-1]) if numbers else -1
 
 
-@contextlib.asynccontextmanager
-async def window_on(server: Server, qtbot: QtBot) -> AsyncIterator[MainWindow]:
-    api = ApiClient(server.url, server.token)
-    window = MainWindow(api, token=server.token, heartbeat_interval=1.0)
-    qtbot.addWidget(window)
-    window.show()
-    try:
-        yield window
-    finally:
-        await window.shutdown()
-        await api.aclose()
+def window_on(server: Server, qtbot: QtBot) -> contextlib.AbstractAsyncContextManager[MainWindow]:
+    return window_at(server.url, qtbot, server.token, heartbeat_interval=1.0)
 
 
 def shown_text(window: MainWindow) -> str:
