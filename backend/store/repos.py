@@ -11,6 +11,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
+from contextlib import AbstractContextManager
 from typing import Any
 
 from backend.protocol.events import EventData
@@ -119,7 +120,7 @@ class Events:
         self,
         put: Put,
         readers: Executor,
-        connection: Callable[[], sqlite3.Connection],
+        connection: Callable[[], AbstractContextManager[sqlite3.Connection]],
     ) -> None:
         self._put = put
         self._readers = readers
@@ -163,11 +164,12 @@ class Events:
         return await loop.run_in_executor(self._readers, self._read, session_id, after, limit)
 
     def _read(self, session_id: str, after: int, limit: int) -> list[StoredEvent]:
-        rows = self._connection().execute(
-            "SELECT seq, type, data, ts FROM events WHERE session_id = ? AND seq > ? "
-            "ORDER BY seq LIMIT ?",
-            (session_id, after, limit),
-        )
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT seq, type, data, ts FROM events WHERE session_id = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (session_id, after, limit),
+            ).fetchall()
         return [StoredEvent(session_id, seq, kind, data, ts) for seq, kind, data, ts in rows]
 
 
