@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -29,6 +29,10 @@ async def body(request: web.Request, kind: Any) -> Any:
             raise InvalidInput("malformed JSON, or text that is not valid Unicode") from None
     try:
         value = msgspec.json.decode(raw)
+    except msgspec.ValidationError:
+        # Well-formed JSON with a number Python will not hold (over 4,300 digits, or 1e400).
+        # Decoded as the declared type, msgspec names the field.
+        _out_of_range(raw, kind)
     except (msgspec.DecodeError, RecursionError):  # RecursionError: "[[[[..." nested too deep
         # msgspec also refuses text that is not valid Unicode ("\ud800"), which no file name,
         # argv or database could hold.
@@ -39,6 +43,16 @@ async def body(request: web.Request, kind: Any) -> Any:
             k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in value.items()
         }
     return convert(value, kind)
+
+
+def _out_of_range(raw: bytes, kind: Any) -> NoReturn:
+    try:
+        msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(_sentence(str(exc))) from None
+    except (msgspec.DecodeError, RecursionError):
+        pass
+    raise InvalidInput("a number in the body is out of range")
 
 
 def query(request: web.Request, kind: type[T]) -> T:
