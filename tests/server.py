@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ class Server:
     ready: dict[str, Any] = field(default_factory=dict)
     stderr_path: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # Run in the child before the backend starts: resource limits, dropped privileges.
+    preexec: Callable[[], None] | None = None
 
     @property
     def url(self) -> str:
@@ -69,7 +71,12 @@ class Server:
         home.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "HOME": str(home), **self.env}
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            preexec_fn=self.preexec,
         )
         stderr.close()
         self.ready = json.loads(self._read_ready_line())
@@ -120,9 +127,12 @@ class Server:
 
 @contextlib.contextmanager
 def running_server(
-    data_dir: Path, *args: str, env: dict[str, str] | None = None
+    data_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    preexec: Callable[[], None] | None = None,
 ) -> Iterator[Server]:
-    server = Server(data_dir, list(args), env=env or {}).start()
+    server = Server(data_dir, list(args), env=env or {}, preexec=preexec).start()
     try:
         yield server
     finally:

@@ -21,10 +21,10 @@ Schema = dict[str, Any]
 
 REF = "#/components/schemas/{name}"
 ERRORS = {
-    400: "Missing, malformed or invalid input",
+    400: "Missing, malformed or invalid input, or a path that names no usable folder",
     401: "Missing or wrong token",
     403: "Host or Origin not allowed",
-    404: "No such project, session or folder",
+    404: "No such project or session",
     409: "The session is not in a state that allows this",
     413: "Request body over 1 MiB",
     415: "Request body is not application/json",

@@ -47,7 +47,7 @@ ROUTES: Final = (
             201: (api.Project, "Created"),
             200: (api.Project, "That folder's project already existed"),
         },
-        errors=(400, 404, 413, 415), body=api.NewProject,
+        errors=(400, 413, 415), body=api.NewProject,
     ),
     Route(
         "GET", "/api/projects/{id}", handlers.get_project, "A project with its own sessions",
