@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, NoReturn
 import platformdirs
 from aiohttp import web
 
-from backend import __version__
+from backend import __version__, logs
 from backend.config import DEFAULT_PORT, MIB, Settings
 from backend.environment import bundle_dir
 from backend.web.app import make_app
@@ -154,11 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "serve":
         parser.print_help(sys.stderr)
         return 2
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.setup(args.log_level)
     settings = settings_from_args(args)
     try:
         return asyncio.run(serve(settings, exit_on_stdin_eof=args.exit_on_stdin_eof))
