@@ -8,6 +8,7 @@ class DomainError(Exception):
 
     status = 400
     code = "bad_request"
+    retry_after: int | None = None  # seconds, for a refusal that may succeed later (503)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -77,3 +78,11 @@ class NotAConversation(DomainError):
 class ShuttingDown(DomainError):
     status = 503
     code = "shutting_down"
+
+
+class TooManyStreams(DomainError):
+    """The server holds as many event streams as ``--max-streams`` allows."""
+
+    status = 503
+    code = "too_many_streams"
+    retry_after = 5

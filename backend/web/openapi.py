@@ -25,10 +25,11 @@ ERRORS = {
     401: "Missing or wrong token",
     403: "Host or Origin not allowed",
     404: "No such project or session",
+    408: "The request body stopped arriving (--body-timeout)",
     409: "The session is not in a state that allows this",
     413: "Request body over 1 MiB",
     415: "Request body is not application/json",
-    503: "The server is shutting down",
+    503: "Not now: the server is shutting down, or holds its limit of event streams",
 }
 
 

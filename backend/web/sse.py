@@ -14,7 +14,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from backend.bus import SLOW, Subscriber
-from backend.errors import InvalidInput
+from backend.errors import InvalidInput, TooManyStreams
 from backend.protocol.events import Connected, Heartbeat, HistoryTrimmed, now_ms
 from backend.protocol.sse import (
     MAX_EVENT_ID,
@@ -63,11 +63,17 @@ async def session_events(request: web.Request) -> web.StreamResponse:
     manager = request.app[MANAGER]
     manager.get_session(session_id)  # 404 before any stream starts
     after = resume_point(request)
+    stats = request.app[STREAMS]
+    if stats.full:
+        stats.refused()
+        raise TooManyStreams(
+            f"the server already holds {stats.open} event streams, as many as it may "
+            "(--max-streams); try again later, or close views you no longer watch"
+        )
     if request.method == "HEAD":
         return web.Response(headers=SSE_HEADERS)
     settings = request.app[SETTINGS]
     store = request.app[STORE]
-    stats = request.app[STREAMS]
     bus = request.app[BUS]
 
     client_id = secrets.token_hex(6)
