@@ -21,11 +21,12 @@ import platformdirs
 from aiohttp import web
 
 from backend import __version__, datadir, logs
-from backend.config import DEFAULT_PORT, MIB, Settings
+from backend.config import DEFAULT_PORT, MIB, Settings, default_max_streams
 from backend.datadir import DataDirError
 from backend.environment import bundle_dir
 from backend.store import UnusableDatabase
 from backend.web.app import make_app
+from backend.web.keys import CONNECTIONS
 
 log = logging.getLogger("sessiondock")
 
@@ -45,6 +46,13 @@ def _positive(value: str) -> float:
     number = float(value)
     if not number > 0:
         raise argparse.ArgumentTypeError(f"must be positive: {value}")
+    return number
+
+
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more: {value}")
     return number
 
 
@@ -92,6 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--client-buffer-mb", type=_positive, default=4.0, metavar="MB",
         help="output queued for one slow SSE client before it is cut off",
+    )  # fmt: skip
+    serve.add_argument(
+        "--max-streams", type=_count, metavar="N",
+        help="open event streams at most; more get 503 (default: 80%% of ulimit -n)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--header-timeout", type=_positive, default=10.0, metavar="SECONDS",
+        help="close a connection that sends no complete request headers for this long",
+    )  # fmt: skip
+    serve.add_argument(
+        "--body-timeout", type=_positive, default=30.0, metavar="SECONDS",
+        help="answer 408 when a request's body stops arriving for this long",
     )  # fmt: skip
     serve.add_argument(
         "--login-path", action=argparse.BooleanOptionalAction, default=None,
@@ -162,6 +182,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         allowed_hosts=tuple(name.lower() for name in args.allowed_host),
         max_session_bytes=int(args.max_session_mb * MIB),
         client_buffer_bytes=int(args.client_buffer_mb * MIB),
+        max_streams=args.max_streams or default_max_streams(),
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
         login_path=args.login_path if args.login_path is not None else bundle_dir() is not None,
         claude_path=_program(args.claude_path or os.environ.get("SESSIONDOCK_CLAUDE_PATH")),
         claude_home=args.claude_home.expanduser().absolute() if args.claude_home else None,
@@ -251,16 +274,23 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event, exit_on_stdin_e
         raise StartupError(str(exc)) from None
     except (OSError, sqlite3.Error) as exc:  # the database cannot be opened
         raise StartupError(f"cannot open the store in {settings.data_dir}: {exc}") from None
-    site = web.TCPSite(runner, settings.host, settings.port)
+    loop = asyncio.get_running_loop()
+    connections = app[CONNECTIONS]
+    assert runner.server is not None
     try:
-        await site.start()
+        # Not a web.TCPSite: every connection is watched (web/connections.py).
+        server = await loop.create_server(
+            connections.protocol_factory(runner.server), settings.host, settings.port, backlog=128
+        )
     except OSError as exc:
         await runner.cleanup()
         raise StartupError(
             f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
         ) from None
+    previous_handler = loop.get_exception_handler()
+    loop.set_exception_handler(connections.exception_handler)
 
-    port = _bound_port(runner)
+    port = server.sockets[0].getsockname()[1]
     url = f"http://{_url_host(settings.host)}:{port}"
     ready = {
         "event": "ready",
@@ -283,14 +313,17 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event, exit_on_stdin_e
         log.info("SessionDock %s is running; open %s/", __version__, url)
 
     if exit_on_stdin_eof:
-        _watch_stdin(asyncio.get_running_loop(), stop, sys.stdin.buffer)
+        _watch_stdin(loop, stop, sys.stdin.buffer)
     try:
         await stop.wait()
     finally:
         log.info("shutting down")
         with contextlib.suppress(FileNotFoundError):
             settings.server_file.unlink()
+        server.close()  # no new connections; runner.cleanup() closes the open ones
         await runner.cleanup()
+        await server.wait_closed()
+        loop.set_exception_handler(previous_handler)
     return 0
 
 
@@ -301,8 +334,3 @@ def _url_host(host: str) -> str:
     if host == "::":
         return "[::1]"
     return f"[{host}]" if ":" in host else host
-
-
-def _bound_port(runner: web.AppRunner) -> int:
-    address = runner.addresses[0]
-    return int(address[1])

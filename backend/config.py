@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import resource
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_PORT = 3010
 MIB = 1024 * 1024
+# The share of the descriptor limit event streams may take (one socket each). The rest is for
+# what every server needs: the database (its file, WAL and lock, and two per reader), the
+# listening socket, each running session's terminal or pipes, REST requests and the log.
+STREAM_SHARE = 0.8
+
+
+def descriptor_limit() -> int:
+    """The process's soft limit of open files (``ulimit -n``)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 1 << 20 if soft == resource.RLIM_INFINITY else soft
+
+
+def default_max_streams() -> int:
+    return max(1, int(descriptor_limit() * STREAM_SHARE))
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +38,13 @@ class Settings:
     max_session_bytes: int = 50 * MIB
     # Bytes queued for one SSE client before it counts as too slow and is cut off.
     client_buffer_bytes: int = 4 * MIB
+    # Open event streams at most; one more is refused with a 503 (too_many_streams).
+    max_streams: int = field(default_factory=default_max_streams)
+    # A connection that has not sent a request's headers this many seconds after it opened (or
+    # after its last response) is closed; so is an idle keep-alive connection.
+    header_timeout: float = 10.0
+    # A request whose body stops arriving for this many seconds is answered 408.
+    body_timeout: float = 30.0
     # Largest request body (a prompt over this gets 413).
     max_body_bytes: int = MIB
     # Output is coalesced into one event per this many seconds at most (or 64 KiB).

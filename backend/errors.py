@@ -8,6 +8,7 @@ class DomainError(Exception):
 
     status = 400
     code = "bad_request"
+    retry_after: int | None = None  # seconds, for a refusal that may succeed later (503)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -25,10 +26,31 @@ class ProjectNotFound(DomainError):
 
 
 class FolderNotFound(DomainError):
-    """A request names a folder that does not exist (or is not a folder)."""
+    """A request names a folder that does not exist (or no longer does)."""
 
-    status = 404
+    status = 400
     code = "folder_not_found"
+
+
+class NotAFolder(DomainError):
+    """A request names a file where a folder is wanted."""
+
+    status = 400
+    code = "not_a_folder"
+
+
+class FolderNotPermitted(DomainError):
+    """The server's user may not enter the folder a request names (or one on the way to it)."""
+
+    status = 400
+    code = "folder_not_permitted"
+
+
+class PathTooLong(DomainError):
+    """A path the system refuses for its length (a name over 255 bytes, a path over 4 KiB)."""
+
+    status = 400
+    code = "path_too_long"
 
 
 class SessionNotFound(DomainError):
@@ -79,3 +101,11 @@ class DatabaseUnreadable(DomainError):
 
     status = 503
     code = "database_error"
+
+
+class TooManyStreams(DomainError):
+    """The server holds as many event streams as ``--max-streams`` allows."""
+
+    status = 503
+    code = "too_many_streams"
+    retry_after = 5

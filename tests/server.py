@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,8 @@ class Server:
     stderr_path: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
     user: int | None = None  # run as this uid (and gid of the same number): root's tests
+    # Run in the child before the backend starts: resource limits, dropped privileges.
+    preexec: Callable[[], None] | None = None
 
     @property
     def url(self) -> str:
@@ -78,7 +80,13 @@ class Server:
         if self.user is not None:
             as_user = {"user": self.user, "group": self.user, "extra_groups": []}
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env, **as_user
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            preexec_fn=self.preexec,
+            **as_user,
         )
         stderr.close()
         self.ready = json.loads(self._read_ready_line())
@@ -129,9 +137,12 @@ class Server:
 
 @contextlib.contextmanager
 def running_server(
-    data_dir: Path, *args: str, env: dict[str, str] | None = None
+    data_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    preexec: Callable[[], None] | None = None,
 ) -> Iterator[Server]:
-    server = Server(data_dir, list(args), env=env or {}).start()
+    server = Server(data_dir, list(args), env=env or {}, preexec=preexec).start()
     try:
         yield server
     finally:

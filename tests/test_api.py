@@ -45,17 +45,17 @@ async def test_projects_crud(api: httpx.AsyncClient, tmp_path: Path) -> None:
         ({"path": 5}, 400, "invalid_input"),
         ({"path": "relative/dir"}, 400, "invalid_input"),
         ({"path": "a\u0000b"}, 400, "invalid_input"),
-        ({"path": "~nobody-here/dir"}, 404, "folder_not_found"),  # no such user
-        ({"path": "/does/not/exist"}, 404, "folder_not_found"),
-        ({"path": "/etc/hostname"}, 404, "folder_not_found"),
-        ({"path": "/" + "a" * 300}, 404, "folder_not_found"),  # too long a name for the system
+        ({"path": "~nobody-here/dir"}, 400, "folder_not_found"),  # no such user
+        ({"path": "/does/not/exist"}, 400, "folder_not_found"),
+        ({"path": "/etc/hostname"}, 400, "not_a_folder"),
+        ({"path": "/" + "a" * 300}, 400, "path_too_long"),  # too long a name for the system
         ([1, 2], 400, "invalid_input"),
     ],
 )
 async def test_bad_project_input(
     api: httpx.AsyncClient, body: object, status: int, code: str
 ) -> None:
-    # What the schema refuses is 400; a well-formed path that names no folder is 404.
+    # What the schema refuses is 400, and so is a well-formed path that names no usable folder.
     response = await api.post("/api/projects", json=body)
     assert response.status_code == status
     assert response.json()["code"] == code
@@ -135,7 +135,7 @@ async def test_session_by_project_id(api: httpx.AsyncClient, workdir: Path) -> N
     ("body", "status"),
     [
         ({}, 400),
-        ({"workingDir": "/nope/nope"}, 404),
+        ({"workingDir": "/nope/nope"}, 400),
         ({"kind": "teleport"}, 400),
         ({"kind": "command", "argv": []}, 400),
         ({"kind": "command"}, 400),

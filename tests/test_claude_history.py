@@ -403,7 +403,7 @@ async def test_a_conversation_whose_folder_is_gone_cannot_be_continued(
         (session,) = await imported(api)  # still listed: its history is still there
         assert session["workingDir"] == str(gone)
         response = await api.post("/api/sessions", json={"kind": "claude", "resume": session["id"]})
-        assert response.status_code == 404
+        assert response.status_code == 400
         assert response.json()["code"] == "folder_not_found"
         assert "no longer exists" in response.json()["error"]
         assert len(await all_events(api, session["id"])) == 6

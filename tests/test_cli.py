@@ -94,7 +94,8 @@ def test_unusable_data_dir(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "args",
     [["--port", "abc"], ["--port", "70000"], ["--bogus"], ["--heartbeat-interval", "0"],
-     ["--log-level", "loud"]],
+     ["--log-level", "loud"], ["--max-streams", "0"], ["--header-timeout", "0"],
+     ["--body-timeout", "-1"]],
 )  # fmt: skip
 def test_bad_option(args: list[str]) -> None:
     assert_one_line_error(run_briefly(args), "error")

@@ -6,6 +6,7 @@ import pytest
 
 from backend.protocol.events import Output
 from backend.protocol.sse import (
+    MAX_EVENT_ID,
     StoredEvent,
     encode_data,
     encode_event,
@@ -49,7 +50,8 @@ def test_frame_is_built_once() -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [("12", 12), (" 0 ", 0), ("", None), ("-1", None), ("abc", None), ("1.5", None), ("١٢", None),
-     (None, None)],
+     (None, None), (str(MAX_EVENT_ID), MAX_EVENT_ID), (str(MAX_EVENT_ID + 1), None),
+     ("9" * 5000, None), ("0" * 5000 + "7", 7)],
 )  # fmt: skip
 def test_parse_last_event_id(raw: str | None, expected: int | None) -> None:
     assert parse_last_event_id(raw) == expected

@@ -284,7 +284,8 @@ class EventBusMetrics(Wire):
 
 
 class StreamMetrics(Wire):
-    """The reference guide's ``sse`` object."""
+    """The reference guide's ``sse`` object, with the limit of open streams (``--max-streams``)
+    and how many were refused for it (503 ``too_many_streams``)."""
 
     total_sessions: int
     total_connections: int
@@ -293,6 +294,17 @@ class StreamMetrics(Wire):
     total_closed: int
     active_heartbeats: int
     slow_clients_dropped: int
+    max_streams: int
+    total_refused: int
+
+
+class ConnectionMetrics(Wire):
+    """Client connections: open now, closed for not sending a request's headers within
+    ``--header-timeout``, and closed to free descriptors when the process ran out of them."""
+
+    open: int
+    header_timeouts: int
+    shed: int
 
 
 class StoreMetrics(Wire):
@@ -310,6 +322,7 @@ class SessionCounts(Wire):
 class Metrics(Wire):
     event_bus: EventBusMetrics
     sse: StreamMetrics
+    connections: ConnectionMetrics
     store: StoreMetrics
     sessions: SessionCounts
     timestamp: int

@@ -15,6 +15,8 @@ from backend.protocol.events import EventData, Wire
 
 # Event ids are SQLite integers; anything larger cannot name an event.
 MAX_EVENT_ID: Final = 2**62
+# Checked before int(), which refuses (ValueError) strings of more than 4,300 digits.
+_MAX_DIGITS: Final = len(str(MAX_EVENT_ID))
 
 _encoder = msgspec.json.Encoder()
 
@@ -88,6 +90,8 @@ def parse_last_event_id(value: str | None) -> int | None:
     if value is None:
         return None
     value = value.strip()
-    if not value.isascii() or not value.isdigit() or int(value) > MAX_EVENT_ID:
+    digits = value.lstrip("0") or "0"
+    if not value.isascii() or not value.isdigit() or len(digits) > _MAX_DIGITS:
         return None
-    return int(value)
+    number = int(digits)
+    return number if number <= MAX_EVENT_ID else None

@@ -21,17 +21,12 @@ from typing import Any
 from backend.bus import SESSION_DELETED, EventBus
 from backend.config import Settings
 from backend.environment import bundle_dir, default_shell, read_login_path, session_environment
-from backend.errors import (
-    FolderNotFound,
-    InvalidInput,
-    ProjectNotFound,
-    SessionNotFound,
-    ShuttingDown,
-)
+from backend.errors import InvalidInput, ProjectNotFound, SessionNotFound, ShuttingDown
 from backend.protocol import api
 from backend.protocol.events import ENDED_STATUSES, RUNNING, EventData, StatusChanged, now_ms
 from backend.protocol.sse import StoredEvent
 from backend.runtimes.base import Plan, PromptAck, RuntimeContext, RuntimeKind, SessionRuntime
+from backend.sessions.folders import resolve_directory
 from backend.sessions.registry import KINDS
 from backend.store import ProjectRecord, SessionRecord, Store
 
@@ -40,19 +35,6 @@ log = logging.getLogger(__name__)
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(6)}"
-
-
-def resolve_directory(path: str) -> str:
-    """An existing directory's absolute real path (FolderNotFound otherwise)."""
-    try:
-        expanded = Path(path).expanduser()
-        # "~nobody/x" names a home folder that does not exist: it stays relative.
-        found = expanded.is_absolute() and expanded.is_dir()
-    except (OSError, RuntimeError, ValueError):  # too long, or no home to expand
-        found = False
-    if not found:
-        raise FolderNotFound(f"not an existing folder: {path!r}")
-    return str(expanded.resolve())
 
 
 def signal_name(exit_code: int) -> str:

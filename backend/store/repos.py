@@ -12,6 +12,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
+from contextlib import AbstractContextManager
 from typing import Any
 
 from backend.errors import DatabaseUnreadable
@@ -123,7 +124,7 @@ class Events:
         self,
         put: Put,
         readers: Executor,
-        connection: Callable[[], sqlite3.Connection],
+        connection: Callable[[], AbstractContextManager[sqlite3.Connection]],
     ) -> None:
         self._put = put
         self._readers = readers
@@ -175,11 +176,12 @@ class Events:
             ) from None
 
     def _read(self, session_id: str, after: int, limit: int) -> list[StoredEvent]:
-        rows = self._connection().execute(
-            "SELECT seq, type, data, ts FROM events WHERE session_id = ? AND seq > ? "
-            "ORDER BY seq LIMIT ?",
-            (session_id, after, limit),
-        )
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT seq, type, data, ts FROM events WHERE session_id = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (session_id, after, limit),
+            ).fetchall()
         return [StoredEvent(session_id, seq, kind, data, ts) for seq, kind, data, ts in rows]
 
 

@@ -15,10 +15,11 @@ change. Everything resumes by itself once a batch commits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import queue
 import sqlite3
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 # Above this many bytes of queued output, session readers pause until the writer catches up.
 BACKLOG_HIGH = 4 * 1024 * 1024
 BACKLOG_LOW = 1024 * 1024
+# Reader threads, and as many connections, opened at start: a reader opened when first needed
+# fails when the process is out of file descriptors, and every stream's replay with it.
+READERS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +72,9 @@ class Store:
         self.write_failures = 0  # failed commit attempts, for the metrics
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: Writer | None = None
-        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-read")
+        self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="store-read")
         self._reader_conns: list[sqlite3.Connection] = []
-        self._local = threading.local()
+        self._idle_readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._backlog = 0
         self._backlog_bytes = 0
         self._drain_waiters: list[Callable[[], None]] = []
@@ -98,6 +102,9 @@ class Store:
         for session_id, tally in tallies.items():
             self.events.restore(session_id, tally.last_seq, tally.trimmed_through)
         self.imports.dismissed.update(dismissed)
+        self._reader_conns = await self._loop.run_in_executor(self._readers, self._open_readers)
+        for conn in self._reader_conns:
+            self._idle_readers.put(conn)
         self._writer = Writer(
             self.path,
             tallies,
@@ -188,14 +195,17 @@ class Store:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def _reader(self) -> sqlite3.Connection:
-        """This reader thread's connection."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path)
-            self._local.conn = conn
-            self._reader_conns.append(conn)
-        return conn
+    def _open_readers(self) -> list[sqlite3.Connection]:
+        return [connect(self.path) for _ in range(READERS)]
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """A reader connection for one read (there is one per reader thread: never a wait)."""
+        conn = self._idle_readers.get()
+        try:
+            yield conn
+        finally:
+            self._idle_readers.put(conn)
 
     # -- back on the loop ---------------------------------------------------------------------
 

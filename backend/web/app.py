@@ -12,7 +12,8 @@ from backend.bus import SHUTDOWN, EventBus
 from backend.config import Settings
 from backend.sessions import SessionManager
 from backend.store import Store
-from backend.web.keys import BACKGROUND, BUS, MANAGER, SETTINGS, STORE, STREAMS
+from backend.web.connections import Connections
+from backend.web.keys import BACKGROUND, BUS, CONNECTIONS, MANAGER, SETTINGS, STORE, STREAMS
 from backend.web.middleware import MIDDLEWARES
 from backend.web.routes import setup_routes
 from backend.web.stats import StreamStats
@@ -29,7 +30,8 @@ def make_app(settings: Settings) -> web.Application:
     app[BUS] = bus
     app[STORE] = store
     app[MANAGER] = SessionManager(settings, store, bus)
-    app[STREAMS] = StreamStats()
+    app[STREAMS] = StreamStats(settings.max_streams)
+    app[CONNECTIONS] = Connections(settings.header_timeout)
     app[BACKGROUND] = set()
     setup_routes(app)
     app.cleanup_ctx.append(_run_sessions)

@@ -11,7 +11,7 @@ from backend.protocol.events import now_ms
 from backend.resources import web_dir
 from backend.store import ProjectRecord
 from backend.web import validate
-from backend.web.keys import BUS, MANAGER, OPENAPI, SETTINGS, STORE, STREAMS
+from backend.web.keys import BUS, CONNECTIONS, MANAGER, OPENAPI, SETTINGS, STORE, STREAMS
 from backend.web.middleware import COOKIE, respond, token_matches
 
 # Revalidate the web UI's files every time (a cheap 304): after an upgrade no tab may run an
@@ -178,6 +178,7 @@ async def metrics(request: web.Request) -> web.Response:
         api.Metrics(
             event_bus=bus.metrics(),
             sse=app[STREAMS].metrics(bus.slow_clients_dropped),
+            connections=app[CONNECTIONS].metrics(),
             store=api.StoreMetrics(
                 queued_writes=store.backlog,
                 events_persisted=store.events_persisted,

@@ -11,6 +11,7 @@ from backend.bus import EventBus
 from backend.config import Settings
 from backend.sessions import SessionManager
 from backend.store import Store
+from backend.web.connections import Connections
 from backend.web.stats import StreamStats
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -18,5 +19,6 @@ STORE = web.AppKey("store", Store)
 BUS = web.AppKey("bus", EventBus)
 MANAGER = web.AppKey("manager", SessionManager)
 STREAMS = web.AppKey("streams", StreamStats)
+CONNECTIONS = web.AppKey("connections", Connections)
 OPENAPI = web.AppKey("openapi", dict[str, Any])  # built once from the route table
 BACKGROUND = web.AppKey("background", set[asyncio.Task[web.StreamResponse]])

@@ -14,6 +14,7 @@ from aiohttp import web
 from backend.errors import DomainError, StorageFailing
 from backend.protocol.api import ErrorBody
 from backend.protocol.events import Wire
+from backend.web.connections import Watched
 from backend.web.keys import BACKGROUND, SETTINGS, STORE
 
 log = logging.getLogger(__name__)
@@ -54,10 +55,26 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
+
+
+@web.middleware
+async def track(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request's headers are in: no deadline on its connection until it is handled
+    (web/connections.py)."""
+    transport = request.transport
+    connection = transport.get_protocol() if transport is not None else None
+    if not isinstance(connection, Watched):  # served without the watch (tests' own servers)
+        return await handler(request)
+    connection.request_started()
+    try:
+        return await handler(request)
+    finally:
+        connection.request_done()
 
 
 @web.middleware
@@ -66,7 +83,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except DomainError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+        response = error_response(exc.status, exc.code, exc.message)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        if exc.status == 503:
+            response.force_close()  # the server is short of something: free this socket
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -74,6 +96,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = error_response(exc.status, code, exc.reason)
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
+        if exc.status == 408:
+            response.force_close()  # the rest of the body may still come: no next request
         return response
     except (asyncio.CancelledError, ConnectionError):
         raise
@@ -194,6 +218,7 @@ async def shield(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 MIDDLEWARES = (
+    track,
     errors,
     check_host,
     check_origin,

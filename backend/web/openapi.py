@@ -21,14 +21,18 @@ Schema = dict[str, Any]
 
 REF = "#/components/schemas/{name}"
 ERRORS = {
-    400: "Missing, malformed or invalid input",
+    400: "Missing, malformed or invalid input, or a path that names no usable folder",
     401: "Missing or wrong token",
     403: "Host or Origin not allowed",
-    404: "No such project, session or folder",
+    404: "No such project or session",
+    408: "The request body stopped arriving (--body-timeout)",
     409: "The session is not in a state that allows this",
     413: "Request body over 1 MiB",
     415: "Request body is not application/json",
-    503: "The server is shutting down, or its database cannot be read",
+    503: (
+        "Not now: the server is shutting down, holds its limit of event streams, or cannot "
+        "read its database"
+    ),
     507: "The store cannot write now (disk full, read-only): nothing new is taken on",
 }
 

@@ -19,7 +19,7 @@ from backend.web.keys import OPENAPI
 from backend.web.openapi import Handler, Route, openapi_document, query_names
 
 _SESSION = (404,)
-_WRITE = (400, 404, 413, 415)  # a body to read, a session to find
+_WRITE = (400, 404, 408, 413, 415)  # a body to read, a session to find
 _ACTION = (404, 409, 413, 415)  # no body; the session may not be running
 
 ROUTES: Final = (
@@ -47,7 +47,7 @@ ROUTES: Final = (
             201: (api.Project, "Created"),
             200: (api.Project, "That folder's project already existed"),
         },
-        errors=(400, 404, 413, 415, 507), body=api.NewProject,
+        errors=(400, 408, 413, 415, 507), body=api.NewProject,
     ),
     Route(
         "GET", "/api/projects/{id}", handlers.get_project, "A project with its own sessions",

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from backend.bus import SLOW, Subscriber
-from backend.errors import DatabaseUnreadable, InvalidInput
+from backend.errors import DatabaseUnreadable, InvalidInput, TooManyStreams
 from backend.protocol.events import (
     Connected,
     Heartbeat,
@@ -72,6 +72,13 @@ async def session_events(request: web.Request) -> web.StreamResponse:
     manager = request.app[MANAGER]
     manager.get_session(session_id)  # 404 before any stream starts
     after = resume_point(request)
+    stats = request.app[STREAMS]
+    if stats.full:
+        stats.refused()
+        raise TooManyStreams(
+            f"the server already holds {stats.open} event streams, as many as it may "
+            "(--max-streams); try again later, or close views you no longer watch"
+        )
     if request.method == "HEAD":
         return web.Response(headers=SSE_HEADERS)
     settings = request.app[SETTINGS]
@@ -81,6 +88,9 @@ async def session_events(request: web.Request) -> web.StreamResponse:
     client_id = secrets.token_hex(6)
     subscriber = bus.subscribe(session_id, client_id, settings.client_buffer_bytes)
     subscriber.on_close = _on_close_for(request)
+    # Counted from here, before the first await: a burst of requests must not all pass the
+    # check above while each waits for its first page.
+    stats.opened(session_id)
     try:
         manager.open_session(session_id)  # an imported session reads and follows its file
         # The first page is read before the headers go out: a database that cannot be read
@@ -96,6 +106,7 @@ async def session_events(request: web.Request) -> web.StreamResponse:
         return await _stream(request, subscriber, connected, first)
     finally:
         bus.unsubscribe(subscriber)
+        stats.closed(session_id)
 
 
 async def _stream(
@@ -104,9 +115,7 @@ async def _stream(
     """Send ``connected``, the replay that starts with ``first``, then live events."""
     session_id = subscriber.session_id
     settings = request.app[SETTINGS]
-    stats = request.app[STREAMS]
     response = web.StreamResponse(headers=SSE_HEADERS)
-    stats.opened(session_id)
     try:
         await response.prepare(request)
         await response.write(encode_retry(settings.retry_ms) + encode_control(connected))
@@ -141,8 +150,6 @@ async def _stream(
         # Headers are out: the error middleware can no longer answer. End the stream; the
         # client reconnects with its Last-Event-ID.
         log.exception("stream of session %s failed", session_id)
-    finally:
-        stats.closed(session_id)
     return response
 
 

@@ -131,7 +131,7 @@ async def test_error_codes(client: ApiClient, workdir: Path) -> None:
     assert (no_argv.value.status, no_argv.value.code) == (400, "invalid_input")
     with pytest.raises(ApiError) as bad_path:
         await client.create_project(workdir / "does-not-exist")
-    assert (bad_path.value.status, bad_path.value.code) == (404, "folder_not_found")
+    assert (bad_path.value.status, bad_path.value.code) == (400, "folder_not_found")
 
 
 def test_a_user_is_shown_the_backend_s_own_sentence() -> None:
