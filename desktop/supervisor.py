@@ -181,7 +181,8 @@ class _Child(asyncio.SubprocessProtocol):
 
     def _line(self, fd: int, raw: bytes) -> None:
         if fd == 2:
-            # The backend logs its browser URL, token included: keep it out of logs and dialogs.
+            # The backend keeps its token out of its log; an older one logged it in its browser
+            # URL, and a token must never reach our log or a dialog.
             line = self.redact(raw.decode("utf-8", "replace").rstrip("\r"))
             self.tail.append(line)
             log.debug("backend %d: %s", self.pid, line)
