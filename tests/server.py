@@ -31,7 +31,6 @@ class Server:
     ready: dict[str, Any] = field(default_factory=dict)
     stderr_path: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
-    user: int | None = None  # run as this uid (and gid of the same number): root's tests
     # Run in the child before the backend starts: resource limits, dropped privileges.
     preexec: Callable[[], None] | None = None
 
@@ -76,9 +75,6 @@ class Server:
             **os.environ, "PYTHONUNBUFFERED": "1", "HOME": str(home),
             "SESSIONDOCK_TOKEN": self.token, **self.env,
         }  # fmt: skip
-        as_user: dict[str, Any] = {}
-        if self.user is not None:
-            as_user = {"user": self.user, "group": self.user, "extra_groups": []}
         self.proc = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE,
@@ -86,7 +82,6 @@ class Server:
             stderr=stderr,
             env=env,
             preexec_fn=self.preexec,
-            **as_user,
         )
         stderr.close()
         self.ready = json.loads(self._read_ready_line())

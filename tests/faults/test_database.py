@@ -10,7 +10,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,10 +20,10 @@ import pytest
 
 from backend.store.schema import SCHEMA, VERSION
 from backend.web.sse import REPLAY_PAGE
+from tests.faults.limits import file_modes_bind
 from tests.server import Server, running_server
 from tests.sse import Stream
 
-NOBODY = 65534
 DB = "sessiondock.sqlite3"
 # Lines of 3 KB, each with its own mark at the end, which lands in its event's overflow page
 # (SQLite keeps only the first 489 bytes of such a row in the b-tree's own page). Paced, so
@@ -38,10 +37,10 @@ for i in range({LINES}):
 """
 
 
-def refused(data_dir: Path, *, user: int | None = None) -> str:
+def refused(data_dir: Path, **options: Any) -> str:
     """Start a backend that must refuse to serve: exit 2, one line on stderr (returned)."""
     (data_dir.parent / f"{data_dir.name}-stderr.log").unlink(missing_ok=True)
-    server = Server(data_dir, user=user)
+    server = Server(data_dir, **options)
     try:
         server.start()
     except RuntimeError:
@@ -120,34 +119,16 @@ def test_a_newer_schema_is_refused_untouched(data: Path) -> None:
     assert db.read_bytes() == before
 
 
-ReadOnly = Iterator[tuple[Path, int | None, Callable[[], object]]]
+# The data dir, the options of its Server, and how to make its database read-only.
+ReadOnly = Iterator[tuple[Path, dict[str, Any], Callable[[], object]]]
 
 
 @contextlib.contextmanager
 def by_mode(data: Path) -> ReadOnly:
-    """A file of mode 0444, for a backend run as uid 65534: root may write any file whatever its
-    mode. In a folder of its own, as pytest's are private to root."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root, to run the backend as another user")
-    try:
-        probe = subprocess.run(
-            [sys.executable, "-c", "import backend.cli"],
-            user=NOBODY, group=NOBODY, extra_groups=[], capture_output=True, text=True,
-        )  # fmt: skip
-        problem = probe.stderr[-300:] if probe.returncode else None
-    except OSError as exc:  # its Python lies in a folder of root's
-        problem = str(exc)
-    if problem:
-        pytest.skip(f"uid {NOBODY} cannot run the backend here: {problem}")
-    base = Path(tempfile.mkdtemp(prefix="sessiondock-faults-"))
-    base.chmod(0o755)
-    data = base / data.name
+    """A file of mode 0400, for a backend without the capabilities that let root write any
+    file whatever its mode (tests run as root, as CI does)."""
     data.mkdir(mode=0o700)
-    os.chown(data, NOBODY, NOBODY)
-    try:
-        yield data, NOBODY, lambda: (data / DB).chmod(0o444)
-    finally:
-        shutil.rmtree(base)
+    yield data, {"preexec": file_modes_bind}, lambda: (data / DB).chmod(0o400)
 
 
 @contextlib.contextmanager
@@ -161,7 +142,7 @@ def immutable(data: Path) -> ReadOnly:
             pytest.skip(f"chattr +i: {done.stderr.strip()}")
 
     try:
-        yield data, None, freeze
+        yield data, {}, freeze
     finally:
         subprocess.run(["chattr", "-i", data / DB], capture_output=True)
 
@@ -175,7 +156,7 @@ def read_only_mount(data: Path) -> ReadOnly:
     if done.returncode != 0:
         pytest.skip(f"mount: {done.stderr.strip()}")
     try:
-        yield data, None, lambda: subprocess.run(["mount", "-o", "remount,ro", data], check=True)
+        yield data, {}, lambda: subprocess.run(["mount", "-o", "remount,ro", data], check=True)
     finally:
         subprocess.run(["umount", data], check=True)
 
@@ -184,14 +165,14 @@ def read_only_mount(data: Path) -> ReadOnly:
 def test_a_read_only_database_is_refused(
     data: Path, way: Callable[[Path], contextlib.AbstractContextManager[Any]]
 ) -> None:
-    with way(data) as (data, user, make_read_only):
-        first = Server(data, user=user).start()
+    with way(data) as (data, options, make_read_only):
+        first = Server(data, **options).start()
         with first.client() as api:
             assert api.post("/api/projects", json={"path": "/"}).status_code == 201
         assert first.stop() == 0
         make_read_only()
         # Before, it served (health 200, 201 on create) and dropped every write.
-        line = refused(data, user=user)
+        line = refused(data, **options)
     assert line.startswith(f"cannot write to {data / DB}: ")
 
 
