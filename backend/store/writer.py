@@ -191,10 +191,9 @@ class Writer:
             size=sum(map(size_of, batch)),
         )
         pending: list[StoredEvent] = []
+        written = {e.session_id for e in done.events}
         # The tallies change as rows go in; a rollback must take those changes back too.
-        touched = {e.session_id for e in done.events} | {
-            item.session_id for item in batch if isinstance(item, Forget)
-        }
+        touched = written | {item.session_id for item in batch if isinstance(item, Forget)}
         saved = {sid: replace(t) for sid in touched if (t := self._tallies.get(sid)) is not None}
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -213,7 +212,7 @@ class Writer:
                     conn.execute("DELETE FROM sessions WHERE id = ?", (item.session_id,))
                     self._tallies.pop(item.session_id, None)
             self._insert(conn, pending)
-            self._settle(conn, {event.session_id for event in done.events}, done)
+            self._settle(conn, written, done)
             conn.execute("COMMIT")
         except sqlite3.Error:
             if conn.in_transaction:
