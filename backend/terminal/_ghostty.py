@@ -1,0 +1,311 @@
+"""The libghostty-vt calls the emulator makes, through pyghostty's cffi layer, with types.
+
+pyghostty's own ``Terminal`` wraps only part of the C API (no formatter options, no snapshots,
+no size or XTVERSION answers), so this module owns the terminal handle itself and is the only
+one that touches pyghostty: swapping the library means rewriting this module and ``emulator``.
+A terminal is not thread-safe; its owner serialises every call.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pyghostty import GhosttyError, ffi, lib
+
+# Grid references are tagged unions passed by value, which cffi's ABI mode cannot pass; pyghostty
+# declares a layout-identical struct and casts the symbol to it. Private, but it is the binding's
+# own answer to a libffi limit, and core.Terminal relies on it the same way.
+from pyghostty._ffi import union_fn
+
+__all__ = ["GhosttyError", "Point", "Terminal"]
+
+Emit = Literal["plain", "vt", "html"]
+Rgb = tuple[int, int, int]
+_EMIT = {
+    "plain": lib.GHOSTTY_FORMATTER_FORMAT_PLAIN,
+    "vt": lib.GHOSTTY_FORMATTER_FORMAT_VT,
+    "html": lib.GHOSTTY_FORMATTER_FORMAT_HTML,
+}
+_TAG = {
+    "active": lib.GHOSTTY_POINT_TAG_ACTIVE,
+    "screen": lib.GHOSTTY_POINT_TAG_SCREEN,
+    "history": lib.GHOSTTY_POINT_TAG_HISTORY,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A cell in one of libghostty's coordinate systems: ``active`` (the visible screen),
+    ``history`` (the scrollback, 0 the oldest row) or ``screen`` (both)."""
+
+    x: int
+    y: int
+    tag: Literal["active", "screen", "history"] = "active"
+
+
+def _check(result: int, what: str) -> None:
+    if result != lib.GHOSTTY_SUCCESS:
+        raise GhosttyError(f"{what} failed: {result}")
+
+
+def _sized(ctype: str) -> Any:
+    """A zeroed ``ctype`` with its ``size`` fields (nested ones too) set: the C API's way of
+    telling which version of a struct the caller was built against."""
+    p = ffi.new(ctype + "*")
+    _set_sizes(p)
+    return p
+
+
+def _set_sizes(p: Any) -> None:
+    struct = ffi.typeof(p).item
+    for name, field in struct.fields:
+        if name == "size":
+            p.size = ffi.sizeof(struct)
+        elif field.type.kind == "struct":
+            _set_sizes(ffi.addressof(p[0], name))
+
+
+def _take(call: Callable[[Any, Any], int], what: str) -> bytes:
+    """Bytes from one of the ``*_alloc`` functions, copied out and freed."""
+    out, size = ffi.new("uint8_t**"), ffi.new("size_t*")
+    _check(call(out, size), what)
+    try:
+        return bytes(ffi.buffer(out[0], size[0])) if size[0] else b""
+    finally:
+        if out[0] != ffi.NULL:
+            lib.ghostty_free(ffi.NULL, out[0], size[0])
+
+
+class Terminal:
+    """One libghostty-vt terminal handle, freed by ``close()`` or when collected."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self._keep: dict[str, Any] = {}  # callbacks and strings the library borrows
+        self._free = weakref.finalize(self, lib.ghostty_terminal_free, handle)
+
+    @classmethod
+    def new(cls, cols: int, rows: int) -> Terminal:
+        out = ffi.new("GhosttyTerminal*")
+        _check(lib.ghostty_terminal_new(ffi.NULL, out, cols, rows), "terminal_new")
+        return cls(out[0])
+
+    @classmethod
+    def decode(cls, data: bytes) -> Terminal:
+        """The terminal a binary snapshot (``encode``) describes, scrollback included, with no
+        options set: callbacks and limits are not part of a snapshot."""
+        decoder = ffi.new("GhosttySnapshotDecoder*")
+        source = ffi.from_buffer(data)  # borrowed until the decoder is freed
+        _check(
+            lib.ghostty_snapshot_decoder_new_buf(ffi.NULL, decoder, source, len(data)),
+            "snapshot_decoder_new",
+        )
+        try:
+            out = ffi.new("GhosttyTerminal*")
+            _check(lib.ghostty_snapshot_decoder_decode(decoder[0], out), "snapshot_decode")
+            return cls(out[0])
+        finally:
+            lib.ghostty_snapshot_decoder_free(decoder[0])
+
+    def close(self) -> None:
+        self._free()
+        # A call after this raises TypeError in cffi instead of reaching freed memory.
+        self._handle = None
+        self._keep.clear()
+
+    # Options
+
+    def set_size_t(self, option: str, value: int) -> None:
+        key = getattr(lib, f"GHOSTTY_TERMINAL_OPT_{option}")
+        _check(lib.ghostty_terminal_set(self._handle, key, ffi.new("size_t*", value)), option)
+
+    def set_bool(self, option: str, value: bool) -> None:
+        key = getattr(lib, f"GHOSTTY_TERMINAL_OPT_{option}")
+        _check(lib.ghostty_terminal_set(self._handle, key, ffi.new("bool*", value)), option)
+
+    def set_u64(self, option: str, value: int) -> None:
+        key = getattr(lib, f"GHOSTTY_TERMINAL_OPT_{option}")
+        _check(lib.ghostty_terminal_set(self._handle, key, ffi.new("uint64_t*", value)), option)
+
+    def set_string(self, option: str, value: bytes) -> None:
+        text = ffi.new("char[]", value)
+        string = ffi.new("GhosttyString*", {"ptr": ffi.cast("uint8_t*", text), "len": len(value)})
+        key = getattr(lib, f"GHOSTTY_TERMINAL_OPT_{option}")
+        _check(lib.ghostty_terminal_set(self._handle, key, string), option)
+
+    def on_write_pty(self, fn: Callable[[bytes], None]) -> None:
+        """``fn(reply)`` for each reply the terminal sends the program, during ``write``."""
+        cb = ffi.callback(
+            "GhosttyTerminalWritePtyFn", lambda _t, _u, data, n: fn(bytes(ffi.buffer(data, n)))
+        )
+        self._set_callback("WRITE_PTY", cb)
+
+    def on_size(self, fn: Callable[[], tuple[int, int, int, int]]) -> None:
+        """Answer XTWINOPS size queries (CSI 14/16/18 t) with ``fn()``: cols, rows, and a
+        cell's width and height in pixels."""
+
+        def answer(_t: Any, _u: Any, out: Any) -> bool:
+            out.columns, out.rows, out.cell_width, out.cell_height = fn()
+            return True
+
+        self._set_callback("SIZE", ffi.callback("GhosttyTerminalSizeFn", answer))
+
+    def answer_xtversion(self, name: bytes) -> None:
+        text = ffi.new("char[]", name)
+        self._keep["xtversion_text"] = text
+        reply = {"ptr": ffi.cast("uint8_t*", text), "len": len(name)}
+        cb = ffi.callback("GhosttyTerminalXtversionFn", lambda _t, _u: reply)
+        self._set_callback("XTVERSION", cb)
+
+    def _set_callback(self, option: str, cb: Any) -> None:
+        key = getattr(lib, f"GHOSTTY_TERMINAL_OPT_{option}")
+        _check(lib.ghostty_terminal_set(self._handle, key, cb), option)
+        self._keep[option] = cb
+
+    # Input and size
+
+    def write(self, data: bytes) -> None:
+        lib.ghostty_terminal_vt_write(self._handle, data, len(data))
+
+    def resize(self, cols: int, rows: int, cell_width: int, cell_height: int) -> None:
+        _check(
+            lib.ghostty_terminal_resize(self._handle, cols, rows, cell_width, cell_height),
+            "resize",
+        )
+
+    # State
+
+    def get(self, key: str, ctype: str = "uint16_t") -> Any:
+        out = ffi.new(ctype + "*")
+        data = getattr(lib, f"GHOSTTY_TERMINAL_DATA_{key}")
+        _check(lib.ghostty_terminal_get(self._handle, data, out), key)
+        return out[0]
+
+    def get_text(self, key: str) -> str:
+        out = ffi.new("GhosttyString*")
+        data = getattr(lib, f"GHOSTTY_TERMINAL_DATA_{key}")
+        _check(lib.ghostty_terminal_get(self._handle, data, out), key)
+        raw = bytes(ffi.buffer(out.ptr, out.len)) if out.len else b""
+        return raw.decode("utf-8", "replace")
+
+    def get_rgb(self, key: str) -> Rgb | None:
+        out = ffi.new("GhosttyColorRgb*")
+        data = getattr(lib, f"GHOSTTY_TERMINAL_DATA_{key}")
+        result = lib.ghostty_terminal_get(self._handle, data, out)
+        if result == lib.GHOSTTY_NO_VALUE:
+            return None
+        _check(result, key)
+        return (out.r, out.g, out.b)
+
+    def get_palette(self, key: str) -> list[Rgb]:
+        out = ffi.new("GhosttyColorRgb[256]")
+        data = getattr(lib, f"GHOSTTY_TERMINAL_DATA_{key}")
+        _check(lib.ghostty_terminal_get(self._handle, data, out), key)
+        return [(c.r, c.g, c.b) for c in out]
+
+    def mode(self, number: int, ansi: bool = False) -> bool:
+        config = ffi.new("GhosttyTerminalModeConfig*")
+        # ghostty_mode_new() is a static inline function, so its packing is repeated here.
+        config.mode = (number & 0x7FFF) | (ansi << 15)
+        _check(
+            lib.ghostty_terminal_get(self._handle, lib.GHOSTTY_TERMINAL_DATA_MODE, config), "mode"
+        )
+        return bool(config.value)
+
+    def cursor_shape(self) -> tuple[int, bool]:
+        """The cursor's visual style (GHOSTTY_RENDER_STATE_CURSOR_VISUAL_STYLE_*) and whether it
+        blinks: only the render state knows them."""
+        state = ffi.new("GhosttyRenderState*")
+        _check(lib.ghostty_render_state_new(ffi.NULL, state), "render_state_new")
+        try:
+            _check(lib.ghostty_render_state_update(state[0], self._handle), "render_state_update")
+            style = ffi.new("GhosttyRenderStateCursorVisualStyle*")
+            blinking = ffi.new("bool*")
+            for key, out in (("VISUAL_STYLE", style), ("BLINKING", blinking)):
+                data = getattr(lib, f"GHOSTTY_RENDER_STATE_DATA_CURSOR_{key}")
+                _check(lib.ghostty_render_state_get(state[0], data, out), key)
+            return int(style[0]), bool(blinking[0])
+        finally:
+            lib.ghostty_render_state_free(state[0])
+
+    # Output
+
+    def format(
+        self,
+        emit: Emit,
+        start: Point | None = None,
+        end: Point | None = None,
+        *,
+        unwrap: bool = False,
+        trim: bool = False,
+        state: bool = False,
+        palette: bool = False,
+    ) -> bytes:
+        """The active screen between ``start`` and ``end`` (everything, scrollback included,
+        without them) as plain text, VT sequences or HTML. ``state`` adds, in VT, the modes that
+        differ from their defaults (before the content), and after it the scrolling region, tab
+        stops, working directory, modifyOtherKeys, and the screen's cursor, pen, hyperlink,
+        protection, kitty keyboard flags and character sets; ``palette`` all 256 colours (OSC 4
+        in VT, CSS variables in HTML)."""
+        options = _sized("GhosttyFormatterTerminalOptions")
+        options.emit, options.unwrap, options.trim = _EMIT[emit], unwrap, trim
+        extra = options.extra
+        extra.palette = palette
+        if state:
+            for name in ("modes", "scrolling_region", "tabstops", "pwd", "keyboard"):
+                setattr(extra, name, True)
+            for name in (
+                "cursor",
+                "style",
+                "hyperlink",
+                "protection",
+                "kitty_keyboard",
+                "charsets",
+            ):
+                setattr(extra.screen, name, True)
+        if start is not None and end is not None:
+            selection = _sized("GhosttySelection")
+            selection.start, selection.end = self._ref(start), self._ref(end)
+            options.selection = selection
+        formatter = ffi.new("GhosttyFormatter*")
+        _check(
+            lib.ghostty_formatter_terminal_new(ffi.NULL, formatter, self._handle, options[0]),
+            "formatter_new",
+        )
+        try:
+            return _take(
+                lambda out, n: lib.ghostty_formatter_format_alloc(formatter[0], ffi.NULL, out, n),
+                "format",
+            )
+        finally:
+            lib.ghostty_formatter_free(formatter[0])
+
+    def _ref(self, point: Point) -> Any:
+        grid_ref = union_fn(
+            "ghostty_terminal_grid_ref",
+            "GhosttyResult(*)(GhosttyTerminal, GhosttyPointS, GhosttyGridRef*)",
+        )
+        where = ffi.new("GhosttyPointS*")
+        where.tag = _TAG[point.tag]
+        where.value.x, where.value.y = point.x, point.y
+        out = _sized("GhosttyGridRef")
+        _check(grid_ref(self._handle, where[0], out), f"grid_ref {point}")
+        return out[0]
+
+    def encode(self) -> bytes:
+        """A binary snapshot: both screens, scrollback, modes, colours, and the unfinished
+        sequence the parser is in."""
+        return _take(
+            lambda out, n: lib.ghostty_snapshot_encode_alloc(self._handle, ffi.NULL, out, n),
+            "snapshot_encode",
+        )
+
+    def continuation(self) -> bytes:
+        """The bytes of the sequence the last write left unfinished (empty at ground)."""
+        return _take(
+            lambda out, n: lib.ghostty_terminal_continuation_alloc(self._handle, ffi.NULL, out, n),
+            "continuation",
+        )
