@@ -94,9 +94,10 @@ class Terminal:
         return cls(out[0])
 
     @classmethod
-    def decode(cls, data: bytes) -> Terminal:
-        """The terminal a binary snapshot (``encode``) describes, scrollback included, with no
-        options set: callbacks and limits are not part of a snapshot."""
+    def decode(cls, data: bytes, max_continuation: int) -> Terminal:
+        """The terminal a binary snapshot (``encode``) describes, scrollback included, with
+        continuation tracking up to ``max_continuation`` bytes and no other option set:
+        callbacks and limits are not part of a snapshot."""
         decoder = ffi.new("GhosttySnapshotDecoder*")
         source = ffi.from_buffer(data)  # borrowed until the decoder is freed
         _check(
@@ -104,6 +105,14 @@ class Terminal:
             "snapshot_decoder_new",
         )
         try:
+            # Tracking enabled after the decode could not reconstruct a sequence the snapshot
+            # was taken inside, and the terminal could then not be encoded until it ended.
+            for option, value in (
+                ("MAX_CONTINUATION_BYTES", ffi.new("size_t*", max_continuation)),
+                ("RETAIN_CONTINUATION", ffi.new("bool*", True)),
+            ):
+                key = getattr(lib, f"GHOSTTY_SNAPSHOT_DECODER_OPT_{option}")
+                _check(lib.ghostty_snapshot_decoder_set(decoder[0], key, value), option)
             out = ffi.new("GhosttyTerminal*")
             _check(lib.ghostty_snapshot_decoder_decode(decoder[0], out), "snapshot_decode")
             return cls(out[0])

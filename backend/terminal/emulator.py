@@ -118,7 +118,7 @@ class Emulator:
         terminfo: str = "xterm-256color",
     ) -> Emulator:
         """The emulator a ``state()`` came from, to be fed the output that followed it."""
-        terminal = Terminal.decode(state)
+        terminal = Terminal.decode(state, CONTINUATION_MAX_BYTES)
         cols, rows = int(terminal.get("COLS")), int(terminal.get("ROWS"))
         return cls(
             cols,
@@ -285,7 +285,7 @@ class Emulator:
         """The primary screen behind the active alternate one. libghostty's formatter draws the
         active screen only, so a copy of the terminal leaves the alternate screen the way the
         program entered it (1049 also restores the primary's cursor) and draws that."""
-        copy = Terminal.decode(self._term.encode())
+        copy = Terminal.decode(self._term.encode(), CONTINUATION_MAX_BYTES)
         try:
             entered = next((n for n in (1049, 1047, 47) if copy.mode(n)), 1049)
             # CAN first: the copy's parser may be inside the sequence the output broke off in.
