@@ -26,7 +26,7 @@ def lines(emu: Emulator) -> list[str]:
 def replay(emu: Emulator, scrollback_lines: int | None = None) -> Emulator:
     """A fresh emulator of the same size fed ``emu``'s snapshot, as a browser would be."""
     cols, rows = emu.size
-    copy = Emulator(cols, rows, scrollback_lines=1000)
+    copy = Emulator(cols, rows, scrollback_lines=100_000)  # never trims what it gets
     # A snapshot asks nothing: a client that replays it must have nothing to answer.
     assert copy.feed(emu.snapshot_vt(scrollback_lines)) == b""
     return copy
@@ -254,16 +254,24 @@ def test_a_snapshot_ends_inside_the_unfinished_sequence(emulator: Emulator) -> N
 
 
 def test_the_scrollback_is_bounded() -> None:
-    emu = Emulator(20, 5, scrollback_lines=300)
-    emu.feed(b"".join(b"line %d\r\n" % i for i in range(5000)))
-    # libghostty frees history a page at a time: a little over the bound, never unbounded
-    assert 300 <= emu.scrollback_rows < 1000
-    copy = replay(emu)
-    assert copy.scrollback_rows == 300
-    assert copy.snapshot_vt(scrollback_lines=1).startswith(b"\x1bcline 4995\x1b[0m\r\n")
+    emu = Emulator(80, 5, scrollback_lines=2000)
+    emu.feed(b"".join(b"line %d\r\n" % i for i in range(20_000)))
+    # libghostty frees history a page (here about 580 rows) at a time.
+    held = emu.scrollback_rows
+    assert 1000 <= held <= 2000
+    assert replay(emu).scrollback_rows == held
+    # The screen shows lines 19996 to 19999 above the cursor; the newest history line is 19995.
+    assert emu.snapshot_vt(scrollback_lines=1).startswith(b"\x1bcline 19995\x1b[0m\r\n")
     assert replay(emu, scrollback_lines=10).scrollback_rows == 10
     assert replay(emu, scrollback_lines=0).scrollback_rows == 0
-    assert copy.screen_text() == emu.screen_text()
+    assert replay(emu, scrollback_lines=0).screen_text() == emu.screen_text()
+
+
+def test_a_snapshot_never_carries_more_than_the_bound() -> None:
+    emu = Emulator(80, 5, scrollback_lines=100)  # under a page: libghostty keeps more
+    emu.feed(b"".join(b"line %d\r\n" % i for i in range(1000)))
+    assert emu.scrollback_rows > 100
+    assert replay(emu).scrollback_rows == 100
 
 
 # Persistence

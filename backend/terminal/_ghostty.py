@@ -127,9 +127,11 @@ class Terminal:
 
     # Options
 
-    def set_size_t(self, option: str, value: int) -> None:
+    def set_size_t(self, option: str, value: int | None) -> None:
+        """``None`` passes NULL, which for a limit means none."""
         key = getattr(lib, f"GHOSTTY_TERMINAL_OPT_{option}")
-        _check(lib.ghostty_terminal_set(self._handle, key, ffi.new("size_t*", value)), option)
+        pointer = ffi.NULL if value is None else ffi.new("size_t*", value)
+        _check(lib.ghostty_terminal_set(self._handle, key, pointer), option)
 
     def set_bool(self, option: str, value: bool) -> None:
         key = getattr(lib, f"GHOSTTY_TERMINAL_OPT_{option}")

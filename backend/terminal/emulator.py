@@ -79,7 +79,11 @@ class Modes:
 
 
 class Emulator:
-    """A headless terminal of ``cols`` by ``rows`` with at most ``scrollback_lines`` of history.
+    """A headless terminal of ``cols`` by ``rows`` that keeps about ``scrollback_lines`` of
+    history (and, if given, about ``scrollback_bytes`` of memory for it). libghostty frees
+    history a page at a time (some hundreds of rows, fewer on wide screens): it holds up to a
+    page fewer rows than the bound, or more while the bound is under a page. Snapshots never
+    carry more than the bound.
 
     Feed it every byte of the program's output in order; write what ``feed`` and ``resize``
     return to the program's PTY, once. Not thread-safe: one owner calls it.
@@ -95,6 +99,7 @@ class Emulator:
         rows: int = 24,
         *,
         scrollback_lines: int = DEFAULT_SCROLLBACK_LINES,
+        scrollback_bytes: int | None = None,
         answer_kitty_keyboard: bool = True,
         name: str = "SessionDock",
         terminfo: str = "xterm-256color",
@@ -103,7 +108,7 @@ class Emulator:
         if not (cols > 0 and rows > 0 and scrollback_lines >= 0):
             raise ValueError(f"bad size {cols}x{rows} or scrollback {scrollback_lines}")
         self._term = _terminal if _terminal is not None else Terminal.new(cols, rows)
-        self._scrollback_lines = scrollback_lines
+        self._scrollback_lines, self._scrollback_bytes = scrollback_lines, scrollback_bytes
         self._replies: list[bytes] = []
         self._configure(answer_kitty_keyboard, name, terminfo)
 
@@ -113,6 +118,7 @@ class Emulator:
         state: bytes,
         *,
         scrollback_lines: int = DEFAULT_SCROLLBACK_LINES,
+        scrollback_bytes: int | None = None,
         answer_kitty_keyboard: bool = True,
         name: str = "SessionDock",
         terminfo: str = "xterm-256color",
@@ -124,6 +130,7 @@ class Emulator:
             cols,
             rows,
             scrollback_lines=scrollback_lines,
+            scrollback_bytes=scrollback_bytes,
             answer_kitty_keyboard=answer_kitty_keyboard,
             name=name,
             terminfo=terminfo,
@@ -142,6 +149,9 @@ class Emulator:
         term.answer_xtversion(name.encode())
         term.set_string("TERMINFO_NAME", terminfo.encode())
         term.set_size_t("SCROLLBACK_MAX_LINES", self._scrollback_lines)
+        # libghostty also bounds the scrollback in bytes, by default to 10,000: in effect one
+        # page of a few hundred rows, whatever the line bound says.
+        term.set_size_t("SCROLLBACK_MAX_BYTES", self._scrollback_bytes)
         # Needed to snapshot (binary or VT) while a sequence is unfinished, as a chunk of output
         # can end in the middle of one.
         term.set_size_t("CONTINUATION_MAX_BYTES", CONTINUATION_MAX_BYTES)
@@ -224,8 +234,7 @@ class Emulator:
 
     @property
     def scrollback_rows(self) -> int:
-        """Rows of history held now; libghostty frees them a page at a time, so this can pass
-        the bound by up to a page (a few hundred rows) before the oldest go."""
+        """Rows of history held now (see the class's note on the bound)."""
         return int(self._term.get("SCROLLBACK_ROWS", "size_t"))
 
     def screen_text(self) -> str:
