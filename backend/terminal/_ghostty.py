@@ -154,12 +154,19 @@ class Terminal:
         )
         self._set_callback("WRITE_PTY", cb)
 
-    def on_size(self, fn: Callable[[], tuple[int, int, int, int]]) -> None:
-        """Answer XTWINOPS size queries (CSI 14/16/18 t) with ``fn()``: cols, rows, and a
-        cell's width and height in pixels."""
+    def answer_size(self, cell_width: int, cell_height: int) -> None:
+        """Answer XTWINOPS size queries (CSI 14/16/18 t) with the terminal's size and cells of
+        ``cell_width`` by ``cell_height`` pixels."""
 
-        def answer(_t: Any, _u: Any, out: Any) -> bool:
-            out.columns, out.rows, out.cell_width, out.cell_height = fn()
+        def answer(handle: Any, _u: Any, out: Any) -> bool:
+            # From the handle the library passes: a closure over self would make a cycle.
+            for field, key in (("columns", "COLS"), ("rows", "ROWS")):
+                value = ffi.new("uint16_t*")
+                data = getattr(lib, f"GHOSTTY_TERMINAL_DATA_{key}")
+                if lib.ghostty_terminal_get(handle, data, value) != lib.GHOSTTY_SUCCESS:
+                    return False
+                setattr(out, field, value[0])
+            out.cell_width, out.cell_height = cell_width, cell_height
             return True
 
         self._set_callback("SIZE", ffi.callback("GhosttyTerminalSizeFn", answer))

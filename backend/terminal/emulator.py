@@ -145,7 +145,7 @@ class Emulator:
                 replies.append(data)
 
         term.on_write_pty(reply)
-        term.on_size(self._size_report)
+        term.answer_size(CELL_WIDTH_PX, CELL_HEIGHT_PX)
         term.answer_xtversion(name.encode())
         term.set_string("TERMINFO_NAME", terminfo.encode())
         term.set_size_t("SCROLLBACK_MAX_LINES", self._scrollback_lines)
@@ -159,10 +159,6 @@ class Emulator:
         # them would make programs send what no client draws, and images would cost memory here.
         term.set_u64("KITTY_IMAGE_STORAGE_LIMIT", 0)
         term.set_bool("GLYPH_PROTOCOL", False)
-
-    def _size_report(self) -> tuple[int, int, int, int]:
-        cols, rows = self.size
-        return cols, rows, CELL_WIDTH_PX, CELL_HEIGHT_PX
 
     def close(self) -> None:
         """Free the native terminal now (garbage collection would, later)."""
