@@ -178,6 +178,12 @@ SCENARIOS = {
     "soft wraps and wide characters": b"x" * 95
     + "\r\n12345678901234567890123456789012345678日本語🎉\r\nend".encode(),
     "pending wrap at the bottom right": b"\r\n" * 9 + b"y" * 40,
+    # The row the wrapped line continued on moves down; a blank row continues it now.
+    "a line inserted below a wrapped line": b"x" * 45
+    + b"\x1b[L"
+    + b"\r\n" * 12
+    + b"x" * 45
+    + b"\x1b[L",
     "colours": b"\x1b[1;4;38;5;196mbold red\x1b[0m \x1b[48;2;10;200;30mgreen\x1b[0m \x1b[7minv"
     b"\x1b]4;3;rgb:12/34/56\x1b\\\x1b]11;rgb:20/20/20\x1b\\\x1b[33myellow-ish\x1b[0m",
     "title": b"\x1b]0;my title\x07prompt$ ",

@@ -331,13 +331,17 @@ def _screen_vt(term: Terminal, history_limit: int) -> bytes:
     shown = min(history, history_limit)
     out = []
     if shown:
+        # Row by row, soft wraps as line breaks: the formatter's unwrapping loses a blank row
+        # that continues a wrapped one (as after "xxxxxx" and IL in 5 columns), and edited
+        # screens have those. A client then keeps these lines as they are when it resizes.
         start, end = Point(0, history - shown, "history"), Point(cols - 1, history - 1, "history")
-        out.append(term.format("vt", start, end, unwrap=True))
-        # The formatter leaves out blank rows at the end of what it draws, so the screen is
-        # drawn on its own, below the history: these newlines scroll all of it off the screen.
-        # (A line wrapped from the history onto the screen becomes two lines there.)
-        out.append(b"\x1b[0m" + b"\r\n" * rows)
-    screen = term.format("vt", Point(0, 0), Point(cols - 1, rows - 1), unwrap=True, state=True)
+        text = term.format("vt", start, end)
+        out.append(text)
+        # The formatter leaves out the blank rows at the end of what it draws: count what it
+        # drew, then scroll all of the history off the screen, which is drawn on its own.
+        drawn = text.count(b"\r\n") + 1 if text else 1
+        out.append(b"\x1b[0m" + b"\r\n" * (shown + rows - drawn))
+    screen = term.format("vt", Point(0, 0), Point(cols - 1, rows - 1), state=True)
     modes = _MODE_BLOCK.match(screen)
     block = modes.group() if modes else b""
     rest = screen[len(block) :]
