@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from backend.terminal.emulator import Cursor, Emulator, Modes
+from backend.terminal.emulator import Cursor, Emulator, EmulatorError, Modes
 
 ESC = b"\x1b"
 
@@ -295,6 +295,16 @@ def test_a_state_restores_the_whole_emulator() -> None:
     restored.feed(b"\x1b[?1049l")
     emu.feed(b"\x1b[?1049l")
     assert restored.snapshot_vt() == emu.snapshot_vt()
+
+
+def test_some_states_cannot_be_encoded_yet_but_the_screen_can_be_drawn() -> None:
+    emu = Emulator(20, 4)
+    emu.feed(b"$ vi\x1b[?1049hediting\x1b_\xc2\x9b")  # inside an APC string, after U+009B
+    with pytest.raises(EmulatorError):
+        emu.state()
+    assert replay(emu).screen_text() == emu.screen_text()  # the primary behind it is lost
+    emu.feed(b"\x1b\\")
+    assert Emulator.restore(emu.state()).screen_text() == emu.screen_text()
 
 
 def test_close_twice_is_harmless() -> None:

@@ -290,7 +290,14 @@ class Emulator:
         """The primary screen behind the active alternate one. libghostty's formatter draws the
         active screen only, so a copy of the terminal leaves the alternate screen the way the
         program entered it (1049 also restores the primary's cursor) and draws that."""
-        copy = Terminal.decode(self._term.encode(), CONTINUATION_MAX_BYTES)
+        try:
+            state = self._term.encode()
+        except GhosttyError:
+            # libghostty cannot encode while the output is inside an APC, PM or SOS string
+            # holding U+009B, nor inside a sequence longer than CONTINUATION_MAX_BYTES. Rare and
+            # brief: the client gets the alternate screen over an empty primary.
+            return b""
+        copy = Terminal.decode(state, CONTINUATION_MAX_BYTES)
         try:
             entered = next((n for n in (1049, 1047, 47) if copy.mode(n)), 1049)
             # CAN first: the copy's parser may be inside the sequence the output broke off in.
@@ -319,7 +326,8 @@ class Emulator:
     def state(self) -> bytes:
         """The whole emulator as bytes (libghostty's binary snapshot, both screens and all the
         scrollback, about 1 KB for a small screen), for ``restore``. Raises EmulatorError while
-        the output is inside a sequence longer than CONTINUATION_MAX_BYTES."""
+        the output is inside a sequence longer than CONTINUATION_MAX_BYTES, or inside an APC,
+        PM or SOS string holding U+009B (a libghostty bug): try again after more output."""
         return self._term.encode()
 
 
