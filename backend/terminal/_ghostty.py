@@ -13,14 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pyghostty import GhosttyError, ffi, lib
+from pyghostty import ffi, lib
 
 # Grid references are tagged unions passed by value, which cffi's ABI mode cannot pass; pyghostty
 # declares a layout-identical struct and casts the symbol to it. Private, but it is the binding's
 # own answer to a libffi limit, and core.Terminal relies on it the same way.
 from pyghostty._ffi import union_fn
 
-__all__ = ["GhosttyError", "Point", "Terminal"]
+__all__ = ["EmulatorError", "Point", "Terminal"]
 
 Emit = Literal["plain", "vt", "html"]
 Rgb = tuple[int, int, int]
@@ -46,9 +46,13 @@ class Point:
     tag: Literal["active", "screen", "history"] = "active"
 
 
+class EmulatorError(RuntimeError):
+    """A libghostty-vt call failed; the message names it and its GhosttyResult."""
+
+
 def _check(result: int, what: str) -> None:
     if result != lib.GHOSTTY_SUCCESS:
-        raise GhosttyError(f"{what} failed: {result}")
+        raise EmulatorError(f"{what} failed: {result}")
 
 
 def _sized(ctype: str) -> Any:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from backend.terminal._ghostty import GhosttyError, Point, Terminal
+from backend.terminal._ghostty import EmulatorError, Point, Terminal
 
 __all__ = ["DEFAULT_SCROLLBACK_LINES", "Cursor", "Emulator", "EmulatorError", "Modes"]
 
@@ -23,8 +23,6 @@ CELL_WIDTH_PX, CELL_HEIGHT_PX = 8, 16
 # libghostty keeps the bytes of a sequence left unfinished at the end of a chunk only up to this,
 # and a binary snapshot cannot be taken inside a longer one (a huge OSC 52, say) until it ends.
 CONTINUATION_MAX_BYTES = 1 << 20
-
-EmulatorError = GhosttyError
 
 MouseTracking = Literal["none", "x10", "normal", "button", "any"]
 MouseEncoding = Literal["default", "utf8", "sgr", "urxvt", "sgr-pixels"]
@@ -213,7 +211,7 @@ class Emulator:
     @property
     def modes(self) -> Modes:
         mode = self._term.mode
-        # Several can be set at once; the last in each list wins, as in xterm.
+        # Several can be set at once: the snapshot sets them in this order, so the last wins.
         none: MouseTracking = "none"
         default: MouseEncoding = "default"
         tracking = next((kind for n, kind in reversed(_MOUSE_TRACKING) if mode(n)), none)
@@ -292,7 +290,7 @@ class Emulator:
         program entered it (1049 also restores the primary's cursor) and draws that."""
         try:
             state = self._term.encode()
-        except GhosttyError:
+        except EmulatorError:
             # libghostty cannot encode while the output is inside an APC, PM or SOS string
             # holding U+009B, nor inside a sequence longer than CONTINUATION_MAX_BYTES. Rare and
             # brief: the client gets the alternate screen over an empty primary.
@@ -316,7 +314,7 @@ class Emulator:
     def _continuation(self) -> bytes:
         try:
             return self._term.continuation()
-        except GhosttyError:
+        except EmulatorError:
             # Longer than CONTINUATION_MAX_BYTES: a client shows the rest of that sequence as
             # text, once, rather than get no screen.
             return b""
