@@ -56,6 +56,8 @@ export const api = {
   deleteSession: (sessionId) => request("DELETE", `/api/session/${id(sessionId)}`),
   prompt: (sessionId, command) =>
     request("POST", `/api/session/${id(sessionId)}/prompt`, { command }),
+  /** Keys and pastes for a terminal session's program, written as they are (no newline added). */
+  input: (sessionId, data) => request("POST", `/api/session/${id(sessionId)}/input`, { data }),
   interrupt: (sessionId) => request("POST", `/api/session/${id(sessionId)}/interrupt`),
   stop: (sessionId) => request("POST", `/api/session/${id(sessionId)}/stop`),
   signal: (sessionId, signal) =>

@@ -1,7 +1,8 @@
 // The SessionDock page: projects, their sessions, one live session view with its prompt.
-// The REST calls are in api.js, the stream client in sse-client.js, the terminal output view in
-// output.js, the view of agent (Claude Code) sessions in agent.js, the rules of Interrupt, Stop
-// and Continue (and of status labels) in actions.js.
+// The REST calls are in api.js, the stream client in sse-client.js, the view of terminal sessions
+// (xterm.js) in terminal.js, the output view of pipe sessions in output.js, the view of agent
+// (Claude Code) sessions in agent.js, the rules of Interrupt, Stop and Continue (and of status
+// labels) in actions.js.
 
 import * as actions from "./actions.js";
 import {
@@ -22,6 +23,7 @@ import { api, ApiError } from "./api.js";
 import { sessionCost } from "./format.js";
 import { DEFAULT_MAX_LINES, OutputView } from "./output.js";
 import { oncePerFrame } from "./tail.js";
+import { TerminalView } from "./terminal.js";
 
 const { SessionEventStream } = globalThis;
 
@@ -33,6 +35,11 @@ const MAX_LINES_KEY = "sessiondock.maxLines";
 const AGENT_EVENTS = ["output", "operations-detected", "prompt", "status", "error", "raw"];
 
 const $ = (selector) => document.querySelector(selector);
+
+/** A session in a PTY (a shell or a command): shown by xterm.js, typed into directly. */
+function isTerminal(session) {
+  return session?.tty === true && !isAgent(session);
+}
 
 function formatTime(ms) {
   if (!ms) return "";
@@ -90,7 +97,7 @@ class App {
     this.projectId = null;
     this.sessions = [];
     this.sessionId = null;
-    this.views = new Map(); // session id -> {output, lastEventId}, most recent last
+    this.views = new Map(); // session id -> {output, lastEventId, agent, terminal}, most recent last
     this.keptChars = KEPT_CHARS;
     this.stream = null;
     this.history = [];
@@ -153,11 +160,6 @@ class App {
       if (item) this.openSession(item.dataset.id);
     });
     window.addEventListener("hashchange", () => this.run(() => this.followRoute()));
-    let resizeTimer = null;
-    window.addEventListener("resize", () => {
-      clearTimeout(resizeTimer);
-      resizeTimer = setTimeout(() => this.run(() => this.resizeTerminal()), 300);
-    });
     // Release the stream as the page goes away (or into the back-forward cache).
     window.addEventListener("pagehide", () => this.closeStream());
     window.addEventListener("pageshow", (event) => {
@@ -299,7 +301,7 @@ class App {
     if (!project) return;
     if (!(await actions.confirmRemoveProject(project))) return;
     await api.removeProject(project.id);
-    for (const session of this.sessions) this.views.delete(session.id);
+    for (const session of this.sessions) this.forgetView(session.id);
     await this.selectProject(null);
     await this.refreshProjects();
   }
@@ -451,6 +453,9 @@ class App {
       $(id).title = title;
     }
     $("#delete-session").disabled = !session;
+    // A terminal takes its keys itself, as any terminal: no line box under it.
+    const view = this.currentView();
+    $(".prompt-row").hidden = Boolean(view?.terminal);
     const prompt = $("#prompt");
     const wasFocused = document.activeElement === prompt;
     const open = (running || continued) && !waiting;
@@ -469,7 +474,8 @@ class App {
     $("#command").value = "";
     await this.refreshSessions();
     this.openSession(session.id);
-    $("#prompt").focus();
+    if (this.currentView()?.terminal) this.currentView().output.focus();
+    else $("#prompt").focus();
   }
 
   async newAgentSession() {
@@ -508,7 +514,7 @@ class App {
     if (!session) return;
     if (!(await actions.ask(actions.deleteQuestion(session), "Delete"))) return;
     this.openSession(null);
-    this.views.delete(session.id);
+    this.forgetView(session.id);
     await api.deleteSession(session.id);
     await this.refreshSessions();
   }
@@ -531,13 +537,18 @@ class App {
     }
     let view = this.views.get(sessionId);
     if (view) {
-      this.views.delete(sessionId);
+      this.views.delete(sessionId); // and back in, as the most recent
     } else {
       const session = this.sessions.find((s) => s.id === sessionId);
-      const output = isAgent(session)
-        ? new AgentView({ maxItems: this.maxItems, workingDir: session.workingDir })
-        : new OutputView({ maxLines: this.maxLines });
-      view = { output, lastEventId: null, agent: isAgent(session) };
+      let output;
+      if (isAgent(session)) {
+        output = new AgentView({ maxItems: this.maxItems, workingDir: session.workingDir });
+      } else if (isTerminal(session)) {
+        output = this.terminalView(sessionId);
+      } else {
+        output = new OutputView({ maxLines: this.maxLines });
+      }
+      view = { output, lastEventId: null, agent: isAgent(session), terminal: isTerminal(session) };
     }
     this.views.set(sessionId, view);
     this.trimViews();
@@ -547,14 +558,42 @@ class App {
     };
     view.output.onShown = () => this.renderLinesInfo();
     host.replaceChildren(view.output.element);
-    $("#follow").hidden = view.output.follow;
-    if (view.output.follow) view.output.scrollToEnd();
+    if (view.terminal) {
+      $("#follow").hidden = true; // xterm scrolls by itself, and follows output unless scrolled up
+      view.output.shown(); // sized (its fit addon asks the backend for the room it has) and focused
+    } else {
+      $("#follow").hidden = view.output.follow;
+      if (view.output.follow) view.output.scrollToEnd();
+    }
     this.renderSessions();
     const returned = this.givenBack.get(sessionId);
     this.givenBack.delete(sessionId);
     if (returned !== undefined && !$("#prompt").value) $("#prompt").value = returned;
     this.openStream(sessionId);
-    this.run(() => this.resizeTerminal());
+  }
+
+  /** A terminal session's view: it types into the session and sizes it while the session runs. */
+  terminalView(sessionId) {
+    const running = () => this.sessions.find((s) => s.id === sessionId)?.status === "running";
+    return new TerminalView({
+      sessionId,
+      canType: running,
+      canResize: running,
+      onError: (error) => {
+        // Ended meanwhile: not an error (there is nothing left to type into); the list says so.
+        if (error instanceof ApiError && error.code === "session_not_running") {
+          this.run(() => this.refreshSessions());
+        } else {
+          this.handleError(error);
+        }
+      },
+    });
+  }
+
+  /** Drop a session's view for good (a terminal's xterm and its WebGL context with it). */
+  forgetView(sessionId) {
+    this.views.get(sessionId)?.output.dispose?.();
+    this.views.delete(sessionId);
   }
 
   /** Forget the views shown longest ago beyond KEPT_VIEWS, and while the views other than the one
@@ -564,7 +603,7 @@ class App {
     let chars = others.reduce((sum, [, view]) => sum + (view.output.chars ?? 0), 0);
     for (const [id, view] of others) {
       if (this.views.size <= KEPT_VIEWS && chars <= this.keptChars) break;
-      this.views.delete(id);
+      this.forgetView(id);
       chars -= view.output.chars ?? 0;
     }
   }
@@ -573,7 +612,11 @@ class App {
     this.closeStream();
     const view = this.views.get(sessionId);
     if (!view) return;
-    const stream = new SessionEventStream(sessionId, { lastEventId: view.lastEventId });
+    // A terminal attaches to the screen: a snapshot of it first, not the whole history.
+    const stream = new SessionEventStream(sessionId, {
+      lastEventId: view.lastEventId,
+      attach: view.terminal ? "screen" : null,
+    });
     this.stream = stream;
     const mine = (handler) => (data, meta) => {
       if (this.stream === stream) handler(data, meta);
@@ -609,7 +652,16 @@ class App {
       stream.on("prompt", mine(live((data) => this.promptQueued(sessionId, data))));
       return;
     }
-    // A terminal: output through the ANSI renderer, everything else as notices.
+    if (view.terminal) {
+      stream.on("snapshot", mine((data) => view.output.snapshot(data)));
+      stream.on("output", mine((data) => view.output.write(data.content)));
+      stream.on("resize", mine((data) => view.output.resize(data.cols, data.rows)));
+      stream.on("resize", mine(() => this.renderLinesInfo()));
+      stream.on("snapshot", mine(() => this.renderLinesInfo()));
+      stream.on("error", mine((data) => view.output.notice(`error: ${data.message ?? ""}`)));
+      return; // its prompt events are lines typed by the API's /prompt: already in the output
+    }
+    // Pipes: output through the ANSI renderer, everything else as notices.
     stream.on("output", mine((data) => view.output.write(data.content)));
     stream.on("error", mine((data) => view.output.notice(`error: ${data.message ?? ""}`)));
     stream.on("prompt", mine((data) => {
@@ -699,6 +751,10 @@ class App {
     if (!view) return;
     if (view.agent) {
       $("#lines-info").textContent = view.output.describe();
+      return;
+    }
+    if (view.terminal) {
+      $("#lines-info").textContent = `${view.output.cols}×${view.output.rows}`;
       return;
     }
     const { lines, dropped } = view.output;
@@ -807,8 +863,8 @@ class App {
     }
   }
 
-  // The terminal's size follows the view, as in the desktop app.
-
+  /** The size a new session starts with: what fits the output area (a terminal view then
+   * fits itself exactly, once shown). */
   terminalSize() {
     const host = $("#output-host");
     const probe = element("span", { className: "measure" }, "0".repeat(100));
@@ -819,17 +875,6 @@ class App {
     const lineHeight = box.height || 16;
     const clamp = (n) => Math.min(1000, Math.max(2, Math.floor(n)));
     return { cols: clamp((host.clientWidth - 16) / charWidth), rows: clamp((host.clientHeight - 8) / lineHeight) };
-  }
-
-  async resizeTerminal() {
-    const session = this.currentSession();
-    if (!session || session.status !== "running" || session.tty === false || isAgent(session)) return;
-    const { cols, rows } = this.terminalSize();
-    try {
-      await api.resize(session.id, cols, rows);
-    } catch (error) {
-      if (!(error instanceof ApiError && error.status === 409)) throw error; // ended meanwhile
-    }
   }
 }
 

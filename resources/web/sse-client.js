@@ -5,8 +5,9 @@
 //
 //   const stream = new SessionEventStream(sessionId, {reconnectInterval: 1000});
 //   stream.on("output", (data, meta) => ...);   // meta = {id, type}; also status, prompt, error,
-//   stream.on("connected", (data) => ...);      //   operations-detected, raw, history-trimmed, heartbeat,
-//                                               //   storage-error, storage-restored
+//   stream.on("connected", (data) => ...);      //   operations-detected, raw, resize, snapshot,
+//                                               //   history-trimmed, heartbeat, storage-error,
+//                                               //   storage-restored
 //   stream.on("reconnecting", ({attempt, delay, reason}) => ...);   // delay in ms, or null when
 //   stream.on("disconnected", ({reason, code, message}) => ...);    //   the browser retries itself
 //   stream.on("state", ({state, attempt, delay, reason}) => ...);   // connecting, connected,
@@ -25,10 +26,16 @@
 //    network that silently died) is replaced the same way.
 // Each stored event carries its id; the last one seen is the resume point, and a stored event at
 // or below it is dropped, so replays after any of the above never show anything twice.
+//
+// A terminal session's view opens its stream with {attach: "screen"} (and every reconnect keeps
+// it): the backend then starts with a `snapshot`, the screen as it is, instead of the whole
+// history, and sends one again after a reconnect whose gap it will not replay. A snapshot is never
+// dropped; it carries the id of the last event it covers, which becomes the resume point.
 (function (global) {
   "use strict";
 
-  const STORED = ["output", "status", "prompt", "error", "operations-detected", "raw"];
+  const STORED = ["output", "status", "prompt", "error", "operations-detected", "raw", "resize"];
+  const SNAPSHOT = "snapshot";
   // Events without an id, about the stream and never stored (backend/protocol/events.py). While
   // the backend cannot store anything (disk full, read-only database) the session is paused:
   // storage-error says so when it starts (and after the replay to a stream that connects
@@ -79,6 +86,8 @@
         watchdogFactor: 3,
         heartbeat: sharedEstimate,
         lastEventId: null,
+        attach: null, // "screen": start with a snapshot of a terminal session's screen
+        scrollback: null, // lines of history in that snapshot (the backend's default if null)
         ...options,
       };
       this.heartbeat = this.options.heartbeat ?? sharedEstimate;
@@ -134,8 +143,14 @@
 
     get url() {
       const path = `/api/session/${encodeURIComponent(this.sessionId)}/events`;
-      const query = this.lastEventId === null ? "" : `?lastEventId=${this.lastEventId}`;
-      return `${this.options.baseUrl}${path}${query}`;
+      const query = new URLSearchParams();
+      if (this.options.attach !== null) query.set("attach", this.options.attach);
+      if (this.options.attach !== null && this.options.scrollback !== null) {
+        query.set("scrollback", String(this.options.scrollback));
+      }
+      if (this.lastEventId !== null) query.set("lastEventId", String(this.lastEventId));
+      const search = query.toString();
+      return `${this.options.baseUrl}${path}${search ? `?${search}` : ""}`;
     }
 
     // Connecting
@@ -147,7 +162,7 @@
       this.stats.opened += 1;
       this._lastHeartbeatAt = null;
       this._bound = new Set();
-      for (const name of new Set([...STORED, ...CONTROL, ...this._listeners.keys()])) {
+      for (const name of new Set([...STORED, SNAPSHOT, ...CONTROL, ...this._listeners.keys()])) {
         this._bind(es, name);
       }
       this._setState(this.attempt ? "reconnecting" : "connecting", { attempt: this.attempt });
@@ -184,6 +199,14 @@
         }
         this.lastEventId = id;
         this._emit(name, data, { id, type: name });
+        return;
+      }
+      if (name === SNAPSHOT) {
+        // The screen up to its id, whatever came before: what follows must come after it.
+        this._lastHeartbeatAt = null;
+        const id = Number(event.lastEventId);
+        if (Number.isFinite(id) && event.lastEventId !== "") this.lastEventId = id;
+        this._emit(name, data, { id: this.lastEventId, type: name });
         return;
       }
       if (name === "heartbeat") {
