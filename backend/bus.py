@@ -106,6 +106,9 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscriber]] = {}
+        # The backend's own followers of a session (a terminal's emulator): called with each
+        # committed event in order, never cut off, never awaited.
+        self._observers: dict[str, Callable[[StoredEvent], None]] = {}
         self.events_emitted = 0
         self.events_by_type: Counter[str] = Counter()
         self.slow_clients_dropped = 0
@@ -123,13 +126,26 @@ class EventBus:
         if not subscribers:
             del self._subscribers[subscriber.session_id]
 
+    def observe(self, session_id: str, callback: Callable[[StoredEvent], None] | None) -> None:
+        """Call ``callback`` with every event of the session published from now on (None: stop).
+        One observer per session."""
+        if callback is None:
+            self._observers.pop(session_id, None)
+        else:
+            self._observers[session_id] = callback
+
     def has_subscribers(self, session_id: str) -> bool:
         return bool(self._subscribers.get(session_id))
 
     def publish(self, events: list[StoredEvent]) -> None:
+        observers = self._observers
         for event in events:
             self.events_emitted += 1
             self.events_by_type[event.type] += 1
+            if observers:
+                observer = observers.get(event.session_id)
+                if observer is not None:
+                    observer(event)
             subscribers = self._subscribers.get(event.session_id)
             if not subscribers:
                 continue

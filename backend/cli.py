@@ -56,6 +56,13 @@ def _count(value: str) -> int:
     return number
 
 
+def _lines(value: str) -> int:
+    number = int(value)
+    if not 0 <= number <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1000000: {value}")
+    return number
+
+
 def _port(value: str) -> int:
     number = int(value)
     if not 0 <= number <= 65535:
@@ -96,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-session-mb", type=_positive, default=50.0, metavar="MB",
         help="stored output per session before the oldest is trimmed",
+    )  # fmt: skip
+    serve.add_argument(
+        "--scrollback-lines", type=_lines, default=10_000, metavar="N",
+        help="lines of history each terminal session's screen keeps (the stored output is whole)",
     )  # fmt: skip
     serve.add_argument(
         "--client-buffer-mb", type=_positive, default=4.0, metavar="MB",
@@ -182,6 +193,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         allowed_hosts=tuple(name.lower() for name in args.allowed_host),
         max_session_bytes=int(args.max_session_mb * MIB),
         client_buffer_bytes=int(args.client_buffer_mb * MIB),
+        scrollback_lines=args.scrollback_lines,
         max_streams=args.max_streams or default_max_streams(),
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,

@@ -47,6 +47,8 @@ class Settings:
     body_timeout: float = 30.0
     # Largest request body (a prompt over this gets 413).
     max_body_bytes: int = MIB
+    # Lines of history each terminal session's emulator keeps (a snapshot sends at most this).
+    scrollback_lines: int = 10_000
     # Output is coalesced into one event per this many seconds at most (or 64 KiB).
     coalesce_seconds: float = 0.003
     # How long shutdown waits for a session to end after SIGTERM before SIGKILL.

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from backend.store.schema import VERSION
 from tests.conftest import new_session
 from tests.server import Server, running_server
 from tests.sse import Stream
@@ -184,7 +185,7 @@ async def test_a_first_release_database_is_upgraded_in_place(tmp_path: Path, wor
     }  # fmt: skip
     assert created["kind"] == "claude"  # stored in the new columns
     conn = sqlite3.connect(data / "sessiondock.sqlite3")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == VERSION
     runtime, state = conn.execute(
         "SELECT runtime, state FROM sessions WHERE id = ?", (created["id"],)
     ).fetchone()
@@ -245,7 +246,7 @@ async def test_a_database_of_the_previous_release_is_upgraded_without_losing_an_
     for sid, seq, kind, data_text, ts in before_events:
         assert after[(sid, seq)] == (kind, json.loads(str(data_text)), ts)
 
-    assert _rows(db, "PRAGMA user_version") == [(3,)]
+    assert _rows(db, "PRAGMA user_version") == [(VERSION,)]
     assert _rows(db, "SELECT id FROM dismissed_imports") == [dismissed]
     columns = {row[1] for row in _rows(db, "PRAGMA table_info(sessions)")}
     assert {"runtime", "state"} <= columns and not {"agent", "source_offset"} & columns

@@ -144,6 +144,33 @@ class ResizeBody(Wire):
     rows: Annotated[int, TERMINAL_SIZE]
 
 
+MAX_INPUT_BYTES: Final = 64 * 1024
+
+
+class InputBody(Wire):
+    """``POST /api/session/{id}/input``: keystrokes or a paste, written to the terminal as they
+    are (control characters included, no newline added); at most 64 KiB as UTF-8."""
+
+    data: Annotated[str, Meta(min_length=1, max_length=MAX_INPUT_BYTES)]
+
+    def __post_init__(self) -> None:
+        try:
+            size = len(self.data.encode())
+        except UnicodeEncodeError:
+            raise ValueError("data holds a lone surrogate, which is not text") from None
+        if size > MAX_INPUT_BYTES:
+            raise ValueError(f"data is over {MAX_INPUT_BYTES // 1024} KiB as UTF-8")
+
+
+ScreenFormat = Literal["text", "vt", "html"]
+
+
+class ScreenQuery(Wire):
+    """``GET /api/session/{id}/screen``'s query: plain text rows, VT bytes or HTML."""
+
+    format: ScreenFormat = "text"
+
+
 class HistoryQuery(Wire):
     """``GET /api/session/{id}/history``'s query: events after ``after``, at most ``limit``."""
 
@@ -235,6 +262,31 @@ class Deleted(Wire):
 class Resized(Wire):
     cols: int
     rows: int
+
+
+class Cursor(Wire):
+    """The cursor's cell on the visible screen, from the top left, 0-based."""
+
+    x: int
+    y: int
+    visible: bool
+
+
+class Screen(Wire):
+    """A terminal session's visible screen. ``content`` is, by ``format``: the rows as plain
+    text joined by newlines (trailing blanks trimmed), VT bytes that draw it on a reset
+    terminal of ``cols`` x ``rows``, or an HTML fragment. ``lastEventId`` is the last event
+    it includes."""
+
+    session_id: str
+    cols: int
+    rows: int
+    cursor: Cursor
+    alt_screen: bool
+    title: str
+    last_event_id: int
+    format: ScreenFormat
+    content: str
 
 
 class Health(Wire, omit_defaults=True):

@@ -6,8 +6,9 @@ suite stored against its type. Optional fields default to ``UNSET`` and are then
 JSON, so an event carries only what it says.
 
 Stored events (``STORED_EVENTS``) all carry ``sessionId`` and ``timestamp`` and get an id;
-control events (``connected``, ``heartbeat``, ``history-trimmed``) are never stored and carry no
-``id:`` line, so they do not move a browser's Last-Event-ID.
+control events (``connected``, ``heartbeat``, ``history-trimmed``…) are never stored and carry no
+``id:`` line, so they do not move a browser's Last-Event-ID; the one exception is ``snapshot``,
+whose id is the last stored event it covers.
 """
 
 from __future__ import annotations
@@ -166,8 +167,18 @@ class Raw(EventData):
     line: dict[str, Any]
 
 
+class Resize(EventData):
+    """A terminal session's size changed (``POST /resize``; the last one wins): its emulator
+    reflowed and its program got SIGWINCH. Kept so that replay and export follow the size."""
+
+    event: ClassVar[str] = "resize"
+    cols: int
+    rows: int
+
+
 STORED_EVENTS: Final[dict[str, type[EventData]]] = {
-    cls.event: cls for cls in (Output, StatusChanged, Prompt, Error, OperationsDetected, Raw)
+    cls.event: cls
+    for cls in (Output, StatusChanged, Prompt, Error, OperationsDetected, Raw, Resize)
 }
 
 
@@ -221,8 +232,27 @@ class StorageRestored(Wire):
     timestamp: Timestamp
 
 
+class Snapshot(Wire):
+    """A terminal session's current screen (``attach=screen``): reset the terminal, size it
+    ``cols`` x ``rows`` and write ``vt``, which draws the scrollback, the screen, colours,
+    title and cursor and sets every mode that changes what the terminal sends (with the primary
+    screen behind an alternate one). Sent with ``id: lastEventId``, the last event it covers:
+    the events after it follow. A client treats a snapshot at any time as "reset and draw this".
+    Never stored."""
+
+    event: ClassVar[str] = "snapshot"
+    session_id: str
+    cols: int
+    rows: int
+    vt: str
+    alt_screen: bool
+    last_event_id: int
+    timestamp: Timestamp
+
+
 CONTROL_EVENTS: Final[dict[str, type[Wire]]] = {
-    cls.event: cls for cls in (Connected, Heartbeat, HistoryTrimmed, StorageError, StorageRestored)
+    cls.event: cls
+    for cls in (Connected, Heartbeat, HistoryTrimmed, StorageError, StorageRestored, Snapshot)
 }
 ALL_EVENTS: Final[dict[str, type[Wire]]] = {**STORED_EVENTS, **CONTROL_EVENTS}
 

@@ -16,15 +16,18 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from backend.bus import EventBus
 from backend.config import Settings
 from backend.errors import NotATerminal, SessionNotRunning
-from backend.protocol.api import Agent, Foreground, NewSession
+from backend.protocol.api import Agent, Foreground, NewSession, ScreenFormat
 from backend.protocol.events import Error, EventData, now_ms
 from backend.protocol.sse import StoredEvent
 from backend.store import ProjectRecord, SessionRecord, Store
+
+if TYPE_CHECKING:
+    from backend.runtimes.screen import View
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +181,16 @@ class SessionRuntime(ABC):
         raise self.not_running()
 
     def resize(self, cols: int, rows: int) -> None:
-        raise NotATerminal(f"session {self.session_id!r} has no terminal")
+        raise self.not_a_terminal()
+
+    def input(self, data: bytes) -> None:
+        """Write keystrokes to its terminal as they are (never stored)."""
+        raise self.not_a_terminal()
+
+    async def view(self, fmt: ScreenFormat, scrollback: int | None = None) -> View:
+        """Its terminal's screen now, as ``fmt``; as VT with ``scrollback`` lines of history
+        when that is given (a snapshot)."""
+        raise self.not_a_terminal()
 
     def open(self) -> None:  # noqa: B027 - most sessions need nothing for it
         """A client started streaming it."""
@@ -216,6 +228,9 @@ class SessionRuntime(ABC):
         """An ``error`` event the user should see (nothing once the session is deleted)."""
         if not self.host.gone:
             self.host.emit(Error(session_id=self.session_id, timestamp=now_ms(), message=message))
+
+    def not_a_terminal(self) -> NotATerminal:
+        return NotATerminal(f"session {self.session_id!r} has no terminal")
 
     def not_running(self) -> SessionNotRunning:
         return SessionNotRunning(f"session {self.session_id!r} is {self.host.record.status}")

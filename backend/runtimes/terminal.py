@@ -1,32 +1,217 @@
-"""Terminal sessions: a shell or a command in a pseudo-terminal.
+"""Terminal sessions: a shell or a command in a pseudo-terminal, with the screen kept here.
 
 Programs see a real terminal (colors, line buffering, job control, SIGWINCH): the PTY is their
 controlling terminal. Ctrl-C reaches the terminal's foreground job, and clients can see which
 job that is before they stop the whole shell.
+
+The backend keeps each session's screen in a terminal emulator (``screen.py``), as tmux does:
+it answers the program's terminal queries once, however many clients watch, and a client that
+attaches gets the current screen (``snapshot``) instead of the whole history. Keystrokes
+(``input``) go to the PTY as they are and are never stored: a password typed at a prompt must
+not reach the database.
 """
 
 from __future__ import annotations
 
-from backend.protocol.api import Foreground
-from backend.runtimes.base import SessionHost, SessionRuntime
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import msgspec
+
+from backend.protocol.api import Foreground, NewSession, ScreenFormat
+from backend.protocol.events import ENDED_STATUSES, Resize, now_ms
+from backend.protocol.sse import StoredEvent
+from backend.runtimes.base import Plan, RuntimeContext, SessionHost, SessionRuntime
 from backend.runtimes.program import ProgramKind, ProgramRuntime
+from backend.runtimes.screen import Screen, ScreenOptions, View, engine, new_emulator, rebuild
+
+log = logging.getLogger(__name__)
+
+
+class _Status(msgspec.Struct):
+    status: str
+
+
+_decode_status = msgspec.json.Decoder(_Status).decode
+
+
+def _status_of(event: StoredEvent) -> str:
+    return _decode_status(event.data).status
+
+
+# Screens of ended sessions kept in memory for the next attach (a few MB each with a full
+# scrollback); the least recently used is freed first and rebuilt from the store when asked.
+ENDED_SCREENS = 8
 
 
 class TerminalKind(ProgramKind):
     name = "terminal"
     tty = True
 
+    def __init__(self, context: RuntimeContext) -> None:
+        super().__init__(context)
+        self.options = ScreenOptions(scrollback_lines=context.settings.scrollback_lines)
+        # Every emulator's work runs here, one job at a time per screen (screen.py).
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="screen")
+        self._ended: OrderedDict[str, Screen] = OrderedDict()
+
     def prepare_environment(self, env: dict[str, str]) -> None:
         env["TERM"] = "xterm-256color"
         env["COLORTERM"] = "truecolor"
 
+    async def prepare(self, request: NewSession) -> Plan:
+        plan = await super().prepare(request)
+        plan.state = {"cols": plan.cols, "rows": plan.rows}
+        return plan
+
     def runtime(self, host: SessionHost) -> SessionRuntime:
-        return TerminalRuntime(host, self.context)
+        return TerminalRuntime(host, self.context, self)
+
+    async def start(self) -> None:
+        # The emulator library takes about half a second to load: load it now, off the loop,
+        # rather than when the first terminal session starts.
+        asyncio.get_running_loop().run_in_executor(
+            self.executor, importlib.import_module, "backend.terminal.emulator"
+        )
+
+    # -- screens of ended sessions ------------------------------------------------------------
+
+    def ended_screen(self, session_id: str) -> Screen | None:
+        screen = self._ended.get(session_id)
+        if screen is not None:
+            self._ended.move_to_end(session_id)
+        return screen
+
+    def keep_ended(self, session_id: str, screen: Screen) -> None:
+        self._ended[session_id] = screen
+        self._ended.move_to_end(session_id)
+        while len(self._ended) > ENDED_SCREENS:
+            _, oldest = self._ended.popitem(last=False)
+            asyncio.get_running_loop().create_task(oldest.close())
+
+    def drop_ended(self, session_id: str) -> Screen | None:
+        return self._ended.pop(session_id, None)
 
 
 class TerminalRuntime(ProgramRuntime):
+    def __init__(self, host: SessionHost, context: RuntimeContext, kind: TerminalKind) -> None:
+        super().__init__(host, context)
+        self.kind = kind
+        self.screen: Screen | None = None  # the live screen, while the program runs
+        self._rebuilding: asyncio.Lock | None = None
+        state = host.record.state or {}
+        self.size = (int(state.get("cols", 120)), int(state.get("rows", 32)))
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def start(self, plan: Plan) -> None:
+        self.size = (plan.cols, plan.rows)
+        cols, rows, options = plan.cols, plan.rows, self.kind.options
+        screen = Screen(
+            lambda: new_emulator(cols, rows, options),
+            0,
+            self.kind.executor,
+            on_reply=self._reply,
+            on_state=self._keep_state,
+        )
+        self.screen = screen
+        self.context.bus.observe(self.session_id, self._follow)
+        await super().start(plan)
+
+    def _follow(self, event: StoredEvent) -> None:
+        screen = self.screen
+        if screen is None:
+            return
+        screen.follow(event)
+        if event.type == "status" and _status_of(event) in ENDED_STATUSES:
+            # Its last event: keep the final state, and the screen for the next attach.
+            screen.save_soon()
+            self.context.bus.observe(self.session_id, None)
+            self.screen = None
+            self.kind.keep_ended(self.session_id, screen)
+
+    def _reply(self, data: bytes) -> None:
+        """The emulator's answers to the program's queries go to its PTY, once."""
+        process = self.process
+        if process is not None and self.running:
+            # A program that no longer reads waits for no answer.
+            with contextlib.suppress(BrokenPipeError):
+                process.write(data)
+
+    def _keep_state(self, seq: int, state: bytes) -> None:
+        if not self.host.gone:
+            self.context.store.screens.save(self.session_id, seq, engine(), state)
+
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        # The ending's status event is published once committed, and its screen saves its
+        # state then: let both happen before the store closes.
+        await self.context.store.flush(write=False)
+        screen = self.kind.drop_ended(self.session_id) or self.screen
+        self.screen = None
+        self.context.bus.observe(self.session_id, None)
+        if screen is not None:
+            await screen.close()
+
+    async def delete(self) -> None:
+        await super().delete()
+        self.context.bus.observe(self.session_id, None)
+        screen = self.kind.drop_ended(self.session_id) or self.screen
+        self.screen = None
+        if screen is not None:
+            await screen.close()
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def input(self, data: bytes) -> None:
+        process = self._live()
+        try:
+            process.write(data)
+        except BrokenPipeError as exc:
+            raise self.not_running() from exc
+
     def resize(self, cols: int, rows: int) -> None:
-        self._live().resize(cols, rows)
+        process = self._live()
+        process.resize(cols, rows)
+        self.size = (cols, rows)
+        self.host.save_state()
+        # Stored, so that replay and export follow the size; the emulator reflows when it
+        # reaches this event, in order with the output around it.
+        self.host.emit(Resize(session_id=self.session_id, timestamp=now_ms(), cols=cols, rows=rows))
+
+    async def view(self, fmt: ScreenFormat, scrollback: int | None = None) -> View:
+        """The screen now (the live one, or the last one of an ended session)."""
+        screen = await self._screen()
+        if fmt == "vt" and scrollback is not None:
+            return await screen.snapshot(scrollback)
+        return await screen.view(fmt)
+
+    async def _screen(self) -> Screen:
+        if self.screen is not None:
+            return self.screen
+        if self._rebuilding is None:
+            self._rebuilding = asyncio.Lock()
+        async with self._rebuilding:  # two attaches at once rebuild it once
+            screen = self.kind.ended_screen(self.session_id)
+            if screen is None:
+                screen = await rebuild(
+                    self.context.store,
+                    self.session_id,
+                    self.size,
+                    self.kind.options,
+                    self.kind.executor,
+                )
+                self.kind.keep_ended(self.session_id, screen)
+            return screen
+
+    def state(self) -> dict[str, Any]:
+        cols, rows = self.size
+        return {"cols": cols, "rows": rows}
 
     def foreground(self) -> Foreground | None:
         job = self.process.foreground() if self.process is not None else None

@@ -26,6 +26,7 @@ from backend.protocol import api
 from backend.protocol.events import ENDED_STATUSES, RUNNING, EventData, StatusChanged, now_ms
 from backend.protocol.sse import StoredEvent
 from backend.runtimes.base import Plan, PromptAck, RuntimeContext, RuntimeKind, SessionRuntime
+from backend.runtimes.screen import View
 from backend.sessions.folders import resolve_directory
 from backend.sessions.registry import KINDS
 from backend.store import ProjectRecord, SessionRecord, Store
@@ -374,3 +375,15 @@ class SessionManager:
 
     def resize(self, session_id: str, cols: int, rows: int) -> None:
         self.get_session(session_id).runtime.resize(cols, rows)
+
+    def input(self, session_id: str, data: bytes) -> None:
+        """Keystrokes for the session's terminal, written as they are and never stored."""
+        self.get_session(session_id).runtime.input(data)
+
+    async def screen(
+        self, session_id: str, fmt: api.ScreenFormat, scrollback: int | None = None
+    ) -> tuple[Session, View]:
+        """The session's terminal screen (a snapshot when ``scrollback`` is given)."""
+        session = self.get_session(session_id)
+        view = await session.runtime.view(fmt, scrollback)
+        return self.get_session(session_id), view  # deleted meanwhile: 404

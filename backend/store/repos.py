@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 from backend.errors import DatabaseUnreadable
 from backend.protocol.events import EventData
@@ -24,6 +24,7 @@ from backend.store.writer import Call, Forget
 log = logging.getLogger(__name__)
 
 Put = Callable[[object], None]
+T = TypeVar("T")
 
 
 def _dumps(value: Any) -> str:
@@ -165,15 +166,8 @@ class Events:
     async def read(self, session_id: str, after: int, limit: int) -> list[StoredEvent]:
         """Committed events of a session with seq > ``after``, oldest first, at most ``limit``
         (``DatabaseUnreadable`` if the database fails)."""
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._readers, self._read, session_id, after, limit)
-        except sqlite3.DatabaseError as exc:
-            log.warning("cannot read the history of %s after %d: %s", session_id, after, exc)
-            raise DatabaseUnreadable(
-                f"the stored history cannot be read ({exc}); the database may be damaged: "
-                'see "A damaged database" in docs/operations.md'
-            ) from None
+        what = f"the history of {session_id} after {after}"
+        return await _read(self._readers, what, self._read, session_id, after, limit)
 
     def _read(self, session_id: str, after: int, limit: int) -> list[StoredEvent]:
         with self._connection() as conn:
@@ -183,6 +177,77 @@ class Events:
                 (session_id, after, limit),
             ).fetchall()
         return [StoredEvent(session_id, seq, kind, data, ts) for seq, kind, data, ts in rows]
+
+
+class Screens:
+    """Terminal sessions' emulator states (one row each, replaced as it moves on)."""
+
+    def __init__(
+        self,
+        put: Put,
+        readers: Executor,
+        connection: Callable[[], AbstractContextManager[sqlite3.Connection]],
+    ) -> None:
+        self._put = put
+        self._readers = readers
+        self._connection = connection
+
+    def save(self, session_id: str, seq: int, engine: str, state: bytes) -> None:
+        """Keep ``state``, the emulator as of event ``seq``, in place of the previous one."""
+        row = (session_id, seq, engine, state)
+        self._put(
+            Call(
+                lambda c: c.execute(
+                    "INSERT OR REPLACE INTO screens (session_id, seq, engine, state) "
+                    "VALUES (?, ?, ?, ?)",
+                    row,
+                ),
+                f"screen of {session_id}",
+            )
+        )
+
+    async def load(self, session_id: str) -> tuple[int, str, bytes] | None:
+        """The kept state of a session: (seq, engine, state), or None."""
+        return await _read(self._readers, f"the screen of {session_id}", self._load, session_id)
+
+    def _load(self, session_id: str) -> tuple[int, str, bytes] | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT seq, engine, state FROM screens WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        return (row[0], row[1], bytes(row[2])) if row is not None else None
+
+    async def tail_start(self, session_id: str, budget: int) -> int:
+        """The seq to replay from so that the events after it hold about ``budget`` bytes:
+        where a screen is rebuilt from when no state was kept."""
+        what = f"the history of {session_id}"
+        return await _read(self._readers, what, self._tail_start, session_id, budget)
+
+    def _tail_start(self, session_id: str, budget: int) -> int:
+        total = 0
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT seq, length(data) FROM events WHERE session_id = ? ORDER BY seq DESC",
+                (session_id,),
+            )
+            for seq, size in rows:
+                total += size
+                if total > budget:
+                    return int(seq)
+        return 0
+
+
+async def _read(readers: Executor, what: str, read: Callable[..., T], *args: Any) -> T:
+    """Run ``read`` in the readers' pool; a failing database is ``DatabaseUnreadable``."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(readers, read, *args)
+    except sqlite3.DatabaseError as exc:
+        log.warning("cannot read %s: %s", what, exc)
+        raise DatabaseUnreadable(
+            f"the stored history cannot be read ({exc}); the database may be damaged: "
+            'see "A damaged database" in docs/operations.md'
+        ) from None
 
 
 class Imports:

@@ -15,7 +15,7 @@ import sqlite3
 from pathlib import Path
 from typing import Final
 
-VERSION: Final = 3
+VERSION: Final = 4
 # PRAGMA application_id: "SDck", marking the file as ours (for file(1) too). Files of the first
 # releases have 0 there.
 APPLICATION_ID: Final = 0x5344636B
@@ -44,6 +44,18 @@ CREATE TABLE {name} (
 );
 """
 
+# A terminal session's emulator as of event ``seq`` (compressed), so that a restarted backend
+# rebuilds its screen from this and the output after it, not from the whole history. ``engine``
+# names the emulator library and version: a state is only restored by the same one.
+SCREENS_TABLE: Final = """
+CREATE TABLE screens (
+    session_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    engine TEXT NOT NULL,
+    state BLOB NOT NULL
+);
+"""
+
 SCHEMA: Final = f"""
 CREATE TABLE projects (
     id TEXT PRIMARY KEY,
@@ -63,6 +75,7 @@ CREATE TABLE events (
 ) WITHOUT ROWID;
 -- Ids of records elsewhere (Claude Code's sessions) a user deleted here: not imported again.
 CREATE TABLE dismissed_imports (id TEXT PRIMARY KEY);
+{SCREENS_TABLE}
 """
 
 # MIGRATIONS[n] takes a database from version n to n + 1.
@@ -101,6 +114,8 @@ MIGRATIONS: Final = {
     UPDATE events SET data = json_set(data, '$.timestamp', ts)
         WHERE type = 'error' AND json_valid(data) AND json_extract(data, '$.timestamp') IS NULL;
     """,
+    # Terminal sessions keep their emulator's state (backend/runtimes/screen.py).
+    3: SCREENS_TABLE,
 }
 
 

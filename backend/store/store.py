@@ -85,6 +85,7 @@ class Store:
         self.events = repos.Events(self._put, self._readers, self._reader)
         self.sessions = repos.Sessions(self._put, self.events.forgotten)
         self.imports = repos.Imports(self._put, ())
+        self.screens = repos.Screens(self._put, self._readers, self._reader)
 
     # -- life cycle ---------------------------------------------------------------------------
 

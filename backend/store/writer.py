@@ -209,6 +209,7 @@ class Writer:
                 elif isinstance(item, Forget):
                     self._insert(conn, pending)
                     conn.execute("DELETE FROM events WHERE session_id = ?", (item.session_id,))
+                    conn.execute("DELETE FROM screens WHERE session_id = ?", (item.session_id,))
                     conn.execute("DELETE FROM sessions WHERE id = ?", (item.session_id,))
                     self._tallies.pop(item.session_id, None)
             self._insert(conn, pending)

@@ -13,14 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pyghostty import ffi, lib
+from pyghostty import __version__, ffi, lib
 
 # Grid references are tagged unions passed by value, which cffi's ABI mode cannot pass; pyghostty
 # declares a layout-identical struct and casts the symbol to it. Private, but it is the binding's
 # own answer to a libffi limit, and core.Terminal relies on it the same way.
 from pyghostty._ffi import union_fn
 
-__all__ = ["EmulatorError", "Point", "Terminal"]
+__all__ = ["ENGINE", "EmulatorError", "Point", "Terminal"]
+
+# What made a binary state (``Terminal.encode``): libghostty promises no compatibility between
+# versions, so a state is only decoded by the same one.
+ENGINE = f"libghostty-vt (pyghostty {__version__})"
 
 Emit = Literal["plain", "vt", "html"]
 Rgb = tuple[int, int, int]

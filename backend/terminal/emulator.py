@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from backend.terminal._ghostty import EmulatorError, Point, Terminal
+from backend.terminal._ghostty import ENGINE, EmulatorError, Point, Terminal
 
-__all__ = ["DEFAULT_SCROLLBACK_LINES", "Cursor", "Emulator", "EmulatorError", "Modes"]
+__all__ = ["DEFAULT_SCROLLBACK_LINES", "ENGINE", "Cursor", "Emulator", "EmulatorError", "Modes"]
 
 DEFAULT_SCROLLBACK_LINES = 10_000
 # What pixel-size reports (CSI 14/16 t, in-band resize) claim: no client tells us its font yet.

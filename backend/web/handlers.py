@@ -142,6 +142,33 @@ async def resize(request: web.Request) -> web.Response:
     return respond(api.Resized(cols=body.cols, rows=body.rows))
 
 
+async def send_input(request: web.Request) -> web.Response:
+    manager = request.app[MANAGER]
+    session_id = request.match_info["id"]
+    manager.get_session(session_id)
+    body: api.InputBody = await validate.body(request, api.InputBody)
+    manager.input(session_id, body.data.encode())
+    return respond(api.Accepted(), status=202)
+
+
+async def screen(request: web.Request) -> web.Response:
+    query = validate.query(request, api.ScreenQuery)
+    session, view = await request.app[MANAGER].screen(request.match_info["id"], query.format)
+    return respond(
+        api.Screen(
+            session_id=session.id,
+            cols=view.cols,
+            rows=view.rows,
+            cursor=api.Cursor(x=view.cursor_x, y=view.cursor_y, visible=view.cursor_visible),
+            alt_screen=view.alt_screen,
+            title=view.title,
+            last_event_id=view.last_seq,
+            format=query.format,
+            content=view.content,
+        )
+    )
+
+
 async def history(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
     session = manager.get_session(request.match_info["id"])

@@ -17,6 +17,7 @@ from backend.protocol.sse import MAX_EVENT_ID
 from backend.web import handlers, sse
 from backend.web.keys import OPENAPI
 from backend.web.openapi import Handler, Route, openapi_document, query_names
+from backend.web.sse import MAX_SCROLLBACK
 
 _SESSION = (404,)
 _WRITE = (400, 404, 408, 413, 415)  # a body to read, a session to find
@@ -87,11 +88,18 @@ ROUTES: Final = (
                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID},
             },
             {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
+            {"name": "attach", "in": "query", "schema": {"type": "string", "enum": ["screen"]}},
+            {
+                "name": "scrollback", "in": "query",
+                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_SCROLLBACK},
+            },
         ],
         description=(
             "Events: connected, output, status, prompt, error, operations-detected, raw, "
-            "heartbeat, history-trimmed, storage-error. Stored events carry `id: <seq>`. "
-            "`x-events` names each event's data schema."
+            "resize, heartbeat, history-trimmed, storage-error, storage-restored, snapshot. "
+            "Stored events carry `id: <seq>`. `attach=screen` (a terminal session) starts "
+            "with a `snapshot` of the screen instead of the history, and so does a reconnect "
+            "whose gap is too large to replay. `x-events` names each event's data schema."
         ),
         extra={
             "x-stream": True,
@@ -131,9 +139,21 @@ ROUTES: Final = (
     ),
     Route(
         "POST", "/api/session/{id}/resize", handlers.resize,
-        "Set the terminal size of a session that runs in a PTY",
+        "Set the terminal size of a session that runs in a PTY (stored as a resize event)",
         {200: (api.Resized, "Resized")}, errors=(*_WRITE, 409), body=api.ResizeBody,
         name="session-resize",
+    ),
+    Route(
+        "POST", "/api/session/{id}/input", handlers.send_input,
+        "Write keystrokes to a terminal session as they are (never stored)",
+        {202: (api.Accepted, "Written")}, errors=(*_WRITE, 409), body=api.InputBody,
+        name="session-input",
+    ),
+    Route(
+        "GET", "/api/session/{id}/screen", handlers.screen,
+        "A terminal session's screen now (an ended session's last one)",
+        {200: (api.Screen, "The screen")}, errors=(400, 404, 409, 503),
+        query=api.ScreenQuery, name="session-screen",
     ),
 )  # fmt: skip
 

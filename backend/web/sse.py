@@ -15,11 +15,12 @@ from collections.abc import Callable
 from aiohttp import web
 
 from backend.bus import SLOW, Subscriber
-from backend.errors import DatabaseUnreadable, InvalidInput, TooManyStreams
+from backend.errors import DatabaseUnreadable, InvalidInput, NotATerminal, TooManyStreams
 from backend.protocol.events import (
     Connected,
     Heartbeat,
     HistoryTrimmed,
+    Snapshot,
     StorageError,
     StorageRestored,
     now_ms,
@@ -28,6 +29,7 @@ from backend.protocol.sse import (
     MAX_EVENT_ID,
     StoredEvent,
     encode_control,
+    encode_data,
     encode_event,
     encode_retry,
     parse_last_event_id,
@@ -39,6 +41,11 @@ log = logging.getLogger(__name__)
 
 # Events per replay read: at most 256 x 64 KiB in memory at once, even for big events.
 REPLAY_PAGE = 256
+# With attach=screen, a reconnect replays its gap when it is at most a page of at most this
+# many bytes; a longer one gets a snapshot instead (it draws the same screen, sooner).
+REPLAY_MAX_BYTES = 1024 * 1024
+DEFAULT_SCROLLBACK = 1000  # lines of history in a snapshot unless ?scrollback= says
+MAX_SCROLLBACK = 1_000_000
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
@@ -58,6 +65,33 @@ def resume_point(request: web.Request) -> int | None:
     return value
 
 
+def attach_options(request: web.Request) -> int | None:
+    """``?attach=screen``: the scrollback lines its snapshots carry; else None."""
+    attach = request.query.get("attach", "")
+    raw = request.query.get("scrollback", "")
+    if attach not in ("", "screen"):
+        raise InvalidInput("attach: must be 'screen'")
+    if raw and not (raw.isascii() and raw.isdigit() and int(raw) <= MAX_SCROLLBACK):
+        raise InvalidInput(f"scrollback must be an integer from 0 to {MAX_SCROLLBACK}")
+    if attach != "screen":
+        return None
+    return int(raw) if raw else DEFAULT_SCROLLBACK
+
+
+def replayable(after: int | None, first: list[StoredEvent]) -> bool:
+    """Whether a client resuming after ``after`` gets the events it missed rather than a
+    snapshot: it resumes, nothing it missed was trimmed, and the gap is short."""
+    if after is None:
+        return False
+    if not first:
+        return True
+    return (
+        first[0].seq == after + 1
+        and len(first) < REPLAY_PAGE
+        and sum(len(event.data) for event in first) <= REPLAY_MAX_BYTES
+    )
+
+
 def _on_close_for(request: web.Request) -> Callable[[str], None]:
     def on_close(reason: str) -> None:
         # A slow client is stuck in a write: closing the socket is the only way to reach it.
@@ -72,6 +106,7 @@ async def session_events(request: web.Request) -> web.StreamResponse:
     manager = request.app[MANAGER]
     manager.get_session(session_id)  # 404 before any stream starts
     after = resume_point(request)
+    scrollback = attach_options(request)
     stats = request.app[STREAMS]
     if stats.full:
         stats.refused()
@@ -103,25 +138,53 @@ async def session_events(request: web.Request) -> web.StreamResponse:
             session_last_event_id=store.events.last_seq(session_id),
             heartbeat_interval=settings.heartbeat_interval,  # for a client's watchdog
         )
-        return await _stream(request, subscriber, connected, first)
+        snapshot = b""
+        if scrollback is not None and not replayable(after, first):
+            try:
+                snapshot, after = await _snapshot(request, session_id, scrollback)
+            except NotATerminal:
+                pass  # nothing to draw: the stream is the plain one
+            else:
+                first = await store.events.read(session_id, after, REPLAY_PAGE)
+        return await _stream(request, subscriber, connected, snapshot, after or 0, first)
     finally:
         bus.unsubscribe(subscriber)
         stats.closed(session_id)
 
 
+async def _snapshot(request: web.Request, session_id: str, scrollback: int) -> tuple[bytes, int]:
+    """A ``snapshot`` event of the session's screen, and the last event it covers."""
+    _, view = await request.app[MANAGER].screen(session_id, "vt", scrollback)
+    snapshot = Snapshot(
+        session_id=session_id,
+        cols=view.cols,
+        rows=view.rows,
+        vt=view.content,
+        alt_screen=view.alt_screen,
+        last_event_id=view.last_seq,
+        timestamp=now_ms(),
+    )
+    return encode_event(Snapshot.event, encode_data(snapshot), view.last_seq), view.last_seq
+
+
 async def _stream(
-    request: web.Request, subscriber: Subscriber, connected: Connected, first: list[StoredEvent]
+    request: web.Request,
+    subscriber: Subscriber,
+    connected: Connected,
+    snapshot: bytes,
+    after: int,
+    first: list[StoredEvent],
 ) -> web.StreamResponse:
-    """Send ``connected``, the replay that starts with ``first``, then live events."""
+    """Send ``connected``, the snapshot if any, the replay after ``after`` that starts with
+    ``first``, then live events."""
     session_id = subscriber.session_id
     settings = request.app[SETTINGS]
     response = web.StreamResponse(headers=SSE_HEADERS)
     try:
         await response.prepare(request)
-        await response.write(encode_retry(settings.retry_ms) + encode_control(connected))
+        await response.write(encode_retry(settings.retry_ms) + encode_control(connected) + snapshot)
         store = request.app[STORE]
         told: Failure | None = None  # the storage failure this client was last told of
-        after = connected.last_event_id or 0
         last_sent = await _replay(response, store, subscriber, after, first)
         while subscriber.close_reason is None:
             if store.failure is not told:
