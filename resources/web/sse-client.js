@@ -35,12 +35,14 @@
   "use strict";
 
   const STORED = ["output", "status", "prompt", "error", "operations-detected", "raw", "resize"];
+  // Events about the stream, never stored (backend/protocol/events.py), and without an id but
+  // for the snapshot's. While the backend cannot store anything (disk full, read-only database)
+  // the session is paused: storage-error says so when it starts (and after the replay to a
+  // stream that connects meanwhile), storage-restored when it stores again.
   const SNAPSHOT = "snapshot";
-  // Events without an id, about the stream and never stored (backend/protocol/events.py). While
-  // the backend cannot store anything (disk full, read-only database) the session is paused:
-  // storage-error says so when it starts (and after the replay to a stream that connects
-  // meanwhile), storage-restored when it stores again.
-  const CONTROL = ["connected", "heartbeat", "history-trimmed", "storage-error", "storage-restored"];
+  const CONTROL = [
+    "connected", "heartbeat", "history-trimmed", "storage-error", "storage-restored", SNAPSHOT,
+  ]; // prettier-ignore
 
   /**
    * The server's heartbeat interval as this page knows it, shared by all streams of a page.
@@ -162,7 +164,7 @@
       this.stats.opened += 1;
       this._lastHeartbeatAt = null;
       this._bound = new Set();
-      for (const name of new Set([...STORED, SNAPSHOT, ...CONTROL, ...this._listeners.keys()])) {
+      for (const name of new Set([...STORED, ...CONTROL, ...this._listeners.keys()])) {
         this._bind(es, name);
       }
       this._setState(this.attempt ? "reconnecting" : "connecting", { attempt: this.attempt });

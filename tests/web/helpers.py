@@ -140,12 +140,44 @@ def wait_for_stream(page: Page, state: str, timeout: float = 10_000) -> None:
 
 
 def dom_lines(page: Page) -> list[str]:
-    """The text of the output's lines in the DOM (without the empty line being typed)."""
+    """The text of the output's lines in the DOM (without the empty line being typed): the view
+    of sessions without a terminal (``"tty": false``)."""
     lines: list[str] = page.evaluate(
         "Array.from(document.querySelectorAll('#output-host .output .l'), e => e.textContent)"
     )
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
+# The terminal on screen (terminal.js) as text: its scrollback and screen, or its screen only.
+TERM_LINES = """(screenOnly) => {
+  const view = sessionDock.currentView();
+  if (!view || !view.terminal) return null;
+  const buffer = view.output.term.buffer.active;
+  const start = screenOnly ? buffer.baseY : 0;
+  const lines = [];
+  for (let y = start; y < buffer.length; y++) lines.push(buffer.getLine(y).translateToString(true));
+  return lines;
+}"""
+
+
+def term_lines(page: Page, *, screen: bool = False) -> list[str]:
+    """The lines of the terminal on screen (xterm.js's buffer), trailing spaces and the blank
+    lines after the last one that says something left out; ``screen``: its visible rows only."""
+    lines: list[str] | None = page.evaluate(TERM_LINES, screen)
+    assert lines is not None, "no terminal on screen"
+    lines = [line.rstrip() for line in lines]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def shown_lines(page: Page) -> list[str]:
+    """The session's output as the page shows it: a terminal's lines, or the DOM's."""
+    if page.evaluate("Boolean(sessionDock.currentView()?.terminal)"):
+        return term_lines(page)
+    return dom_lines(page)
+
+
 def wait_for_line(page: Page, text: str, timeout: float = 10.0) -> list[str]:
-    return wait_until(lambda: text in dom_lines(page) and dom_lines(page), timeout, repr(text))
+    """Wait until a line of the session on screen is ``text``; its lines."""
+    return wait_until(lambda: text in (lines := shown_lines(page)) and lines, timeout, repr(text))

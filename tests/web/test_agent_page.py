@@ -291,7 +291,7 @@ def test_a_continuation_under_way_blocks_only_its_own_prompt(
 ) -> None:
     """...and the text that could not go out comes back only to the conversation it was for."""
     project = dock.project(str(workdir))
-    shell = dock.session(project["id"], "cat")  # a running session that takes input
+    shell = dock.session(project["id"], "cat", tty=False)  # a running session with a prompt
     open_imported(dock, server, page, workdir)
     imported_id = session_id_shown(page)
     held = hold_session_creation(page)

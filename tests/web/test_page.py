@@ -1,4 +1,8 @@
-"""The page itself: signing in, projects, sessions, the prompt, colors, stop and delete."""
+"""The page itself: signing in, projects, sessions, the prompt, colors, stop and delete.
+
+Terminal sessions (shells and commands in a PTY, the default) are xterm.js views with no prompt
+line: tests/web/test_terminal_page.py. The prompt line and the line view (output.js) are for
+sessions without a terminal (``"tty": false``), which the tests of them here start."""
 
 from __future__ import annotations
 
@@ -97,9 +101,10 @@ def test_projects_are_added_selected_and_removed(dock: Dock, page: Page, tmp_pat
 
 def test_shell_session_runs_what_the_prompt_sends(dock: Dock, page: Page, workdir: Path) -> None:
     project = dock.project(str(workdir))
+    shell = dock.session(project["id"], kind="shell", tty=False)
     dock.open(page, project["id"])
     assert page.is_disabled("#prompt")
-    page.click("#new-shell")
+    page.click(f"#sessions [data-id='{shell['id']}']")
     wait_for_stream(page, "connected")
     badge = page.locator("#session-badge")
     assert badge.inner_text() == "running"
@@ -140,16 +145,12 @@ COLORS = (
 def test_ctrl_c_copies_a_selection_and_else_interrupts_whatever_the_layout(
     dock: Dock, page: Page, workdir: Path
 ) -> None:
+    """The prompt line's Ctrl-C (a terminal session has none: Ctrl-C there is the program's)."""
     project = dock.project(str(workdir))
-    shell = dock.session(project["id"], kind="shell")
-    dock.client.post(f"/api/session/{shell['id']}/prompt", json={"command": "sleep 100"})
-
-    def foreground() -> str | None:
-        job = dock.client.get(f"/api/session/{shell['id']}").json()["foreground"]
-        return job["name"] if job else None
-
-    wait_until(lambda: foreground() == "sleep", message="sleep in the foreground")
-    dock.open(page, project["id"], shell["id"])
+    command = "trap 'echo interrupted' INT; echo ready; while :; do sleep 0.1; done"
+    session = dock.session(project["id"], command, tty=False)
+    dock.open(page, project["id"], session["id"])
+    wait_for_line(page, "ready")
     page.wait_for_selector("#interrupt-session:enabled")
     interrupts: list[str] = []
     page.on("request", lambda r: interrupts.append(r.url) if r.url.endswith("/interrupt") else None)
@@ -179,13 +180,13 @@ def test_ctrl_c_copies_a_selection_and_else_interrupts_whatever_the_layout(
     # Requests go out in order: had the first Ctrl-C interrupted, its request would be first.
     pumped(page, lambda: interrupts, message="an interrupt")
     assert len(interrupts) == 1
-    wait_until(lambda: foreground() is None, message="sleep interrupted")
-    assert dock.client.get(f"/api/session/{shell['id']}").json()["status"] == "running"
+    assert wait_for_line(page, "interrupted") == ["ready", "interrupted"]
+    assert dock.client.get(f"/api/session/{session['id']}").json()["status"] == "running"
 
 
 def test_colors_follow_the_desktop_palette(dock: Dock, page: Page, workdir: Path) -> None:
     project = dock.project(str(workdir))
-    session = dock.session(project["id"], COLORS, name="colors")
+    session = dock.session(project["id"], COLORS, name="colors", tty=False)
     dock.open(page, project["id"], session["id"])
     lines = wait_for_line(page, "10%")
     assert lines[:3] == ["red bold orange rgb rev dim", "10%", " " * 8 + "x"]
@@ -289,7 +290,7 @@ def test_dom_keeps_the_last_lines_and_follows_the_tail(
     dock: Dock, page: Page, workdir: Path
 ) -> None:
     project = dock.project(str(workdir))
-    session = dock.session(project["id"], "seq 1 3000")
+    session = dock.session(project["id"], "seq 1 3000", tty=False)
     page.goto(f"{dock.server.url}/?maxLines=500#/p/{project['id']}/s/{session['id']}")
     wait_for_stream(page, "connected")
     lines = wait_for_line(page, "3000")
@@ -303,7 +304,9 @@ def test_dom_keeps_the_last_lines_and_follows_the_tail(
 
     # Scrolled up, the view stays put while output arrives; Follow brings it back.
     ticker = dock.session(
-        project["id"], "for i in $(seq 1 300); do echo t$i; [ $((i % 50)) = 0 ] && sleep 0.2; done"
+        project["id"],
+        "for i in $(seq 1 300); do echo t$i; [ $((i % 50)) = 0 ] && sleep 0.2; done",
+        tty=False,
     )
     page.click(f"#sessions [data-id='{ticker['id']}']")
     wait_for_line(page, "t50")
@@ -324,7 +327,7 @@ def test_long_output_stays_fast_with_20000_lines_in_the_dom(
     dock: Dock, page: Page, workdir: Path
 ) -> None:
     project = dock.project(str(workdir))
-    session = dock.session(project["id"], LONG, name="long")
+    session = dock.session(project["id"], LONG, name="long", tty=False)
     wait_until(lambda: dock.client.get(f"/api/session/{session['id']}").json()["endedAt"], 30)
     started = time.monotonic()
     dock.open(page, project["id"], session["id"])

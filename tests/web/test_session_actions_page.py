@@ -1,10 +1,15 @@
 """Interrupt, Stop and Continue in the page, scenario by scenario: the table of
 tests/session_scenarios.py, which the desktop app runs too (tests/desktop/ui/
-test_session_actions_window.py). A real backend with the fake `claude`, a real Chromium."""
+test_session_actions_window.py). A real backend with the fake `claude`, a real Chromium.
+
+In the page a shell or a command is a terminal: what the table types into the prompt line is
+typed into the terminal, and Ctrl-C is pressed there. Those keys go to /input, which stores no
+``prompt`` event (the desktop app's prompt line does): the outcome is read without them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +18,15 @@ import pytest
 from desktop.session_actions import status_label
 from tests.claude import FAKE_CLAUDE
 from tests.server import Server, running_server
-from tests.session_scenarios import SCENARIOS, SHELL_ENV, Scenario, check, met, store_imported
+from tests.session_scenarios import (
+    SCENARIOS,
+    SHELL_ENV,
+    Outcome,
+    Scenario,
+    check,
+    met,
+    store_imported,
+)
 from tests.web.helpers import Dock, wait_for_stream, wait_until
 
 if TYPE_CHECKING:
@@ -51,14 +64,23 @@ class PageRun:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
+    def terminal(self) -> bool:
+        return bool(self.page.evaluate("Boolean(sessionDock.currentView()?.terminal)"))
+
     def step(self, verb: str, argument: Any) -> None:
         page = self.page
         if verb == "start":
             self.start(str(argument))
+        elif verb == "type" and self.terminal():
+            page.locator("#output-host .xterm").click()
+            page.keyboard.type(str(argument))
+            page.keyboard.press("Enter")
         elif verb == "type":
             page.wait_for_selector("#prompt:enabled")
             page.fill("#prompt", str(argument))
             page.press("#prompt", "Enter")
+        elif verb == "ctrl-c" and self.terminal():
+            page.keyboard.press("Control+c")
         elif verb == "ctrl-c":
             page.press("#prompt", "Control+c")
         elif verb == "click":
@@ -109,7 +131,7 @@ class PageRun:
         shown = self.shown()
         assert shown is not None
         original = self.session(self.original)
-        check(scenario.original, original, self.dock.history(self.original))
+        check(typed_keys(scenario.original, original), original, self.dock.history(self.original))
         expected = scenario.original
         if scenario.continued is not None:
             assert shown != self.original
@@ -126,6 +148,13 @@ class PageRun:
         wait_until(lambda: page.inner_text("#session-badge") == label, 5, "the shown label")
         wait_until(lambda: self.buttons() == scenario.buttons, 5, "the buttons offered")
         assert page.is_hidden("#confirm")
+
+
+def typed_keys(outcome: Outcome, session: dict[str, Any]) -> Outcome:
+    """The outcome of a terminal session whose lines were typed as keys: no ``prompt`` events."""
+    if session["kind"] not in ("shell", "command") or not session.get("tty"):
+        return outcome
+    return replace(outcome, events=[event for event in outcome.events if event != "prompt"])
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name.replace(" ", "-"))
