@@ -656,8 +656,6 @@ class App {
       stream.on("snapshot", mine((data) => view.output.snapshot(data)));
       stream.on("output", mine((data) => view.output.write(data.content)));
       stream.on("resize", mine((data) => view.output.resize(data.cols, data.rows)));
-      stream.on("resize", mine(() => this.renderLinesInfo()));
-      stream.on("snapshot", mine(() => this.renderLinesInfo()));
       stream.on("error", mine((data) => view.output.notice(`error: ${data.message ?? ""}`)));
       return; // its prompt events are lines typed by the API's /prompt: already in the output
     }

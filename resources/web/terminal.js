@@ -145,6 +145,7 @@ export class TerminalView {
     this.canResize = canResize;
     this.onError = onError;
     this.renderer = null; // "webgl" or "dom", once opened
+    this.onShown = null; // called when what the page says about the view changes (its size)
     this.snapshots = 0;
     this.inputRequests = 0; // requests sent to /input (for the tests and the console)
 
@@ -169,6 +170,7 @@ export class TerminalView {
     // (what mode 1005 would send); /input takes text.
     this.term.onBinary((data) => this.type(data));
     this.term.attachCustomKeyEventHandler((event) => this.key(event));
+    this.term.onResize(() => this.onShown?.());
 
     this.host = element("div", { className: "term-host" });
     this.notices = element("div", { className: "term-notices", hidden: true });

@@ -1,0 +1,392 @@
+"""Terminal sessions in the page: xterm.js (resources/web/terminal.js) on the real backend, in
+a real Chromium. The page loads only what the backend serves; keys and pastes reach the program
+through /input, in order; Ctrl+Shift+F finds; xterm.js answers no terminal query (the backend
+does, once); a reload draws the screen and its modes again from the snapshot; the page's size
+drives the PTY's, and a resize from elsewhere is followed, not answered.
+
+One backend for the module: each test makes its own project and sessions."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.server import Server, running_server
+from tests.session_scenarios import SHELL_ENV
+from tests.web.helpers import (
+    Dock,
+    pumped,
+    term_lines,
+    wait_for_line,
+    wait_for_stream,
+    wait_until,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page, Request, Response
+
+VENDORED = [
+    "/vendor/xterm/xterm.mjs",
+    "/vendor/xterm/xterm.css",
+    "/vendor/addon-fit/addon-fit.mjs",
+    "/vendor/addon-search/addon-search.mjs",
+    "/vendor/addon-unicode11/addon-unicode11.mjs",
+    "/vendor/addon-web-links/addon-web-links.mjs",
+    "/vendor/addon-webgl/addon-webgl.mjs",
+]
+VIEW = "sessionDock.currentView().output"
+
+# Every query the backend answers (and so xterm.js must not): DA1, DA2, DA3, DSR 5n and 6n, DEC
+# DSR, XTVERSION, DECRQM (ANSI and DEC), DECRQSS, XTGETTCAP, the kitty keyboard flags, window
+# reports, and OSC 4/10/11/12 color queries.
+QUERIES = (
+    "\x1b[c\x1b[0c\x1b[>c\x1b[>0c\x1b[=c\x1b[5n\x1b[6n\x1b[?6n\x1b[>q\x1b[>0q"
+    "\x1b[4$p\x1b[?1$p\x1b[?2004$p\x1bP$qm\x1b\\\x1bP$qr\x1b\\\x1bP+q544e\x1b\\\x1b[?u"
+    "\x1b[14t\x1b[16t\x1b[18t\x1b[19t\x1b]10;?\x07\x1b]11;?\x1b\\\x1b]12;?\x07\x1b]4;1;?\x07"
+)
+
+# A program that asks the terminal two questions and counts the answers it gets in a second.
+ASK = r"""
+import os, re, select, sys, termios, tty
+fd = sys.stdin.fileno()
+saved = termios.tcgetattr(fd)
+tty.setraw(fd)
+try:
+    os.write(1, b"\x1b[c\x1b[6n")
+    got = b""
+    while select.select([fd], [], [], 1.0)[0]:
+        got += os.read(fd, 1024)
+finally:
+    termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+da = len(re.findall(rb"\x1b\[\?[\d;]*c", got))
+cpr = len(re.findall(rb"\x1b\[\d+;\d+R", got))
+other = re.sub(rb"\x1b\[\?[\d;]*c|\x1b\[\d+;\d+R", b"", got)
+print(f"answers: DA {da} CPR {cpr} other {len(other)}")
+"""
+
+# A full-screen program: history on the primary screen, then the alternate screen with
+# application cursor keys, showing the keys it reads until "q".
+FULLSCREEN = r"""
+import os, sys, termios, tty
+w = sys.stdout.write
+for i in range(1, 61):
+    print(f"history {i}")
+w("\x1b[?1049h\x1b[?1h\x1b]0;fullscreen\x07\x1b[H\x1b[2J")
+w("top left\x1b[5;10H\x1b[31mred at 5,10\x1b[0m\x1b[3;1Hkeys:")
+sys.stdout.flush()
+saved = termios.tcgetattr(0)
+tty.setraw(0)
+keys = b""
+try:
+    while True:
+        data = os.read(0, 100)
+        if b"q" in data:
+            break
+        keys += data
+        w(f"\x1b[3;1Hkeys: {keys!r}\x1b[K")
+        sys.stdout.flush()
+finally:
+    termios.tcsetattr(0, termios.TCSADRAIN, saved)
+w("\x1b[?1l\x1b[?1049l")
+print("done")
+"""
+
+# Chromium without WebGL2, as on a machine whose GPU is blocked: xterm.js draws with the DOM.
+NO_WEBGL = """(() => {
+  const getContext = HTMLCanvasElement.prototype.getContext;
+  HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
+    return kind === "webgl2" ? null : getContext.call(this, kind, ...rest);
+  };
+})();"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data = tmp_path_factory.mktemp("terminal") / "data"
+    with running_server(data, "--heartbeat-interval", "1", env=SHELL_ENV) as srv:
+        yield srv
+
+
+def record_inputs(page: Page) -> list[str]:
+    """What the page sends to /input, request by request."""
+    sent: list[str] = []
+
+    def seen(request: Request) -> None:
+        if request.method == "POST" and request.url.endswith("/input"):
+            sent.append(request.post_data_json["data"])
+
+    page.on("request", seen)
+    return sent
+
+
+def record_resizes(page: Page) -> list[dict[str, int]]:
+    sent: list[dict[str, int]] = []
+
+    def seen(request: Request) -> None:
+        if request.method == "POST" and request.url.endswith("/resize"):
+            sent.append(request.post_data_json)
+
+    page.on("request", seen)
+    return sent
+
+
+def screen(dock: Dock, session_id: str) -> dict[str, Any]:
+    response = dock.client.get(f"/api/session/{session_id}/screen", params={"format": "text"})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def screen_lines(dock: Dock, session_id: str) -> list[str]:
+    """The backend's screen as term_lines(screen=True) reads the page's."""
+    lines = [line.rstrip() for line in screen(dock, session_id)["content"].split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def same_screen(dock: Dock, page: Page, session_id: str) -> bool:
+    return term_lines(page, screen=True) == screen_lines(dock, session_id)
+
+
+def size(page: Page) -> dict[str, int]:
+    result: dict[str, int] = page.evaluate(f"({{cols: {VIEW}.cols, rows: {VIEW}.rows}})")
+    return result
+
+
+def fitted(page: Page) -> dict[str, int]:
+    result: dict[str, int] = page.evaluate(
+        f"(({{cols, rows}}) => ({{cols, rows}}))({VIEW}.fitAddon.proposeDimensions())"
+    )
+    return result
+
+
+def backend_size(dock: Dock, session_id: str) -> dict[str, int]:
+    shown = screen(dock, session_id)
+    return {"cols": shown["cols"], "rows": shown["rows"]}
+
+
+def run(page: Page, command: str) -> None:
+    """A command line for the shell on screen, as xterm.js passes typed keys on (quicker than
+    typing it key by key)."""
+    page.evaluate(f"line => {VIEW}.term.input(line)", command + "\r")
+
+
+def foreground(dock: Dock, session_id: str) -> str | None:
+    job = dock.client.get(f"/api/session/{session_id}").json()["foreground"]
+    return job["name"] if job else None
+
+
+def test_a_shell_in_the_terminal(dock: Dock, page: Page, workdir: Path) -> None:
+    """New shell: the vendored xterm.js and nothing from elsewhere; typed keys, a paste over
+    several requests and Ctrl-C reach the program in order; the find bar; no query answered."""
+    (workdir / "ask.py").write_text(ASK)
+    requests: list[str] = []
+    vendored: dict[str, int] = {}
+
+    def answered(response: Response) -> None:
+        if "/vendor/" in response.url:
+            vendored[response.url.removeprefix(dock.server.url)] = response.status
+
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("response", answered)
+    inputs = record_inputs(page)
+    project = dock.project(str(workdir))
+    dock.open(page, project["id"])
+    page.click("#new-shell")
+    wait_for_stream(page, "connected")
+    session_id = page.url.rsplit("/s/", 1)[1]
+    wait_until(lambda: page.evaluate(f"{VIEW}.renderer"), 5, "xterm open")
+
+    # Everything came from the backend, the vendored files with them.
+    assert vendored == dict.fromkeys(VENDORED, 200)
+    assert [url for url in requests if not url.startswith(dock.server.url + "/")] == []
+    # The terminal takes the keys: no prompt line, the focus in xterm.
+    assert page.is_hidden(".prompt-row")
+    assert page.evaluate("document.activeElement.className") == "xterm-helper-textarea"
+    options = page.evaluate(
+        f"(t => ({{scrollback: t.options.scrollback, red: t.options.theme.red,"
+        f" unicode: t.unicode.activeVersion}}))({VIEW}.term)"
+    )
+    assert options == {"scrollback": 10000, "red": "#cd0000", "unicode": "11"}  # desktop palette
+    # It asked for the room it has, and the backend's PTY has that size.
+    wait_until(lambda: backend_size(dock, session_id) == fitted(page) == size(page), 5, "fitted")
+
+    # Typed keys reach the shell, in order.
+    page.keyboard.type("echo $((6*7))")
+    page.keyboard.press("Enter")
+    wait_for_line(page, "42")
+    assert "".join(inputs) == "echo $((6*7))\r"
+    # Keys that come together go in one request.
+    inputs.clear()
+    page.evaluate(f"for (const key of 'echo one-request\\r') {VIEW}.term.input(key)")
+    wait_for_line(page, "one-request")
+    assert inputs == ["echo one-request\r"]
+
+    # A paste larger than one request's 64 KiB goes in several, in order, none cut inside a
+    # character.
+    inputs.clear()
+    run(page, "cat > pasted.txt")
+    pumped(page, lambda: foreground(dock, session_id) == "cat", 5, "cat running")
+    lines = [f"{n:05d} {'日本語🎉' if n % 3 else 'ascii'} {'x' * 60}" for n in range(2000)]
+    page.evaluate(f"text => {VIEW}.term.paste(text)", "\n".join(lines) + "\n")
+    page.keyboard.press("Control+d")
+    pumped(page, lambda: foreground(dock, session_id) is None, 20, "cat done")
+    assert (workdir / "pasted.txt").read_text() == "\n".join(lines) + "\n"
+    assert "".join(inputs) == "cat > pasted.txt\r" + "\r".join(lines) + "\r\x04"
+    assert len(inputs) >= 3
+    assert all(len(chunk.encode()) <= 65536 for chunk in inputs)
+
+    # Ctrl-C and Ctrl-F are the program's, as in any terminal.
+    inputs.clear()
+    run(page, "sleep 100")
+    pumped(page, lambda: foreground(dock, session_id) == "sleep", 5, "sleep running")
+    page.keyboard.press("Control+f")
+    page.keyboard.press("Control+c")
+    pumped(page, lambda: foreground(dock, session_id) is None, 5, "sleep interrupted")
+    assert "".join(inputs) == "sleep 100\r\x06\x03"
+    assert page.is_hidden(".term-find")
+
+    # Ctrl+Shift+F: a find bar that highlights every match; Enter and Shift+Enter move, Esc
+    # closes and gives the keys back to the terminal. Nothing of it reaches the program.
+    run(page, "for i in 1 2 3; do echo needle-$i; done")
+    wait_for_line(page, "needle-3")
+    inputs.clear()
+    page.keyboard.press("Control+Shift+F")
+    page.wait_for_selector(".term-find", state="visible")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == (
+        "find in the terminal"
+    )
+    page.keyboard.type("needle")
+    count = page.locator(".term-find-count")
+    # The command line and its three lines of output.
+    wait_until(lambda: re.fullmatch(r"\d of 4", count.inner_text()), 5, "four matches")
+    # Four highlights, and the active match's over one of them (addon-search 0.16 marks it with
+    # its colors only, not with its class).
+    highlights = page.locator(".xterm-find-result-decoration")
+    wait_until(lambda: highlights.count() == 5, 5, "every match highlighted")
+    first = count.inner_text()
+    page.keyboard.press("Enter")
+    wait_until(lambda: count.inner_text() != first, 5, "the next match")
+    page.keyboard.press("Shift+Enter")
+    wait_until(lambda: count.inner_text() == first, 5, "back to the previous match")
+    page.keyboard.press("Escape")
+    page.wait_for_selector(".term-find", state="hidden")
+    assert page.locator(".xterm-find-result-decoration").count() == 0
+    assert page.evaluate("document.activeElement.className") == "xterm-helper-textarea"
+    assert inputs == []
+
+    # xterm.js answers no query: its replies would reach the program as typed input.
+    replies = page.evaluate(
+        """async (queries) => {
+          const term = sessionDock.currentView().output.term;
+          const seen = [];
+          const listener = term.onData((data) => seen.push(data));
+          await new Promise((resolve) => term.write(queries, resolve));
+          listener.dispose();
+          // The same queries to an xterm.js of its own: it does answer them.
+          const {Terminal} = await import('/vendor/xterm/xterm.mjs');
+          const plain = new Terminal({allowProposedApi: true});
+          const replies = [];
+          plain.onData((data) => replies.push(data));
+          await new Promise((resolve) => plain.write(queries, resolve));
+          plain.dispose();
+          return {seen, replies};
+        }""",
+        QUERIES,
+    )
+    assert replies["seen"] == []
+    assert "\x1b[?1;2c" in replies["replies"]  # the check can see a reply
+    assert inputs == []
+    # The backend answers a program's questions once, with this page attached.
+    run(page, f"{sys.executable} ask.py")
+    assert "answers: DA 1 CPR 1 other 0" in wait_for_line(page, "answers: DA 1 CPR 1 other 0")
+
+    # An ended session takes no keys.
+    run(page, "exit")
+    page.wait_for_selector("#session-badge:text-is('exited 0')")
+    inputs.clear()
+    page.keyboard.type("ignored")
+    page.wait_for_timeout(200)
+    assert inputs == []
+
+
+def test_a_reload_draws_the_screen_and_its_modes_again(
+    dock: Dock, page: Page, workdir: Path
+) -> None:
+    """The snapshot on attach: after a reload, and in a page without WebGL (the DOM renderer),
+    the screen is the backend's, with the alternate screen, the application cursor keys and the
+    scrollback behind it."""
+    (workdir / "fullscreen.py").write_text(FULLSCREEN)
+    project = dock.project(str(workdir))
+    session = dock.session(project["id"], f"exec {sys.executable} fullscreen.py", name="full")
+    session_id = session["id"]
+    dock.open(page, project["id"], session_id)
+    wait_until(lambda: "red at 5,10" in "\n".join(term_lines(page)), 5, "the screen drawn")
+    wait_until(lambda: same_screen(dock, page, session_id), 5, "the backend's screen")
+    page.keyboard.press("ArrowUp")
+    wait_for_line(page, r"keys: b'\x1bOA'")  # application cursor keys
+
+    page.reload()
+    wait_for_stream(page, "connected")
+    wait_until(lambda: same_screen(dock, page, session_id), 5, "the screen after a reload")
+    state = page.evaluate(
+        f"(t => [t.buffer.active.type, t.modes.applicationCursorKeysMode])({VIEW}.term)"
+    )
+    assert state == ["alternate", True]
+    assert page.evaluate(f"{VIEW}.snapshots") == 1
+    page.keyboard.press("ArrowDown")
+    wait_for_line(page, r"keys: b'\x1bOA\x1bOB'")
+
+    # A second page, without WebGL: the DOM renderer draws the same screen.
+    context = dock.new_context()
+    context.add_init_script(NO_WEBGL)
+    plain = context.new_page()
+    plain.on("pageerror", lambda error: dock.page_errors.append(str(error)))
+    dock.open(plain, project["id"], session_id)
+    wait_until(lambda: same_screen(dock, plain, session_id), 5, "the screen without WebGL")
+    assert plain.evaluate(f"{VIEW}.renderer") == "dom"
+    assert page.evaluate(f"{VIEW}.renderer") == "webgl"
+    assert "red at 5,10" in plain.inner_text("#output-host .xterm-rows")
+
+    # Leaving the alternate screen shows the primary one the snapshot put behind it, with the
+    # scrollback.
+    page.keyboard.press("q")
+    page.wait_for_selector("#session-badge:text-is('exited 0')")
+    for shown in (page, plain):
+        wait_until(partial(same_screen, dock, shown, session_id), 5, "the primary screen")
+        lines = term_lines(shown)
+        assert lines[-1] == "done"
+        assert lines[-61:-1] == [f"history {n}" for n in range(1, 61)]
+
+
+def test_the_page_sizes_the_terminal_and_follows_other_sizes(
+    dock: Dock, page: Page, workdir: Path
+) -> None:
+    """The fit addon asks for the room the page has when it changes; a resize from elsewhere
+    (the last one wins) is followed and never answered with another."""
+    project = dock.project(str(workdir))
+    shell = dock.session(project["id"], kind="shell")
+    resizes = record_resizes(page)
+    dock.open(page, project["id"], shell["id"])
+    wait_until(lambda: backend_size(dock, shell["id"]) == fitted(page) == size(page), 5, "fitted")
+
+    page.set_viewport_size({"width": 1000, "height": 600})
+    smaller = wait_until(lambda: fitted(page) != size(page) and fitted(page), 5, "a new fit")
+    pumped(page, lambda: backend_size(dock, shell["id"]) == smaller == size(page), 5, "resized")
+    assert resizes[-1] == smaller
+    asked = len(resizes)
+
+    response = dock.client.post(f"/api/session/{shell['id']}/resize", json={"cols": 50, "rows": 20})
+    assert response.is_success, response.text
+    pumped(page, lambda: size(page) == {"cols": 50, "rows": 20}, 5, "the other client's size")
+    run(page, "stty size")
+    wait_for_line(page, "20 50")
+    page.wait_for_timeout(300)  # longer than the fit's debounce
+    assert len(resizes) == asked
+    assert page.inner_text("#lines-info") == "50\N{MULTIPLICATION SIGN}20"
