@@ -61,6 +61,17 @@ def start_backend(
     return proc, json.loads(line)
 
 
+# Whether the terminal on screen shows the text (its scrollback and screen, xterm.js's buffer).
+SHOWS = """(text) => {
+  const buffer = sessionDock.currentView()?.output.term?.buffer.active;
+  if (!buffer) return false;
+  for (let y = 0; y < buffer.length; y++) {
+    if (buffer.getLine(y).translateToString(true).includes(text)) return true;
+  }
+  return false;
+}"""
+
+
 def wait_for(check: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -121,7 +132,7 @@ def shoot(url: str, token: str, out: Path, base: Path, dark: bool) -> None:
     demo = run(DEMO, "build and test")
 
     def ready(page: Page) -> None:
-        page.wait_for_selector("#output-host .l:has-text('inverse')")
+        page.wait_for_function(SHOWS, arg="inverse")  # the terminal (xterm.js) has drawn it
         wait_for(lambda: api.get(f"/api/session/{demo['id']}").json()["status"] != "running")
         page.wait_for_selector("#session-badge:text-is('exited 0')")
         page.wait_for_selector("#sessions .badge:text-is('failed 2')")

@@ -113,6 +113,7 @@ function pageTheme() {
     cursor: foreground,
     cursorAccent: background,
     selectionBackground: `${value("--accent", "#0969da")}66`,
+    overviewRulerBorder: value("--border", "#d0d7de"),
   };
   PALETTE_16.forEach((rgb, i) => {
     theme[PALETTE_NAMES[i]] = hex(rgb);

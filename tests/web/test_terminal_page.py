@@ -214,6 +214,12 @@ def test_a_shell_in_the_terminal(dock: Dock, page: Page, workdir: Path) -> None:
         f" unicode: t.unicode.activeVersion}}))({VIEW}.term)"
     )
     assert options == {"scrollback": 10000, "red": "#cd0000", "unicode": "11"}  # desktop palette
+    # Its colors follow the page's, into the dark too.
+    page.emulate_media(color_scheme="dark")
+    background = f"{VIEW}.term.options.theme.background"
+    pumped(page, lambda: page.evaluate(background) == "#0d1117", 5, "a dark terminal")
+    page.emulate_media(color_scheme="light")
+    pumped(page, lambda: page.evaluate(background) == "#ffffff", 5, "a light terminal")
     # It asked for the room it has, and the backend's PTY has that size.
     wait_until(lambda: backend_size(dock, session_id) == fitted(page) == size(page), 5, "fitted")
 
