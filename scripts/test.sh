@@ -5,11 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages some tests drive for real: Chromium (browser tests), nginx (reverse proxy),
-# and the libraries Qt's offscreen platform loads. As root with apt-get they are installed;
-# elsewhere the tests that need them are skipped, each with its reason.
+# vim, less and top (full-screen programs in tests/terminal), and the libraries Qt's offscreen
+# platform loads. As root with apt-get they are installed; elsewhere the tests that need them
+# are skipped, each with its reason.
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v vim >/dev/null || need+=(vim)
+command -v less >/dev/null || need+=(less)
+command -v top >/dev/null || need+=(procps)
 { command -v Xvfb && command -v xdotool; } >/dev/null || need+=(xvfb xdotool)
 for lib in libEGL.so.1 libGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libdbus-1.so.3; do
   ldconfig -p 2>/dev/null | grep -q "$lib" || need+=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3)

@@ -14,7 +14,9 @@ from httpx_sse import EventSource
 
 from tests.wire import check
 
-STORED = frozenset({"output", "status", "prompt", "error", "operations-detected", "raw"})
+STORED = frozenset({"output", "status", "prompt", "error", "operations-detected", "raw", "resize"})
+# Events with an ``id:`` line: the stored ones, and a snapshot (the last event it covers).
+WITH_ID = STORED | {"snapshot"}
 
 
 @dataclass(frozen=True)
@@ -72,10 +74,11 @@ class Stream:
                         continue
                     # httpx-sse reports the last id seen (the spec's "last event ID buffer"),
                     # so an id-less control event would look like it repeats the previous id.
-                    event_id = int(sse.id) if sse.id and sse.event in STORED else None
+                    event_id = int(sse.id) if sse.id and sse.event in WITH_ID else None
                     received = Received(event_id, sse.event, json.loads(sse.data))
+                    stored = sse.event in STORED
                     try:  # every event must fit its declared type (tests/wire.py)
-                        check(sse.event, sse.data, self.session_id if event_id else None)
+                        check(sse.event, sse.data, self.session_id if stored else None)
                     except AssertionError as exc:
                         self.misfits.append(str(exc))
                     self.events.append(received)

@@ -50,6 +50,10 @@ REBUILD_PAGE = 256
 T = TypeVar("T")
 
 
+class ScreenClosed(RuntimeError):
+    """The screen was freed (an ended session's screen, evicted) before the job ran."""
+
+
 class _Output(msgspec.Struct):
     content: str
 
@@ -281,7 +285,7 @@ class _Job(Generic[T]):
 
     def run(self, emulator: Emulator | None) -> None:
         if emulator is None:
-            self._error = RuntimeError("the screen is closed")
+            self._error = ScreenClosed("the screen is closed")
             return
         try:
             self._result = self.work(emulator)

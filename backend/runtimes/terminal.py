@@ -28,7 +28,15 @@ from backend.protocol.events import ENDED_STATUSES, Resize, now_ms
 from backend.protocol.sse import StoredEvent
 from backend.runtimes.base import Plan, RuntimeContext, SessionHost, SessionRuntime
 from backend.runtimes.program import ProgramKind, ProgramRuntime
-from backend.runtimes.screen import Screen, ScreenOptions, View, engine, new_emulator, rebuild
+from backend.runtimes.screen import (
+    Screen,
+    ScreenClosed,
+    ScreenOptions,
+    View,
+    engine,
+    new_emulator,
+    rebuild,
+)
 
 log = logging.getLogger(__name__)
 
@@ -186,10 +194,15 @@ class TerminalRuntime(ProgramRuntime):
 
     async def view(self, fmt: ScreenFormat, scrollback: int | None = None) -> View:
         """The screen now (the live one, or the last one of an ended session)."""
-        screen = await self._screen()
-        if fmt == "vt" and scrollback is not None:
-            return await screen.snapshot(scrollback)
-        return await screen.view(fmt)
+        for _ in range(3):
+            screen = await self._screen()
+            try:
+                if fmt == "vt" and scrollback is not None:
+                    return await screen.snapshot(scrollback)
+                return await screen.view(fmt)
+            except ScreenClosed:
+                continue  # an ended session's screen was freed meanwhile: build it again
+        raise ScreenClosed(f"the screen of {self.session_id} keeps being freed")
 
     async def _screen(self) -> Screen:
         if self.screen is not None:

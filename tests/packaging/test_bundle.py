@@ -66,6 +66,7 @@ def _still_running(processes: list[psutil.Process], timeout: float = 5.0) -> lis
 def test_the_bundle_carries_its_resources_and_xcb_libraries(bundle: Path) -> None:
     assert (INTERNAL / "resources" / "web" / "index.html").is_file()
     assert (INTERNAL / "resources" / "icons" / "sessiondock-256.png").is_file()
+    assert (INTERNAL / "pyghostty" / "_lib" / "libghostty-vt.so").is_file()  # the emulator
     # At run time the bootloader puts _internal/ first on the library path; ldd the same way.
     xcb = INTERNAL / "PySide6" / "Qt" / "plugins" / "platforms" / "libqxcb.so"
     env = {**os.environ, "LD_LIBRARY_PATH": str(INTERNAL)}
@@ -94,6 +95,9 @@ async def test_serve_answers_streams_and_stops_on_sigterm(bundle: Path, tmp_path
             async with Stream(api, session["id"]) as stream:
                 await stream.wait_for_output("from-the-bundle-3")
                 await _ended(stream)
+            # The terminal emulator runs in the bundle: the session's last screen.
+            screen = (await api.get(f"/api/session/{session['id']}/screen")).json()
+            assert "from-the-bundle-3" in screen["content"], screen
         assert await asyncio.to_thread(server.stop) == 0
     assert not (tmp_path / "data" / "server.json").exists()
 
