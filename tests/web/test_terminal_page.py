@@ -109,7 +109,9 @@ NO_WEBGL = """(() => {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("terminal") / "data"
-    with running_server(data, "--heartbeat-interval", "1", env=SHELL_ENV) as srv:
+    # The same shell, locale and pager options on every machine (tests/terminal/conftest.py).
+    env = {**SHELL_ENV, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "LESS": ""}
+    with running_server(data, "--heartbeat-interval", "1", env=env) as srv:
         yield srv
 
 
@@ -152,6 +154,23 @@ def screen_lines(dock: Dock, session_id: str) -> list[str]:
 
 def same_screen(dock: Dock, page: Page, session_id: str) -> bool:
     return term_lines(page, screen=True) == screen_lines(dock, session_id)
+
+
+CURSOR = "(b => [b.cursorX, b.cursorY])(sessionDock.currentView().output.term.buffer.active)"
+
+
+def same_screen_and_cursor(dock: Dock, page: Page, session_id: str) -> bool:
+    """The page's screen is the backend's: its rows, its cursor and which screen is active."""
+    backend = screen(dock, session_id)
+    lines = [line.rstrip() for line in backend["content"].split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    alternate = page.evaluate(f"{VIEW}.term.buffer.active.type") == "alternate"
+    return (
+        term_lines(page, screen=True) == lines
+        and page.evaluate(CURSOR) == [backend["cursor"]["x"], backend["cursor"]["y"]]
+        and alternate == backend["altScreen"]
+    )
 
 
 def size(page: Page) -> dict[str, int]:
@@ -396,3 +415,71 @@ def test_the_page_sizes_the_terminal_and_follows_other_sizes(
     page.wait_for_timeout(300)  # longer than the fit's debounce
     assert len(resizes) == asked
     assert page.inner_text("#lines-info") == "50\N{MULTIPLICATION SIGN}20"
+
+
+def test_programs_look_the_same_in_the_page_as_in_the_backend(
+    dock: Dock, page: Page, workdir: Path
+) -> None:
+    """A differential test: after each step the page's screen (rows, cursor, which screen) is
+    the backend's /screen, with keys typed in the page (arrows, Esc, Ctrl-C) reaching vim,
+    also after a reload in the middle of it."""
+    project = dock.project(str(workdir))
+    shell = dock.session(project["id"], kind="shell")
+    session_id = shell["id"]
+    dock.open(page, project["id"], session_id)
+
+    def same(what: str) -> None:
+        wait_until(partial(same_screen_and_cursor, dock, page, session_id), 10, what)
+
+    wait_until(lambda: term_lines(page), 10, "the first prompt")
+    same("the first prompt")
+    run(page, "printf '日本語🎉'; for i in 1 2 3; do printf '\\r%d%%' $((i * 33)); done; echo")
+    # "99%" over the first cells: over a wide character and half of the next, which is lost.
+    wait_until(lambda: any(line.startswith("99%") for line in term_lines(page)), 5, "99%")
+    same("wide characters and a progress bar")
+
+    (workdir / "long.txt").write_text("".join(f"line {n}\n" for n in range(1, 201)))
+    run(page, "less long.txt")
+    wait_for_line(page, "line 1")
+    same("less")
+    page.keyboard.press("G")
+    wait_for_line(page, "line 200")
+    same("less at the end")
+    page.keyboard.press("q")
+    wait_until(lambda: page.evaluate(f"{VIEW}.term.buffer.active.type") == "normal", 5, "less")
+    same("the shell after less")
+
+    notes = workdir / "notes.txt"
+    notes.write_text("first line\nsecond line\n")
+    run(page, "vim -u NONE notes.txt")
+    wait_until(lambda: '"notes.txt"' in "".join(term_lines(page)), 10, "vim")
+    same("vim")
+    modes = f"{VIEW}.term.modes.applicationCursorKeysMode"
+    assert page.evaluate(modes) is True
+    page.keyboard.press("ArrowDown")
+    page.keyboard.type("A edited")
+    page.keyboard.press("Escape")
+    wait_for_line(page, "second line edited")
+    same("vim after an edit")
+    page.reload()
+    wait_for_stream(page, "connected")
+    same("vim after a reload")
+    assert page.evaluate(modes) is True
+    page.keyboard.press("ArrowUp")
+    page.keyboard.type("A too")
+    page.keyboard.press("Escape")
+    wait_for_line(page, "first line too")
+    page.keyboard.press("Control+c")  # vim says how to quit
+    wait_until(lambda: ":q" in term_lines(page, screen=True)[-1], 5, "vim's answer to Ctrl-C")
+    same("vim after Ctrl-C")
+    page.keyboard.type(":wq")
+    page.keyboard.press("Enter")
+    pumped(page, lambda: notes.read_text() == "first line too\nsecond line edited\n", 5, "saved")
+    same("the shell after vim")
+
+    run(page, "top -d 1")
+    wait_until(lambda: "Tasks:" in "".join(term_lines(page, screen=True)), 10, "top")
+    same("top")  # top redraws every second: a moment when both agree
+    page.keyboard.press("q")
+    wait_until(lambda: page.evaluate(f"{VIEW}.term.buffer.active.type") == "normal", 5, "top")
+    same("the shell after top")
