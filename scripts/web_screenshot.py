@@ -2,12 +2,15 @@
 
     .venv/bin/python scripts/web_screenshot.py [--out docs/screenshots/web-main.png] [--dark]
     .venv/bin/python scripts/web_screenshot.py --agent [--out docs/screenshots/web-agent.png]
+    .venv/bin/python scripts/web_screenshot.py --program vim   # docs/screenshots/web-vim.png
+    .venv/bin/python scripts/web_screenshot.py --program htop  # docs/screenshots/web-htop.png
 
 It starts a real backend on a free port with a temporary data dir, adds two projects, runs the
 same colorful session as the desktop screenshot (scripts/demo-session.sh) and a failing one,
 opens the page in headless Chromium (signed in through the /?token= address) and saves it at
 1280x760. With ``--agent`` it runs a Claude Code session instead (the fake agent of
-scripts/agent_demo.py, next to an imported conversation) and opens the diff of its edit.
+scripts/agent_demo.py, next to an imported conversation) and opens the diff of its edit. With
+``--program`` it types a full-screen program's command line into a shell in the page's terminal.
 """
 
 from __future__ import annotations
@@ -141,13 +144,45 @@ def shoot(url: str, token: str, out: Path, base: Path, dark: bool) -> None:
     api.close()
 
 
+# What --program types into a shell, and text its screen shows once it is drawn.
+PROGRAMS = {
+    "vim": ("vim -u DEFAULTS -c 'syntax on' -c 'set number' -c 'normal 18G' app.py", "app.py"),
+    # Only the shell and a few jobs of its own, not the whole machine.
+    "htop": (
+        "for n in 1 2 3; do sleep 600 & done; clear; htop -t -p $$,$(jobs -p | paste -sd,)",
+        "Load average",
+    ),
+}
+SOURCE = (ROOT / "backend" / "resources.py").read_text()
+
+
+def shoot_program(url: str, token: str, out: Path, base: Path, dark: bool, program: str) -> None:
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    folder = base / "website"
+    folder.mkdir()
+    (folder / "app.py").write_text(SOURCE)
+    project = api.post("/api/projects", json={"path": str(folder)}).json()
+    shell = api.post("/api/sessions", json={"projectId": project["id"], "kind": "shell"}).json()
+    command, drawn = PROGRAMS[program]
+
+    def ready(page: Page) -> None:
+        page.evaluate("line => sessionDock.currentView().output.term.input(line)", command + "\r")
+        page.wait_for_function(SHOWS, arg=drawn)
+        page.wait_for_timeout(1500)  # htop fills its meters in
+
+    browse(url, token, f"/#/p/{project['id']}/s/{shell['id']}", out, dark, ready)
+    api.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="default: docs/screenshots/web-main.png")
     parser.add_argument("--dark", action="store_true", help="the dark color scheme")
     parser.add_argument("--agent", action="store_true", help="a Claude Code session")
+    parser.add_argument("--program", choices=sorted(PROGRAMS), help="a full-screen program")
     args = parser.parse_args()
     name = "web-agent.png" if args.agent else "web-main.png"
+    name = f"web-{args.program}.png" if args.program else name
     args.out = args.out or ROOT / "docs" / "screenshots" / name
     if shutil.which("chromium") is None:
         raise SystemExit("Chromium is not installed (apt-get install chromium)")
@@ -155,9 +190,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sessiondock-web-shot-") as tmp:
         demo = prepare(Path(tmp) / "agent")
         env = demo.env if args.agent else None
+        if args.program:
+            # A shell that reads no startup file of this machine, a short prompt, UTF-8.
+            home = Path(tmp) / "home"
+            home.mkdir()
+            env = {"HOME": str(home), "SHELL": "/bin/bash", "PS1": "$ ", "LANG": "C.UTF-8"}
         proc, ready = start_backend(Path(tmp) / "data", token, env)
         try:
-            if args.agent:
+            if args.program:
+                shoot_program(ready["url"], token, args.out, Path(tmp), args.dark, args.program)
+            elif args.agent:
                 shoot_agent(ready["url"], token, args.out, demo, args.dark)
             else:
                 shoot(ready["url"], token, args.out, Path(tmp), args.dark)
