@@ -861,18 +861,23 @@ class App {
     }
   }
 
-  /** The size a new session starts with: what fits the output area (a terminal view then
-   * fits itself exactly, once shown). */
+  /** The size a new session starts with: what fits the output area, as the terminal on screen
+   * measures it, else roughly (the new session's view then fits itself exactly, once shown). */
   terminalSize() {
+    const view = this.currentView();
+    const fitted = view?.terminal ? view.output.fitAddon.proposeDimensions() : undefined;
+    if (fitted && fitted.cols > 1 && fitted.rows > 1) return { cols: fitted.cols, rows: fitted.rows };
     const host = $("#output-host");
     const probe = element("span", { className: "measure" }, "0".repeat(100));
     host.append(probe);
     const box = probe.getBoundingClientRect();
     probe.remove();
-    const charWidth = box.width / 100 || 8;
+    // xterm.js rounds a cell's width down to whole device pixels.
+    const charWidth = Math.floor((box.width / 100) * devicePixelRatio) / devicePixelRatio || 8;
     const lineHeight = box.height || 16;
     const clamp = (n) => Math.min(1000, Math.max(2, Math.floor(n)));
-    return { cols: clamp((host.clientWidth - 16) / charWidth), rows: clamp((host.clientHeight - 8) / lineHeight) };
+    // Less the terminal's padding (8 px left, 4 px top) and its scroll bar (10 px): style.css.
+    return { cols: clamp((host.clientWidth - 18) / charWidth), rows: clamp((host.clientHeight - 4) / lineHeight) };
   }
 }
 
