@@ -29,7 +29,7 @@ from tests.web.helpers import (
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, Request, Response
+    from playwright.sync_api import Page, Response
 
 VENDORED = [
     "/vendor/xterm/xterm.mjs",
@@ -51,7 +51,7 @@ QUERIES = (
     "\x1b[14t\x1b[16t\x1b[18t\x1b[19t\x1b]10;?\x07\x1b]11;?\x1b\\\x1b]12;?\x07\x1b]4;1;?\x07"
 )
 
-# A program that asks the terminal two questions and counts the answers it gets in a second.
+# A program that asks the terminal two questions and counts the answers it gets.
 ASK = r"""
 import os, re, select, sys, termios, tty
 fd = sys.stdin.fileno()
@@ -60,8 +60,10 @@ tty.setraw(fd)
 try:
     os.write(1, b"\x1b[c\x1b[6n")
     got = b""
-    while select.select([fd], [], [], 1.0)[0]:
+    wait = 10.0  # for the first answer; then until a second goes by without another
+    while select.select([fd], [], [], wait)[0]:
         got += os.read(fd, 1024)
+        wait = 1.0
 finally:
     termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 da = len(re.findall(rb"\x1b\[\?[\d;]*c", got))
@@ -115,27 +117,35 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
 
 
-def record_inputs(page: Page) -> list[str]:
-    """What the page sends to /input, request by request."""
-    sent: list[str] = []
+# Records, in the page, the body of every POST to /input and /resize as the page sends it: when
+# the backend has what a request carried, the record has it too (Playwright's own request events
+# reach the test later, and not in step with the backend).
+RECORD = """(() => {
+  globalThis.sent = {input: [], resize: []};
+  const fetch = globalThis.fetch;
+  globalThis.fetch = function (resource, init) {
+    const name = typeof resource === "string" ? resource.split("/").pop() : "";
+    if (init?.method === "POST" && name in sent) sent[name].push(JSON.parse(init.body));
+    return fetch.call(this, resource, init);
+  };
+})();"""
 
-    def seen(request: Request) -> None:
-        if request.method == "POST" and request.url.endswith("/input"):
-            sent.append(request.post_data_json["data"])
 
-    page.on("request", seen)
-    return sent
+class Sent:
+    """What the page sent to /input (``inputs()``: each request's data) and /resize."""
 
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        page.add_init_script(RECORD)  # from the next page load on
 
-def record_resizes(page: Page) -> list[dict[str, int]]:
-    sent: list[dict[str, int]] = []
+    def inputs(self) -> list[str]:
+        return [body["data"] for body in self.page.evaluate("sent.input")]
 
-    def seen(request: Request) -> None:
-        if request.method == "POST" and request.url.endswith("/resize"):
-            sent.append(request.post_data_json)
+    def resizes(self) -> list[dict[str, int]]:
+        return list(self.page.evaluate("sent.resize"))
 
-    page.on("request", seen)
-    return sent
+    def clear(self) -> None:
+        self.page.evaluate("sent.input = []; sent.resize = []")
 
 
 def screen(dock: Dock, session_id: str) -> dict[str, Any]:
@@ -214,7 +224,7 @@ def test_a_shell_in_the_terminal(dock: Dock, page: Page, workdir: Path) -> None:
 
     page.on("request", lambda r: requests.append(r.url))
     page.on("response", answered)
-    inputs = record_inputs(page)
+    sent = Sent(page)
     project = dock.project(str(workdir))
     dock.open(page, project["id"])
     page.click("#new-shell")
@@ -246,16 +256,16 @@ def test_a_shell_in_the_terminal(dock: Dock, page: Page, workdir: Path) -> None:
     page.keyboard.type("echo $((6*7))")
     page.keyboard.press("Enter")
     wait_for_line(page, "42")
-    assert "".join(inputs) == "echo $((6*7))\r"
+    assert "".join(sent.inputs()) == "echo $((6*7))\r"
     # Keys that come together go in one request.
-    inputs.clear()
+    sent.clear()
     page.evaluate(f"for (const key of 'echo one-request\\r') {VIEW}.term.input(key)")
     wait_for_line(page, "one-request")
-    assert inputs == ["echo one-request\r"]
+    assert sent.inputs() == ["echo one-request\r"]
 
     # A paste larger than one request's 64 KiB goes in several, in order, none cut inside a
     # character.
-    inputs.clear()
+    sent.clear()
     run(page, "cat > pasted.txt")
     pumped(page, lambda: foreground(dock, session_id) == "cat", 5, "cat running")
     lines = [f"{n:05d} {'日本語🎉' if n % 3 else 'ascii'} {'x' * 60}" for n in range(2000)]
@@ -263,25 +273,25 @@ def test_a_shell_in_the_terminal(dock: Dock, page: Page, workdir: Path) -> None:
     page.keyboard.press("Control+d")
     pumped(page, lambda: foreground(dock, session_id) is None, 20, "cat done")
     assert (workdir / "pasted.txt").read_text() == "\n".join(lines) + "\n"
-    assert "".join(inputs) == "cat > pasted.txt\r" + "\r".join(lines) + "\r\x04"
-    assert len(inputs) >= 3
-    assert all(len(chunk.encode()) <= 65536 for chunk in inputs)
+    assert "".join(sent.inputs()) == "cat > pasted.txt\r" + "\r".join(lines) + "\r\x04"
+    assert len(sent.inputs()) >= 3
+    assert all(len(chunk.encode()) <= 65536 for chunk in sent.inputs())
 
     # Ctrl-C and Ctrl-F are the program's, as in any terminal.
-    inputs.clear()
+    sent.clear()
     run(page, "sleep 100")
     pumped(page, lambda: foreground(dock, session_id) == "sleep", 5, "sleep running")
     page.keyboard.press("Control+f")
     page.keyboard.press("Control+c")
     pumped(page, lambda: foreground(dock, session_id) is None, 5, "sleep interrupted")
-    assert "".join(inputs) == "sleep 100\r\x06\x03"
+    assert "".join(sent.inputs()) == "sleep 100\r\x06\x03"
     assert page.is_hidden(".term-find")
 
     # Ctrl+Shift+F: a find bar that highlights every match; Enter and Shift+Enter move, Esc
     # closes and gives the keys back to the terminal. Nothing of it reaches the program.
     run(page, "for i in 1 2 3; do echo needle-$i; done")
     wait_for_line(page, "needle-3")
-    inputs.clear()
+    sent.clear()
     page.keyboard.press("Control+Shift+F")
     page.wait_for_selector(".term-find", state="visible")
     assert page.evaluate("document.activeElement.getAttribute('aria-label')") == (
@@ -304,7 +314,7 @@ def test_a_shell_in_the_terminal(dock: Dock, page: Page, workdir: Path) -> None:
     page.wait_for_selector(".term-find", state="hidden")
     assert page.locator(".xterm-find-result-decoration").count() == 0
     assert page.evaluate("document.activeElement.className") == "xterm-helper-textarea"
-    assert inputs == []
+    assert sent.inputs() == []
 
     # xterm.js answers no query: its replies would reach the program as typed input.
     replies = page.evaluate(
@@ -327,7 +337,7 @@ def test_a_shell_in_the_terminal(dock: Dock, page: Page, workdir: Path) -> None:
     )
     assert replies["seen"] == []
     assert "\x1b[?1;2c" in replies["replies"]  # the check can see a reply
-    assert inputs == []
+    assert sent.inputs() == []
     # The backend answers a program's questions once, with this page attached.
     run(page, f"{sys.executable} ask.py")
     assert "answers: DA 1 CPR 1 other 0" in wait_for_line(page, "answers: DA 1 CPR 1 other 0")
@@ -335,10 +345,10 @@ def test_a_shell_in_the_terminal(dock: Dock, page: Page, workdir: Path) -> None:
     # An ended session takes no keys.
     run(page, "exit")
     page.wait_for_selector("#session-badge:text-is('exited 0')")
-    inputs.clear()
+    sent.clear()
     page.keyboard.type("ignored")
     page.wait_for_timeout(200)
-    assert inputs == []
+    assert sent.inputs() == []
 
 
 def test_a_reload_draws_the_screen_and_its_modes_again(
@@ -397,15 +407,15 @@ def test_the_page_sizes_the_terminal_and_follows_other_sizes(
     (the last one wins) is followed and never answered with another."""
     project = dock.project(str(workdir))
     shell = dock.session(project["id"], kind="shell")
-    resizes = record_resizes(page)
+    sent = Sent(page)
     dock.open(page, project["id"], shell["id"])
     wait_until(lambda: backend_size(dock, shell["id"]) == fitted(page) == size(page), 5, "fitted")
 
     page.set_viewport_size({"width": 1000, "height": 600})
     smaller = wait_until(lambda: fitted(page) != size(page) and fitted(page), 5, "a new fit")
     pumped(page, lambda: backend_size(dock, shell["id"]) == smaller == size(page), 5, "resized")
-    assert resizes[-1] == smaller
-    asked = len(resizes)
+    assert sent.resizes()[-1] == smaller
+    asked = len(sent.resizes())
 
     response = dock.client.post(f"/api/session/{shell['id']}/resize", json={"cols": 50, "rows": 20})
     assert response.is_success, response.text
@@ -413,7 +423,7 @@ def test_the_page_sizes_the_terminal_and_follows_other_sizes(
     run(page, "stty size")
     wait_for_line(page, "20 50")
     page.wait_for_timeout(300)  # longer than the fit's debounce
-    assert len(resizes) == asked
+    assert len(sent.resizes()) == asked
     assert page.inner_text("#lines-info") == "50\N{MULTIPLICATION SIGN}20"
 
 
