@@ -148,7 +148,6 @@ export class TerminalView {
     this.renderer = null; // "webgl" or "dom", once opened
     this.onShown = null; // called when what the page says about the view changes (its size)
     this.snapshots = 0;
-    this.inputRequests = 0; // requests sent to /input (for the tests and the console)
 
     this.term = new Terminal({
       allowProposedApi: true, // the unicode version and the search highlights are "proposed" API
@@ -332,7 +331,8 @@ export class TerminalView {
   // Keys and pastes
 
   key(event) {
-    if (event.type === "keydown" && event.ctrlKey && event.shiftKey && !event.altKey && event.code === "KeyF") {
+    const ctrlShift = event.ctrlKey && event.shiftKey && !event.altKey && !event.metaKey;
+    if (event.type === "keydown" && ctrlShift && event.code === "KeyF") {
       event.preventDefault();
       this.openFind();
       return false;
@@ -374,7 +374,6 @@ export class TerminalView {
   async _post(chunk) {
     for (let attempt = 0; ; attempt++) {
       try {
-        this.inputRequests += 1;
         await api.input(this.sessionId, chunk);
         return;
       } catch (error) {
@@ -396,7 +395,8 @@ export class TerminalView {
    * against what this page last asked; when shown, against the PTY's size now. */
   _fit(reason) {
     // Not before the first snapshot: until then this view does not know the PTY's size.
-    if (!this.snapshots || !this.element.isConnected || !this.host.clientWidth || !this.host.clientHeight) return;
+    const laidOut = this.element.isConnected && this.host.clientWidth && this.host.clientHeight;
+    if (!this.snapshots || !laidOut) return;
     const size = this.fitAddon.proposeDimensions();
     if (!size || !Number.isFinite(size.cols) || !Number.isFinite(size.rows) || !this.canResize()) return;
     const now = { cols: this.term.cols, rows: this.term.rows };
