@@ -65,6 +65,7 @@ def _still_running(processes: list[psutil.Process], timeout: float = 5.0) -> lis
 
 def test_the_bundle_carries_its_resources_and_xcb_libraries(bundle: Path) -> None:
     assert (INTERNAL / "resources" / "web" / "index.html").is_file()
+    assert (INTERNAL / "resources" / "web" / "vendor" / "xterm" / "xterm.mjs").is_file()
     assert (INTERNAL / "resources" / "icons" / "sessiondock-256.png").is_file()
     assert (INTERNAL / "pyghostty" / "_lib" / "libghostty-vt.so").is_file()  # the emulator
     # At run time the bootloader puts _internal/ first on the library path; ldd the same way.
