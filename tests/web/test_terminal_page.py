@@ -493,3 +493,21 @@ def test_programs_look_the_same_in_the_page_as_in_the_backend(
     page.keyboard.press("q")
     wait_until(lambda: page.evaluate(f"{VIEW}.term.buffer.active.type") == "normal", 5, "top")
     same("the shell after top")
+
+    # Away while the session printed more than a reconnect replays: it comes back with a
+    # snapshot, which the page takes as "reset and draw this", and goes on from its id.
+    page.evaluate("sessionDock.closeStream()")
+    command = "head -c 1500000 /dev/zero | tr '\\0' x | fold -w 100; echo; echo printed"
+    response = dock.client.post(f"/api/session/{session_id}/input", json={"data": command + "\r"})
+    assert response.status_code == 202, response.text
+    wait_until(lambda: "printed" in screen_lines(dock, session_id), 10, "the output printed")
+    page.evaluate(f"sessionDock.openStream({session_id!r})")
+    wait_for_stream(page, "connected")
+    wait_until(lambda: page.evaluate(f"{VIEW}.snapshots") == 2, 5, "a second snapshot")
+    same("the screen after a reconnect")
+    assert (
+        page.evaluate("sessionDock.stream.lastEventId") == screen(dock, session_id)["lastEventId"]
+    )
+    run(page, "echo after")
+    wait_for_line(page, "after")
+    same("live again")
