@@ -8,13 +8,17 @@ One backend for the module: each test makes its own project and sessions."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from tests.server import Server, running_server
@@ -200,6 +204,41 @@ def backend_size(dock: Dock, session_id: str) -> dict[str, int]:
     return {"cols": shown["cols"], "rows": shown["rows"]}
 
 
+class RawStream:
+    """A plain SSE client of a session (no attach), reading in a thread while it is open."""
+
+    def __init__(self, dock: Dock, session_id: str) -> None:
+        self._client = dock.server.client()
+        self._url = f"/api/session/{session_id}/events"
+        self._lines: list[str] = []
+        self._open = threading.Event()
+        self._response: httpx.Response | None = None
+        self._thread = threading.Thread(target=self._read, daemon=True)
+
+    def __enter__(self) -> RawStream:
+        self._thread.start()
+        assert self._open.wait(10), "the raw stream did not open"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._response is not None:
+            self._response.close()
+        self._thread.join(10)
+        self._client.close()
+
+    def _read(self) -> None:
+        stream = self._client.stream("GET", self._url, timeout=httpx.Timeout(10, read=None))
+        with contextlib.suppress(httpx.HTTPError), stream as resp:
+            self._response = resp
+            self._open.set()
+            for line in resp.iter_lines():
+                if line.startswith("data: "):
+                    self._lines.append(json.loads(line[6:]).get("content", ""))
+
+    def text(self) -> str:
+        return "".join(self._lines)
+
+
 def run(page: Page, command: str) -> None:
     """A command line for the shell on screen, as xterm.js passes typed keys on (quicker than
     typing it key by key)."""
@@ -338,9 +377,19 @@ def test_a_shell_in_the_terminal(dock: Dock, page: Page, workdir: Path) -> None:
     assert replies["seen"] == []
     assert "\x1b[?1;2c" in replies["replies"]  # the check can see a reply
     assert sent.inputs() == []
-    # The backend answers a program's questions once, with this page attached.
-    run(page, f"{sys.executable} ask.py")
-    assert "answers: DA 1 CPR 1 other 0" in wait_for_line(page, "answers: DA 1 CPR 1 other 0")
+    # The backend answers a program's questions once, with three clients attached: this page,
+    # a second browser, and a raw SSE client.
+    second = dock.new_context().new_page()
+    second.on("pageerror", lambda error: dock.page_errors.append(str(error)))
+    dock.open(second, project["id"], session_id)
+    wait_for_stream(second, "connected")
+    with RawStream(dock, session_id) as raw:
+        run(page, f"{sys.executable} ask.py")
+        answers = "answers: DA 1 CPR 1 other 0"
+        assert answers in wait_for_line(page, answers)
+        wait_until(lambda: answers in "\n".join(term_lines(second)), 5, "the second page")
+        wait_until(lambda: answers in raw.text(), 5, "the raw stream")
+    second.context.close()
 
     # An ended session takes no keys.
     run(page, "exit")
