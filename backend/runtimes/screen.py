@@ -46,6 +46,10 @@ SAVE_EVERY = 4 * MIB
 # state of another emulator version): the last this-many bytes of history.
 REPLAY_BUDGET = 4 * MIB
 REBUILD_PAGE = 256
+# Output queued for an emulator that falls behind: over HIGH the session stops reading its
+# program (as when the store falls behind) until it is down to LOW.
+BACKLOG_HIGH = 8 * MIB
+BACKLOG_LOW = 2 * MIB
 
 T = TypeVar("T")
 
@@ -146,12 +150,27 @@ class Screen:
         self._pump: asyncio.Task[None] | None = None
         self._unsaved = 0  # output bytes fed since the last saved state
         self._save_due = False
+        self._backlog = 0  # bytes of events queued and not yet fed
+        self._drain_waiters: list[Callable[[], None]] = []
 
     # -- on the loop --------------------------------------------------------------------------
 
     def follow(self, event: StoredEvent) -> None:
         """Feed one committed event (the bus's observer)."""
+        self._backlog += len(event.data)
         self._push(event)
+
+    @property
+    def congested(self) -> bool:
+        """Whether the emulator is so far behind that the program should wait."""
+        return self._backlog > BACKLOG_HIGH
+
+    def call_when_drained(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on the loop once the backlog is low again."""
+        if self._backlog <= BACKLOG_LOW:
+            callback()
+        else:
+            self._drain_waiters.append(callback)
 
     def save_soon(self) -> None:
         """Keep the state once everything queued so far is fed (the session ended)."""
@@ -190,6 +209,11 @@ class Screen:
                 items = list(self._queue)
                 self._queue.clear()
                 replies, state = await loop.run_in_executor(self._executor, self._apply, items)
+                self._backlog -= sum(len(i.data) for i in items if isinstance(i, StoredEvent))
+                if self._drain_waiters and self._backlog <= BACKLOG_LOW:
+                    waiters, self._drain_waiters = self._drain_waiters, []
+                    for callback in waiters:
+                        callback()
                 if replies:
                     self.on_reply(replies)
                 if state is not None:

@@ -143,6 +143,14 @@ class TerminalRuntime(ProgramRuntime):
             self.screen = None
             self.kind.keep_ended(self.session_id, screen)
 
+    def _on_output(self, stream: str, text: str) -> None:
+        super()._on_output(stream, text)
+        screen, process = self.screen, self.process
+        if screen is not None and process is not None and screen.congested:
+            # The emulator is far behind: let the program wait rather than queue without bound.
+            process.pause_reading()
+            screen.call_when_drained(process.resume_reading)
+
     def _reply(self, data: bytes) -> None:
         """The emulator's answers to the program's queries go to its PTY, once."""
         process = self.process

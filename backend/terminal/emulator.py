@@ -15,9 +15,20 @@ from typing import Literal
 
 from backend.terminal._ghostty import ENGINE, EmulatorError, Point, Terminal
 
-__all__ = ["DEFAULT_SCROLLBACK_LINES", "ENGINE", "Cursor", "Emulator", "EmulatorError", "Modes"]
+__all__ = [
+    "BYTES_PER_CELL",
+    "DEFAULT_SCROLLBACK_LINES",
+    "ENGINE",
+    "Cursor",
+    "Emulator",
+    "EmulatorError",
+    "Modes",
+]
 
 DEFAULT_SCROLLBACK_LINES = 10_000
+# What a cell of history costs libghostty: 8.8 to 9.1 bytes of page memory, measured at 80 to
+# 400 columns. A byte bound at 8.5 keeps about 96% of the line bound's rows.
+BYTES_PER_CELL = 8.5
 # What pixel-size reports (CSI 14/16 t, in-band resize) claim: no client tells us its font yet.
 CELL_WIDTH_PX, CELL_HEIGHT_PX = 8, 16
 # libghostty keeps the bytes of a sequence left unfinished at the end of a chunk only up to this,
@@ -78,10 +89,15 @@ class Modes:
 
 class Emulator:
     """A headless terminal of ``cols`` by ``rows`` that keeps about ``scrollback_lines`` of
-    history (and, if given, about ``scrollback_bytes`` of memory for it). libghostty frees
-    history a page at a time (some hundreds of rows, fewer on wide screens): it holds up to a
-    page fewer rows than the bound, or more while the bound is under a page. Snapshots never
-    carry more than the bound.
+    history. libghostty frees history a page at a time (some hundreds of rows, fewer on wide
+    screens): it holds up to a page fewer rows than the bound, or more while the bound is under
+    a page. Snapshots never carry more than the bound.
+
+    The bound is kept in bytes: ``scrollback_lines`` rows of the current width (recomputed on
+    resize), at ``BYTES_PER_CELL``, unless ``scrollback_bytes`` fixes it. libghostty's own line
+    bound stays set as a backstop, but its byte bound, a little tighter, is what trims: with the
+    line bound trimming, coloured output went in at 35 to 45 MB/s; with the byte bound, at 90 to
+    170 MB/s (docs/benchmarks.md, "Terminal sessions").
 
     Feed it every byte of the program's output in order; write what ``feed`` and ``resize``
     return to the program's PTY, once. Not thread-safe: one owner calls it.
@@ -147,9 +163,9 @@ class Emulator:
         term.answer_xtversion(name.encode())
         term.set_string("TERMINFO_NAME", terminfo.encode())
         term.set_size_t("SCROLLBACK_MAX_LINES", self._scrollback_lines)
-        # libghostty also bounds the scrollback in bytes, by default to 10,000: in effect one
-        # page of a few hundred rows, whatever the line bound says.
-        term.set_size_t("SCROLLBACK_MAX_BYTES", self._scrollback_bytes)
+        # libghostty's default byte bound is 10,000: in effect one page of a few hundred rows,
+        # whatever the line bound says. Ours follows the width (the class's note).
+        self._bound_bytes()
         # Needed to snapshot (binary or VT) while a sequence is unfinished, as a chunk of output
         # can end in the middle of one.
         term.set_size_t("CONTINUATION_MAX_BYTES", CONTINUATION_MAX_BYTES)
@@ -176,7 +192,15 @@ class Emulator:
         if not (cols > 0 and rows > 0):
             raise ValueError(f"bad size {cols}x{rows}")
         self._term.resize(cols, rows, CELL_WIDTH_PX, CELL_HEIGHT_PX)
+        self._bound_bytes()
         return self._take_replies()
+
+    def _bound_bytes(self) -> None:
+        limit = self._scrollback_bytes
+        if limit is None:
+            cols = int(self._term.get("COLS"))
+            limit = int(self._scrollback_lines * cols * BYTES_PER_CELL)
+        self._term.set_size_t("SCROLLBACK_MAX_BYTES", limit)
 
     def _take_replies(self) -> bytes:
         if not self._replies:
