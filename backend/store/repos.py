@@ -118,8 +118,8 @@ class Sessions:
         self._put(Forget(session_id))
 
 
-class Events:
-    """A session's history: appended on the loop (the seq is known at once), read in threads."""
+class _Readable:
+    """A part of the store that queues writes and reads in the readers' pool."""
 
     def __init__(
         self,
@@ -130,6 +130,18 @@ class Events:
         self._put = put
         self._readers = readers
         self._connection = connection
+
+
+class Events(_Readable):
+    """A session's history: appended on the loop (the seq is known at once), read in threads."""
+
+    def __init__(
+        self,
+        put: Put,
+        readers: Executor,
+        connection: Callable[[], AbstractContextManager[sqlite3.Connection]],
+    ) -> None:
+        super().__init__(put, readers, connection)
         self.last_seqs: dict[str, int] = {}
         self.trims: dict[str, int] = {}
 
@@ -179,18 +191,8 @@ class Events:
         return [StoredEvent(session_id, seq, kind, data, ts) for seq, kind, data, ts in rows]
 
 
-class Screens:
+class Screens(_Readable):
     """Terminal sessions' emulator states (one row each, replaced as it moves on)."""
-
-    def __init__(
-        self,
-        put: Put,
-        readers: Executor,
-        connection: Callable[[], AbstractContextManager[sqlite3.Connection]],
-    ) -> None:
-        self._put = put
-        self._readers = readers
-        self._connection = connection
 
     def save(self, session_id: str, seq: int, engine: str, state: bytes) -> None:
         """Keep ``state``, the emulator as of event ``seq``, in place of the previous one."""
