@@ -111,7 +111,7 @@ async def test_missing_executable_fails_cleanly(
 
 async def test_many_sessions_at_once(api: httpx.AsyncClient, workdir: Path) -> None:
     sessions = await asyncio.gather(
-        *(new_session(api, workdir, kind="command", argv=["sh", "-c", f"sleep 0.2; echo n{i}"])
+        *(new_session(api, workdir, kind="command", argv=["sh", "-c", f"sleep 1; echo n{i}"])
           for i in range(20))
     )  # fmt: skip
     assert len({s["pid"] for s in sessions}) == 20

@@ -218,6 +218,9 @@ async def test_attach_with_a_snapshot(client: httpx.AsyncClient, workdir: Path) 
     screen = await _until(client, shell, lambda text: text.endswith("40\n$"))
     assert screen["title"] == "my title" and not screen["altScreen"]
     assert (screen["cols"], screen["rows"]) == (80, 24)
+    vt = await _screen(client, shell, "vt")  # the visible screen, none of the history
+    assert _drawn(vt["content"], 80, 24) == screen["content"]
+    assert "seq 1 40" not in vt["content"]
     html = await _screen(client, shell, "html")
     assert "40" in html["content"] and html["content"].lstrip().startswith("<")
 

@@ -73,6 +73,8 @@ class _Coalescer:
         self._timer: asyncio.TimerHandle | None = None
 
     def feed(self, data: bytes) -> None:
+        if self._size and self._size + len(data) > MAX_EVENT_BYTES:
+            self.flush()  # an event holds at most MAX_EVENT_BYTES
         text = self._decoder.decode(data)
         if text:
             self._parts.append(text)
@@ -178,18 +180,29 @@ class SessionProcess:
         self._loop.add_reader(fd, self._read, fd)
 
     def _read(self, fd: int) -> None:
-        try:
-            data = os.read(fd, READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            # EIO from a PTY whose other side is closed is its end of stream.
-            if exc.errno != errno.EIO:
-                log.warning("reading session output failed: %s", exc)
-            data = b""
-        if data:
-            self._readers[fd].feed(data)
-        else:
+        # Everything waiting, up to READ_SIZE, in one wakeup: a PTY hands out a few KiB per
+        # read, and a loop slowed by other work would otherwise make an event of each.
+        chunks: list[bytes] = []
+        size = 0
+        ended = False
+        while size < READ_SIZE:
+            try:
+                data = os.read(fd, READ_SIZE - size)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                # EIO from a PTY whose other side is closed is its end of stream.
+                if exc.errno != errno.EIO:
+                    log.warning("reading session output failed: %s", exc)
+                data = b""
+            if not data:
+                ended = True
+                break
+            chunks.append(data)
+            size += len(data)
+        if chunks:
+            self._readers[fd].feed(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+        if ended:
             self._close_reader(fd)
 
     def _close_reader(self, fd: int) -> None:

@@ -277,8 +277,8 @@ class Screen:
         return self.seq, state
 
     def _view(self, emulator: Emulator, fmt: ScreenFormat, scrollback: int | None) -> View:
-        if fmt == "vt":
-            content = emulator.snapshot_vt(scrollback).decode("utf-8", "replace")
+        if fmt == "vt":  # the visible screen only, unless a snapshot asks for history
+            content = emulator.snapshot_vt(scrollback or 0).decode("utf-8", "replace")
         elif fmt == "html":
             content = emulator.html()
         else:

@@ -130,7 +130,10 @@ async def session_events(request: web.Request) -> web.StreamResponse:
         manager.open_session(session_id)  # an imported session reads and follows its file
         # The first page is read before the headers go out: a database that cannot be read
         # is then a JSON 503 the client can show, not a stream that ends after `connected`.
-        first = await store.events.read(session_id, after or 0, REPLAY_PAGE)
+        # With attach=screen and no resume point the history is not replayed: read nothing
+        # of it (a snapshot follows, and the page after it is read before the headers).
+        fresh_attach = scrollback is not None and after is None
+        first = [] if fresh_attach else await store.events.read(session_id, after or 0, REPLAY_PAGE)
         connected = Connected(
             session_id=session_id,
             client_id=client_id,
@@ -142,8 +145,9 @@ async def session_events(request: web.Request) -> web.StreamResponse:
         if scrollback is not None and not replayable(after, first):
             try:
                 snapshot, after = await _snapshot(request, session_id, scrollback)
-            except NotATerminal:
-                pass  # nothing to draw: the stream is the plain one
+            except NotATerminal:  # nothing to draw: the stream is the plain one
+                if fresh_attach:
+                    first = await store.events.read(session_id, 0, REPLAY_PAGE)
             else:
                 first = await store.events.read(session_id, after, REPLAY_PAGE)
         return await _stream(request, subscriber, connected, snapshot, after or 0, first)
