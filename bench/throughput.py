@@ -4,6 +4,11 @@ Timed from the moment the process may start (the go file) to the read holding th
 ``exited`` status, which the server sends only after every byte of output. MB/s counts the bytes
 the process wrote (10^6 bytes per MB), not the larger JSON-escaped SSE stream. A run in which the
 server cut the client off as too slow has no rate; it is reported as such.
+
+For terminal sessions (``bench/terminal.py``) the output can be coloured log lines, the server
+can run from another source tree (``root``), and two more figures are taken: the server's peak
+RSS (VmHWM) over the run, and ``screen_lag``, how long after ``exited`` reached the client a
+``GET /screen`` (queued behind whatever the session's emulator still had to take) answered.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import math
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +25,12 @@ from harness import (
     BENCH,
     HOST,
     PYTHON,
+    ROOT,
     SESSIONDOCK,
     CpuMeter,
     Cpus,
     start_server,
+    status_bytes,
     touch,
 )
 from sseclient import SSEConnection, Tally, Window, request_bytes
@@ -39,6 +47,9 @@ class ThroughputRun:
     seconds: float
     cpu: dict[str, float]
     slow_dropped: int  # the server cut the client off as too slow (the run then has no rate)
+    peak_rss: int = 0  # the server's VmHWM at the end of the run, bytes
+    screen_lag: float = math.nan  # seconds from ``exited`` at the client to a /screen answer
+    tree: str = ""  # which source tree served, when trees are compared
 
     @property
     def completed(self) -> bool:
@@ -49,13 +60,26 @@ class ThroughputRun:
         return self.bytes_written / self.seconds / 1e6 if self.completed else math.nan
 
 
-async def run_throughput(*, total: int, tty: bool, workdir: Path, cpus: Cpus) -> ThroughputRun:
-    server = start_server(SESSIONDOCK, workdir, cpus)
+async def run_throughput(
+    *,
+    total: int,
+    tty: bool,
+    workdir: Path,
+    cpus: Cpus,
+    colored: bool = False,
+    line_bytes: int = 100,
+    root: Path = ROOT,
+    args: Sequence[str] = (),
+    screen_lag: bool = False,
+    tree: str = "",
+) -> ThroughputRun:
+    server = start_server(SESSIONDOCK, workdir, cpus, root=root, args=args)
     try:
         go = workdir / f"go-{secrets.token_hex(4)}"
+        style = ["--colored", "--size", str(line_bytes)] if colored else []
         argv = [
             PYTHON, str(BENCH / "generator.py"), "--go", str(go), "--blast", str(total),
-            *cpus.client_args(),
+            *style, *cpus.client_args(),
         ]  # fmt: skip
         session_id, _ = await server.create_session(argv, tty=tty)
         tally = Tally()
@@ -71,15 +95,22 @@ async def run_throughput(*, total: int, tty: bool, workdir: Path, cpus: Cpus) ->
             meter.start()
             started = time.monotonic_ns()
             touch(go)
+            exited = 0
             try:
-                seconds = (await asyncio.wait_for(connection.watched, RUN_WAIT) - started) / 1e9
+                exited = await asyncio.wait_for(connection.watched, RUN_WAIT)
+                seconds = (exited - started) / 1e9
             except ConnectionError:
                 seconds = math.nan  # the server closed the stream: see slow_dropped
             cpu = meter.stop()
+            lag = math.nan
+            if screen_lag and exited:
+                await server.get_json(f"/api/session/{session_id}/screen?format=text")
+                lag = (time.monotonic_ns() - exited) / 1e9
         finally:
             connection.close()
         metrics = await server.metrics()
+        peak = status_bytes(server.pid, "VmHWM")
     finally:
         await server.stop()
     dropped = int(metrics["eventBus"]["slowClientsDropped"])
-    return ThroughputRun(tty, total, tally.bytes, seconds, cpu.to_json(), dropped)
+    return ThroughputRun(tty, total, tally.bytes, seconds, cpu.to_json(), dropped, peak, lag, tree)
