@@ -51,6 +51,8 @@ LOUD_BYTES = 10**12  # the loud session's output: more than any run takes
 LOUD_WARMUP = 1.0
 LOUD_WINDOW = 3.0  # seconds over which the loud stream is counted
 CONTENT = b'"content":"'
+TIMESTAMP = b'"timestamp":'
+TAIL = 512  # bytes kept between reads: an event's data up to its content fits
 
 
 @dataclass
@@ -59,6 +61,10 @@ class EchoRun:
     via: str  # "input" or "prompt"
     loaded: bool
     latencies_ms: list[float] = field(default_factory=list)
+    # From the request to the echo's event ``timestamp`` (the runtime made the event: the
+    # keystroke went through the PTY and the echo was read), wall clock, to the millisecond;
+    # the rest of the latency is the store's commit, the bus and the stream.
+    to_event_ms: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
     loud_mb_per_s: float = math.nan  # SSE bytes the loud session's client read, per second
 
@@ -73,6 +79,8 @@ class EchoReader(asyncio.Protocol):
         self._token = b""
         self._waiter: asyncio.Future[int] | None = None
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.emitted_ms = 0  # the matched event's ``timestamp`` (wall clock, ms)
+        self.read_wall_ns = 0  # when it was read (wall clock)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -85,8 +93,11 @@ class EchoReader(asyncio.Protocol):
             self.ready.set_result(None)
         if self._waiter is None or self._waiter.done():
             return
-        self._buffer = self._buffer[-len(self._token) :] + data
-        if self._token in self._buffer:
+        self._buffer = self._buffer[-TAIL:] + data
+        at = self._buffer.find(self._token)
+        if at != -1:
+            self.emitted_ms = _timestamp_before(self._buffer, at)
+            self.read_wall_ns = time.time_ns()
             self._waiter.set_result(now)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -101,26 +112,35 @@ class EchoReader(asyncio.Protocol):
         return self._waiter
 
 
+def _timestamp_before(buffer: bytes, at: int) -> int:
+    """The ``timestamp`` of the event whose content starts at ``at`` (0 if not in the buffer)."""
+    start = buffer.rfind(TIMESTAMP, 0, at)
+    if start == -1:
+        return 0
+    digits = buffer[start + len(TIMESTAMP) : buffer.find(b",", start)]
+    return int(digits) if digits.isdigit() else 0
+
+
 async def _keystrokes(
-    server: Server, session_id: str, reader: EchoReader, count: int, via: str
-) -> list[float]:
+    server: Server, session_id: str, reader: EchoReader, count: int, via: str, run: EchoRun
+) -> None:
     path = f"/api/session/{session_id}/{via}"
-    latencies: list[float] = []
     for number in range(WARMUP + count):
         letter = LETTERS[number % len(LETTERS)]
         body = {"data": letter} if via == "input" else {"command": letter}
         echoed = reader.expect(letter)
-        started = time.monotonic_ns()
+        started, started_wall = time.monotonic_ns(), time.time_ns()
         async with server.client().post(path, json=body) as response:
             response.raise_for_status()
         at = await asyncio.wait_for(echoed, ECHO_WAIT)
         if number >= WARMUP:
-            latencies.append((at - started) / 1e6)
+            run.latencies_ms.append((at - started) / 1e6)
+            if reader.emitted_ms:
+                run.to_event_ms.append(reader.emitted_ms - started_wall / 1e6)
         if via == "input" and number % LINE == LINE - 1:
             async with server.client().post(path, json={"data": "\r"}) as response:
                 response.raise_for_status()
         await asyncio.sleep(PAUSE)
-    return latencies
 
 
 async def run_echo(
@@ -136,6 +156,7 @@ async def run_echo(
 ) -> EchoRun:
     server = start_server(SESSIONDOCK, workdir, cpus, root=root, args=args)
     loud: ClientProcess | None = None
+    loud_pid = 0
     try:
         session_id, _ = await server.create_session(["cat"], tty=True)
         request = request_bytes(HOST, server.port, server.events_path(session_id), server.token)
@@ -150,7 +171,7 @@ async def run_echo(
                     PYTHON, str(BENCH / "generator.py"), "--go", str(go), "--blast",
                     str(LOUD_BYTES), "--colored", *cpus.client_args(),
                 ]  # fmt: skip
-                loud_id, _ = await server.create_session(argv, tty=True)
+                loud_id, loud_pid = await server.create_session(argv, tty=True)
                 loud = await ClientProcess.start(server, server.events_path(loud_id), 1, cpus)
                 await loud.read(ECHO_WAIT)
                 touch(go)
@@ -159,13 +180,13 @@ async def run_echo(
                 # longer: count x PAUSE at least).
                 start = time.monotonic_ns()
                 await loud.send({"start": start, "end": start + int(LOUD_WINDOW * 1e9)})
-            meter = CpuMeter({"server": [server.pid]})
+            run = EchoRun(tree, via, loaded)
+            meter = CpuMeter({"server": [server.pid], "program": [loud_pid] if loaded else []})
             meter.start()
-            latencies = await _keystrokes(server, session_id, reader, count, via)
-            cpu = meter.stop().to_json()
+            await _keystrokes(server, session_id, reader, count, via, run)
+            run.cpu = meter.stop().to_json()
         finally:
             transport.close()
-        run = EchoRun(tree, via, loaded, latencies, cpu)
         if loud is not None:
             counted = await loud.read(ECHO_WAIT + LOUD_WINDOW)
             run.loud_mb_per_s = int(counted["bytes"]) / LOUD_WINDOW / 1e6

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from harness import (
     BENCH,
     HOST,
@@ -50,14 +51,26 @@ class ThroughputRun:
     peak_rss: int = 0  # the server's VmHWM at the end of the run, bytes
     screen_lag: float = math.nan  # seconds from ``exited`` at the client to a /screen answer
     tree: str = ""  # which source tree served, when trees are compared
+    placement: str = ""  # "pinned" (the server on a core of its own) or "free" (the OS places it)
 
     @property
     def completed(self) -> bool:
         return self.slow_dropped == 0 and not math.isnan(self.seconds)
 
     @property
+    def server_ms_per_mb(self) -> float:
+        """The server's CPU time per MB of output: what the rate is when its core is the limit."""
+        return self.cpu["server"] * self.seconds * 1000 / (self.bytes_written / 1e6)
+
+    @property
     def mb_per_s(self) -> float:
         return self.bytes_written / self.seconds / 1e6 if self.completed else math.nan
+
+
+def children_cpu(pid: int) -> float:
+    """CPU seconds of the process's children that it has reaped."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.children_user + times.children_system)
 
 
 async def run_throughput(
@@ -93,6 +106,7 @@ async def run_throughput(
             await asyncio.wait_for(connection.ready, RUN_WAIT)
             meter = CpuMeter({"server": [server.pid]})  # the client is the harness itself
             meter.start()
+            reaped = children_cpu(server.pid)
             started = time.monotonic_ns()
             touch(go)
             exited = 0
@@ -102,6 +116,9 @@ async def run_throughput(
             except ConnectionError:
                 seconds = math.nan  # the server closed the stream: see slow_dropped
             cpu = meter.stop()
+            # The program has exited and the server reaped it: its CPU (a PTY's line
+            # discipline works in the writer's time) is in the server's children's times.
+            program_cores = (children_cpu(server.pid) - reaped) / max(1e-9, seconds)
             lag = math.nan
             if screen_lag and exited:
                 await server.get_json(f"/api/session/{session_id}/screen?format=text")
@@ -113,4 +130,8 @@ async def run_throughput(
     finally:
         await server.stop()
     dropped = int(metrics["eventBus"]["slowClientsDropped"])
-    return ThroughputRun(tty, total, tally.bytes, seconds, cpu.to_json(), dropped, peak, lag, tree)
+    cores = cpu.to_json()
+    # The program's CPU is not other programs': take it out of ``other``.
+    cores["program"] = program_cores
+    cores["other"] = max(0.0, cores["other"] - program_cores)
+    return ThroughputRun(tty, total, tally.bytes, seconds, cores, dropped, peak, lag, tree)
