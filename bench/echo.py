@@ -1,11 +1,11 @@
 """Keystroke echo: one character sent to a terminal session, until its echo reaches a client.
 
-A session runs ``cat`` in a PTY; the terminal's line discipline echoes what is typed, as a shell's
-line editor would. One lean client streams the session's events. Each keystroke is a letter,
-sent with ``POST /input`` on a kept-alive connection once the previous echo has arrived and a
-short pause has passed; the time runs from the request to the read holding an ``output`` event
-whose content starts with that letter. Every ``LINE`` keystrokes an Enter (not timed) lets ``cat``
-print the line, so the terminal's line buffer never fills.
+A session runs ``cat > /dev/null`` in a PTY; the terminal's line discipline echoes what is typed,
+as a shell's line editor would. One lean client streams the session's events. Each keystroke is
+a letter, sent with ``POST /input`` on a kept-alive connection once the previous echo has arrived
+and a short pause has passed; the time runs from the request to the read that completes an
+``output`` event holding that letter. Every ``LINE`` keystrokes an Enter (not timed; its echo is
+awaited) ends the line, so the terminal's line buffer never fills.
 
 A backend without ``/input`` (the tree before the emulator) is sent ``POST /prompt`` instead: the
 letter and a newline, stored as a ``prompt`` event before it is written. That path does more
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import secrets
 import string
 import time
@@ -43,6 +44,8 @@ from harness import (
 from sseclient import request_bytes
 
 LETTERS = string.ascii_lowercase
+# cat's own output would mix lines with the echoes; the terminal echoes all the same.
+CAT = ["sh", "-c", "exec cat > /dev/null"]
 LINE = 40  # keystrokes between two (untimed) Enters
 PAUSE = 0.01  # seconds between an echo and the next keystroke
 ECHO_WAIT = 10.0
@@ -50,9 +53,12 @@ WARMUP = 20  # keystrokes sent first and not counted
 LOUD_BYTES = 10**12  # the loud session's output: more than any run takes
 LOUD_WARMUP = 1.0
 LOUD_WINDOW = 3.0  # seconds over which the loud stream is counted
-CONTENT = b'"content":"'
-TIMESTAMP = b'"timestamp":'
-TAIL = 512  # bytes kept between reads: an event's data up to its content fits
+# An output event's data, whole (a read can end anywhere): its timestamp and its content.
+OUTPUT = re.compile(
+    rb'event: output\ndata: \{[^\n]*?"timestamp":(?P<timestamp>\d+),[^\n]*?'
+    rb'"content":"(?P<content>(?:[^"\\]|\\.)*)"[^\n]*\n\n'
+)
+ENTER_ECHO = rb"\r\n"  # as JSON has it
 
 
 @dataclass
@@ -70,17 +76,17 @@ class EchoRun:
 
 
 class EchoReader(asyncio.Protocol):
-    """A session's event stream; ``expect(letter)`` resolves with the CLOCK_MONOTONIC time of
-    the first read after the call that holds an output event starting with ``letter``."""
+    """A session's event stream. ``expect(text)`` resolves with the CLOCK_MONOTONIC time of the
+    first read after the call that completes an ``output`` event whose content (as JSON) holds
+    ``text``; echoes coalesced into one event, or split over two, are found all the same."""
 
     def __init__(self, request: bytes) -> None:
         self._request = request
         self._buffer = b""
-        self._token = b""
+        self._text = b""
         self._waiter: asyncio.Future[int] | None = None
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.emitted_ms = 0  # the matched event's ``timestamp`` (wall clock, ms)
-        self.read_wall_ns = 0  # when it was read (wall clock)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -93,32 +99,24 @@ class EchoReader(asyncio.Protocol):
             self.ready.set_result(None)
         if self._waiter is None or self._waiter.done():
             return
-        self._buffer = self._buffer[-TAIL:] + data
-        at = self._buffer.find(self._token)
-        if at != -1:
-            self.emitted_ms = _timestamp_before(self._buffer, at)
-            self.read_wall_ns = time.time_ns()
-            self._waiter.set_result(now)
+        # Only this session's events come, and few while keys are typed: keep them all.
+        self._buffer += data
+        for match in OUTPUT.finditer(self._buffer):
+            if self._text in match["content"]:
+                self.emitted_ms = int(match["timestamp"])
+                self._waiter.set_result(now)
+                return
 
     def connection_lost(self, exc: Exception | None) -> None:
         for future in (self.ready, self._waiter):
             if future is not None and not future.done():
                 future.set_exception(ConnectionError(f"stream closed: {exc}"))
 
-    def expect(self, letter: str) -> asyncio.Future[int]:
-        self._token = CONTENT + letter.encode()
+    def expect(self, text: bytes) -> asyncio.Future[int]:
+        self._text = text
         self._buffer = b""
         self._waiter = asyncio.get_running_loop().create_future()
         return self._waiter
-
-
-def _timestamp_before(buffer: bytes, at: int) -> int:
-    """The ``timestamp`` of the event whose content starts at ``at`` (0 if not in the buffer)."""
-    start = buffer.rfind(TIMESTAMP, 0, at)
-    if start == -1:
-        return 0
-    digits = buffer[start + len(TIMESTAMP) : buffer.find(b",", start)]
-    return int(digits) if digits.isdigit() else 0
 
 
 async def _keystrokes(
@@ -128,7 +126,7 @@ async def _keystrokes(
     for number in range(WARMUP + count):
         letter = LETTERS[number % len(LETTERS)]
         body = {"data": letter} if via == "input" else {"command": letter}
-        echoed = reader.expect(letter)
+        echoed = reader.expect(letter.encode())
         started, started_wall = time.monotonic_ns(), time.time_ns()
         async with server.client().post(path, json=body) as response:
             response.raise_for_status()
@@ -138,8 +136,10 @@ async def _keystrokes(
             if reader.emitted_ms:
                 run.to_event_ms.append(reader.emitted_ms - started_wall / 1e6)
         if via == "input" and number % LINE == LINE - 1:
+            entered = reader.expect(ENTER_ECHO)
             async with server.client().post(path, json={"data": "\r"}) as response:
                 response.raise_for_status()
+            await asyncio.wait_for(entered, ECHO_WAIT)
         await asyncio.sleep(PAUSE)
 
 
@@ -158,7 +158,7 @@ async def run_echo(
     loud: ClientProcess | None = None
     loud_pid = 0
     try:
-        session_id, _ = await server.create_session(["cat"], tty=True)
+        session_id, _ = await server.create_session(CAT, tty=True)
         request = request_bytes(HOST, server.port, server.events_path(session_id), server.token)
         transport, reader = await asyncio.get_running_loop().create_connection(
             lambda: EchoReader(request), HOST, server.port
