@@ -73,6 +73,7 @@ class EchoRun:
     to_event_ms: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
     loud_mb_per_s: float = math.nan  # SSE bytes the loud session's client read, per second
+    placement: str = ""  # "pinned" or "free", as in bench/terminal.py
 
 
 class EchoReader(asyncio.Protocol):

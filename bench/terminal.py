@@ -182,22 +182,26 @@ async def throughput_runs(results: Results, trees: Trees, workdir: Path, cpus: C
 
 async def echo_runs(results: Results, trees: Trees, workdir: Path, cpus: Cpus) -> None:
     plan = results.plan
-    for loaded in (False, True):
-        for repeat in range(plan.echo_repeats):
-            cases = [
-                (tree, root, via)
-                for tree, root in trees.both(repeat)
-                for via in (("input", "prompt") if tree == OURS else ("prompt",))
-            ]
-            for tree, root, via in cases:
-                await quiet(results)
-                run = await run_echo(
-                    count=plan.echo_keystrokes, loaded=loaded, workdir=workdir, cpus=cpus,
-                    via=via, root=root, tree=tree,
-                )  # fmt: skip
-                results.echo.append(run)
-                p99 = percentile(sorted(run.latencies_ms), 0.99)
-                progress(f"echo {tree} /{via} {'loaded' if loaded else 'idle'}: p99 {p99:.1f} ms")
+    for placement in plan.placements:
+        where = cpus if placement == "pinned" else Cpus(None, None)
+        for loaded in (False, True):
+            for repeat in range(plan.echo_repeats):
+                cases = [
+                    (tree, root, via)
+                    for tree, root in trees.both(repeat)
+                    for via in (("input", "prompt") if tree == OURS else ("prompt",))
+                ]
+                for tree, root, via in cases:
+                    await quiet(results)
+                    run = await run_echo(
+                        count=plan.echo_keystrokes, loaded=loaded, workdir=workdir, cpus=where,
+                        via=via, root=root, tree=tree,
+                    )  # fmt: skip
+                    run.placement = placement
+                    results.echo.append(run)
+                    p99 = percentile(sorted(run.latencies_ms), 0.99)
+                    load = "loaded" if loaded else "idle"
+                    progress(f"echo {tree} /{via} {load} {placement}: p99 {p99:.1f} ms")
 
 
 async def memory_runs(results: Results, trees: Trees, workdir: Path, cpus: Cpus) -> None:
@@ -293,8 +297,8 @@ THROUGHPUT_HEADER = [
     "screen lag ms", "cut off", "runs",
 ]  # fmt: skip
 ECHO_HEADER = [
-    "tree", "path", "load", "p50", "p99", "p99 all", "max", "p99 to event", "keys", "srv CPU",
-    "other CPU", "loud MB/s",
+    "placement", "tree", "path", "load", "p50", "p99", "p99 all", "max", "p99 to event", "keys",
+    "srv CPU", "other CPU", "loud MB/s",
 ]  # fmt: skip
 
 
@@ -352,12 +356,22 @@ def throughput_report(results: Results) -> list[str]:
     return [*out, ""]
 
 
-def echo_groups(results: Results) -> list[tuple[str, str, bool, list[EchoRun]]]:
-    keys = sorted({(r.tree, r.via, r.loaded) for r in results.echo}, key=lambda k: (k[2], k))
+def echo_groups(results: Results) -> list[tuple[str, str, str, bool, list[EchoRun]]]:
+    """The runs by placement, load, tree and path, in that order."""
+    keys = sorted(
+        {(r.placement, r.loaded, r.tree, r.via) for r in results.echo},
+        key=lambda k: (results.plan.placements.index(k[0]), k[1], k[2], k[3]),
+    )
     return [
-        (tree, via, loaded, [r for r in results.echo if (r.tree, r.via, r.loaded) == key])
+        (
+            placement,
+            tree,
+            via,
+            loaded,
+            [r for r in results.echo if key == (r.placement, r.loaded, r.tree, r.via)],
+        )
         for key in keys
-        for tree, via, loaded in [key]
+        for placement, loaded, tree, via in [key]
     ]
 
 
@@ -367,10 +381,11 @@ def run_p99(run: EchoRun) -> float:
 
 def echo_report(results: Results) -> list[str]:
     rows = []
-    for tree, via, loaded, group in echo_groups(results):
+    for placement, tree, via, loaded, group in echo_groups(results):
         pooled = sorted(x for r in group for x in r.latencies_ms)
         rows.append(
             [
+                placement,
                 tree,
                 f"/{via}",
                 "loaded" if loaded else "idle",
@@ -460,14 +475,14 @@ def targets(results: Results) -> list[tuple[str, str, bool | None]]:
                     whole >= MIN_THROUGHPUT_RATIO,
                 )
             )
-    for tree, via, loaded, group in echo_groups(results):
+    for placement, tree, via, loaded, group in echo_groups(results):
         if tree != OURS or via != "input":
             continue
         limit = MAX_ECHO_P99_LOADED_MS if loaded else MAX_ECHO_P99_IDLE_MS
         value = median([run_p99(r) for r in group])
         rows.append(
             (
-                f"echo p99 <= {limit:g} ms, {'loaded' if loaded else 'idle'}",
+                f"echo p99 <= {limit:g} ms, {'loaded' if loaded else 'idle'} ({placement})",
                 f"{value:.2f} ms",
                 value <= limit,
             )
