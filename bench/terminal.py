@@ -1,6 +1,6 @@
 """Terminal sessions (issue 13): attach, throughput with the emulator, keystroke echo, memory.
 
-    .venv/bin/python -m bench.terminal --base-tree ../wt-base     # about 10 minutes
+    .venv/bin/python -m bench.terminal --base-tree ../wt-base     # about 12 minutes
     .venv/bin/python -m bench.terminal --quick                     # about 1 minute, a smoke test
     .venv/bin/python -m bench.terminal --serve                     # sessions for a browser to time
 
