@@ -8,7 +8,11 @@ that is one ``@`` per line (clients count lines by counting ``@``) and the CLOCK
 the write in nanoseconds (the clock every process on the machine shares). Only every ``--sample``-th
 line carries the ``!`` that clients look for, so they parse few timestamps however fast lines come.
 
-Blast mode writes ``--blast`` bytes of 76-character lines as fast as the reader takes them.
+Blast mode writes ``--blast`` bytes of 76-character lines as fast as the reader takes them, or
+with ``--colored`` lines of ``--size`` bytes that colour a time, a level and a few numbers with SGR
+sequences, as a logging program does (the terminal emulator's work, not only the transport's).
+``--mark`` prints a last line (a client can look for it on the screen) and
+``--hold`` keeps the process running that many seconds after its output, so its session stays live.
 
 Both wait for the ``--go`` file first, so clients can connect before the first line.
 """
@@ -76,8 +80,23 @@ def paced(rate: float, duration: float, size: int, sample: int) -> int:
     return sent
 
 
-def blast(total: int) -> None:
-    block = (("A" * 75 + "\n") * 862).encode()  # 65,512 bytes
+def colored_block(size: int) -> bytes:
+    """About 64 KiB of coloured log lines of ``size`` bytes each (at least 100): 28 bytes of SGR
+    sequences and a newline, ``size - 29`` characters on the screen."""
+    out = bytearray()
+    n = 0
+    while len(out) + size <= 65536:
+        line = (
+            b"\x1b[2m2026-05-01 12:%02d:%02d\x1b[0m \x1b[1;3%dmINFO\x1b[0m worker-%02d request "
+            b"%06d took \x1b[33m%3d ms\x1b[0m "
+            % (n // 60 % 60, n % 60, n % 7 + 1, n % 16, n, n % 997)
+        )
+        out += line + b"x" * max(0, size - len(line) - 1) + b"\n"
+        n += 1
+    return bytes(out)
+
+
+def blast(total: int, block: bytes) -> None:
     left = total
     while left > 0:
         chunk = block[:left]
@@ -94,6 +113,9 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=100, help="bytes per line")
     parser.add_argument("--sample", type=int, default=1, help="mark every N-th line's time")
     parser.add_argument("--blast", type=int, default=0, help="write this many bytes, fast")
+    parser.add_argument("--colored", action="store_true", help="blast coloured --size lines")
+    parser.add_argument("--mark", default="", help="then print this line (output is done)")
+    parser.add_argument("--hold", type=float, default=0.0, help="then sleep this many seconds")
     parser.add_argument("--cpu", type=int, help="pin this process to one CPU")
     args = parser.parse_args()
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
@@ -103,11 +125,15 @@ def main() -> int:
         return 3
     try:
         if args.blast:
-            blast(args.blast)
+            plain = (("A" * 75 + "\n") * 862).encode()  # 65,512 bytes
+            blast(args.blast, colored_block(max(100, args.size)) if args.colored else plain)
         else:
             paced(args.rate, args.duration, args.size, max(1, args.sample))
+        if args.mark:
+            write_all(f"{args.mark}\n".encode())
     except BrokenPipeError:
         return 1
+    time.sleep(args.hold)
     return 0
 
 

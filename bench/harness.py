@@ -180,8 +180,13 @@ class Server:
         self.session_pids.clear()
 
 
-def start_server(kind: str, workdir: Path, cpus: Cpus) -> Server:
-    """Start a server as a child pinned to the server CPU and wait for its ready line."""
+def start_server(
+    kind: str, workdir: Path, cpus: Cpus, *, root: Path = ROOT, args: Sequence[str] = ()
+) -> Server:
+    """Start a server as a child pinned to the server CPU and wait for its ready line.
+
+    ``root`` is the source tree SessionDock runs from (another worktree, to compare commits);
+    ``args`` are added to its command line."""
     workdir.mkdir(parents=True, exist_ok=True)
     token: str | None
     if kind == SESSIONDOCK:
@@ -189,7 +194,7 @@ def start_server(kind: str, workdir: Path, cpus: Cpus) -> Server:
         data_dir = workdir / f"data-{secrets.token_hex(4)}"
         cmd = [
             PYTHON, "-m", "backend", "serve", "--port", "0", "--data-dir", str(data_dir),
-            "--log-level", "warning", "--exit-on-stdin-eof",
+            "--log-level", "warning", "--exit-on-stdin-eof", *args,
         ]  # fmt: skip
     else:
         token = None
@@ -198,7 +203,7 @@ def start_server(kind: str, workdir: Path, cpus: Cpus) -> Server:
         cmd = [PYTHON, "-c", PIN_AND_EXEC, str(cpus.server), *cmd]
     with open(workdir / f"{kind}-stderr.log", "ab") as stderr:
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+            cmd, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
             env={**os.environ, "SESSIONDOCK_TOKEN": token or ""},  # not on the command line
         )  # fmt: skip
     line = _read_line(proc, READY_TIMEOUT)
@@ -353,6 +358,14 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float:
 def median(values: Sequence[float]) -> float:
     clean = [v for v in values if not math.isnan(v)]
     return statistics.median(clean) if clean else math.nan
+
+
+def status_bytes(pid: int, key: str) -> int:
+    """A size from ``/proc/PID/status`` (``VmRSS``, ``RssAnon``, ``VmHWM``…), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def touch(path: Path) -> None:
