@@ -31,8 +31,13 @@ HISTORY_TRIMMED = "history-trimmed"
 # STORAGE_RESTORED. Told when it starts, and after the replay to a client that connects meanwhile.
 STORAGE_ERROR = "storage-error"
 STORAGE_RESTORED = "storage-restored"
-# The events without an id: about the stream, never stored (backend/protocol/events.py).
-CONTROL_EVENTS = frozenset({CONNECTED, HEARTBEAT, HISTORY_TRIMMED, STORAGE_ERROR, STORAGE_RESTORED})
+# A terminal's screen, sent only to a stream opened with ?attach=screen, which this app does not
+# ask for yet (its terminal widget is issue 14); never stored.
+SNAPSHOT = "snapshot"
+# The events about the stream, never stored (backend/protocol/events.py).
+CONTROL_EVENTS = frozenset(
+    {CONNECTED, HEARTBEAT, HISTORY_TRIMMED, STORAGE_ERROR, STORAGE_RESTORED, SNAPSHOT}
+)
 
 
 @dataclass(frozen=True, slots=True)
