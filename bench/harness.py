@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import math
 import os
@@ -370,3 +371,13 @@ def status_bytes(pid: int, key: str) -> int:
 
 def touch(path: Path) -> None:
     path.write_bytes(b"")
+
+
+def save_results(name: str, record: dict[str, Any]) -> Path:
+    """Write one run's record to ``bench/results/<UTC time>-<name>.json``; its path."""
+    out_dir = BENCH / "results"
+    out_dir.mkdir(exist_ok=True)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = out_dir / f"{stamp}-{name}.json"
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
-import json
 import shutil
 import statistics
 import sys
@@ -33,7 +31,7 @@ from typing import Any
 sys.path.append(str(Path(__file__).resolve().parent))
 
 from attach import MARK, MB, histories
-from harness import BENCH, Cpus
+from harness import BENCH, Cpus, save_results
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.web.helpers import CHROMIUM_ARGS, COOKIE, VIEWPORT
@@ -126,9 +124,9 @@ def main() -> int:
         load = statistics.median(results["load"][size])
         switch = statistics.median(results["switch"][size])
         print(f"{size / MB:>6g}MB  {load:7.1f}  {switch:7.1f}")
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = BENCH / "results" / f"{stamp}-page-attach.json"
-    out.write_text(json.dumps({k: {str(s): v for s, v in r.items()} for k, r in results.items()}))
+    out = save_results(
+        "page-attach", {k: {str(s): v for s, v in r.items()} for k, r in results.items()}
+    )
     print("raw:", out.relative_to(BENCH.parent))
     return 0
 

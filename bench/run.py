@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import datetime
-import json
 import sys
 import tempfile
 import time
@@ -26,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from fanout import run_fanout
-from harness import BASELINE, BENCH, ROOT, SESSIONDOCK, Cpus, wait_for_quiet
+from harness import BASELINE, ROOT, SESSIONDOCK, Cpus, save_results, wait_for_quiet
 from memory import run_memory
 from plan import FULL, LATENCY_LOAD, QUICK, SCENARIOS, Results
 from replay import run_replay
@@ -157,11 +155,7 @@ def main() -> int:
     asyncio.run(run_all(results, args.only, cpus))
     elapsed = time.monotonic() - started
     if not args.no_json:
-        out_dir = BENCH / "results"
-        out_dir.mkdir(exist_ok=True)
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-        path = out_dir / f"{stamp}-{plan.name}.json"
-        path.write_text(json.dumps({**to_json(results), "seconds": elapsed}, indent=1) + "\n")
+        path = save_results(plan.name, {**to_json(results), "seconds": elapsed})
         progress(f"results: {path.relative_to(ROOT)}")
     print(report(results))
     print(f"\n({elapsed:.0f} s)")

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import datetime
 import json
 import os
 import sys
@@ -46,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attach import MB, AttachRun, ScreenRun, attach_rounds, histories
 from echo import EchoRun, run_echo
-from harness import BENCH, ROOT, Cpus, median, percentile, wait_for_quiet
+from harness import ROOT, Cpus, median, percentile, save_results, wait_for_quiet
 from report import fmt, machine, record, table
 from screens import ScreensRun, run_screens
 from throughput import ThroughputRun, run_throughput
@@ -588,12 +587,8 @@ def main() -> int:
     asyncio.run(run_all(results, args.only, trees, cpus))
     elapsed = time.monotonic() - started
     if not args.no_json:
-        out_dir = BENCH / "results"
-        out_dir.mkdir(exist_ok=True)
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-        path = out_dir / f"{stamp}-terminal-{plan.name}.json"
         record_ = {**to_json(results), "baseTree": str(trees.base), "seconds": elapsed}
-        path.write_text(json.dumps(record_, indent=1) + "\n")
+        path = save_results(f"terminal-{plan.name}", record_)
         progress(f"results: {path.relative_to(ROOT)}")
     print(report(results))
     print(f"\n({elapsed:.0f} s)")
