@@ -34,6 +34,10 @@ SAMPLE_ID = "0b8f3c1e-7d2a-4c55-9e1b-3f6a2d9c8e71"  # the session id inside samp
 # The backend's $SHELL, which New shell starts: the same shell (and so the same signal that
 # ends it) whatever the machine's login shell is.
 SHELL_ENV = {"SHELL": "/bin/bash"}
+# The backend's options for both clients' runs. A generous stop grace: the scenarios expect the
+# signal a program ends by when it ends by itself, which a loaded machine must not turn into
+# the SIGKILL that follows the grace (CI once saw a shell outlive the default 2 s).
+SERVER_OPTIONS = ("--stop-grace", "10")
 
 Step = tuple[str, Any]
 

@@ -95,9 +95,13 @@ async def test_stop_kills_what_ignores_it_after_the_grace_period(
                 assert (await api.post(f"/api/session/{sid}/stop")).status_code == 202
                 status = await stream.wait_for(ended)
                 waited = asyncio.get_running_loop().time() - started
+        log = server.stderr()
     assert status.data["status"] == "stopped"
     assert status.data["signal"] == "SIGKILL" and status.data["exitCode"] == -9
     assert waited >= 0.4  # it had its grace period first
+    # The log says which process outlived it, and what it was doing (sh waits for its sleep).
+    line = next(line for line in log.splitlines() if "outlived the 0.5 s grace period" in line)
+    assert f"pid {session['pid']} " in line and "(state S, waiting in " in line, line
 
 
 async def test_interrupting_a_command_that_dies_of_it_is_a_stop(

@@ -369,10 +369,31 @@ class SessionProcess:
             await asyncio.wait_for(asyncio.shield(self._proc.wait()), grace)
         except TimeoutError:
             forced = True
+            # Say what it was doing: a program stuck in the kernel (state D, its wchan) is not
+            # one that ignores its signals.
+            log.warning(
+                "pid %d outlived the %.1f s grace period (%s); killing it",
+                self._proc.pid,
+                grace,
+                process_state(self._proc.pid),
+            )
         # Background jobs may outlive the leader: whatever remains of the session goes now.
         self.signal_all(signal.SIGKILL)
         await self._proc.wait()
         return forced
+
+
+def process_state(pid: int) -> str:
+    """``pid``'s state letter and where in the kernel it waits (Linux /proc), for a log line."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+        with open(f"/proc/{pid}/wchan", "rb") as handle:
+            wchan = handle.read().decode(errors="replace") or "-"
+    except OSError:
+        return "state unknown"
+    state = stat[stat.rfind(b")") + 2 :].split()[:1]
+    return f"state {state[0].decode() if state else '?'}, waiting in {wchan}"
 
 
 def session_members(session_id: int) -> list[int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -27,8 +28,11 @@ from tests.sse import Stream
 DB = "sessiondock.sqlite3"
 # Lines of 3 KB, each with its own mark at the end, which lands in its event's overflow page
 # (SQLite keeps only the first 489 bytes of such a row in the b-tree's own page). Paced, so
-# that most lines are an event of their own: enough events for two replay pages and more.
+# that most lines are an event of their own: enough events for two replay pages and more. A
+# slow machine may still join lines, or split one between two events (an event never passes
+# 64 KiB), so an event may hold several marks or none.
 LINES = 2 * REPLAY_PAGE
+MARK = re.compile(r"MARK-\d{4}")
 PRINTER = f"""
 import time
 for i in range({LINES}):
@@ -188,9 +192,11 @@ class History:
     session_id: str
     events: dict[int, dict[str, Any]]
 
-    def mark(self, seq: int) -> bytes:
-        """A mark in event ``seq``'s content: it lies in that event's own overflow page."""
-        return self.events[seq]["content"].rsplit(" ", 1)[1].strip().encode()
+    def mark(self, seq: int) -> bytes | None:
+        """The last mark in event ``seq``'s content, which lies in that event's own overflow
+        page; None if it is not an output event or holds no whole mark."""
+        marks = MARK.findall(self.events.get(seq, {}).get("content", ""))
+        return marks[-1].encode() if marks else None
 
     def copy(self, data_dir: Path) -> Path:
         data_dir.mkdir(mode=0o700)
@@ -223,8 +229,10 @@ def damage(db: Path, history: History, seqs: range) -> int:
     whose mark is in the file once (an overflow page belongs to one row only); its seq."""
     data = db.read_bytes()
     page_size = int.from_bytes(data[16:18], "big")
-    seq = next(s for s in seqs if data.count(history.mark(s)) == 1)
-    page = data.index(history.mark(seq)) // page_size
+    seq, mark = next(
+        (s, mark) for s in seqs if (mark := history.mark(s)) is not None and data.count(mark) == 1
+    )
+    page = data.index(mark) // page_size
     with db.open("r+b") as handle:
         handle.seek(page * page_size)
         handle.write(b"\xff" * page_size)

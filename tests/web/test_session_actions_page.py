@@ -20,6 +20,7 @@ from tests.claude import FAKE_CLAUDE
 from tests.server import Server, running_server
 from tests.session_scenarios import (
     SCENARIOS,
+    SERVER_OPTIONS,
     SHELL_ENV,
     Outcome,
     Scenario,
@@ -41,7 +42,7 @@ BUTTONS = {
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    args = ["--heartbeat-interval", "1", "--claude-path", str(FAKE_CLAUDE)]
+    args = ["--heartbeat-interval", "1", "--claude-path", str(FAKE_CLAUDE), *SERVER_OPTIONS]
     with running_server(tmp_path / "data", *args, env=SHELL_ENV) as srv:
         yield srv
 

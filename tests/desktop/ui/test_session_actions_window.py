@@ -20,14 +20,28 @@ from desktop.supervisor import backend_command
 from desktop.ui.panels import INTERRUPT_MODIFIER
 from tests.claude import FAKE_CLAUDE
 from tests.desktop.ui.test_main_window import open_project, running_app, wait_until
-from tests.session_scenarios import SCENARIOS, SHELL_ENV, Scenario, check, met, store_imported
+from tests.session_scenarios import (
+    SCENARIOS,
+    SERVER_OPTIONS,
+    SHELL_ENV,
+    Scenario,
+    check,
+    met,
+    store_imported,
+)
 
 
 @pytest.fixture
 async def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[DesktopApp]:
     for name, value in SHELL_ENV.items():
         monkeypatch.setenv(name, value)  # the backend child's environment
-    options = ["--claude-path", str(FAKE_CLAUDE), "--claude-home", str(tmp_path / "claude-home")]
+    options = [
+        *SERVER_OPTIONS,
+        "--claude-path",
+        str(FAKE_CLAUDE),
+        "--claude-home",
+        str(tmp_path / "claude-home"),
+    ]
     command = backend_command(tmp_path / "data", options)
     async with running_app(tmp_path / "data", command=command) as desktop:
         yield desktop
