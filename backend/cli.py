@@ -31,6 +31,11 @@ from backend.web.keys import CONNECTIONS
 log = logging.getLogger("sessiondock")
 
 SHUTDOWN_TIMEOUT = 1.0
+# How long a Python thread may hold the GIL while another waits (CPython's default is 5 ms).
+# The store's writer and the emulators' workers give up the GIL at every SQLite or libghostty
+# call and wait to take it back: with the loop busy streaming a loud session, each of those
+# waits could cost up to the whole interval, and a keystroke's echo waits for the writer.
+GIL_SWITCH_SECONDS = 0.0005
 
 
 class StartupError(Exception):
@@ -221,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--token: other users of this machine can read it in the process list (ps); "
                 "give it with --token-file PATH or the SESSIONDOCK_TOKEN environment variable"
             )
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         return asyncio.run(serve(settings, exit_on_stdin_eof=args.exit_on_stdin_eof))
     except (StartupError, DataDirError) as exc:
         print(f"sessiondock: error: {exc}", file=sys.stderr)

@@ -17,6 +17,8 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
+import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -55,6 +57,17 @@ def _status_of(event: StoredEvent) -> str:
 # Screens of ended sessions kept in memory for the next attach (a few MB each with a full
 # scrollback); the least recently used is freed first and rebuilt from the store when asked.
 ENDED_SCREENS = 8
+# The emulators' worker threads' nice value: below the loop and the store's writer.
+SCREEN_NICE = 10
+
+
+def _background_priority() -> None:
+    """Lower this thread's CPU priority (on Linux a thread has a nice value of its own). A
+    session printing at full speed keeps its emulator busy; the echo of a key typed in another
+    session must not wait behind that work for the CPU. An emulator that falls behind pauses
+    its own session (flow control): the loud session slows down, not the quiet one."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SCREEN_NICE)
 
 
 class TerminalKind(ProgramKind):
@@ -64,8 +77,11 @@ class TerminalKind(ProgramKind):
     def __init__(self, context: RuntimeContext) -> None:
         super().__init__(context)
         self.options = ScreenOptions(scrollback_lines=context.settings.scrollback_lines)
-        # Every emulator's work runs here, one job at a time per screen (screen.py).
-        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="screen")
+        # Every emulator's work runs here, one job at a time per screen (screen.py), at a lower
+        # priority than the loop and the store's writer.
+        self.executor = ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="screen", initializer=_background_priority
+        )
         self._ended: OrderedDict[str, Screen] = OrderedDict()
 
     def prepare_environment(self, env: dict[str, str]) -> None:

@@ -1,9 +1,14 @@
-"""The writer thread: takes everything queued, writes it in one transaction, hands it back.
+"""The writer thread: takes what is queued, writes it in one transaction, hands it back.
 
 Events get their ``seq`` on the event loop; here they are inserted in batches (group commit:
 whatever queued while the previous batch committed goes in the next transaction) and handed back
 to the loop only after their transaction committed. Retention also runs here, per batch: a
 session over its cap loses its oldest events, a chunk at a time.
+
+A quiet session's events go ahead of a loud one's backlog (``take_batch``): a keystroke's echo
+in one terminal must not wait behind megabytes another session printed. Each session's events,
+and everything else (metadata writes, deletes, flush barriers) against everything before it,
+keep their order.
 
 A batch that cannot be committed (disk full, read-only file, I/O error) is kept and tried again,
 with a growing pause, until it commits: nothing is handed back, so no client sees an id that is
@@ -18,6 +23,7 @@ import logging
 import queue
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,13 +34,21 @@ from backend.store.schema import connect
 log = logging.getLogger(__name__)
 
 # Once over its cap, a session is trimmed down to this fraction of it, so that trimming does not
-# run on every batch; at most TRIM_CHUNK bytes per batch, so that no batch stalls the stream.
+# run on every batch; at most TRIM_CHUNK bytes per batch, so that no batch stalls the stream
+# (QUIET_TRIM_CHUNK in a batch that carries a quiet session's events: twice what such a batch
+# takes of the loud ones, so trimming still outruns them).
 TRIM_TO = 0.8
-TRIM_CHUNK = 2 * 1024 * 1024
+TRIM_CHUNK = 512 * 1024
+QUIET_TRIM_CHUNK = 128 * 1024
 # One transaction holds at most this much, so each hand-over to the bus (and to every client's
 # queue) stays small and clients drain between batches.
 MAX_BATCH = 4096
-MAX_BATCH_BYTES = 1024 * 1024
+MAX_BATCH_BYTES = 256 * 1024
+# A session with at most this much queued is quiet: its events go ahead of louder sessions'.
+# A batch that carries quiet events takes at most QUIET_FILL more bytes of the loud ones, so
+# that it commits soon.
+QUIET_BYTES = 64 * 1024
+QUIET_FILL = 64 * 1024
 # A failed batch is tried again after this pause, doubled each time up to RETRY_MAX.
 RETRY_FIRST = 0.1
 RETRY_MAX = 1.0
@@ -103,6 +117,50 @@ def size_of(item: object) -> int:
     return len(item.data) if isinstance(item, StoredEvent) else 64
 
 
+def take_batch(pending: deque[object]) -> tuple[list[object], bool]:
+    """The next transaction's items, taken from the front of ``pending`` (in arrival order),
+    and whether they include quiet sessions' events.
+
+    First, in order, the events of quiet sessions (at most QUIET_BYTES queued) and whatever else
+    has nothing left behind before it; then, in arrival order, what was passed over, up to the
+    batch's limits (QUIET_FILL more bytes if quiet events were taken). A session's events are
+    taken in order, since a session that is not quiet has all of its events passed over, and an
+    item that is not an event (a metadata write, a delete, a flush, the stop) never passes
+    anything: once one is passed over, so is everything after it."""
+    queued: dict[str, int] = {}
+    for item in pending:
+        if isinstance(item, StoredEvent):
+            queued[item.session_id] = queued.get(item.session_id, 0) + len(item.data)
+    batch: list[object] = []
+    passed: deque[object] = deque()
+    size = 0
+    quiet = False
+    closed = False  # an item that is not an event was passed over: nothing more goes ahead
+    for item in pending:
+        if not closed and len(batch) < MAX_BATCH and size < MAX_BATCH_BYTES:
+            if isinstance(item, StoredEvent):
+                if queued[item.session_id] <= QUIET_BYTES:
+                    batch.append(item)
+                    size += len(item.data)
+                    quiet = True
+                    continue
+            elif not passed:
+                batch.append(item)
+                size += size_of(item)
+                continue
+            else:
+                closed = True
+        passed.append(item)
+    limit = min(size + QUIET_FILL, MAX_BATCH_BYTES) if quiet else MAX_BATCH_BYTES
+    while passed and len(batch) < MAX_BATCH and size < limit:
+        item = passed.popleft()
+        batch.append(item)
+        size += size_of(item)
+    pending.clear()
+    pending.extend(passed)
+    return batch, quiet
+
+
 class Writer:
     """Owns the writing connection and its thread."""
 
@@ -137,26 +195,26 @@ class Writer:
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
+        pending: deque[object] = deque()  # taken off the queue, not yet in a batch
         try:
             stopping = False
             while not stopping:
-                batch = [self.queue.get()]
-                size = size_of(batch[0])
-                while len(batch) < MAX_BATCH and size < MAX_BATCH_BYTES:
+                if not pending:
+                    pending.append(self.queue.get())
+                while True:
                     try:
-                        item = self.queue.get_nowait()
+                        pending.append(self.queue.get_nowait())
                     except queue.Empty:
                         break
-                    batch.append(item)
-                    size += size_of(item)
+                batch, quiet = take_batch(pending)
                 stopping = any(item is STOP for item in batch)
-                conn = self._commit(conn, batch)
+                conn = self._commit(conn, batch, QUIET_TRIM_CHUNK if quiet else TRIM_CHUNK)
         finally:
             if conn is not None:
                 conn.close()
 
     def _commit(
-        self, conn: sqlite3.Connection | None, batch: list[object]
+        self, conn: sqlite3.Connection | None, batch: list[object], trim_chunk: int
     ) -> sqlite3.Connection | None:
         """Write ``batch`` until it commits, then hand it back; return the connection to go on
         with. Only a stop gives up on a batch (after one last try): its events were never
@@ -166,7 +224,7 @@ class Writer:
             try:
                 if conn is None:
                     conn = connect(self.path)
-                done = self._write_batch(conn, batch)
+                done = self._write_batch(conn, batch, trim_chunk)
             except sqlite3.Error as exc:
                 self._on_failure(describe(exc))
                 if conn is not None:  # a fresh connection next time: after an I/O error the
@@ -182,7 +240,9 @@ class Writer:
             self._on_batch(done)
             return conn
 
-    def _write_batch(self, conn: sqlite3.Connection, batch: list[object]) -> Committed:
+    def _write_batch(
+        self, conn: sqlite3.Connection, batch: list[object], trim_chunk: int
+    ) -> Committed:
         """One transaction; on any database error, roll back (tallies too) and raise."""
         done = Committed(
             events=[item for item in batch if isinstance(item, StoredEvent)],
@@ -213,7 +273,7 @@ class Writer:
                     conn.execute("DELETE FROM sessions WHERE id = ?", (item.session_id,))
                     self._tallies.pop(item.session_id, None)
             self._insert(conn, pending)
-            self._settle(conn, written, done)
+            self._settle(conn, written, done, trim_chunk)
             conn.execute("COMMIT")
         except sqlite3.Error:
             if conn.in_transaction:
@@ -240,16 +300,21 @@ class Writer:
         pending.clear()
 
     def _settle(
-        self, conn: sqlite3.Connection, session_ids: Iterable[str], done: Committed
+        self,
+        conn: sqlite3.Connection,
+        session_ids: Iterable[str],
+        done: Committed,
+        trim_chunk: int,
     ) -> None:
-        """Trim sessions over the cap and record each touched session's tally."""
+        """Trim sessions over the cap (at most ``trim_chunk`` bytes each) and record each
+        touched session's tally."""
         cap = self._max_session_bytes
         for session_id in session_ids:
             tally = self._tallies.get(session_id)
             if tally is None:  # deleted later in the same batch
                 continue
             if session_id not in self._uncapped and (tally.stored_bytes > cap or tally.trimming):
-                self._trim(conn, session_id, tally)
+                self._trim(conn, session_id, tally, trim_chunk)
                 tally.trimming = tally.stored_bytes > cap * TRIM_TO
                 done.trims[session_id] = tally.trimmed_through
             conn.execute(
@@ -258,11 +323,11 @@ class Writer:
                 (tally.last_seq, tally.stored_bytes, tally.trimmed_through, session_id),
             )
 
-    def _trim(self, conn: sqlite3.Connection, session_id: str, tally: Tally) -> None:
+    def _trim(self, conn: sqlite3.Connection, session_id: str, tally: Tally, chunk: int) -> None:
         excess = tally.stored_bytes - int(self._max_session_bytes * TRIM_TO)
-        # In chunks: a batch holds at most MAX_BATCH_BYTES, so trimming TRIM_CHUNK per batch
-        # still outruns any producer, and no single batch is held up by a big delete.
-        excess = min(excess, TRIM_CHUNK)
+        # In chunks of twice what a batch takes of a loud session at most, so trimming still
+        # outruns any producer, and no single batch is held up by a big delete.
+        excess = min(excess, chunk)
         freed = 0
         through = tally.trimmed_through
         rows = conn.execute(
