@@ -1,15 +1,19 @@
-"""The writer's batches: a quiet session's events go ahead of a loud session's backlog, and
-nothing else changes order (``backend.store.writer.take_batch``, with the writer's own items)."""
+"""The store's writer: a quiet session's events go ahead of a loud session's backlog, and
+nothing else changes order (``backend.store.writer.take_batch``, with the writer's own items);
+its checkpoints, on a thread beside it, keep the WAL bounded."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backend.protocol.sse import StoredEvent
+from backend.store.checkpoint import EVERY_BYTES, WRITER_EVERY_BYTES
 from backend.store.writer import (
     MAX_BATCH_BYTES,
     QUIET_BYTES,
@@ -20,6 +24,8 @@ from backend.store.writer import (
     Forget,
     take_batch,
 )
+from tests.conftest import new_session
+from tests.server import running_server
 
 KIB = 1024
 
@@ -148,3 +154,31 @@ def test_batches_keep_every_order_that_matters(spec: list[tuple], arrive_later: 
         else:
             before = {id(other) for other in items[: arrival[id(item)]]}
             assert before <= {id(other) for other in taken[:position]}
+
+
+async def test_the_wal_stays_bounded_while_a_session_prints_at_full_speed(
+    tmp_path: Path, workdir: Path
+) -> None:
+    """The writer leaves checkpoints to a thread beside it, which cannot finish one while the
+    writer keeps writing: the WAL must still stay bounded (the writer checkpoints by itself once
+    it is long), and the database holds what was printed."""
+    data = tmp_path / "data"
+    wal = data / "sessiondock.sqlite3-wal"
+    printed = 96 * 1024 * 1024
+    script = f"head -c {printed} /dev/zero | tr '\\0' x | fold -w 99"
+    largest = 0
+    with running_server(data, "--max-session-mb", "1000") as server:
+        async with server.async_client() as api:
+            body = {"kind": "command", "tty": False, "argv": ["sh", "-c", script]}
+            session = await new_session(api, workdir, **body)
+            url = f"/api/session/{session['id']}"
+            while (await api.get(url)).json()["status"] == "running":
+                with contextlib.suppress(FileNotFoundError):
+                    largest = max(largest, wal.stat().st_size)
+                await asyncio.sleep(0.02)
+            stored = (await api.get(url)).json()
+    assert stored["status"] == "exited"
+    # Without checkpoints the WAL would hold all 96 MiB and more; the bound is what the writer
+    # commits between two of its own checkpoints, and what a background one lets it add.
+    assert 0 < largest <= (2 * WRITER_EVERY_BYTES + EVERY_BYTES) * 1.25, largest
+    assert not wal.exists()  # the last connection's checkpoint, at stop
