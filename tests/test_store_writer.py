@@ -1,6 +1,6 @@
 """The store's writer: a quiet session's events go ahead of a loud session's backlog, and
 nothing else changes order (``backend.store.writer.take_batch``, with the writer's own items);
-its checkpoints, on a thread beside it, keep the WAL bounded."""
+the WAL stays bounded while a session prints at full speed."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backend.protocol.sse import StoredEvent
-from backend.store.checkpoint import EVERY_BYTES, WRITER_EVERY_BYTES
 from backend.store.writer import (
     MAX_BATCH_BYTES,
     QUIET_BYTES,
@@ -28,6 +27,9 @@ from tests.conftest import new_session
 from tests.server import running_server
 
 KIB = 1024
+# SQLite's automatic checkpoint comes every 1000 pages; a batch (256 KiB) and its pages may pass
+# it before the checkpoint runs.
+WAL_BOUND = 8 * 1024 * KIB
 
 
 def event(session_id: str, seq: int, size: int) -> StoredEvent:
@@ -159,12 +161,13 @@ def test_batches_keep_every_order_that_matters(spec: list[tuple], arrive_later: 
 async def test_the_wal_stays_bounded_while_a_session_prints_at_full_speed(
     tmp_path: Path, workdir: Path
 ) -> None:
-    """The writer leaves checkpoints to a thread beside it, which cannot finish one while the
-    writer keeps writing: the WAL must still stay bounded (the writer checkpoints by itself once
-    it is long), and the database holds what was printed."""
+    """SQLite checkpoints the WAL every 1000 pages (4 MiB) on the writer's connection: it must
+    stay about that size while a session prints far more, whatever else the writer does (a
+    checkpoint beside a busy writer, on a thread of its own, was tried and let it grow to 120 MB:
+    docs/benchmarks.md)."""
     data = tmp_path / "data"
     wal = data / "sessiondock.sqlite3-wal"
-    printed = 96 * 1024 * 1024
+    printed = 40 * 1024 * 1024
     script = f"head -c {printed} /dev/zero | tr '\\0' x | fold -w 99"
     largest = 0
     with running_server(data, "--max-session-mb", "1000") as server:
@@ -178,7 +181,5 @@ async def test_the_wal_stays_bounded_while_a_session_prints_at_full_speed(
                 await asyncio.sleep(0.02)
             stored = (await api.get(url)).json()
     assert stored["status"] == "exited"
-    # Without checkpoints the WAL would hold all 96 MiB and more; the bound is what the writer
-    # commits between two of its own checkpoints, and what a background one lets it add.
-    assert 0 < largest <= (2 * WRITER_EVERY_BYTES + EVERY_BYTES) * 1.25, largest
+    assert 0 < largest <= WAL_BOUND, largest
     assert not wal.exists()  # the last connection's checkpoint, at stop

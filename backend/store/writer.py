@@ -29,7 +29,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from backend.protocol.sse import StoredEvent
-from backend.store.checkpoint import EVERY_BYTES, WRITER_EVERY_BYTES, Checkpointer
 from backend.store.schema import connect
 
 log = logging.getLogger(__name__)
@@ -185,19 +184,14 @@ class Writer:
         self._on_failure = on_failure  # likewise, with a sentence saying what went wrong
         self._stopping = threading.Event()  # set by join(): cut the retry pauses short
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
-        self._checkpointer = Checkpointer(path)
-        self._unchecked = 0  # bytes committed since the last checkpoint was asked for
-        self._since_own = 0  # bytes committed since the writer's own last checkpoint
 
     def start(self) -> None:
-        self._checkpointer.start()
         self._thread.start()
 
     def join(self) -> None:
         self._stopping.set()
         self.queue.put(STOP)
         self._thread.join()
-        self._checkpointer.join()
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
@@ -230,7 +224,6 @@ class Writer:
             try:
                 if conn is None:
                     conn = connect(self.path)
-                    conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's work
                 done = self._write_batch(conn, batch, trim_chunk)
             except sqlite3.Error as exc:
                 self._on_failure(describe(exc))
@@ -245,26 +238,7 @@ class Writer:
                 pause = min(pause * 2, RETRY_MAX)
                 continue
             self._on_batch(done)
-            self._checkpoint_soon(conn, done.size)
             return conn
-
-    def _checkpoint_soon(self, conn: sqlite3.Connection, committed: int) -> None:
-        """Every EVERY_BYTES committed, a checkpoint on the checkpointer's thread; every
-        WRITER_EVERY_BYTES one here, between two transactions, after which the WAL starts over
-        (checkpoint.py says why)."""
-        self._unchecked += committed
-        self._since_own += committed
-        if self._since_own >= WRITER_EVERY_BYTES:
-            try:
-                wait = self._since_own >= 2 * WRITER_EVERY_BYTES
-                if self._checkpointer.checkpoint(conn, wait=wait):
-                    self._unchecked = self._since_own = 0
-            except sqlite3.Error as exc:  # the next transaction says what is wrong, if anything
-                self._unchecked = self._since_own = 0
-                log.debug("checkpoint failed: %s", exc)
-        elif self._unchecked >= EVERY_BYTES:
-            self._unchecked = 0
-            self._checkpointer.request()
 
     def _write_batch(
         self, conn: sqlite3.Connection, batch: list[object], trim_chunk: int
