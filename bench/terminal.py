@@ -8,7 +8,8 @@ Every figure comes from the real backend (``python -m backend serve``) as a chil
 real programs in real PTYs. ``--base-tree`` names a checkout of the commit before the emulator
 (``git worktree add ../wt-base 1f0f227``): its backend runs in the same venv, and its runs
 alternate with this tree's in the same benchmark run, so that the machine's load falls on both.
-Without it the comparisons are left out.
+Without it the comparisons are left out. A base tree that has the emulator too (an earlier
+commit of this work) is compared as "this tree / base tree", without the 90% target.
 
 - **attach** (``attach.py``): connect → ``snapshot`` fully read, and ``GET /screen``, on
   sessions that printed 1, 10 and 100 MB;
@@ -138,6 +139,10 @@ class Results:
     quiet: list[float] = field(default_factory=list)
     load: dict[str, tuple[float, ...]] = field(default_factory=dict)  # os.getloadavg() by stage
     errors: list[str] = field(default_factory=list)
+    # Whether the base tree has no emulator (the commit before it): only then are the ratios
+    # "with / without the emulator", and the 90% target theirs. Another base tree (an earlier
+    # commit of this work) gives "this tree / base tree", with no target.
+    base_without_emulator: bool = True
 
 
 async def quiet(results: Results) -> None:
@@ -348,8 +353,13 @@ def throughput_report(results: Results) -> list[str]:
         out += [f"   {placement}:", table(THROUGHPUT_HEADER, rows)]
         if placed(results, placement, BASE):
             whole, pairs = throughput_ratios(results, placement)
+            what = (
+                "with / without the emulator"
+                if results.base_without_emulator
+                else "this tree / base tree"
+            )
             out.append(
-                f"   with / without the emulator, {placement}: {whole:.2f} (of the medians); "
+                f"   {what}, {placement}: {whole:.2f} (of the medians); "
                 "run pair by run pair: " + ", ".join(f"{p:.2f}" for p in pairs)
             )
     return [*out, ""]
@@ -464,6 +474,8 @@ def targets(results: Results) -> list[tuple[str, str, bool | None]]:
             )
         )
     for placement in results.plan.placements:
+        if not results.base_without_emulator:
+            break  # the target compares with the tree without the emulator only
         if placed(results, placement, OURS) and placed(results, placement, BASE):
             whole, _ = throughput_ratios(results, placement)
             rows.append(
@@ -535,6 +547,7 @@ def to_json(results: Results) -> dict[str, Any]:
         "echo": runs(results.echo),
         "memory": runs(results.screens),
         "targets": [{"target": t, "measured": v, "met": ok} for t, v, ok in targets(results)],
+        "baseWithoutEmulator": results.base_without_emulator,
         "quietBeforeRuns": results.quiet,
         "loadAverage": results.load,
         "errors": results.errors,
@@ -583,6 +596,8 @@ def main() -> int:
         return 0
     trees = Trees(args.base_tree.resolve() if args.base_tree else None)
     results = Results(plan, machine(cpus))
+    if trees.base is not None:
+        results.base_without_emulator = not (trees.base / "backend" / "terminal").is_dir()
     started = time.monotonic()
     asyncio.run(run_all(results, args.only, trees, cpus))
     elapsed = time.monotonic() - started
