@@ -109,53 +109,92 @@ def test_a_session_that_turns_loud_keeps_its_order() -> None:
     assert batch == arrived[:count] and len(batch) > 4
 
 
-# Items: ("e", session, size) for an event, ("c",) for a metadata write, ("b",) for a flush.
+def test_a_sessions_flush_goes_ahead_of_another_sessions_backlog() -> None:
+    """POST /prompt waits for its own session's events only (``flush(session_id=…)``)."""
+    loop = asyncio.new_event_loop()
+    try:
+        loud = [event("loud", seq, 64 * KIB) for seq in range(1, 65)]
+        prompt = event("quiet", 3, 80)
+        own = Barrier(loop.create_future(), "quiet")
+        everything = Barrier(loop.create_future())
+        pending: deque[object] = deque([*loud, prompt, own, everything])
+        batch, _ = take_batch(pending)
+        assert batch[:2] == [prompt, own]
+        assert everything in pending  # a flush of everything waits for the whole backlog
+        # A loud session's own flush waits for its own events, all of them.
+        pending = deque([*loud, Barrier(loop.create_future(), "loud")])
+        flat = [item for batch in drain(pending) for item in batch]
+        assert flat[:-1] == loud and isinstance(flat[-1], Barrier)
+    finally:
+        loop.close()
+
+
+# Items: ("e", session, size) for an event, ("s", session) for a flush of one session, ("c",) for
+# a metadata write, ("f",) for a delete (Forget), ("b",) for a flush of everything.
 ITEMS = st.one_of(
     st.tuples(
         st.just("e"),
         st.sampled_from("abcd"),
         st.integers(min_value=1, max_value=QUIET_BYTES + QUIET_BYTES // 2),
     ),
+    st.tuples(st.just("s"), st.sampled_from("abcd")),
     st.tuples(st.just("c")),
     st.tuples(st.just("f")),
+    st.tuples(st.just("b")),
 )
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(ITEMS, max_size=120), st.integers(min_value=0, max_value=120))
 def test_batches_keep_every_order_that_matters(spec: list[tuple], arrive_later: int) -> None:
-    """However items arrive and are taken: each session's events in order, and each item that
-    is not an event after everything that arrived before it; nothing lost or repeated."""
-    seqs = dict.fromkeys("abcd", 0)
-    items: list[object] = []
-    for kind, *args in spec:
-        if kind == "e":
-            seqs[args[0]] += 1
-            items.append(event(args[0], seqs[args[0]], args[1]))
-        else:
-            items.append(call(f"write {len(items)}") if kind == "c" else Forget(f"x{len(items)}"))
-    arrival = {id(item): n for n, item in enumerate(items)}
-    # Some arrive while the first batches are taken.
-    split = min(arrive_later, len(items))
-    pending: deque[object] = deque(items[:split])
-    taken: list[object] = []
-    later = deque(items[split:])
-    while pending or later:
-        if later:
-            pending.append(later.popleft())
-        if pending:
-            batch, _ = take_batch(pending)
-            assert len(batch) <= 4096
-            taken += batch
+    """However items arrive and are taken: each session's events in order; a flush of one
+    session after that session's events and every item of no session that arrived before it;
+    every other item after everything that arrived before it; nothing lost or repeated."""
+    loop = asyncio.new_event_loop()
+    try:
+        seqs = dict.fromkeys("abcd", 0)
+        items: list[object] = []
+        for kind, *args in spec:
+            if kind == "e":
+                seqs[args[0]] += 1
+                items.append(event(args[0], seqs[args[0]], args[1]))
+            elif kind == "s":
+                items.append(Barrier(loop.create_future(), args[0]))
+            elif kind == "b":
+                items.append(Barrier(loop.create_future()))
+            else:
+                made = call(f"write {len(items)}") if kind == "c" else Forget(f"x{len(items)}")
+                items.append(made)
+        arrival = {id(item): n for n, item in enumerate(items)}
+        # Some arrive while the first batches are taken.
+        split = min(arrive_later, len(items))
+        pending: deque[object] = deque(items[:split])
+        taken: list[object] = []
+        later = deque(items[split:])
+        while pending or later:
+            if later:
+                pending.append(later.popleft())
+            if pending:
+                batch, _ = take_batch(pending)
+                assert len(batch) <= 4096
+                taken += batch
+    finally:
+        loop.close()
     assert sorted(map(id, taken)) == sorted(map(id, items))
     last: dict[str, int] = {}
     for position, item in enumerate(taken):
+        before = items[: arrival[id(item)]]
+        done = {id(other) for other in taken[:position]}
         if isinstance(item, StoredEvent):
             assert item.seq > last.get(item.session_id, 0)
             last[item.session_id] = item.seq
+        elif isinstance(item, Barrier) and item.session_id is not None:
+            mine = [o for o in before if getattr(o, "session_id", None) == item.session_id]
+            global_ = [o for o in before if not isinstance(o, StoredEvent | Barrier)]
+            global_ += [o for o in before if isinstance(o, Barrier) and o.session_id is None]
+            assert {id(o) for o in mine + global_} <= done
         else:
-            before = {id(other) for other in items[: arrival[id(item)]]}
-            assert before <= {id(other) for other in taken[:position]}
+            assert {id(other) for other in before} <= done
 
 
 async def test_the_wal_stays_bounded_while_a_session_prints_at_full_speed(

@@ -145,8 +145,9 @@ class Store:
         assert self._writer is not None, "the store is not open"
         self._writer.queue.put(item)
 
-    async def flush(self, *, write: bool = True) -> None:
-        """Wait until everything queued so far is committed.
+    async def flush(self, *, write: bool = True, session_id: str | None = None) -> None:
+        """Wait until everything queued so far is committed; with ``session_id``, that
+        session's events only (they need not wait behind another session's backlog).
 
         While the store is failing this does not wait: a ``write`` (a caller about to say that
         its change is stored) raises ``StorageFailing``; a read just goes on with what is
@@ -158,7 +159,7 @@ class Store:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._flushes[future] = write
         future.add_done_callback(self._flushes.pop)
-        self._put(Barrier(future))
+        self._put(Barrier(future, session_id))
         await future
 
     @property

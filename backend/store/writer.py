@@ -71,7 +71,11 @@ class Forget:
 
 @dataclass(slots=True)
 class Barrier:
+    """A flush: resolved once what was queued before it (of ``session_id`` only, if given)
+    is committed."""
+
     future: asyncio.Future[None]
+    session_id: str | None = None
 
 
 STOP = object()
@@ -121,12 +125,12 @@ def take_batch(pending: deque[object]) -> tuple[list[object], bool]:
     """The next transaction's items, taken from the front of ``pending`` (in arrival order),
     and whether they include quiet sessions' events.
 
-    First, in order, the events of quiet sessions (at most QUIET_BYTES queued) and whatever else
-    has nothing left behind before it; then, in arrival order, what was passed over, up to the
-    batch's limits (QUIET_FILL more bytes if quiet events were taken). A session's events are
-    taken in order, since a session that is not quiet has all of its events passed over, and an
-    item that is not an event (a metadata write, a delete, a flush, the stop) never passes
-    anything: once one is passed over, so is everything after it."""
+    First, in order, the events (and flushes) of quiet sessions (at most QUIET_BYTES queued) and
+    whatever else has nothing left behind before it; then, in arrival order, what was passed
+    over, up to the batch's limits (QUIET_FILL more bytes if quiet events were taken). A
+    session's events are taken in order, since a session that is not quiet has all of its items
+    passed over, and an item of no session (a metadata write, a delete, a flush of everything,
+    the stop) never passes anything: once one is passed over, so is everything after it."""
     queued: dict[str, int] = {}
     for item in pending:
         if isinstance(item, StoredEvent):
@@ -138,11 +142,12 @@ def take_batch(pending: deque[object]) -> tuple[list[object], bool]:
     closed = False  # an item that is not an event was passed over: nothing more goes ahead
     for item in pending:
         if not closed and len(batch) < MAX_BATCH and size < MAX_BATCH_BYTES:
-            if isinstance(item, StoredEvent):
-                if queued[item.session_id] <= QUIET_BYTES:
+            session_id = _session_of(item)
+            if session_id is not None:
+                if queued.get(session_id, 0) <= QUIET_BYTES:
                     batch.append(item)
-                    size += len(item.data)
-                    quiet = True
+                    size += size_of(item)
+                    quiet = quiet or isinstance(item, StoredEvent)
                     continue
             elif not passed:
                 batch.append(item)
@@ -159,6 +164,15 @@ def take_batch(pending: deque[object]) -> tuple[list[object], bool]:
     pending.clear()
     pending.extend(passed)
     return batch, quiet
+
+
+def _session_of(item: object) -> str | None:
+    """The one session an item concerns (an event, a flush of one session), else None."""
+    if isinstance(item, StoredEvent):
+        return item.session_id
+    if isinstance(item, Barrier):
+        return item.session_id
+    return None
 
 
 class Writer:

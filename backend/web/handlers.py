@@ -109,7 +109,8 @@ async def send_prompt(request: web.Request) -> web.Response:
     manager.get_session(session_id)  # an unknown session is 404 whatever the body says
     body: api.PromptBody = await validate.body(request, api.PromptBody)
     ack = manager.send_prompt(session_id, body.command)
-    await request.app[STORE].flush()  # the prompt event is stored before we say so
+    # The prompt event is stored before we say so (not the other sessions' backlog with it).
+    await request.app[STORE].flush(session_id=session_id)
     accepted = api.Accepted(event_id=ack.event_id, queued=ack.queued, position=ack.position)
     return respond(accepted, status=202)
 
