@@ -1,4 +1,4 @@
-"""The terminal emulator on its own (backend/terminal/emulator.py): how fast it takes output, what a
+"""The terminal emulator on its own (vtengine/emulator.py): how fast it takes output, what a
 snapshot costs, and how much memory an emulator with a full scrollback holds.
 
     python bench/bench_emulator.py [--seconds 1] [--emulators 20]
@@ -11,7 +11,7 @@ snapshot costs, and how much memory an emulator with a full scrollback holds.
   scrollback, primary screen and alternate screen (which copies the terminal first), in ms;
 - memory: RSS growth per emulator, empty, after a screenful of output, and with a full
   scrollback (one is filled first, so that what the first costs once is in the baseline);
-- import: ``import backend.terminal.emulator`` in a fresh interpreter (pyghostty parses its
+- import: ``import vtengine.emulator`` in a fresh interpreter (pyghostty parses its
   C declarations on import).
 """
 
@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 
 import psutil
 
-from backend.terminal.emulator import DEFAULT_SCROLLBACK_LINES, Emulator
+from vtengine.emulator import DEFAULT_SCROLLBACK_LINES, Emulator
 
 CHUNK = 65536
 COLS, ROWS = 80, 24
@@ -162,7 +162,7 @@ def memory(count: int) -> None:
 
 
 def import_ms(runs: int = 3) -> float:
-    code = "import time; t = time.perf_counter(); import backend.terminal.emulator; "
+    code = "import time; t = time.perf_counter(); import vtengine.emulator; "
     code += "print((time.perf_counter() - t) * 1000)"
     times = [
         float(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout)
@@ -188,7 +188,7 @@ def main() -> None:
         print(f"  {label:<22} {lines:7.1f} MB/s | {nbytes:7.1f} MB/s")
     print("snapshot of 80x24 with 10,000 lines of scrollback (median of 5):")
     snapshot_costs()
-    print(f"import backend.terminal.emulator: {import_ms():.0f} ms (median of 3)")
+    print(f"import vtengine.emulator: {import_ms():.0f} ms (median of 3)")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TREES = ("backend", "desktop", "resources")
+TREES = ("backend", "desktop", "vtengine", "resources")
 FILES = (
     "pyproject.toml",
     "packaging/sessiondock.spec",

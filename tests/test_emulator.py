@@ -1,4 +1,4 @@
-"""The terminal emulator (backend/terminal/emulator.py) on the real libghostty-vt: the screen,
+"""The terminal emulator (vtengine/emulator.py) on the real libghostty-vt: the screen,
 the replies to queries, and snapshots that a fresh terminal replays to the same screen."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from backend.terminal.emulator import Cursor, Emulator, EmulatorError, Modes
+from vtengine.emulator import Cursor, Emulator, EmulatorError, Modes
 
 ESC = b"\x1b"
 

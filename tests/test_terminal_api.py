@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from backend.runtimes.screen import SAVE_EVERY
-from backend.terminal.emulator import Emulator
 from tests.conftest import new_session
 from tests.server import Server, running_server
 from tests.sse import Stream
+from vtengine.emulator import Emulator
 
 SHELL = ["bash", "--norc", "--noprofile", "-i"]
 # Reads stdin raw until it has N bytes, then writes them to a file: what /input sent, unchanged.

@@ -35,7 +35,7 @@ from backend.protocol.sse import StoredEvent
 from backend.store import Store
 
 if TYPE_CHECKING:
-    from backend.terminal.emulator import Emulator
+    from vtengine.emulator import Emulator
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +100,13 @@ class ScreenOptions:
 
 def engine() -> str:
     """The emulator library and its version: a saved state is only restored by the same."""
-    from backend.terminal import emulator
+    from vtengine import emulator
 
     return emulator.ENGINE
 
 
 def new_emulator(cols: int, rows: int, options: ScreenOptions) -> Emulator:
-    from backend.terminal.emulator import Emulator
+    from vtengine.emulator import Emulator
 
     return Emulator(
         cols,
@@ -117,7 +117,7 @@ def new_emulator(cols: int, rows: int, options: ScreenOptions) -> Emulator:
 
 
 def restore_emulator(state: bytes, options: ScreenOptions) -> Emulator:
-    from backend.terminal.emulator import Emulator
+    from vtengine.emulator import Emulator
 
     return Emulator.restore(
         zlib.decompress(state),
@@ -266,7 +266,7 @@ class Screen:
     def _state_if_due(self, emulator: Emulator | None) -> tuple[int, bytes] | None:
         if not self._save_due or emulator is None:
             return None
-        from backend.terminal.emulator import EmulatorError
+        from vtengine.emulator import EmulatorError
 
         try:
             state = zlib.compress(emulator.state(), 1)

@@ -100,7 +100,7 @@ class TerminalKind(ProgramKind):
         # The emulator library takes about half a second to load: load it now, off the loop,
         # rather than when the first terminal session starts.
         asyncio.get_running_loop().run_in_executor(
-            self.executor, importlib.import_module, "backend.terminal.emulator"
+            self.executor, importlib.import_module, "vtengine.emulator"
         )
 
     # -- screens of ended sessions ------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""A terminal session's headless emulator: fed the program's output, it keeps the screen, answers
-the program's terminal queries, and hands a client the current screen.
+"""A terminal session's emulator: fed the program's output, it keeps the screen, answers the
+program's terminal queries, and hands a client the current screen.
 
-The server owns the screen and clients are views (tmux's model): the emulator here is the only
-terminal that answers queries, so a program gets one answer however many clients watch, and a
-client that attaches gets ``snapshot_vt()`` instead of the whole history. Built on libghostty-vt
-(``_ghostty``); nothing outside this package sees the library.
+The server owns the screen and clients are views (tmux's model): the backend's emulator is the
+only terminal that answers queries, so a program gets one answer however many clients watch, and
+a client that attaches gets ``snapshot_vt()`` instead of the whole history. The desktop app's
+terminal widget runs the same class, fed the session's stream, and drops what ``feed`` returns:
+the backend has answered already. Built on libghostty-vt (``terminal``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from backend.terminal._ghostty import ENGINE, EmulatorError, Point, Terminal
+from vtengine.terminal import BYTES_PER_CELL, ENGINE, EmulatorError, Point, Terminal
 
 __all__ = [
     "BYTES_PER_CELL",
@@ -26,9 +27,6 @@ __all__ = [
 ]
 
 DEFAULT_SCROLLBACK_LINES = 10_000
-# What a cell of history costs libghostty: 8.8 to 9.1 bytes of page memory, measured at 80 to
-# 400 columns. A byte bound at 8.5 keeps about 96% of the line bound's rows.
-BYTES_PER_CELL = 8.5
 # What pixel-size reports (CSI 14/16 t, in-band resize) claim: no client tells us its font yet.
 CELL_WIDTH_PX, CELL_HEIGHT_PX = 8, 16
 # libghostty keeps the bytes of a sequence left unfinished at the end of a chunk only up to this,
@@ -162,10 +160,7 @@ class Emulator:
         term.answer_size(CELL_WIDTH_PX, CELL_HEIGHT_PX)
         term.answer_xtversion(name.encode())
         term.set_string("TERMINFO_NAME", terminfo.encode())
-        term.set_size_t("SCROLLBACK_MAX_LINES", self._scrollback_lines)
-        # libghostty's default byte bound is 10,000: in effect one page of a few hundred rows,
-        # whatever the line bound says. Ours follows the width (the class's note).
-        self._bound_bytes()
+        term.bound_scrollback(self._scrollback_lines, self._scrollback_bytes)
         # Needed to snapshot (binary or VT) while a sequence is unfinished, as a chunk of output
         # can end in the middle of one.
         term.set_size_t("CONTINUATION_MAX_BYTES", CONTINUATION_MAX_BYTES)
@@ -177,6 +172,11 @@ class Emulator:
     def close(self) -> None:
         """Free the native terminal now (garbage collection would, later)."""
         self._term.close()
+
+    @property
+    def terminal(self) -> Terminal:
+        """The terminal handle, for a renderer (``render``) and the key encoder (``keys``)."""
+        return self._term
 
     # What the program does
 
@@ -192,15 +192,8 @@ class Emulator:
         if not (cols > 0 and rows > 0):
             raise ValueError(f"bad size {cols}x{rows}")
         self._term.resize(cols, rows, CELL_WIDTH_PX, CELL_HEIGHT_PX)
-        self._bound_bytes()
+        self._term.bound_scrollback(self._scrollback_lines, self._scrollback_bytes)
         return self._take_replies()
-
-    def _bound_bytes(self) -> None:
-        limit = self._scrollback_bytes
-        if limit is None:
-            cols = int(self._term.get("COLS"))
-            limit = int(self._scrollback_lines * cols * BYTES_PER_CELL)
-        self._term.set_size_t("SCROLLBACK_MAX_BYTES", limit)
 
     def _take_replies(self) -> bytes:
         if not self._replies:

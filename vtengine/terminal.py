@@ -1,8 +1,8 @@
-"""The libghostty-vt calls the emulator makes, through pyghostty's cffi layer, with types.
+"""A libghostty-vt terminal handle, through pyghostty's cffi layer, with types.
 
 pyghostty's own ``Terminal`` wraps only part of the C API (no formatter options, no snapshots,
-no size or XTVERSION answers), so this module owns the terminal handle itself and is the only
-one that touches pyghostty: swapping the library means rewriting this module and ``emulator``.
+no size or XTVERSION answers), so this package owns the terminal handle itself. The backend's
+emulator (``emulator``) and the desktop's terminal widget build on it.
 A terminal is not thread-safe; its owner serialises every call.
 """
 
@@ -13,18 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pyghostty import __version__, ffi, lib
-
-# Grid references are tagged unions passed by value, which cffi's ABI mode cannot pass; pyghostty
-# declares a layout-identical struct and casts the symbol to it. Private, but it is the binding's
-# own answer to a libffi limit, and core.Terminal relies on it the same way.
-from pyghostty._ffi import union_fn
+from vtengine._lib import __version__, ffi, lib, union_fn
 
 __all__ = ["ENGINE", "EmulatorError", "Point", "Terminal"]
 
 # What made a binary state (``Terminal.encode``): libghostty promises no compatibility between
 # versions, so a state is only decoded by the same one.
 ENGINE = f"libghostty-vt (pyghostty {__version__})"
+
+# What a cell of history costs libghostty: 8.8 to 9.1 bytes of page memory, measured at 80 to
+# 400 columns. A byte bound at 8.5 keeps about 96% of the line bound's rows.
+BYTES_PER_CELL = 8.5
 
 Emit = Literal["plain", "vt", "html"]
 Rgb = tuple[int, int, int]
@@ -127,6 +126,11 @@ class Terminal:
         finally:
             lib.ghostty_snapshot_decoder_free(decoder[0])
 
+    @property
+    def handle(self) -> Any:
+        """The library's handle, for the other modules of this package."""
+        return self._handle
+
     def close(self) -> None:
         self._free()
         # A call after this raises TypeError in cffi instead of reaching freed memory.
@@ -201,6 +205,46 @@ class Terminal:
             lib.ghostty_terminal_resize(self._handle, cols, rows, cell_width, cell_height),
             "resize",
         )
+
+    def bound_scrollback(self, lines: int, max_bytes: int | None = None) -> None:
+        """Keep about ``lines`` rows of history at the current width (again after a resize).
+
+        libghostty's default byte bound is 10,000: in effect one page of a few hundred rows,
+        whatever the line bound says. The bound that trims is ours in bytes, ``lines`` rows of
+        this width at ``BYTES_PER_CELL`` (or ``max_bytes``): with the line bound trimming,
+        coloured output went in at 35 to 45 MB/s, with the byte bound at 90 to 170 MB/s
+        (docs/benchmarks.md, "Terminal sessions"). The line bound stays as a backstop."""
+        self.set_size_t("SCROLLBACK_MAX_LINES", lines)
+        if max_bytes is None:
+            max_bytes = int(lines * int(self.get("COLS")) * BYTES_PER_CELL)
+        self.set_size_t("SCROLLBACK_MAX_BYTES", max_bytes)
+
+    # The viewport (what a renderer shows: the screen, or a part of the scrollback)
+
+    def scroll_viewport(self, delta: int | None) -> None:
+        """Move the viewport ``delta`` rows (negative: back into the scrollback); None: back
+        to the bottom, where new output shows."""
+        scroll = union_fn(
+            "ghostty_terminal_scroll_viewport",
+            "void(*)(GhosttyTerminal, SessionDockScrollViewport)",
+        )
+        where = ffi.new("SessionDockScrollViewport*")
+        if delta is None:
+            where.tag = lib.GHOSTTY_SCROLL_VIEWPORT_BOTTOM
+        else:
+            where.tag = lib.GHOSTTY_SCROLL_VIEWPORT_DELTA
+            where.value.delta = delta
+        scroll(self._handle, where[0])
+
+    def scrollbar(self) -> tuple[int, int, int]:
+        """``(total, offset, visible)`` rows: the scrollback and screen together, where the
+        viewport starts in them, and how many it shows."""
+        out = ffi.new("GhosttyTerminalScrollbar*")
+        _check(
+            lib.ghostty_terminal_get(self._handle, lib.GHOSTTY_TERMINAL_DATA_SCROLLBAR, out),
+            "scrollbar",
+        )
+        return int(out.total), int(out.offset), int(out.len)
 
     # State
 
