@@ -228,6 +228,11 @@ class ApiClient:
         )
         return int(result["eventId"])
 
+    async def send_input(self, session_id: str, data: str) -> None:
+        """Keystrokes for a terminal session's PTY, as they are (``"\\r"`` is Enter); never
+        stored. At most 64 KiB of UTF-8 a request."""
+        await self._call("POST", f"/api/session/{segment(session_id)}/input", body={"data": data})
+
     async def interrupt(self, session_id: str) -> None:
         """Ctrl-C: SIGINT to the terminal's foreground job, or a conversation's running turn."""
         await self._call("POST", f"/api/session/{segment(session_id)}/interrupt")

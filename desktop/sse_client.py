@@ -31,8 +31,8 @@ HISTORY_TRIMMED = "history-trimmed"
 # STORAGE_RESTORED. Told when it starts, and after the replay to a client that connects meanwhile.
 STORAGE_ERROR = "storage-error"
 STORAGE_RESTORED = "storage-restored"
-# A terminal's screen, sent only to a stream opened with ?attach=screen, which this app does not
-# ask for yet (its terminal widget is issue 14); never stored.
+# A terminal's screen, sent only to a stream opened with ?attach=screen (the terminal widget's):
+# "reset and draw this". Never stored; its id is the last stored event it covers.
 SNAPSHOT = "snapshot"
 # The events about the stream, never stored (backend/protocol/events.py).
 CONTROL_EVENTS = frozenset(
@@ -193,6 +193,7 @@ class SessionStream:
         heartbeat_interval: float = 15.0,
         connect_timeout: float = 5.0,
         backoff: Backoff | None = None,
+        params: dict[str, str] | None = None,
     ) -> None:
         if heartbeat_interval <= 0 or connect_timeout <= 0:
             raise ValueError("heartbeat_interval and connect_timeout must be positive")
@@ -202,6 +203,7 @@ class SessionStream:
         self._on_events = on_events
         self._on_state = on_state
         self._last_event_id = last_event_id
+        self._params = dict(params or {})  # the stream's query: attach=screen, scrollback=N
         self._timeout = httpx.Timeout(
             connect=connect_timeout,
             read=3 * heartbeat_interval,
@@ -322,7 +324,7 @@ class SessionStream:
         if self._last_event_id is not None:
             headers["Last-Event-ID"] = str(self._last_event_id)
         try:
-            async with client.stream("GET", url, headers=headers) as response:
+            async with client.stream("GET", url, headers=headers, params=self._params) as response:
                 if response.status_code in (401, 404):
                     await response.aread()
                     error = api_error(response)
@@ -365,7 +367,11 @@ class SessionStream:
                 alive = True
             if event.type == HEARTBEAT:
                 continue
-            if event.id is not None:
+            if event.type == SNAPSHOT:
+                # A whole screen, never a repeat: it replaces what was drawn, whatever its id.
+                if event.id is not None:
+                    self._last_event_id = max(event.id, self._last_event_id or 0)
+            elif event.id is not None:
                 if self._last_event_id is not None and event.id <= self._last_event_id:
                     continue  # already delivered: never show anything twice
                 self._last_event_id = event.id

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop.agent import row_estimate
 from desktop.sse_client import Event, SessionStream, StreamState
+from desktop.terminal_screen import SCREEN_EVENTS
 
 FLUSH_MS = 30
 # Lines handed to the view at once. Qt takes ~27 µs a line once the scrollback is full, so a
@@ -38,6 +39,12 @@ class SessionFeed(QObject):
     An agent session (``agent=True``) has structured events instead of terminal text: its stored
     events go out in lists through ``agent_events_received``, under the same budget (counted in
     the rows they make) and the same skipping (of output and operations only).
+
+    A terminal session shown by the terminal widget (``screen=True``) streams with
+    ``?attach=screen``: its ``snapshot``, ``output`` and ``resize`` events go out at once, in
+    lists, through ``screen_events_received`` (an emulator takes them far faster than they come,
+    and paints at most once a frame), the others through ``event_received``, in order. Nothing
+    is skipped: the emulator must see every byte.
     """
 
     output_received = Signal(str, str)  # session id, text
@@ -45,6 +52,7 @@ class SessionFeed(QObject):
     event_received = Signal(str, object)  # session id, Event (status, prompt, error, trimmed)
     state_changed = Signal(str, object)  # session id, StreamState
     lines_skipped = Signal(str, int)  # session id, how many lines the view did not get
+    screen_events_received = Signal(str, object)  # session id, list[Event] (screen=True)
 
     def __init__(
         self,
@@ -56,10 +64,13 @@ class SessionFeed(QObject):
         parent: QObject | None = None,
         max_pending_lines: int = 100_000,
         agent: bool = False,
+        screen: bool = False,
+        scrollback_lines: int = 1000,
     ) -> None:
         super().__init__(parent)
         self.session_id = session_id
         self.agent = agent
+        self.screen = screen
         self.events_seen = 0
         self.max_pending_lines = max_pending_lines
         self._pending: deque[str | Event | _AgentItem] = deque()
@@ -72,8 +83,9 @@ class SessionFeed(QObject):
             session_id,
             last_event_id=last_event_id,
             heartbeat_interval=heartbeat_interval,
-            on_events=self._on_events,
+            on_events=self._on_screen_events if screen else self._on_events,
             on_state=self._on_state,
+            params={"attach": "screen", "scrollback": str(scrollback_lines)} if screen else None,
         )
 
     @property
@@ -112,6 +124,20 @@ class SessionFeed(QObject):
             self._skip_oldest(keep=self.max_pending_lines // 2)
         if not self._timer.isActive():
             self._timer.start(FLUSH_MS)
+
+    def _on_screen_events(self, events: list[Event]) -> None:
+        self.events_seen += len(events)
+        batch: list[Event] = []
+        for event in events:
+            if event.type in SCREEN_EVENTS:
+                batch.append(event)
+                continue
+            if batch:
+                self.screen_events_received.emit(self.session_id, batch)
+                batch = []
+            self.event_received.emit(self.session_id, event)
+        if batch:
+            self.screen_events_received.emit(self.session_id, batch)
 
     def _on_state(self, state: StreamState) -> None:
         self.state_changed.emit(self.session_id, state)

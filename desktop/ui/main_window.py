@@ -20,12 +20,14 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QMainWindow,
     QSplitter,
+    QStackedWidget,
     QSystemTrayIcon,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.api import ApiClient, ApiError, BackendError
+from desktop.keystrokes import KeystrokeSender
 from desktop.session_actions import (
     can_continue,
     can_interrupt,
@@ -37,6 +39,7 @@ from desktop.session_actions import (
 )
 from desktop.settings import AppSettings, SettingsDialog
 from desktop.sse_client import CONNECTED, STORAGE_ERROR, STORAGE_RESTORED, Event, StreamState
+from desktop.terminal_screen import TerminalScreen
 from desktop.ui.actions import SessionActions
 from desktop.ui.feed import SessionFeed
 from desktop.ui.output_view import OutputView, SessionDocument
@@ -48,6 +51,7 @@ from desktop.ui.panels import (
     plain_label,
     warning_banner,
 )
+from desktop.ui.terminal_view import TerminalView
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,12 @@ KEEP_DOCUMENTS = 20  # sessions whose output stays in memory for an instant swit
 # Output waiting for the view, in lines, before the oldest is skipped: under a second behind
 # at the rate Qt draws (~30,000 lines/s), so a flood shows its newest output, not old news.
 MAX_PENDING_LINES = 20_000
+
+
+def shows_a_terminal(session: dict[str, Any] | None) -> bool:
+    """Whether a session is shown by the terminal widget: a shell or command in a PTY (not an
+    agent's conversation, not a session on pipes)."""
+    return session is not None and bool(session.get("tty", True)) and not is_agent(session)
 
 
 def status_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -101,6 +111,11 @@ class MainWindow(QMainWindow):
         self.sessions = SessionsPanel()
         self.output = OutputView()
         self.output.set_font(self.settings.font())
+        # Terminal sessions: a terminal, which takes the keys itself (no prompt line).
+        self.terminal = TerminalView(self.settings.font())
+        self.views = QStackedWidget()
+        self.views.addWidget(self.output)
+        self.views.addWidget(self.terminal)
         self.prompt = PromptLine()
         self.prompt.setEnabled(False)
         self.prompt.setPlaceholderText(prompt_placeholder(None))
@@ -129,7 +144,7 @@ class MainWindow(QMainWindow):
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addLayout(title)
         right_layout.addWidget(self.storage_banner)
-        right_layout.addWidget(self.output, 1)
+        right_layout.addWidget(self.views, 1)
         right_layout.addWidget(self.prompt)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
@@ -146,6 +161,8 @@ class MainWindow(QMainWindow):
 
         self._tasks: set[asyncio.Task[Any]] = set()
         self._documents: OrderedDict[str, SessionDocument] = OrderedDict()
+        self._screens: OrderedDict[str, TerminalScreen] = OrderedDict()
+        self.keystrokes = KeystrokeSender(self.api.send_input, self._on_keystrokes_failed)
         self._statuses: dict[str, str] = {}
         # Per session, the last stored event of when its stream (re)connected: events up to it
         # are a replay of the past, later ones are news for the session list.
@@ -180,6 +197,7 @@ class MainWindow(QMainWindow):
         self._resize_timer = QTimer(self, interval=250, singleShot=True)
         self._resize_timer.timeout.connect(lambda: self._spawn(self.resize_terminal()))
         self.output.resized.connect(self._resize_timer.start)
+        self.terminal.size_changed.connect(lambda _cols, _rows: self._resize_timer.start())
         self._rate_timer = QTimer(self, interval=1000)
         self._rate_timer.timeout.connect(self._update_rate)
         self._rate_timer.start()
@@ -209,6 +227,7 @@ class MainWindow(QMainWindow):
             lambda sid: self._spawn(self.delete_session_if_confirmed(sid))
         )
         self.prompt.submitted.connect(self._on_prompt_submitted)
+        self.terminal.input_ready.connect(self._on_terminal_input)
         self.prompt.interrupt_requested.connect(self._on_interrupt_key)
 
     def _build_menu(self) -> None:
@@ -360,17 +379,22 @@ class MainWindow(QMainWindow):
             # be read as markup (freedesktop notifications), so it holds only our own words.
             self.tray.showMessage(session_name(str(session["name"])), message, msecs=5000)
 
-    async def new_session(self, command: str | None = None, name: str | None = None) -> str:
+    async def new_session(
+        self, command: str | None = None, name: str | None = None, *, tty: bool = True
+    ) -> str:
+        """Start a shell, or ``command``, in the current project, in a terminal (or on pipes,
+        shown as lines, with ``tty=False``); it comes on screen. Its id."""
         if self.current_project is None:
             raise BackendError("pick a project first")
         if command is None:
-            session = await self.api.create_session(self.current_project)
+            session = await self.api.create_session(self.current_project, tty=tty)
         else:
             session = await self.api.create_session(
                 self.current_project,
                 kind="command",
                 argv=["/bin/sh", "-c", command],
                 name=name or session_name(command),
+                tty=tty,
             )
         return await self._show_new(session)
 
@@ -410,14 +434,22 @@ class MainWindow(QMainWindow):
         self.set_storage_warning(None)  # the new stream tells, if the backend still cannot store
         if session_id is None:
             self.output.show_document(None)
+            self.terminal.show_screen(None)
+            self.views.setCurrentWidget(self.output)
             self.session_name.setText("")
             self.session_folder.setText("")
             self._update_prompt()
             return
         self.sessions.set_badge(session_id, False)
+        session = self.sessions.session(session_id) or {}
+        if shows_a_terminal(session):
+            self._show_terminal(session_id, session)
+            return
+        self.terminal.show_screen(None)
+        self.views.setCurrentWidget(self.output)
+        self.prompt.show()
         document = self._document(session_id)
         self.output.show_document(document)
-        session = self.sessions.session(session_id) or {}
         document.agent_renderer.cwd = session.get("workingDir")
         self.session_name.setText(str(session.get("name", session_id)))
         self.session_folder.setText(f"— {session.get('workingDir', '')}")
@@ -439,6 +471,55 @@ class MainWindow(QMainWindow):
         self.feed = feed
         feed.start()
         self._resize_timer.start()
+
+    def _show_terminal(self, session_id: str, session: dict[str, Any]) -> None:
+        screen = self._screen(session_id)
+        self.output.show_document(None)
+        self.terminal.show_screen(screen)
+        self.views.setCurrentWidget(self.terminal)
+        self.prompt.hide()
+        self.session_name.setText(str(session.get("name", session_id)))
+        self.session_folder.setText(f"— {session.get('workingDir', '')}")
+        self._update_prompt()
+        feed = SessionFeed(
+            self.api.base_url, self.token, session_id, screen.last_event_id,
+            self.heartbeat_interval, parent=self,
+            screen=True, scrollback_lines=screen.scrollback_lines,
+        )  # fmt: skip
+        feed.screen_events_received.connect(self._on_screen_events)
+        feed.event_received.connect(self._on_event)
+        feed.state_changed.connect(self._on_stream_state)
+        self.feed = feed
+        feed.start()
+        self.terminal.setFocus()
+        self._resize_timer.start()
+
+    def _screen(self, session_id: str) -> TerminalScreen:
+        screen = self._screens.pop(session_id, None)
+        if screen is None:
+            screen = TerminalScreen(scrollback_lines=self.settings.scrollback())
+        self._screens[session_id] = screen  # most recently used last
+        while len(self._screens) > KEEP_DOCUMENTS:
+            self._screens.popitem(last=False)[1].close()
+        return screen
+
+    def terminal_screen(self, session_id: str) -> TerminalScreen | None:
+        return self._screens.get(session_id)
+
+    def _on_screen_events(self, session_id: str, events: list[Event]) -> None:
+        screen = self._screens.get(session_id)
+        if screen is not None and screen.apply(events) and screen is self.terminal.session_screen:
+            self.terminal.screen_changed()
+
+    def _on_terminal_input(self, data: str) -> None:
+        if self.current_session is not None and self.terminal.session_screen is not None:
+            self.keystrokes.push(self.current_session, data)
+
+    def _on_keystrokes_failed(self, session_id: str, error: Exception) -> None:
+        if isinstance(error, ApiError) and error.status == 409:
+            self.statusBar().showMessage("The session has ended: it takes no more keys.", 10_000)
+            return
+        self.show_error(f"Keys not sent: {error}")
 
     def _document(self, session_id: str) -> SessionDocument:
         document = self._documents.pop(session_id, None)
@@ -515,23 +596,30 @@ class MainWindow(QMainWindow):
             # away comes as replay, which the list does not take as news.
             self._spawn(self.refresh_sessions())
             return
-        document = self._documents.get(session_id)
-        if document is None:
-            return
         if event.type == "status":
             if self._is_news(session_id, event):
                 self.sessions.update_session(session_id, status_fields(event.data))
                 self._update_prompt()
             if event.data.get("status") != "running":  # the list's times and all
                 self._spawn(self.refresh_sessions())
-        elif event.type == "error":
-            document.append_notice(f"error: {event.data.get('message', '')}")
+            return
+        notice = None
+        if event.type == "error":
+            notice = f"error: {event.data.get('message', '')}"
         elif event.type == "history-trimmed":
-            document.append_notice(trimmed_notice(event.data.get("firstAvailableId")))
+            notice = trimmed_notice(event.data.get("firstAvailableId"))
         elif event.type == "prompt":
             session = self.sessions.session(session_id)
             if session is not None and not session.get("tty", True):
-                document.append_notice(f"> {event.data.get('command', '')}")
+                notice = f"> {event.data.get('command', '')}"
+        if notice is None:
+            return
+        document = self._documents.get(session_id)
+        if document is not None:
+            document.append_notice(notice)
+        elif session_id == self.current_session:
+            # A terminal's screen is the program's alone: a notice goes below it.
+            self.statusBar().showMessage(notice, 10_000)
 
     def set_storage_warning(self, text: str | None) -> None:
         """Show the banner over the output with ``text``, or hide it (None)."""
@@ -578,7 +666,10 @@ class MainWindow(QMainWindow):
             return
         if is_agent(session):
             return  # a conversation has no terminal
-        cols, rows = self.output.terminal_size()
+        if self.views.currentWidget() is self.terminal:
+            cols, rows = self.terminal.cells()
+        else:
+            cols, rows = self.output.terminal_size()
         try:
             await self.api.resize(session["id"], cols, rows)
         except ApiError as error:
@@ -704,6 +795,9 @@ class MainWindow(QMainWindow):
         document = self._documents.pop(session_id, None)
         if document is not None:
             document.release()
+        screen = self._screens.pop(session_id, None)
+        if screen is not None:
+            screen.close()
         self._replayed_through.pop(session_id, None)
         self._given_back.pop(session_id, None)
         await self.refresh_sessions()
@@ -714,15 +808,25 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(self.settings, self)
         if dialog.exec():
             self.output.set_font(self.settings.font())
+            self.terminal.set_font(self.settings.font())
             for document in self._documents.values():
                 document.set_scrollback(self.settings.scrollback())
 
     def _save_output(self) -> None:
-        if self.output.current is None:
+        screen = (
+            self.terminal.session_screen if self.views.currentWidget() is self.terminal else None
+        )
+        if screen is None and self.output.current is None:
             return
         path, _ = QFileDialog.getSaveFileName(self, "Save output", "session.txt")
-        if path:
-            Path(path).write_text(self.output.current.plain_text(), encoding="utf-8")
+        if not path:
+            return
+        if screen is not None:
+            text = screen.contents()
+        else:
+            assert self.output.current is not None
+            text = self.output.current.plain_text()
+        Path(path).write_text(text, encoding="utf-8")
 
     async def shutdown(self) -> None:
         """Stop the stream and every UI task; the app awaits this before quitting."""
@@ -732,6 +836,7 @@ class MainWindow(QMainWindow):
         if self.feed is not None:
             await self.feed.stop()
             self.feed = None
+        await self.keystrokes.aclose()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -60,7 +60,13 @@ def backend_pid(app: DesktopApp) -> int:
 
 
 def shown_text(app: DesktopApp) -> str:
-    return app.window.output.text.toPlainText()
+    """What the session on screen shows: a terminal's scrollback and screen, or the lines of a
+    session on pipes (or an agent's)."""
+    window = app.window
+    if window.views.currentWidget() is window.terminal:
+        screen = window.terminal.session_screen
+        return screen.contents() if screen is not None else ""
+    return window.output.text.toPlainText()
 
 
 async def open_project(app: DesktopApp, folder: Path) -> str:
@@ -71,14 +77,17 @@ async def open_project(app: DesktopApp, folder: Path) -> str:
     return project_id
 
 
-async def test_type_into_a_shell_and_see_the_answer(
+async def test_type_into_a_shell_on_pipes_and_see_the_answer(
     app: DesktopApp, tmp_path: Path, qtbot: QtBot
 ) -> None:
+    """A shell on pipes has the line box (a terminal session has a terminal: see
+    test_terminal_widget.py)."""
     window = app.window
     await open_project(app, tmp_path / "proj")
-    window.sessions.shell_button.click()
+    await window.new_session(tty=False)
     await window.settle()
     await wait_until(lambda: window.prompt.isEnabled())
+    assert window.prompt.isVisible() and window.views.currentWidget() is window.output
     assert window.current_session is not None
     qtbot.keyClicks(window.prompt, "echo hel''lo")  # the echo of the typed line says hel''lo
     qtbot.keyClick(window.prompt, Qt.Key.Key_Return)
@@ -94,7 +103,7 @@ async def test_colors_render_as_colors(app: DesktopApp, tmp_path: Path) -> None:
     window = app.window
     await open_project(app, tmp_path / "proj")
     script = r"printf 'plain \033[31mred\033[0m \033[1;38;2;10;200;30mgreen\033[0m\n'"
-    await window.new_session(command=script)
+    await window.new_session(command=script, tty=False)  # lines (a terminal's: elsewhere)
     await window.settle()
     await wait_until(lambda: "plain red green" in shown_text(app))
     document = window.output.text.document()
@@ -181,13 +190,13 @@ async def test_switching_back_resumes_instead_of_reloading(app: DesktopApp, tmp_
     )
     await window.settle()
     await wait_until(lambda: "one-3" in shown_text(app))
-    kept = window.document(talker)
+    kept = window.terminal_screen(talker)
     other = await window.new_session(command="echo other")
     await window.settle()
     await wait_until(lambda: "other" in shown_text(app))
     window.sessions.select(talker)
     await window.settle()
-    assert window.document(talker) is kept  # the same text, not a reload
+    assert window.terminal_screen(talker) is kept  # the same screen, not a reload
     await wait_until(lambda: "later" in shown_text(app))
     assert shown_text(app).count("one-1") == 1
     assert window.feed is not None and window.feed.session_id == talker
@@ -349,7 +358,9 @@ async def test_attaches_to_a_backend_already_serving_the_data_dir(
 async def test_find_and_save(app: DesktopApp, tmp_path: Path) -> None:
     window = app.window
     await open_project(app, tmp_path / "proj")
-    await window.new_session(command="printf 'alpha\\nneedle one\\nbeta\\nneedle two\\n'")
+    await window.new_session(
+        command="printf 'alpha\\nneedle one\\nbeta\\nneedle two\\n'", tty=False
+    )
     await window.settle()
     await wait_until(lambda: "needle two" in shown_text(app))
     bar = window.output.find_bar
@@ -376,17 +387,17 @@ async def test_the_terminal_follows_the_view_size(app: DesktopApp, tmp_path: Pat
     await open_project(app, tmp_path / "proj")
     session_id = await window.new_session()
     await window.settle()
-    await wait_until(lambda: window.prompt.isEnabled())
+    await wait_until(lambda: shown_text(app).strip())
     window.resize(900, 500)
     await asyncio.sleep(0.4)  # the resize is sent after a short pause
     await window.settle()
-    cols, rows = window.output.terminal_size()
+    cols, rows = window.terminal.cells()
     await window.api.send_prompt(session_id, "stty size")
     await wait_until(lambda: f"\n{rows} {cols}" in shown_text(app))
     window.resize(1300, 800)
     await asyncio.sleep(0.4)
     await window.settle()
-    wider = window.output.terminal_size()
+    wider = window.terminal.cells()
     assert wider[0] > cols
     await window.api.send_prompt(session_id, "stty size")
     await wait_until(lambda: f"\n{wider[1]} {wider[0]}" in shown_text(app))
@@ -405,7 +416,7 @@ async def test_a_flood_is_drawn_in_pieces_and_skips_what_cannot_be_drawn(
         await wait_until(lambda: "running" in desktop.window.backend_label.text())
         window = desktop.window
         await open_project(desktop, tmp_path / "proj")
-        await window.new_session(command="seq 1 300000")
+        await window.new_session(command="seq 1 300000", tty=False)  # lines, not a terminal
         await window.settle()
         try:
             await wait_until(lambda: "\n300000" in shown_text(desktop), timeout=30)

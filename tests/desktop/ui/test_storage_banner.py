@@ -68,7 +68,8 @@ async def test_a_full_disk_shows_a_banner_until_space_is_freed(
             errors: list[str] = []
             window.error_shown.connect(errors.append)
             await window.add_project(str(workdir))
-            session_id = await window.new_session(command=COMMAND, name="printer")
+            # On pipes: the line box takes the prompt the full disk refuses, below.
+            session_id = await window.new_session(command=COMMAND, name="printer", tty=False)
             await window.settle()
             await wait_until(lambda: last_printed(shown_text(window)) > 200)
             assert not banner_shown(window)

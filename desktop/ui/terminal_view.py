@@ -1,0 +1,425 @@
+"""The terminal widget: a terminal session's screen (``TerminalScreen``), painted cell by cell,
+and the keyboard, wheel and input method going to its program.
+
+- **Painting**: the screen is drawn into a pixmap, only the rows libghostty marks dirty, at most
+  once per frame (``FRAME_MS``) however fast output arrives; ``paintEvent`` copies the pixmap and
+  draws the cursor. A reset (a ``snapshot``), a resize, a new font or new colours redraw all.
+- **Keys** go through libghostty's key encoder (``TerminalScreen.key``), so the program's modes
+  decide the bytes; they leave in order, batched per turn of the event loop (``input_ready``).
+  Every key is the program's, as in any terminal: Tab too, and Ctrl+F, Ctrl+S, Ctrl+Q. The app
+  keeps Ctrl+Shift: copy and paste (Ctrl+Shift+C, Ctrl+Shift+V).
+- **Input methods** (CJK text) commit text that is sent as typed; the candidate window sits at
+  the cursor.
+- **The wheel** scrolls the scrollback; a key or new output at the bottom brings the screen back.
+- **Size**: ``size_changed`` says how many cells fit, for the session's PTY (``/resize``); the
+  screen itself changes size when the backend's ``resize`` event comes back.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QGuiApplication,
+    QInputMethodEvent,
+    QKeyEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPixmap,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QWidget
+
+from desktop.terminal_screen import TerminalScreen
+from vtengine.keys import ALT, CTRL, SHIFT, SUPER, KeyPress, key_code
+from vtengine.render import Colors, Cursor, Run, Style
+
+FRAME_MS = 16  # at most one paint per display frame
+WHEEL_ROWS = 3  # rows of scrollback per wheel notch
+
+_NAMED_KEYS: dict[int, str] = {
+    Qt.Key.Key_Escape: "ESCAPE",
+    Qt.Key.Key_Tab: "TAB",
+    Qt.Key.Key_Backtab: "TAB",
+    Qt.Key.Key_Backspace: "BACKSPACE",
+    Qt.Key.Key_Return: "ENTER",
+    Qt.Key.Key_Enter: "NUMPAD_ENTER",
+    Qt.Key.Key_Insert: "INSERT",
+    Qt.Key.Key_Delete: "DELETE",
+    Qt.Key.Key_Home: "HOME",
+    Qt.Key.Key_End: "END",
+    Qt.Key.Key_Left: "ARROW_LEFT",
+    Qt.Key.Key_Up: "ARROW_UP",
+    Qt.Key.Key_Right: "ARROW_RIGHT",
+    Qt.Key.Key_Down: "ARROW_DOWN",
+    Qt.Key.Key_PageUp: "PAGE_UP",
+    Qt.Key.Key_PageDown: "PAGE_DOWN",
+    Qt.Key.Key_Space: "SPACE",
+    Qt.Key.Key_Minus: "MINUS",
+    Qt.Key.Key_Equal: "EQUAL",
+    Qt.Key.Key_BracketLeft: "BRACKET_LEFT",
+    Qt.Key.Key_BracketRight: "BRACKET_RIGHT",
+    Qt.Key.Key_Backslash: "BACKSLASH",
+    Qt.Key.Key_Semicolon: "SEMICOLON",
+    Qt.Key.Key_Apostrophe: "QUOTE",
+    Qt.Key.Key_QuoteLeft: "BACKQUOTE",
+    Qt.Key.Key_Comma: "COMMA",
+    Qt.Key.Key_Period: "PERIOD",
+    Qt.Key.Key_Slash: "SLASH",
+    Qt.Key.Key_Shift: "SHIFT_LEFT",
+    Qt.Key.Key_Control: "CONTROL_LEFT",
+    Qt.Key.Key_Alt: "ALT_LEFT",
+    Qt.Key.Key_Meta: "META_LEFT",
+    Qt.Key.Key_CapsLock: "CAPS_LOCK",
+    Qt.Key.Key_NumLock: "NUM_LOCK",
+    Qt.Key.Key_Menu: "CONTEXT_MENU",
+}
+_NAMED_KEYS.update({Qt.Key.Key_F1 + n: f"F{n + 1}" for n in range(25)})
+_NAMED_KEYS.update({Qt.Key.Key_A + n: chr(ord("A") + n) for n in range(26)})
+_NAMED_KEYS.update({Qt.Key.Key_0 + n: f"DIGIT_{n}" for n in range(10)})
+_KEYPAD_KEYS: dict[int, str] = {Qt.Key.Key_0 + n: f"NUMPAD_{n}" for n in range(10)}
+_KEYPAD_KEYS.update(
+    {
+        Qt.Key.Key_Plus: "NUMPAD_ADD",
+        Qt.Key.Key_Minus: "NUMPAD_SUBTRACT",
+        Qt.Key.Key_Asterisk: "NUMPAD_MULTIPLY",
+        Qt.Key.Key_Slash: "NUMPAD_DIVIDE",
+        Qt.Key.Key_Period: "NUMPAD_DECIMAL",
+        Qt.Key.Key_Enter: "NUMPAD_ENTER",
+    }
+)
+_MODIFIERS = (
+    (Qt.KeyboardModifier.ShiftModifier, SHIFT),
+    (Qt.KeyboardModifier.ControlModifier, CTRL),
+    (Qt.KeyboardModifier.AltModifier, ALT),
+    (Qt.KeyboardModifier.MetaModifier, SUPER),
+)
+_APP_KEYS = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+
+
+def key_press(event: QKeyEvent) -> KeyPress:
+    """The encoder's view of a Qt key event."""
+    qt_key = event.key()
+    qt_mods = event.modifiers()
+    mods = 0
+    for qt_mod, mod in _MODIFIERS:
+        if qt_mods & qt_mod:
+            mods |= mod
+    if qt_key == Qt.Key.Key_Backtab:
+        mods |= SHIFT
+    name = None
+    if qt_mods & Qt.KeyboardModifier.KeypadModifier:
+        name = _KEYPAD_KEYS.get(qt_key)
+    name = name or _NAMED_KEYS.get(qt_key, "UNIDENTIFIED")
+    text = event.text()
+    unshifted = 0
+    if len(name) == 1 or name.startswith("DIGIT_"):
+        base = name[-1].lower()
+        unshifted = ord(base)
+        if not text or not text.isprintable():
+            # Ctrl and Alt turn the text into a control character, or none: the encoder wants
+            # the character the key makes, and derives the rest from the modifiers.
+            text = base.upper() if mods & SHIFT and len(name) == 1 else base
+    elif name == "SPACE":
+        unshifted = ord(" ")
+        text = " "
+    if not text.isprintable():
+        text = ""
+    return KeyPress(key_code(name), mods, text, unshifted, event.isAutoRepeat())
+
+
+def _rgb(color: tuple[int, int, int]) -> QColor:
+    return QColor(*color)
+
+
+class TerminalView(QWidget):
+    """Shows one ``TerminalScreen`` at a time (``show_screen``); tell it ``screen_changed``."""
+
+    input_ready = Signal(str)  # keystrokes for the program on screen, in order
+    size_changed = Signal(int, int)  # columns and rows that fit, for the session's PTY
+    copy_requested = Signal()
+
+    def __init__(self, font: QFont | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAttribute(Qt.WidgetAttribute.WA_InputMethodEnabled)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setCursor(Qt.CursorShape.IBeamCursor)
+        self.session_screen: TerminalScreen | None = None
+        self.frames_painted = 0
+        self._pixmap = QPixmap()
+        self._drawn: tuple[object, ...] | None = None  # what the pixmap was drawn for
+        self._colors: Colors | None = None
+        self._cursor = Cursor(0, 0, False, False, "block", False)
+        self._fonts: dict[tuple[bool, bool, bool, bool, bool], QFont] = {}
+        self._pending_input: list[str] = []
+        self._frame = QTimer(self, singleShot=True, interval=FRAME_MS)
+        self._frame.timeout.connect(self._draw_frame)
+        self._input_timer = QTimer(self, singleShot=True, interval=0)
+        self._input_timer.timeout.connect(self._flush_input)
+        self.set_font(font or QFont("monospace"))
+
+    # -- what it shows ----------------------------------------------------------------------
+
+    def set_font(self, font: QFont) -> None:
+        font = QFont(font)
+        font.setStyleHint(QFont.StyleHint.TypeWriter)
+        font.setKerning(False)
+        self._font = font
+        self._fonts.clear()
+        metrics = QFontMetricsF(font)
+        advance = metrics.horizontalAdvance("M")
+        self.cell_width = max(1, math.ceil(advance))
+        self.cell_height = max(1, math.ceil(metrics.height()))
+        self._ascent = metrics.ascent()
+        # Whole-pixel cells; the spacing makes each glyph's advance exactly one cell, so that a
+        # run of text stays on the grid however long it is.
+        font.setLetterSpacing(QFont.SpacingType.AbsoluteSpacing, self.cell_width - advance)
+        self._drawn = None
+        self._emit_size()
+        self.screen_changed()
+
+    def show_screen(self, screen: TerminalScreen | None) -> None:
+        self.session_screen = screen
+        self._drawn = None
+        self.screen_changed()
+
+    def screen_changed(self) -> None:
+        """The screen changed: paint it within a frame (once, however often this is called)."""
+        if not self._frame.isActive():
+            self._frame.start()
+
+    def frame_pending(self) -> bool:
+        """Whether a change waits for the next frame to be painted."""
+        return self._frame.isActive()
+
+    def cells(self) -> tuple[int, int]:
+        """Columns and rows that fit in the widget."""
+        return (
+            max(2, self.width() // self.cell_width),
+            max(1, self.height() // self.cell_height),
+        )
+
+    def sizeHint(self) -> QSize:
+        return QSize(80 * self.cell_width, 24 * self.cell_height)
+
+    # -- painting ---------------------------------------------------------------------------
+
+    def _draw_frame(self) -> None:
+        screen = self.session_screen
+        if screen is None:
+            self.update()
+            return
+        state = screen.render
+        state.update(screen.emulator.terminal)
+        colors = state.colors()
+        cols, rows = state.cols, state.rows
+        size = QSize(cols * self.cell_width, rows * self.cell_height)
+        drawn = (id(screen), screen.generation, size.width(), size.height(), colors, self._theme())
+        everything = drawn != self._drawn
+        if everything:
+            self._colors = colors
+            if self._pixmap.size() != size:
+                self._pixmap = QPixmap(size)
+            self._pixmap.fill(self._background())
+        painter = QPainter(self._pixmap)
+        try:
+            for y, runs in state.dirty_rows(everything=everything):
+                self._draw_row(painter, y, runs, cols)
+        finally:
+            painter.end()
+        state.clean()
+        self._drawn = drawn
+        self._cursor = state.cursor()
+        self.frames_painted += 1
+        self.update()
+
+    def _theme(self) -> tuple[int, int]:
+        palette = self.palette()
+        role = QPalette.ColorRole
+        return (palette.color(role.Base).rgb(), palette.color(role.Text).rgb())
+
+    def _background(self) -> QColor:
+        return self.palette().color(QPalette.ColorRole.Base)
+
+    def _foreground(self) -> QColor:
+        return self.palette().color(QPalette.ColorRole.Text)
+
+    def _color(self, value: int | tuple[int, int, int] | None, default: QColor) -> QColor:
+        if value is None:
+            return default
+        if isinstance(value, int):
+            assert self._colors is not None
+            return _rgb(self._colors.palette[value])
+        return _rgb(value)
+
+    def _draw_row(self, painter: QPainter, y: int, runs: list[Run], cols: int) -> None:
+        top = y * self.cell_height
+        background = self._background()
+        painter.fillRect(0, top, cols * self.cell_width, self.cell_height, background)
+        for run in runs:
+            self._draw_run(painter, top, run, background)
+
+    def _draw_run(self, painter: QPainter, top: int, run: Run, background: QColor) -> None:
+        style = run.style
+        fg = self._color(style.fg, self._foreground())
+        bg = self._color(style.bg, background)
+        if style.inverse:
+            fg, bg = bg, fg
+        left, width = run.x * self.cell_width, run.cells * self.cell_width
+        if bg != background:
+            painter.fillRect(left, top, width, self.cell_height, bg)
+        if style.invisible or not run.text.strip():
+            return
+        if style.faint:
+            fg = QColor(fg)
+            fg.setAlpha(150)
+        painter.setFont(self._font_for(style))
+        painter.setPen(fg)
+        baseline = top + self._ascent
+        if run.cells == len(run.text):
+            painter.drawText(QPoint(left, round(baseline)), run.text)
+        else:
+            # A wide character or a cluster: its glyph centred on its cells.
+            rect = QRect(left, top, width, self.cell_height)
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, run.text)
+
+    def _font_for(self, style: Style) -> QFont:
+        key = (style.bold, style.italic, style.underline > 0, style.strikethrough, style.overline)
+        font = self._fonts.get(key)
+        if font is None:
+            font = QFont(self._font)
+            font.setBold(style.bold)
+            font.setItalic(style.italic)
+            font.setUnderline(style.underline > 0)
+            font.setStrikeOut(style.strikethrough)
+            font.setOverline(style.overline)
+            self._fonts[key] = font
+        return font
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        try:
+            painter.fillRect(event.rect(), self._background())
+            if self.session_screen is None or self._drawn is None:
+                return
+            painter.drawPixmap(0, 0, self._pixmap)
+            self._paint_cursor(painter)
+        finally:
+            painter.end()
+
+    def _paint_cursor(self, painter: QPainter) -> None:
+        cursor = self._cursor
+        if not cursor.visible:
+            return
+        width = self.cell_width * (2 if cursor.wide else 1)
+        left, top = cursor.x * self.cell_width, cursor.y * self.cell_height
+        rect = QRect(left, top, width, self.cell_height)
+        colors = self._colors
+        color = _rgb(colors.cursor) if colors and colors.cursor else self._foreground()
+        focused = self.hasFocus()
+        if cursor.shape == "bar":
+            painter.fillRect(QRect(rect.left(), rect.top(), 2, rect.height()), color)
+        elif cursor.shape == "underline":
+            painter.fillRect(QRect(rect.left(), rect.bottom() - 1, rect.width(), 2), color)
+        elif cursor.shape == "block" and focused:
+            painter.setCompositionMode(QPainter.CompositionMode.RasterOp_SourceXorDestination)
+            painter.fillRect(rect, QColor(255, 255, 255))
+            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
+        else:  # a hollow block, and any block while the widget has no focus
+            painter.setPen(color)
+            painter.drawRect(rect.adjusted(0, 0, -1, -1))
+
+    # -- input ------------------------------------------------------------------------------
+
+    def event(self, event: QEvent) -> bool:
+        # A key the terminal takes is not a shortcut of the window's (Ctrl+F, Ctrl+S…): only
+        # Ctrl+Shift combinations stay the app's.
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and isinstance(event, QKeyEvent)
+            and (event.modifiers() & _APP_KEYS) != _APP_KEYS
+        ):
+            event.accept()
+            return True
+        return super().event(event)
+
+    def focusNextPrevChild(self, next: bool) -> bool:
+        return False  # Tab and Shift+Tab are the program's
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        screen = self.session_screen
+        if screen is None:
+            return
+        if (event.modifiers() & _APP_KEYS) == _APP_KEYS:
+            if event.key() == Qt.Key.Key_V:
+                self.paste(QGuiApplication.clipboard().text())
+                return
+            if event.key() == Qt.Key.Key_C:
+                self.copy_requested.emit()
+                return
+        data = screen.key(key_press(event))
+        if data:
+            self.send(data.decode("utf-8", "replace"))
+
+    def send(self, text: str) -> None:
+        """Queue ``text`` for the program; what is queued within a turn of the loop goes at
+        once. Typing brings the screen back from the scrollback."""
+        if self.session_screen is not None:
+            terminal = self.session_screen.emulator.terminal
+            total, offset, visible = terminal.scrollbar()
+            if offset + visible < total:
+                terminal.scroll_viewport(None)
+                self.screen_changed()
+        self._pending_input.append(text)
+        if not self._input_timer.isActive():
+            self._input_timer.start()
+
+    def paste(self, text: str) -> None:
+        if self.session_screen is not None and text:
+            self.send(self.session_screen.paste(text))
+
+    def _flush_input(self) -> None:
+        if self._pending_input:
+            data = "".join(self._pending_input)
+            self._pending_input.clear()
+            self.input_ready.emit(data)
+
+    def inputMethodEvent(self, event: QInputMethodEvent) -> None:
+        if event.commitString():
+            self.send(event.commitString())
+        event.accept()
+
+    def inputMethodQuery(self, query: Qt.InputMethodQuery) -> object:
+        if query == Qt.InputMethodQuery.ImCursorRectangle and self._drawn is not None:
+            cursor = self._cursor
+            return QRect(
+                cursor.x * self.cell_width,
+                cursor.y * self.cell_height,
+                self.cell_width,
+                self.cell_height,
+            )
+        return super().inputMethodQuery(query)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        screen = self.session_screen
+        if screen is None:
+            return
+        notches = event.angleDelta().y() / 120
+        if notches:
+            screen.emulator.terminal.scroll_viewport(-round(notches * WHEEL_ROWS))
+            self.screen_changed()
+        event.accept()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._emit_size()
+
+    def _emit_size(self) -> None:
+        self.size_changed.emit(*self.cells())

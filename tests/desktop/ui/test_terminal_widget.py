@@ -1,0 +1,238 @@
+"""The terminal widget in the real window, against a real backend child and real programs in a
+PTY, driven with keyboard, wheel and input-method events only; what it shows is checked
+against the backend's own screen (``GET /screen``)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QInputMethodEvent, QPalette, QWheelEvent
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from desktop.app import DesktopApp
+from tests.desktop.ui.test_main_window import app, open_project, wait_until
+
+__all__ = ["app"]  # the fixture
+
+pytestmark = pytest.mark.slow
+
+
+async def start_shell(app: DesktopApp, folder: Path) -> str:
+    window = app.window
+    await open_project(app, folder)
+    window.sessions.shell_button.click()
+    await window.settle()
+    await wait_until(lambda: window.terminal.session_screen is not None)
+    assert window.current_session is not None
+    await wait_until(lambda: shown(app).strip())  # the shell's prompt
+    return window.current_session
+
+
+def shown(app: DesktopApp) -> str:
+    screen = app.window.terminal.session_screen
+    return screen.text() if screen is not None else ""
+
+
+async def backend_screen(app: DesktopApp, session_id: str) -> str:
+    response = await app.window.api._call(
+        "GET", f"/api/session/{session_id}/screen", params={"format": "text"}
+    )
+    return str(response["content"])
+
+
+async def same_as_backend(app: DesktopApp, session_id: str, timeout: float = 10.0) -> None:
+    """The widget's screen settles on exactly the backend's (both follow the same stream)."""
+    expected = await backend_screen(app, session_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while shown(app) != expected and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        expected = await backend_screen(app, session_id)
+    assert shown(app) == expected
+
+
+def foreground_is(app: DesktopApp, session_id: str, name: str) -> bool:
+    """Whether the backend last reported ``name`` in the terminal's foreground (the list
+    refreshes every two seconds)."""
+    app.window._spawn(app.window.refresh_sessions())
+    foreground = (app.window.sessions.session(session_id) or {}).get("foreground")
+    return isinstance(foreground, dict) and foreground.get("name") == name
+
+
+def type_line(qtbot: QtBot, widget: object, text: str) -> None:
+    qtbot.keyClicks(widget, text)
+    qtbot.keyClick(widget, Qt.Key.Key_Return)
+
+
+async def test_a_shell_takes_keys_and_shows_the_answer(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    session_id = await start_shell(app, tmp_path / "proj")
+    window = app.window
+    assert not window.prompt.isVisible()  # the terminal takes the keys itself
+    assert window.terminal.hasFocus()
+    type_line(qtbot, window.terminal, "echo hel''lo")
+    await wait_until(lambda: "\nhello" in shown(app))
+    await same_as_backend(app, session_id)
+
+
+async def test_colors_and_styles_are_painted(app: DesktopApp, tmp_path: Path, qtbot: QtBot) -> None:
+    session_id = await start_shell(app, tmp_path / "proj")
+    terminal = app.window.terminal
+    type_line(
+        qtbot,
+        terminal,
+        r"printf 'plain \033[31mred\033[0m \033[1;38;2;10;200;30mgreen\033[0m "
+        r"\033[48;5;21m  \033[0m|\033[7minv\033[0m\n'",
+    )
+    await wait_until(lambda: "\nplain red green   |inv" in shown(app))
+    await same_as_backend(app, session_id)
+    await wait_until(lambda: not terminal.frame_pending())
+    screen = terminal.session_screen
+    assert screen is not None
+    y = shown(app).split("\n").index("plain red green   |inv")
+    image = terminal.grab().toImage()
+    palette = screen.render.colors().palette
+
+    def pixels(x: int, cells: int) -> set[tuple[int, int, int]]:
+        found = set()
+        for px in range(x * terminal.cell_width, (x + cells) * terminal.cell_width):
+            for py in range(y * terminal.cell_height, (y + 1) * terminal.cell_height):
+                color = image.pixelColor(px, py)
+                found.add((color.red(), color.green(), color.blue()))
+        return found
+
+    assert palette[1] in pixels(6, 3)  # "red": the glyphs in palette red
+    assert (10, 200, 30) in pixels(10, 5)  # "green": truecolor
+    assert pixels(16, 2) == {palette[21]}  # two cells of 256-colour background, nothing else
+    # Inverse: the default colours swapped, a block of the text colour with the glyphs cut out.
+    text_color = terminal.palette().color(QPalette.ColorRole.Text)
+    inverse = pixels(19, 3)
+    assert (text_color.red(), text_color.green(), text_color.blue()) in inverse
+    assert palette[1] not in pixels(0, 5) and (10, 200, 30) not in pixels(0, 5)
+
+
+async def test_vim_edits_and_saves_a_file(app: DesktopApp, tmp_path: Path, qtbot: QtBot) -> None:
+    if shutil.which("vim") is None:
+        pytest.skip("vim is not installed (scripts/test.sh installs it as root)")
+    session_id = await start_shell(app, tmp_path / "proj")
+    terminal = app.window.terminal
+    type_line(qtbot, terminal, "vim -u NONE notes.txt")
+    await wait_until(lambda: "notes.txt" in shown(app) and "~" in shown(app))
+    qtbot.keyClicks(terminal, "ifirst")
+    qtbot.keyClick(terminal, Qt.Key.Key_Escape)
+    qtbot.keyClick(terminal, Qt.Key.Key_O, Qt.KeyboardModifier.ShiftModifier)  # a line above
+    qtbot.keyClicks(terminal, "zeroth")
+    qtbot.keyClick(terminal, Qt.Key.Key_Escape)
+    # Arrow keys, in vim's application cursor mode: down to "first", to its end, append.
+    qtbot.keyClick(terminal, Qt.Key.Key_Down)
+    qtbot.keyClick(terminal, Qt.Key.Key_End)
+    qtbot.keyClicks(terminal, "a!")
+    qtbot.keyClick(terminal, Qt.Key.Key_Escape)
+    await wait_until(lambda: "first!" in shown(app))
+    await same_as_backend(app, session_id)
+    type_line(qtbot, terminal, ":wq")
+    await wait_until(lambda: (tmp_path / "proj" / "notes.txt").exists())
+    screen = app.window.terminal.session_screen
+    assert screen is not None
+    await wait_until(lambda: not screen.emulator.alt_screen)
+    assert (tmp_path / "proj" / "notes.txt").read_text() == "zeroth\nfirst!\n"
+
+
+async def test_ctrl_c_interrupts_the_program(app: DesktopApp, tmp_path: Path, qtbot: QtBot) -> None:
+    session_id = await start_shell(app, tmp_path / "proj")
+    window = app.window
+    terminal = window.terminal
+    type_line(qtbot, terminal, "sleep 100; echo sleep-ended-$?")
+    await wait_until(
+        lambda: (
+            (window.sessions.session(session_id) or {}).get("foreground") is not None
+            or "sleep 100" in shown(app)
+        )
+    )
+    await window.settle()
+    qtbot.keyClick(terminal, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    await wait_until(lambda: "^C" in shown(app))
+    # Ctrl+C went to the program (not the window's copy or the session list): the shell is back.
+    type_line(qtbot, terminal, "echo back-$((1+1))")
+    await wait_until(lambda: "back-2" in shown(app))
+    assert "sleep-ended" not in shown(app)
+
+
+async def test_top_quits_on_q(app: DesktopApp, tmp_path: Path, qtbot: QtBot) -> None:
+    if shutil.which("top") is None:
+        pytest.skip("top is not installed (scripts/test.sh installs procps as root)")
+    session_id = await start_shell(app, tmp_path / "proj")
+    terminal = app.window.terminal
+    type_line(qtbot, terminal, "top")
+    await wait_until(lambda: "load average" in shown(app))
+    qtbot.keyClick(terminal, Qt.Key.Key_Q)
+    await wait_until(lambda: "load average" not in shown(app))
+    type_line(qtbot, terminal, "echo top-ended")
+    await wait_until(lambda: "\ntop-ended" in shown(app))
+    await same_as_backend(app, session_id)
+
+
+async def test_an_input_method_commit_is_typed(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    session_id = await start_shell(app, tmp_path / "proj")
+    terminal = app.window.terminal
+    qtbot.keyClicks(terminal, "echo ")
+    event = QInputMethodEvent()
+    event.setCommitString("日本語")
+    QApplication.sendEvent(terminal, event)
+    qtbot.keyClick(terminal, Qt.Key.Key_Return)
+    await wait_until(lambda: "\n日本語" in shown(app))
+    await same_as_backend(app, session_id)
+
+
+async def test_a_paste_into_cat_is_bracketed_when_asked(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    session_id = await start_shell(app, tmp_path / "proj")
+    terminal = app.window.terminal
+    out = tmp_path / "pasted.bin"
+    # cat -v shows the markers. The program asks for bracketed paste first, as editors do (and
+    # only once it runs: keys typed ahead would meet the terminal settings of bash's prompt).
+    type_line(qtbot, terminal, f"printf '\\033[?2004h'; cat -v > {out}")
+    await wait_until(lambda: foreground_is(app, session_id, "cat"), timeout=15)
+    screen = terminal.session_screen
+    assert screen is not None and screen.emulator.modes.bracketed_paste
+    QApplication.clipboard().setText("one\ntwo\nthree")
+    qtbot.keyClick(
+        terminal,
+        Qt.Key.Key_V,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    qtbot.keyClick(terminal, Qt.Key.Key_Return)
+    qtbot.keyClick(terminal, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    await wait_until(lambda: out.exists() and out.read_text().endswith("\n"))
+    assert out.read_text() == "^[[200~one\ntwo\nthree^[[201~\n"
+
+
+async def test_the_wheel_scrolls_the_scrollback(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    await start_shell(app, tmp_path / "proj")
+    terminal = app.window.terminal
+    type_line(qtbot, terminal, "seq 1 300")
+    await wait_until(lambda: "\n300\n" in shown(app))
+    screen = terminal.session_screen
+    assert screen is not None
+    total, bottom, rows = screen.emulator.terminal.scrollbar()
+    wheel = QWheelEvent(
+        QPointF(10, 10), QPointF(10, 10), QPoint(0, 0), QPoint(0, 120 * 5),
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase, False,
+    )  # fmt: skip
+    QApplication.sendEvent(terminal, wheel)
+    assert screen.emulator.terminal.scrollbar() == (total, bottom - 15, rows)
+    # A key brings the screen back to the bottom.
+    qtbot.keyClick(terminal, Qt.Key.Key_Space)
+    assert screen.emulator.terminal.scrollbar() == (total, bottom, rows)
