@@ -14,7 +14,7 @@ from vtengine.render import DEFAULT_STYLE, Dirty, RenderState, Run, Style
 def frame(emulator: Emulator, everything: bool = True) -> dict[int, list[Run]]:
     state = RenderState()
     state.update(emulator.terminal)
-    return dict(state.dirty_rows(everything=everything))
+    return {row.y: row.runs for row in state.dirty_rows(everything=everything)}
 
 
 def row_text(runs: list[Run]) -> str:
@@ -68,14 +68,17 @@ def test_only_changed_rows_are_dirty_after_a_frame() -> None:
     emulator.feed(b"one\r\ntwo\r\nthree")
     state = RenderState()
     assert state.update(emulator.terminal) == Dirty.FULL
-    assert [y for y, _ in state.dirty_rows()] == [0, 1, 2, 3, 4]
+    assert [row.y for row in state.dirty_rows()] == [0, 1, 2, 3, 4]
     state.clean()
     assert state.update(emulator.terminal) == Dirty.NONE
     assert list(state.dirty_rows()) == []
     emulator.feed(b"\x1b[2;1Htwo!")
     assert state.update(emulator.terminal) != Dirty.NONE
     # The row written, and the one the cursor left; not the others.
-    assert [(y, row_text(runs)) for y, runs in state.dirty_rows()] == [(1, "two!"), (2, "three")]
+    assert [(row.y, row_text(row.runs)) for row in state.dirty_rows()] == [
+        (1, "two!"),
+        (2, "three"),
+    ]
     state.clean()
     assert state.update(emulator.terminal) == Dirty.NONE
 

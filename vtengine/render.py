@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from itertools import groupby
-from typing import Any
+from typing import Any, NamedTuple
 
 from vtengine._lib import ffi, lib
 from vtengine.terminal import EmulatorError, Rgb, Terminal
 
-__all__ = ["Colors", "Cursor", "Dirty", "RenderState", "Run", "Style"]
+__all__ = ["Colors", "Cursor", "Dirty", "RenderState", "Row", "Run", "Style"]
 
 # A colour as a cell asks for it: None (the default), a palette index, or an RGB triple.
 Color = int | Rgb | None
@@ -67,6 +67,14 @@ class Run:
     text: str
     cells: int
     style: Style
+
+
+class Row(NamedTuple):
+    """One row of the frame: its runs, and the columns selected in it (first, last), if any."""
+
+    y: int
+    runs: list[Run]
+    selected: tuple[int, int] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +184,8 @@ class RenderState:
         self._false = ffi.new("bool*", False)
         self._row_styles: dict[int, Style] = {}
         self._cells_fetched = False
+        self._selection = ffi.new("GhosttyRenderStateRowSelection*")
+        self._selection.size = ffi.sizeof("GhosttyRenderStateRowSelection")
         self.cols = 0
         self.rows = 0
 
@@ -239,9 +249,9 @@ class RenderState:
             wide=bool(cursor.wide_tail),
         )
 
-    def dirty_rows(self, everything: bool = False) -> Iterator[tuple[int, list[Run]]]:
-        """``(y, runs)`` of each row that changed (every row with ``everything``), top to
-        bottom, each row marked clean once read. Blank cells at a row's end are left out."""
+    def dirty_rows(self, everything: bool = False) -> Iterator[Row]:
+        """Each row that changed (every row with ``everything``), top to bottom, marked clean
+        once read. Blank cells at a row's end are left out of its runs."""
         rows = self._rows
         _check(
             lib.ghostty_render_state_get(
@@ -253,16 +263,26 @@ class RenderState:
         if everything:
             y = 0
             while lib.ghostty_render_state_row_iterator_next(iterator):
-                yield y, self._read_row(iterator)
+                yield Row(y, self._read_row(iterator), self._selected(iterator))
                 y += 1
             return
         while lib.ghostty_render_state_row_iterator_next_dirty(iterator, self._y):
-            y = int(self._y[0])
-            runs = self._read_row(iterator)
+            row = Row(int(self._y[0]), self._read_row(iterator), self._selected(iterator))
             lib.ghostty_render_state_row_set(
                 iterator, lib.GHOSTTY_RENDER_STATE_ROW_OPTION_DIRTY, self._false
             )
-            yield y, runs
+            yield row
+
+    def _selected(self, iterator: Any) -> tuple[int, int] | None:
+        """The row's selected columns, first and last, or None."""
+        selection = self._selection
+        result = lib.ghostty_render_state_row_get(
+            iterator, lib.GHOSTTY_RENDER_STATE_ROW_DATA_SELECTION, selection
+        )
+        if result == lib.GHOSTTY_NO_VALUE:
+            return None
+        _check(result, "row selection")
+        return int(selection.start_x), int(selection.end_x)
 
     def _read_row(self, iterator: Any) -> list[Run]:
         view = self._view

@@ -10,7 +10,12 @@ and the keyboard, wheel and input method going to its program.
   keeps Ctrl+Shift: copy and paste (Ctrl+Shift+C, Ctrl+Shift+V).
 - **Input methods** (CJK text) commit text that is sent as typed; the candidate window sits at
   the cursor.
-- **The wheel** scrolls the scrollback; a key or new output at the bottom brings the screen back.
+- **The mouse**: a program that asked for mouse reports gets clicks, drags and the wheel in the
+  encoding it asked for (Shift bypasses them); otherwise the left button selects (drag, double
+  click a word, triple click a line, Alt for a rectangle; libghostty's selection gesture) and
+  copies to the primary selection, the middle button pastes it, and the wheel scrolls the
+  scrollback, or sends arrow keys to a full-screen program (xterm's alternate scroll mode).
+  A key brings the screen back from the scrollback.
 - **Size**: ``size_changed`` says how many cells fit, for the session's PTY (``/resize``); the
   screen itself changes size when the backend's ``resize`` event comes back.
 """
@@ -19,14 +24,16 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
+    QClipboard,
     QColor,
     QFont,
     QFontMetricsF,
     QGuiApplication,
     QInputMethodEvent,
     QKeyEvent,
+    QMouseEvent,
     QPainter,
     QPaintEvent,
     QPalette,
@@ -38,7 +45,9 @@ from PySide6.QtWidgets import QWidget
 
 from desktop.terminal_screen import TerminalScreen
 from vtengine.keys import ALT, CTRL, SHIFT, SUPER, KeyPress, key_code
-from vtengine.render import Colors, Cursor, Run, Style
+from vtengine.mouse import LEFT, MIDDLE, RIGHT, WHEEL_DOWN, WHEEL_UP, MouseEncoder, tracking
+from vtengine.render import Colors, Cursor, Row, Run, Style
+from vtengine.selection import SelectionGesture, clear_selection, selected_text
 
 FRAME_MS = 16  # at most one paint per display frame
 WHEEL_ROWS = 3  # rows of scrollback per wheel notch
@@ -101,6 +110,11 @@ _MODIFIERS = (
     (Qt.KeyboardModifier.MetaModifier, SUPER),
 )
 _APP_KEYS = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+_BUTTONS = {
+    Qt.MouseButton.LeftButton: LEFT,
+    Qt.MouseButton.MiddleButton: MIDDLE,
+    Qt.MouseButton.RightButton: RIGHT,
+}
 
 
 def key_press(event: QKeyEvent) -> KeyPress:
@@ -143,7 +157,6 @@ class TerminalView(QWidget):
 
     input_ready = Signal(str)  # keystrokes for the program on screen, in order
     size_changed = Signal(int, int)  # columns and rows that fit, for the session's PTY
-    copy_requested = Signal()
 
     def __init__(self, font: QFont | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -159,6 +172,10 @@ class TerminalView(QWidget):
         self._cursor = Cursor(0, 0, False, False, "block", False)
         self._fonts: dict[tuple[bool, bool, bool, bool, bool], QFont] = {}
         self._pending_input: list[str] = []
+        self._gesture = SelectionGesture()
+        self._mouse = MouseEncoder()
+        self._selection_version = 0  # grows when the selection changes: the frame redraws
+        self.setMouseTracking(True)  # motion without a button, for programs that ask for it
         self._frame = QTimer(self, singleShot=True, interval=FRAME_MS)
         self._frame.timeout.connect(self._draw_frame)
         self._input_timer = QTimer(self, singleShot=True, interval=0)
@@ -221,7 +238,15 @@ class TerminalView(QWidget):
         colors = state.colors()
         cols, rows = state.cols, state.rows
         size = QSize(cols * self.cell_width, rows * self.cell_height)
-        drawn = (id(screen), screen.generation, size.width(), size.height(), colors, self._theme())
+        drawn = (
+            id(screen),
+            screen.generation,
+            size.width(),
+            size.height(),
+            colors,
+            self._theme(),
+            self._selection_version,
+        )
         everything = drawn != self._drawn
         if everything:
             self._colors = colors
@@ -230,8 +255,8 @@ class TerminalView(QWidget):
             self._pixmap.fill(self._background())
         painter = QPainter(self._pixmap)
         try:
-            for y, runs in state.dirty_rows(everything=everything):
-                self._draw_row(painter, y, runs, cols)
+            for row in state.dirty_rows(everything=everything):
+                self._draw_row(painter, row, cols)
         finally:
             painter.end()
         state.clean()
@@ -259,12 +284,20 @@ class TerminalView(QWidget):
             return _rgb(self._colors.palette[value])
         return _rgb(value)
 
-    def _draw_row(self, painter: QPainter, y: int, runs: list[Run], cols: int) -> None:
-        top = y * self.cell_height
+    def _draw_row(self, painter: QPainter, row: Row, cols: int) -> None:
+        top = row.y * self.cell_height
         background = self._background()
         painter.fillRect(0, top, cols * self.cell_width, self.cell_height, background)
-        for run in runs:
+        for run in row.runs:
             self._draw_run(painter, top, run, background)
+        if row.selected is not None:
+            first, last = row.selected
+            highlight = QColor(self.palette().color(QPalette.ColorRole.Highlight))
+            highlight.setAlpha(120)
+            left = first * self.cell_width
+            painter.fillRect(
+                left, top, (last + 1) * self.cell_width - left, self.cell_height, highlight
+            )
 
     def _draw_run(self, painter: QPainter, top: int, run: Run, background: QColor) -> None:
         style = run.style
@@ -362,7 +395,7 @@ class TerminalView(QWidget):
                 self.paste(QGuiApplication.clipboard().text())
                 return
             if event.key() == Qt.Key.Key_C:
-                self.copy_requested.emit()
+                self.copy_selection()
                 return
         data = screen.key(key_press(event))
         if data:
@@ -391,6 +424,112 @@ class TerminalView(QWidget):
             self._pending_input.clear()
             self.input_ready.emit(data)
 
+    def copy_selection(self, mode: QClipboard.Mode = QClipboard.Mode.Clipboard) -> str:
+        """Put the selected text on the clipboard (or the primary selection); the text."""
+        if self.session_screen is None:
+            return ""
+        text = selected_text(self.session_screen.emulator.terminal)
+        if text:
+            QGuiApplication.clipboard().setText(text, mode)
+        return text
+
+    # -- the mouse: reports to programs that ask, else selection ------------------------------
+
+    def _cell_at(self, position: QPointF) -> tuple[int, int]:
+        assert self.session_screen is not None
+        cols, rows = self.session_screen.size
+        x = min(max(0, int(position.x() // self.cell_width)), cols - 1)
+        y = min(max(0, int(position.y() // self.cell_height)), rows - 1)
+        return x, y
+
+    def _reports_mouse(self, event: QMouseEvent | QWheelEvent) -> bool:
+        """Whether the program gets this event: it asked for mouse reports, and Shift does not
+        bypass them (as in other terminals, to select text in a program that takes clicks)."""
+        screen = self.session_screen
+        if screen is None or event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            return False
+        return tracking(screen.emulator.terminal)
+
+    def _report(self, event: QMouseEvent | QWheelEvent, action: str, button: int | None) -> None:
+        assert self.session_screen is not None
+        cols, rows = self.session_screen.size
+        mods = 0
+        for qt_mod, mod in _MODIFIERS:
+            if event.modifiers() & qt_mod:
+                mods |= mod
+        held = isinstance(event, QMouseEvent) and event.buttons() != Qt.MouseButton.NoButton
+        position = event.position()
+        data = self._mouse.encode(
+            self.session_screen.emulator.terminal,
+            action,  # type: ignore[arg-type]
+            button,
+            (position.x(), position.y()),
+            mods=mods,
+            any_pressed=held,
+            surface=(cols * self.cell_width, rows * self.cell_height,
+                     self.cell_width, self.cell_height),
+        )  # fmt: skip
+        if data:
+            self.send(data.decode("utf-8", "replace"))
+
+    def _select(self, phase: str, event: QMouseEvent) -> None:
+        assert self.session_screen is not None
+        terminal = self.session_screen.emulator.terminal
+        cols, rows = self.session_screen.size
+        position = event.position()
+        made = self._gesture.event(
+            terminal,
+            phase,  # type: ignore[arg-type]
+            self._cell_at(position),
+            (position.x(), position.y()),
+            time_ns=int(event.timestamp()) * 1_000_000,
+            rectangle=bool(event.modifiers() & Qt.KeyboardModifier.AltModifier),
+            geometry=(cols, self.cell_width, rows * self.cell_height),
+        )
+        if phase == "press" and not made:
+            clear_selection(terminal)  # a click starts afresh
+        self._selection_version += 1
+        self.screen_changed()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self.setFocus()
+        if self.session_screen is None:
+            return
+        button = _BUTTONS.get(event.button())
+        if self._reports_mouse(event):
+            self._report(event, "press", button)
+        elif button == LEFT:
+            self._select("press", event)
+        elif button == MIDDLE:
+            self.paste(QGuiApplication.clipboard().text(QClipboard.Mode.Selection))
+        event.accept()
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        # The gesture counts clicks itself (by time and distance): a second press is a press.
+        self.mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self.session_screen is None:
+            return
+        held = event.buttons()
+        if self._reports_mouse(event):
+            button = next((b for q, b in _BUTTONS.items() if held & q), None)
+            self._report(event, "motion", button)
+        elif held & Qt.MouseButton.LeftButton:
+            self._select("drag", event)
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self.session_screen is None:
+            return
+        button = _BUTTONS.get(event.button())
+        if self._reports_mouse(event):
+            self._report(event, "release", button)
+        elif button == LEFT:
+            self._select("release", event)
+            self.copy_selection(QClipboard.Mode.Selection)  # Linux's primary selection
+        event.accept()
+
     def inputMethodEvent(self, event: QInputMethodEvent) -> None:
         if event.commitString():
             self.send(event.commitString())
@@ -411,9 +550,19 @@ class TerminalView(QWidget):
         screen = self.session_screen
         if screen is None:
             return
-        notches = event.angleDelta().y() / 120
-        if notches:
-            screen.emulator.terminal.scroll_viewport(-round(notches * WHEEL_ROWS))
+        notches = round(event.angleDelta().y() / 120)
+        if notches and self._reports_mouse(event):
+            # less, vim, htop… asked for the wheel: it is theirs.
+            for _ in range(abs(notches)):
+                self._report(event, "press", WHEEL_UP if notches > 0 else WHEEL_DOWN)
+        elif notches and screen.emulator.alt_screen and screen.emulator.terminal.mode(1007):
+            # A full-screen program that did not ask for the mouse (less, man): the wheel sends
+            # it arrow keys (xterm's alternate scroll mode, on unless the program turns it off).
+            key = KeyPress(key_code("ARROW_UP" if notches > 0 else "ARROW_DOWN"))
+            arrow = screen.key(key).decode()
+            self.send(arrow * (abs(notches) * WHEEL_ROWS))
+        elif notches:
+            screen.emulator.terminal.scroll_viewport(-notches * WHEEL_ROWS)
             self.screen_changed()
         event.accept()
 

@@ -9,9 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QInputMethodEvent, QPalette, QWheelEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QClipboard, QInputMethodEvent, QMouseEvent, QPalette, QWheelEvent
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.app import DesktopApp
@@ -236,3 +236,108 @@ async def test_the_wheel_scrolls_the_scrollback(
     # A key brings the screen back to the bottom.
     qtbot.keyClick(terminal, Qt.Key.Key_Space)
     assert screen.emulator.terminal.scrollbar() == (total, bottom, rows)
+
+
+def cell_center(app: DesktopApp, x: int, y: int) -> QPoint:
+    terminal = app.window.terminal
+    return QPoint(x * terminal.cell_width + terminal.cell_width // 2,
+                  y * terminal.cell_height + terminal.cell_height // 2)  # fmt: skip
+
+
+def double_click(widget: QWidget, at: QPoint) -> None:
+    """What a window system sends for a double click (QTest's sends the second half only)."""
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    start = 1_000_000 + int(asyncio.get_running_loop().time() * 1000)
+    for offset, kind, buttons in (
+        (0, QEvent.Type.MouseButtonPress, left),
+        (40, QEvent.Type.MouseButtonRelease, none),
+        (120, QEvent.Type.MouseButtonDblClick, left),
+        (160, QEvent.Type.MouseButtonRelease, none),
+    ):
+        event = QMouseEvent(kind, QPointF(at), QPointF(widget.mapToGlobal(at)), left, buttons,
+                            Qt.KeyboardModifier.NoModifier)  # fmt: skip
+        event.setTimestamp(start + offset)
+        QApplication.sendEvent(widget, event)
+
+
+def row_of(app: DesktopApp, line: str) -> int:
+    return shown(app).split("\n").index(line)
+
+
+async def test_select_a_word_and_a_range_and_copy_them(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    await start_shell(app, tmp_path / "proj")
+    terminal = app.window.terminal
+    type_line(qtbot, terminal, "echo alpha beta gamma")
+    await wait_until(lambda: "\nalpha beta gamma" in shown(app))
+    y = row_of(app, "alpha beta gamma")
+    clipboard = QApplication.clipboard()
+    clipboard.clear()
+    # A double click selects the word; Ctrl+Shift+C copies it.
+    double_click(terminal, cell_center(app, 7, y))
+    both = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(terminal, Qt.Key.Key_C, both)
+    assert clipboard.text() == "beta"
+    # A drag selects from cell to cell, and goes to the primary selection at once.
+    qtbot.mousePress(terminal, Qt.MouseButton.LeftButton, pos=cell_center(app, 6, y))
+    drag = QMouseEvent(
+        QEvent.Type.MouseMove, QPointF(cell_center(app, 13, y)), QPointF(),
+        Qt.MouseButton.NoButton, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+    )  # fmt: skip
+    QApplication.sendEvent(terminal, drag)
+    qtbot.mouseRelease(terminal, Qt.MouseButton.LeftButton, pos=cell_center(app, 13, y))
+    if clipboard.supportsSelection():
+        assert clipboard.text(QClipboard.Mode.Selection) == "beta ga"
+    assert terminal.copy_selection() == "beta ga"
+    # The selection is painted: the selected cells differ from the same text unselected.
+    await wait_until(lambda: not terminal.frame_pending())
+    image = terminal.grab().toImage()
+    inside = image.pixelColor(cell_center(app, 8, y))
+    outside = image.pixelColor(QPoint(cell_center(app, 20, y).x(), cell_center(app, 8, y).y()))
+    assert inside != outside
+    # A click clears it.
+    qtbot.mouseClick(terminal, Qt.MouseButton.LeftButton, pos=cell_center(app, 2, y + 1))
+    assert terminal.copy_selection() == ""
+
+
+async def test_the_wheel_scrolls_less(app: DesktopApp, tmp_path: Path, qtbot: QtBot) -> None:
+    if shutil.which("less") is None:
+        pytest.skip("less is not installed (scripts/test.sh installs it as root)")
+    session_id = await start_shell(app, tmp_path / "proj")
+    terminal = app.window.terminal
+    (tmp_path / "proj" / "long.txt").write_text("".join(f"row {n}\n" for n in range(1, 501)))
+    type_line(qtbot, terminal, "less long.txt")
+    await wait_until(lambda: "row 1\n" in shown(app) and "row 2\n" in shown(app))
+    wheel = QWheelEvent(
+        QPointF(10, 10), QPointF(10, 10), QPoint(0, 0), QPoint(0, -120 * 2),
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase, False,
+    )  # fmt: skip
+    QApplication.sendEvent(terminal, wheel)
+    # Two notches down, three rows each: less moved six lines.
+    await wait_until(lambda: shown(app).startswith("row 7\n"))
+    await same_as_backend(app, session_id)
+    qtbot.keyClick(terminal, Qt.Key.Key_Q)
+    await wait_until(lambda: "row 7" not in shown(app))
+
+
+async def test_a_program_that_asks_for_the_mouse_gets_clicks(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    session_id = await start_shell(app, tmp_path / "proj")
+    terminal = app.window.terminal
+    out = tmp_path / "clicks.bin"
+    type_line(qtbot, terminal, f"printf '\\033[?1000h\\033[?1006h'; cat -v > {out}")
+    await wait_until(lambda: foreground_is(app, session_id, "cat"), timeout=15)
+    qtbot.mouseClick(terminal, Qt.MouseButton.LeftButton, pos=cell_center(app, 4, 2))
+    # Shift bypasses the program: that click selects, and sends nothing.
+    qtbot.mouseClick(
+        terminal, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier,
+        cell_center(app, 9, 2),
+    )  # fmt: skip
+    qtbot.keyClick(terminal, Qt.Key.Key_Return)
+    qtbot.keyClick(terminal, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    await wait_until(lambda: out.exists() and out.read_text().endswith("\n"))
+    # SGR reports, 1-based: press and release of the left button at column 5, row 3.
+    assert out.read_text() == "^[[<0;5;3M^[[<0;5;3m\n"
