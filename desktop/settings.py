@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
 
 from desktop.ui.output_view import DEFAULT_SCROLLBACK
 
+MIN_FONT_SIZE, MAX_FONT_SIZE = 6, 48
+
 
 class AppSettings:
     """Typed access to the stored settings."""
@@ -42,8 +44,12 @@ class AppSettings:
         if isinstance(family, str) and family:
             font.setFamily(family)
         if size is not None and str(size).isdigit():
-            font.setPointSize(max(6, int(str(size))))
+            font.setPointSize(min(MAX_FONT_SIZE, max(MIN_FONT_SIZE, int(str(size)))))
         return font
+
+    def default_font_size(self) -> int:
+        """The system's fixed-width font size: what Ctrl+0 goes back to."""
+        return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).pointSize()
 
     def set_font(self, font: QFont) -> None:
         self.store.setValue("output/font-family", font.family())
@@ -61,7 +67,7 @@ class SettingsDialog(QDialog):
         self.family = QFontComboBox()
         self.family.setFontFilters(QFontComboBox.FontFilter.MonospacedFonts)
         self.family.setCurrentFont(settings.font())
-        self.font_size = QSpinBox(minimum=6, maximum=48)
+        self.font_size = QSpinBox(minimum=MIN_FONT_SIZE, maximum=MAX_FONT_SIZE)
         self.font_size.setValue(settings.font().pointSize())
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel

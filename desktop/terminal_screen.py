@@ -35,7 +35,8 @@ class TerminalScreen:
         self, cols: int = 120, rows: int = 32, scrollback_lines: int = MAX_SCROLLBACK_LINES
     ) -> None:
         self.scrollback_lines = min(scrollback_lines, MAX_SCROLLBACK_LINES)
-        self.emulator = Emulator(cols, rows, scrollback_lines=self.scrollback_lines)
+        self.bells = 0  # BELs rung by the program's output (a snapshot rings none)
+        self.emulator = self._new_emulator(cols, rows)
         self.render = RenderState()
         self.keys = KeyEncoder()
         self.generation = 0
@@ -63,10 +64,20 @@ class TerminalScreen:
                 self.last_event_id = event.id
         return changed
 
+    def _new_emulator(self, cols: int, rows: int) -> Emulator:
+        emulator = Emulator(cols, rows, scrollback_lines=self.scrollback_lines)
+        emulator.terminal.on_bell(self._ring)
+        return emulator
+
+    def _ring(self) -> None:
+        self.bells += 1
+
     def _reset(self, cols: int, rows: int, vt: str) -> None:
         old = self.emulator
-        self.emulator = Emulator(cols, rows, scrollback_lines=self.scrollback_lines)
+        self.emulator = self._new_emulator(cols, rows)
+        bells = self.bells
         self.emulator.feed(vt.encode())
+        self.bells = bells  # drawing the screen again is not the program ringing
         old.close()
         self.generation += 1
 
@@ -81,6 +92,16 @@ class TerminalScreen:
         if self.emulator.modes.bracketed_paste:
             return "\x1b[200~" + _PASTE_END.sub("", text) + "\x1b[201~"
         return text
+
+    @property
+    def title(self) -> str:
+        """The window title the program set (OSC 0 or 2), empty if none."""
+        return self.emulator.title
+
+    def pastes_unguarded_lines(self, text: str) -> bool:
+        """Whether pasting ``text`` would run lines one by one: several lines, into a program
+        that did not ask for bracketed paste (a shell without it runs each at once)."""
+        return "\n" in text.strip("\r\n") and not self.emulator.modes.bracketed_paste
 
     def text(self) -> str:
         """The visible screen as plain text, ``rows`` lines (the backend's ``/screen`` text)."""

@@ -166,6 +166,10 @@ class Terminal:
         )
         self._set_callback("WRITE_PTY", cb)
 
+    def on_bell(self, fn: Callable[[], None]) -> None:
+        """``fn()`` for each BEL the program sends, during ``write``."""
+        self._set_callback("BELL", ffi.callback("GhosttyTerminalBellFn", lambda _t, _u: fn()))
+
     def answer_size(self, cell_width: int, cell_height: int) -> None:
         """Answer XTWINOPS size queries (CSI 14/16/18 t) with the terminal's size and cells of
         ``cell_width`` by ``cell_height`` pixels."""

@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QHBoxLayout,
     QMainWindow,
@@ -37,7 +38,7 @@ from desktop.session_actions import (
     storage_warning,
     trimmed_notice,
 )
-from desktop.settings import AppSettings, SettingsDialog
+from desktop.settings import MAX_FONT_SIZE, MIN_FONT_SIZE, AppSettings, SettingsDialog
 from desktop.sse_client import CONNECTED, STORAGE_ERROR, STORAGE_RESTORED, Event, StreamState
 from desktop.terminal_screen import TerminalScreen
 from desktop.ui.actions import SessionActions
@@ -228,6 +229,12 @@ class MainWindow(QMainWindow):
         )
         self.prompt.submitted.connect(self._on_prompt_submitted)
         self.terminal.input_ready.connect(self._on_terminal_input)
+        self.terminal.title_changed.connect(self._on_terminal_title)
+        self.terminal.bell.connect(self._on_bell)
+        self.terminal.zoom_requested.connect(self.zoom)
+        self.terminal.paste_needs_confirmation.connect(
+            lambda text: self._spawn(self._paste_if_confirmed(text))
+        )
         self.prompt.interrupt_requested.connect(self._on_interrupt_key)
 
     def _build_menu(self) -> None:
@@ -514,6 +521,39 @@ class MainWindow(QMainWindow):
     def _on_terminal_input(self, data: str) -> None:
         if self.current_session is not None and self.terminal.session_screen is not None:
             self.keystrokes.push(self.current_session, data)
+
+    def _on_terminal_title(self, title: str) -> None:
+        self.setWindowTitle(f"{title} — SessionDock" if title else "SessionDock")
+
+    def _on_bell(self) -> None:
+        """The program on screen rang the bell: a notification while the window is not active
+        (the taskbar's attention hint, and the tray's message where there is a tray)."""
+        if self.isActiveWindow():
+            return
+        QApplication.alert(self)
+        if self.tray is not None:
+            name = self.session_name.text() or "A session"
+            self.tray.showMessage("SessionDock", f"{name} rang the bell")
+
+    def zoom(self, step: int) -> None:
+        """Bigger (+1), smaller (-1) or the default size (0) for the output and the terminal;
+        kept in the settings."""
+        font = self.settings.font()
+        size = self.settings.default_font_size() if step == 0 else font.pointSize() + step
+        font.setPointSize(min(MAX_FONT_SIZE, max(MIN_FONT_SIZE, size)))
+        self.settings.set_font(font)
+        self.output.set_font(font)
+        self.terminal.set_font(font)
+        self._resize_timer.start()
+
+    async def _paste_if_confirmed(self, text: str) -> None:
+        lines = len(text.strip("\r\n").splitlines())
+        question = (
+            f"Paste {lines} lines? The program did not ask for pasted text to be marked, so a "
+            "shell runs each line as soon as it arrives."
+        )
+        if await self.session_actions.ask(question, "Paste"):
+            self.terminal.paste_confirmed(text)
 
     def _on_keystrokes_failed(self, session_id: str, error: Exception) -> None:
         if isinstance(error, ApiError) and error.status == 409:

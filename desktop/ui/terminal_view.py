@@ -16,6 +16,9 @@ and the keyboard, wheel and input method going to its program.
   copies to the primary selection, the middle button pastes it, and the wheel scrolls the
   scrollback, or sends arrow keys to a full-screen program (xterm's alternate scroll mode).
   A key brings the screen back from the scrollback.
+- **The rest of a terminal**: the program's title (OSC 0/2) and bell go to the window
+  (``title_changed``, ``bell``); Ctrl+= / Ctrl+- / Ctrl+0 zoom (``zoom_requested``); pasting
+  several lines into a program without bracketed paste asks first (``paste_needs_confirmation``).
 - **Size**: ``size_changed`` says how many cells fit, for the session's PTY (``/resize``); the
   screen itself changes size when the backend's ``resize`` event comes back.
 """
@@ -110,6 +113,13 @@ _MODIFIERS = (
     (Qt.KeyboardModifier.MetaModifier, SUPER),
 )
 _APP_KEYS = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+# Zoom, as in GNOME Terminal and Ghostty (with Ctrl; Ctrl+Shift+= is Ctrl++ on most layouts).
+_ZOOM_KEYS: dict[int, int] = {
+    Qt.Key.Key_Equal: 1,
+    Qt.Key.Key_Plus: 1,
+    Qt.Key.Key_Minus: -1,
+    Qt.Key.Key_0: 0,
+}
 _BUTTONS = {
     Qt.MouseButton.LeftButton: LEFT,
     Qt.MouseButton.MiddleButton: MIDDLE,
@@ -157,6 +167,10 @@ class TerminalView(QWidget):
 
     input_ready = Signal(str)  # keystrokes for the program on screen, in order
     size_changed = Signal(int, int)  # columns and rows that fit, for the session's PTY
+    title_changed = Signal(str)  # the program's window title (OSC 0/2), after a frame
+    bell = Signal()  # the program rang the bell
+    zoom_requested = Signal(int)  # Ctrl+= (+1), Ctrl+- (-1), Ctrl+0 (0: the default size)
+    paste_needs_confirmation = Signal(str)  # lines that would run one by one: ask, then confirm
 
     def __init__(self, font: QFont | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -175,6 +189,11 @@ class TerminalView(QWidget):
         self._gesture = SelectionGesture()
         self._mouse = MouseEncoder()
         self._selection_version = 0  # grows when the selection changes: the frame redraws
+        self._title = ""
+        self._bells = 0
+        # Whether pasting several lines into a program without bracketed paste (a shell would
+        # run each at once) waits for ``paste_confirmed``, after ``paste_needs_confirmation``.
+        self.ask_before_pasting_lines = True
         self.setMouseTracking(True)  # motion without a button, for programs that ask for it
         self._frame = QTimer(self, singleShot=True, interval=FRAME_MS)
         self._frame.timeout.connect(self._draw_frame)
@@ -205,6 +224,8 @@ class TerminalView(QWidget):
     def show_screen(self, screen: TerminalScreen | None) -> None:
         self.session_screen = screen
         self._drawn = None
+        self._bells = screen.bells if screen is not None else 0
+        self._title = ""
         self.screen_changed()
 
     def screen_changed(self) -> None:
@@ -264,6 +285,12 @@ class TerminalView(QWidget):
         self._cursor = state.cursor()
         self.frames_painted += 1
         self.update()
+        if screen.title != self._title:
+            self._title = screen.title
+            self.title_changed.emit(self._title)
+        if screen.bells != self._bells:
+            self._bells = screen.bells
+            self.bell.emit()
 
     def _theme(self) -> tuple[int, int]:
         palette = self.palette()
@@ -378,6 +405,7 @@ class TerminalView(QWidget):
             event.type() == QEvent.Type.ShortcutOverride
             and isinstance(event, QKeyEvent)
             and (event.modifiers() & _APP_KEYS) != _APP_KEYS
+            and not (event.key() in _ZOOM_KEYS and event.modifiers() & _APP_KEYS)
         ):
             event.accept()
             return True
@@ -389,6 +417,10 @@ class TerminalView(QWidget):
     def keyPressEvent(self, event: QKeyEvent) -> None:
         screen = self.session_screen
         if screen is None:
+            return
+        zoom = _ZOOM_KEYS.get(event.key())
+        if zoom is not None and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.zoom_requested.emit(zoom)
             return
         if (event.modifiers() & _APP_KEYS) == _APP_KEYS:
             if event.key() == Qt.Key.Key_V:
@@ -415,6 +447,16 @@ class TerminalView(QWidget):
             self._input_timer.start()
 
     def paste(self, text: str) -> None:
+        screen = self.session_screen
+        if screen is None or not text:
+            return
+        if self.ask_before_pasting_lines and screen.pastes_unguarded_lines(text):
+            self.paste_needs_confirmation.emit(text)
+            return
+        self.send(screen.paste(text))
+
+    def paste_confirmed(self, text: str) -> None:
+        """Paste ``text`` after the user said yes to ``paste_needs_confirmation``."""
         if self.session_screen is not None and text:
             self.send(self.session_screen.paste(text))
 

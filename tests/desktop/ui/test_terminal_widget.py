@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QClipboard, QInputMethodEvent, QMouseEvent, QPalette, QWheelEvent
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.app import DesktopApp
@@ -341,3 +341,61 @@ async def test_a_program_that_asks_for_the_mouse_gets_clicks(
     await wait_until(lambda: out.exists() and out.read_text().endswith("\n"))
     # SGR reports, 1-based: press and release of the left button at column 5, row 3.
     assert out.read_text() == "^[[<0;5;3M^[[<0;5;3m\n"
+
+
+async def test_title_bell_and_zoom(app: DesktopApp, tmp_path: Path, qtbot: QtBot) -> None:
+    await start_shell(app, tmp_path / "proj")
+    window = app.window
+    terminal = window.terminal
+    bells: list[bool] = []
+    terminal.bell.connect(lambda: bells.append(True))
+    type_line(qtbot, terminal, "printf '\\033]2;build: step 3\\007'; printf 'ring\\007\\n'")
+    await wait_until(lambda: window.windowTitle() == "build: step 3 — SessionDock")
+    await wait_until(lambda: bells == [True])  # the title's BEL ends a sequence: not a bell
+    # Ctrl+= and Ctrl+- are the window's, not the program's; kept in the settings.
+    width, size = terminal.cell_width, window.settings.font().pointSize()
+    qtbot.keyClick(terminal, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(terminal, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+    assert window.settings.font().pointSize() == size + 2
+    assert terminal.cell_width > width
+    qtbot.keyClick(terminal, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+    assert window.settings.font().pointSize() == size + 1
+    qtbot.keyClick(terminal, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+    assert window.settings.font().pointSize() == window.settings.default_font_size()
+    # None of those keys reached the shell's command line.
+    type_line(qtbot, terminal, "echo zoomed")
+    await wait_until(lambda: "\nzoomed" in shown(app))
+    assert "# echo zoomed" in shown(app) or "$ echo zoomed" in shown(app)
+
+
+async def test_pasting_lines_into_a_program_without_bracketed_paste_asks_first(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    session_id = await start_shell(app, tmp_path / "proj")
+    window = app.window
+    terminal = window.terminal
+    out = tmp_path / "pasted.txt"
+    type_line(qtbot, terminal, f"cat > {out}")
+    await wait_until(lambda: foreground_is(app, session_id, "cat"), timeout=15)
+    both = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    QApplication.clipboard().setText("first\nsecond\n")
+    qtbot.keyClick(terminal, Qt.Key.Key_V, both)
+    await wait_until(lambda: window.session_actions.current is not None)
+    box = window.session_actions.current
+    assert box is not None and "Paste 2 lines?" in box.text()
+    box.button(QMessageBox.StandardButton.Cancel).click()  # nothing goes
+    await wait_until(lambda: window.session_actions.current is None)
+    QApplication.clipboard().setText("one line, no question")
+    qtbot.keyClick(terminal, Qt.Key.Key_V, both)
+    assert window.session_actions.current is None
+    qtbot.keyClick(terminal, Qt.Key.Key_Return)
+    QApplication.clipboard().setText("third\nfourth\n")
+    qtbot.keyClick(terminal, Qt.Key.Key_V, both)
+    await wait_until(lambda: window.session_actions.current is not None)
+    box = window.session_actions.current
+    assert box is not None
+    next(b for b in box.buttons() if b.text() == "Paste").click()
+    await wait_until(lambda: "fourth" in shown(app))
+    qtbot.keyClick(terminal, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    await wait_until(lambda: out.exists() and out.read_text().endswith("fourth\n"))
+    assert out.read_text() == "one line, no question\nthird\nfourth\n"
