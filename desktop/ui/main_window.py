@@ -52,7 +52,7 @@ from desktop.ui.panels import (
     plain_label,
     warning_banner,
 )
-from desktop.ui.terminal_view import TerminalView
+from desktop.ui.terminal_view import TerminalPane
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +113,11 @@ class MainWindow(QMainWindow):
         self.output = OutputView()
         self.output.set_font(self.settings.font())
         # Terminal sessions: a terminal, which takes the keys itself (no prompt line).
-        self.terminal = TerminalView(self.settings.font())
+        self.terminal_pane = TerminalPane(self.settings.font())
+        self.terminal = self.terminal_pane.view
         self.views = QStackedWidget()
         self.views.addWidget(self.output)
-        self.views.addWidget(self.terminal)
+        self.views.addWidget(self.terminal_pane)
         self.prompt = PromptLine()
         self.prompt.setEnabled(False)
         self.prompt.setPlaceholderText(prompt_placeholder(None))
@@ -250,12 +251,20 @@ class MainWindow(QMainWindow):
         for action in (add, save, settings, quit_action):
             file_menu.addAction(action)
         edit_menu = self.menuBar().addMenu("&Edit")
-        find = QAction("Find…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Find))
-        find.triggered.connect(self.output.find_bar.open_bar)
+        # Ctrl+Shift+F everywhere; Ctrl+F too where it is not a terminal program's key.
+        find = QAction("Find…", self)
+        find.setShortcuts([QKeySequence("Ctrl+Shift+F"), QKeySequence("Ctrl+F")])
+        find.triggered.connect(self.open_find)
         copy = QAction("Copy", self, shortcut=QKeySequence(QKeySequence.StandardKey.Copy))
         copy.triggered.connect(self.output.text.copy)
         edit_menu.addAction(find)
         edit_menu.addAction(copy)
+
+    def open_find(self) -> None:
+        if self.views.currentWidget() is self.terminal_pane:
+            self.terminal_pane.open_find()
+        else:
+            self.output.find_bar.open_bar()
 
     def _make_tray(self) -> QSystemTrayIcon | None:
         if not QSystemTrayIcon.isSystemTrayAvailable():
@@ -483,7 +492,7 @@ class MainWindow(QMainWindow):
         screen = self._screen(session_id)
         self.output.show_document(None)
         self.terminal.show_screen(screen)
-        self.views.setCurrentWidget(self.terminal)
+        self.views.setCurrentWidget(self.terminal_pane)
         self.prompt.hide()
         self.session_name.setText(str(session.get("name", session_id)))
         self.session_folder.setText(f"— {session.get('workingDir', '')}")
@@ -706,7 +715,7 @@ class MainWindow(QMainWindow):
             return
         if is_agent(session):
             return  # a conversation has no terminal
-        if self.views.currentWidget() is self.terminal:
+        if self.views.currentWidget() is self.terminal_pane:
             cols, rows = self.terminal.cells()
         else:
             cols, rows = self.output.terminal_size()
@@ -854,7 +863,9 @@ class MainWindow(QMainWindow):
 
     def _save_output(self) -> None:
         screen = (
-            self.terminal.session_screen if self.views.currentWidget() is self.terminal else None
+            self.terminal.session_screen
+            if self.views.currentWidget() is self.terminal_pane
+            else None
         )
         if screen is None and self.output.current is None:
             return

@@ -18,11 +18,9 @@ from PySide6.QtGui import (
     QFont,
     QFontDatabase,
     QFontMetrics,
-    QKeySequence,
     QMouseEvent,
     QPalette,
     QResizeEvent,
-    QShortcut,
     QTextBlock,
     QTextBlockFormat,
     QTextCharFormat,
@@ -30,12 +28,8 @@ from PySide6.QtGui import (
     QTextDocument,
 )
 from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
     QPlainTextDocumentLayout,
     QPlainTextEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -53,6 +47,7 @@ from desktop.agent import (
 )
 from desktop.ansi import AnsiRenderer, Line, Style, Update, palette_rgb
 from desktop.sse_client import Event
+from desktop.ui.find_bar import NOT_FOUND, FindBar
 
 DEFAULT_SCROLLBACK = 100_000
 TOGGLE_DIFF = "sessiondock:toggle-diff"  # the anchor of a "show diff" (or any fold's) link
@@ -450,53 +445,18 @@ class SessionDocument:
         return self.document.toPlainText()
 
 
-class FindBar(QWidget):
-    """Ctrl+F: find text in the output, forwards or backwards."""
-
-    closed = Signal()
-
-    def __init__(self, view: QPlainTextEdit) -> None:
-        super().__init__(view.parentWidget())
-        self.view = view
-        self.field = QLineEdit(placeholderText="Find in output")
-        self.status = QLabel()
-        previous = QPushButton("Previous")
-        following = QPushButton("Next")
-        close = QPushButton("Close")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.field, previous, following, self.status, close):
-            layout.addWidget(widget)
-        self.field.returnPressed.connect(lambda: self.find_text(backwards=False))
-        following.clicked.connect(lambda: self.find_text(backwards=False))
-        previous.clicked.connect(lambda: self.find_text(backwards=True))
-        close.clicked.connect(self.close_bar)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self.field, self.close_bar)
-
-    def open_bar(self) -> None:
-        self.show()
-        self.field.setFocus()
-        self.field.selectAll()
-
-    def close_bar(self) -> None:
-        self.hide()
-        self.closed.emit()
-
-    def find_text(self, backwards: bool) -> bool:
-        text = self.field.text()
-        if not text:
-            return False
-        flags = QTextDocument.FindFlag.FindBackward if backwards else QTextDocument.FindFlag(0)
-        found = self.view.find(text, flags)
-        if not found:  # wrap around
-            cursor = self.view.textCursor()
-            cursor.movePosition(
-                QTextCursor.MoveOperation.End if backwards else QTextCursor.MoveOperation.Start
-            )
-            self.view.setTextCursor(cursor)
-            found = self.view.find(text, flags)
-        self.status.setText("" if found else "not found")
-        return found
+def find_in(view: QPlainTextEdit, text: str, backwards: bool) -> bool:
+    """Select the next ``text`` in ``view`` (wrapping around); whether there is one."""
+    flags = QTextDocument.FindFlag.FindBackward if backwards else QTextDocument.FindFlag(0)
+    found = view.find(text, flags)
+    if not found:  # wrap around
+        cursor = view.textCursor()
+        cursor.movePosition(
+            QTextCursor.MoveOperation.End if backwards else QTextCursor.MoveOperation.Start
+        )
+        view.setTextCursor(cursor)
+        found = view.find(text, flags)
+    return found
 
 
 class OutputView(QWidget):
@@ -515,13 +475,16 @@ class OutputView(QWidget):
         self.text.setUndoRedoEnabled(False)
         font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.formats = Formats(self.text.palette(), font)
-        self.find_bar = FindBar(self.text)
+        self.find_bar = FindBar(
+            lambda text, backwards: None if find_in(self.text, text, backwards) else NOT_FOUND,
+            "Find in output",
+            self,
+        )
         self.find_bar.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.text)
         layout.addWidget(self.find_bar)
-        QShortcut(QKeySequence.StandardKey.Find, self, self.find_bar.open_bar)
         self.text.viewport().installEventFilter(self)
         self.text.viewport().setMouseTracking(True)
         self.diffs = DiffStore()  # one budget for the diffs of every document shown here

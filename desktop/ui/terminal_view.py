@@ -44,12 +44,14 @@ from PySide6.QtGui import (
     QResizeEvent,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from desktop.terminal_screen import TerminalScreen
+from desktop.ui.find_bar import NOT_FOUND, FindBar
 from vtengine.keys import ALT, CTRL, SHIFT, SUPER, KeyPress, key_code
 from vtengine.mouse import LEFT, MIDDLE, RIGHT, WHEEL_DOWN, WHEEL_UP, MouseEncoder, tracking
 from vtengine.render import Colors, Cursor, Row, Run, Style
+from vtengine.search import Search
 from vtengine.selection import SelectionGesture, clear_selection, selected_text
 
 FRAME_MS = 16  # at most one paint per display frame
@@ -191,6 +193,8 @@ class TerminalView(QWidget):
         self._selection_version = 0  # grows when the selection changes: the frame redraws
         self._title = ""
         self._bells = 0
+        self._search: Search | None = None  # while the find bar is open
+        self._search_for: tuple[int, int] | None = None  # (screen id, generation) searched
         # Whether pasting several lines into a program without bracketed paste (a shell would
         # run each at once) waits for ``paste_confirmed``, after ``paste_needs_confirmation``.
         self.ask_before_pasting_lines = True
@@ -222,6 +226,7 @@ class TerminalView(QWidget):
         self.screen_changed()
 
     def show_screen(self, screen: TerminalScreen | None) -> None:
+        self.end_search()
         self.session_screen = screen
         self._drawn = None
         self._bells = screen.bells if screen is not None else 0
@@ -281,6 +286,8 @@ class TerminalView(QWidget):
         finally:
             painter.end()
         state.clean()
+        if self._search is not None:
+            self._search.update()  # matches in what came meanwhile
         self._drawn = drawn
         self._cursor = state.cursor()
         self.frames_painted += 1
@@ -370,9 +377,68 @@ class TerminalView(QWidget):
             if self.session_screen is None or self._drawn is None:
                 return
             painter.drawPixmap(0, 0, self._pixmap)
+            self._paint_matches(painter)
             self._paint_cursor(painter)
         finally:
             painter.end()
+
+    def _paint_matches(self, painter: QPainter) -> None:
+        if self._search is None or not self._search.needle:
+            return
+        color = QColor(255, 200, 0, 110)
+        for first, top, last, bottom in self._search.visible():
+            for y in range(top, bottom + 1):
+                start = first if y == top else 0
+                end = last if y == bottom else self.width() // self.cell_width
+                painter.fillRect(
+                    start * self.cell_width, y * self.cell_height,
+                    (end - start + 1) * self.cell_width, self.cell_height, color,
+                )  # fmt: skip
+
+    # -- find -------------------------------------------------------------------------------
+
+    def _searching(self) -> Search | None:
+        """The search over the screen shown now (a new one after a reset)."""
+        screen = self.session_screen
+        if screen is None:
+            return None
+        key = (id(screen), screen.generation)
+        if self._search is None or self._search_for != key:
+            self.end_search()
+            self._search = Search(screen.emulator.terminal)
+            self._search_for = key
+        return self._search
+
+    def highlight(self, text: str) -> int:
+        """Highlight every ``text`` in the screen and scrollback; how many there are."""
+        search = self._searching()
+        if search is None:
+            return 0
+        total = search.find(text) if text else search.find("")
+        self.update()
+        return total
+
+    def find_next(self, text: str, backwards: bool = False) -> str | None:
+        """Select the next ``text`` towards older output (``backwards``: newer), scrolling to
+        it; the find bar's status ("3 of 12", or "not found")."""
+        search = self._searching()
+        if search is None or not text:
+            return NOT_FOUND
+        if search.needle != text:
+            search.find(text)
+        if not search.select(older=not backwards):
+            return NOT_FOUND
+        self._selection_version += 1
+        self.screen_changed()
+        index = search.index
+        return f"{(index or 0) + 1} of {search.total}"
+
+    def end_search(self) -> None:
+        if self._search is not None:
+            self._search.close()
+            self._search = None
+            self._search_for = None
+            self.update()
 
     def _paint_cursor(self, painter: QPainter) -> None:
         cursor = self._cursor
@@ -614,3 +680,32 @@ class TerminalView(QWidget):
 
     def _emit_size(self) -> None:
         self.size_changed.emit(*self.cells())
+
+
+class TerminalPane(QWidget):
+    """The terminal with its find bar (Ctrl+Shift+F) above it."""
+
+    def __init__(self, font: QFont | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = TerminalView(font)
+        self.find_bar = FindBar(self.view.find_next, "Find in the terminal and its scrollback")
+        self.find_bar.hide()
+        self.find_bar.text_changed.connect(self._on_text)
+        self.find_bar.closed.connect(self._on_closed)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.find_bar)
+        layout.addWidget(self.view, 1)
+
+    def open_find(self) -> None:
+        self.find_bar.open_bar()
+        self._on_text(self.find_bar.field.text())
+
+    def _on_text(self, text: str) -> None:
+        total = self.view.highlight(text)
+        self.find_bar.status.setText(f"{total} found" if text else "")
+
+    def _on_closed(self) -> None:
+        self.view.end_search()
+        self.view.setFocus()

@@ -63,7 +63,7 @@ def shown_text(app: DesktopApp) -> str:
     """What the session on screen shows: a terminal's scrollback and screen, or the lines of a
     session on pipes (or an agent's)."""
     window = app.window
-    if window.views.currentWidget() is window.terminal:
+    if window.views.currentWidget() is window.terminal_pane:
         screen = window.terminal.session_screen
         return screen.contents() if screen is not None else ""
     return window.output.text.toPlainText()

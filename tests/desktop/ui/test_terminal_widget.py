@@ -399,3 +399,42 @@ async def test_pasting_lines_into_a_program_without_bracketed_paste_asks_first(
     qtbot.keyClick(terminal, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
     await wait_until(lambda: out.exists() and out.read_text().endswith("fourth\n"))
     assert out.read_text() == "one line, no question\nthird\nfourth\n"
+
+
+async def test_find_in_the_scrollback(app: DesktopApp, tmp_path: Path, qtbot: QtBot) -> None:
+    await start_shell(app, tmp_path / "proj")
+    window = app.window
+    terminal = window.terminal
+    type_line(qtbot, terminal, "for i in $(seq 1 200); do echo row-$i; done; echo needle-late")
+    await wait_until(lambda: "\nneedle-late" in shown(app))
+    qtbot.keyClick(terminal, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)  # the shell's
+    bar = window.terminal_pane.find_bar
+    assert not bar.isVisible()
+    # Ctrl+Shift+F opens the bar; typing highlights every match.
+    both = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(terminal, Qt.Key.Key_F, both)
+    assert bar.isVisible() and bar.field.hasFocus()
+    qtbot.keyClicks(bar.field, "row-1")
+    assert bar.status.text() == "111 found"  # row-1, row-10…19, row-100…199
+    # Enter goes to the newest match first, then older ones, scrolling the scrollback.
+    screen = terminal.session_screen
+    assert screen is not None
+    qtbot.keyClick(bar.field, Qt.Key.Key_Return)
+    assert bar.status.text() == "1 of 111"
+    assert terminal.copy_selection() == "row-1"
+    bottom = screen.emulator.terminal.scrollbar()[1]
+    bar.field.setText("row-3")
+    qtbot.keyClick(bar.field, Qt.Key.Key_Return)
+    qtbot.keyClick(bar.field, Qt.Key.Key_Return)
+    assert bar.status.text() == "2 of 11"  # row-3, row-30…39
+    assert screen.emulator.terminal.scrollbar()[1] < bottom  # scrolled back to it
+    # The visible matches are painted over the text.
+    await wait_until(lambda: not terminal.frame_pending())
+    highlighted = terminal.grab().toImage()
+    terminal.highlight("")
+    assert terminal.grab().toImage() != highlighted
+    bar.field.setText("nowhere")
+    qtbot.keyClick(bar.field, Qt.Key.Key_Return)
+    assert bar.status.text() == "not found"
+    qtbot.keyClick(bar.field, Qt.Key.Key_Escape)
+    assert not bar.isVisible() and terminal.hasFocus()
