@@ -311,3 +311,33 @@ def test_close_twice_is_harmless() -> None:
     emu = Emulator()
     emu.close()
     emu.close()
+
+
+def test_a_snapshot_keeps_rows_that_hold_only_a_background() -> None:
+    """curses and themed full-screen programs erase with a colour set: rows of such cells
+    and nothing else, which libghostty's formatter leaves out, come back coloured."""
+    from vtengine.render import RenderState
+
+    def backgrounds(emulator: Emulator) -> list[list[tuple[int, int, object]]]:
+        state = RenderState()
+        state.update(emulator.terminal)
+        return [
+            [(run.x, run.cells, run.style.bg) for run in row.runs]
+            for row in state.dirty_rows(everything=True)
+        ]
+
+    source = Emulator(20, 4)
+    source.feed(b"\x1b[37;44m\x1b[H\x1b[2Jab\x1b[0m\x1b[3;5H\x1b[48;2;1;2;3m\x1b[4X\x1b[0m")
+    copy = Emulator(20, 4)
+    copy.feed(source.snapshot_vt(0))
+    assert (
+        backgrounds(copy)
+        == backgrounds(source)
+        == [
+            [(0, 2, 4), (2, 18, 4)],
+            [(0, 20, 4)],
+            [(0, 4, 4), (4, 4, (1, 2, 3)), (8, 12, 4)],
+            [(0, 20, 4)],
+        ]
+    )
+    assert copy.cursor == source.cursor

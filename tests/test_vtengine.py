@@ -158,3 +158,33 @@ def test_keys_follow_the_programs_modes() -> None:
 def test_an_unknown_key_name_is_a_key_error() -> None:
     with pytest.raises(KeyError):
         key_code("NO_SUCH_KEY")
+
+
+def test_a_selection_and_a_search_go_before_their_terminal_whatever_goes_first() -> None:
+    """libghostty frees a gesture and a search with the terminal they were made for: the
+    terminal frees them first, when it is closed or collected, also in one garbage cycle."""
+    import gc
+
+    from vtengine.search import Search
+    from vtengine.selection import SelectionGesture, selected_text
+
+    for close_first in ("terminal", "gesture", "cycle"):
+        emulator = Emulator(20, 3)
+        emulator.feed(b"hello world")
+        gesture, search = SelectionGesture(), Search(emulator.terminal)
+        assert search.find("world") == 1 and search.select()
+        assert selected_text(emulator.terminal) == "world"
+        gesture.event(emulator.terminal, "press", (0, 0), (1, 1), time_ns=1)
+        if close_first == "terminal":
+            emulator.close()
+            gesture.close()
+            search.close()
+        elif close_first == "gesture":
+            gesture.close()
+            search.close()
+            emulator.close()
+        else:
+            holder: list[object] = [emulator, gesture, search]
+            holder.append(holder)  # one cycle: the order of the clean-up is the collector's
+            del holder, emulator, gesture, search
+            gc.collect()

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from vtengine.render import RenderState, Style
 from vtengine.terminal import BYTES_PER_CELL, ENGINE, EmulatorError, Point, Terminal
 
 __all__ = [
@@ -374,8 +375,31 @@ def _screen_vt(term: Terminal, history_limit: int) -> bytes:
     if term.mode(6):
         block, tail = block.replace(b"\x1b[?6h", b""), _origin_mode(term, rest)
     # After the modes, which may enter the alternate screen and save the primary's cursor.
-    out += [block, b"\x1b[H", rest, tail]
+    out += [block, _backgrounds(term), b"\x1b[H", rest, tail]
     return b"".join(out)
+
+
+def _backgrounds(term: Terminal) -> bytes:
+    """The cells of the screen that hold only a background colour (erased while a colour was
+    set, as curses and full-screen programs with a theme do), painted the way they were made:
+    with that colour set, erased. libghostty's formatter leaves out a row that holds nothing
+    else, so without this a client would show those rows in its default colours."""
+    state = RenderState()
+    out = []
+    try:
+        state.update(term)
+        for row in state.dirty_rows(everything=True):
+            for run in row.runs:
+                bg = run.style.bg
+                if bg is None or run.style != Style(bg=bg) or run.text.strip(" "):
+                    continue
+                colour = b"48;5;%d" % bg if isinstance(bg, int) else b"48;2;%d;%d;%d" % bg
+                out.append(
+                    b"\x1b[%d;%dH\x1b[%sm\x1b[%dX" % (row.y + 1, run.x + 1, colour, run.cells)
+                )
+    finally:
+        state.close()
+    return b"".join(out) + b"\x1b[0m" if out else b""
 
 
 def _origin_mode(term: Terminal, screen: bytes) -> bytes:

@@ -9,6 +9,8 @@ rows and columns, for a renderer to highlight them all.
 
 from __future__ import annotations
 
+from typing import Any
+
 from vtengine._lib import ffi, lib
 from vtengine.terminal import EmulatorError, Terminal
 
@@ -22,6 +24,17 @@ def _check(result: int, what: str) -> None:
         raise EmulatorError(f"{what} failed: {result}")
 
 
+class _NativeSearch:
+    def __init__(self, pointer: Any) -> None:
+        self.pointer = pointer
+        self.freed = False
+
+    def free(self) -> None:
+        if not self.freed:
+            self.freed = True
+            lib.ghostty_search_free(self.pointer[0])
+
+
 class Search:
     """A search over one terminal. ``close`` it (or drop it) before the terminal goes."""
 
@@ -30,6 +43,9 @@ class Search:
         self.needle = ""
         self._search = ffi.new("GhosttySearch*")
         _check(lib.ghostty_search_new(ffi.NULL, self._search, terminal.handle), "search_new")
+        # Freed before the terminal is, whichever goes first (``Terminal.depend``).
+        self._native = _NativeSearch(self._search)
+        self._forget = terminal.depend(self._native.free)
         scroll = ffi.new("GhosttySearchScroll*", lib.GHOSTTY_SEARCH_SCROLL_IF_NEEDED)
         _check(
             lib.ghostty_search_set(self._search[0], lib.GHOSTTY_SEARCH_OPT_SELECT_SCROLL, scroll),
@@ -43,9 +59,8 @@ class Search:
         self._coordinate = ffi.new("GhosttyPointCoordinate*")
 
     def close(self) -> None:
-        if self._search is not None:
-            lib.ghostty_search_free(self._search[0])
-            self._search = None
+        self._forget()
+        self._native.free()
 
     def __del__(self) -> None:
         self.close()

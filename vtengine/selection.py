@@ -45,36 +45,49 @@ def _viewport_ref(terminal: Terminal, x: int, y: int) -> Any:
     return out
 
 
+class _NativeGesture:
+    """libghostty's gesture for one terminal, freed with that terminal (``Terminal.depend``)
+    or before it, whichever comes first."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self.pointer = ffi.new("GhosttySelectionGesture*")
+        _check(lib.ghostty_selection_gesture_new(ffi.NULL, self.pointer), "gesture_new")
+        self._handle = terminal.handle
+        self._freed = False
+        self.forget = terminal.depend(self.free)
+
+    def free(self) -> None:
+        if not self._freed:
+            self._freed = True
+            lib.ghostty_selection_gesture_free(self.pointer[0], self._handle)
+
+
 class SelectionGesture:
-    """One widget's mouse selection on one terminal at a time."""
+    """One widget's mouse selection, on one terminal at a time."""
 
     def __init__(self) -> None:
-        self._gesture = ffi.new("GhosttySelectionGesture*")
-        _check(lib.ghostty_selection_gesture_new(ffi.NULL, self._gesture), "gesture_new")
         self._events: dict[str, Any] = {}
         for phase, kind in _TYPES.items():
             event = ffi.new("GhosttySelectionGestureEvent*")
             _check(lib.ghostty_selection_gesture_event_new(ffi.NULL, event, kind), "event_new")
             self._events[phase] = event
         self._terminal: Terminal | None = None
+        self._native: _NativeGesture | None = None
 
     def close(self) -> None:
-        if self._gesture is None:
-            return
+        self._unbind()
         for event in self._events.values():
             lib.ghostty_selection_gesture_event_free(event[0])
-        self._release_terminal()
-        self._gesture = None
+        self._events.clear()
 
     def __del__(self) -> None:
         self.close()
 
-    def _release_terminal(self) -> None:
-        if self._terminal is not None and self._terminal.handle is not None:
-            lib.ghostty_selection_gesture_free(self._gesture[0], self._terminal.handle)
-            self._gesture = ffi.new("GhosttySelectionGesture*")
-            _check(lib.ghostty_selection_gesture_new(ffi.NULL, self._gesture), "gesture_new")
-        self._terminal = None
+    def _unbind(self) -> None:
+        native, self._native, self._terminal = self._native, None, None
+        if native is not None:
+            native.forget()
+            native.free()
 
     def event(
         self,
@@ -90,8 +103,9 @@ class SelectionGesture:
         """Feed a mouse event at viewport ``cell`` (column, row) and pixel ``position``;
         ``geometry`` is (columns, cell width, screen height in pixels). Sets the terminal's
         selection when the gesture makes one; whether it did."""
-        if terminal is not self._terminal:
-            self._release_terminal()
+        if terminal is not self._terminal or self._native is None:
+            self._unbind()
+            self._native = _NativeGesture(terminal)
             self._terminal = terminal
         event = self._events[phase][0]
         ref = _viewport_ref(terminal, *cell)
@@ -117,17 +131,13 @@ class SelectionGesture:
         selection = ffi.new("GhosttySelection*")
         selection.size = ffi.sizeof("GhosttySelection")
         result = lib.ghostty_selection_gesture_event(
-            self._gesture[0], terminal.handle, event, selection
+            self._native.pointer[0], terminal.handle, event, selection
         )
         if result == lib.GHOSTTY_NO_VALUE:
             return False
         _check(result, f"selection gesture {phase}")
-        _check(
-            lib.ghostty_terminal_set(
-                terminal.handle, lib.GHOSTTY_TERMINAL_OPT_SELECTION, selection
-            ),
-            "set selection",
-        )
+        key = lib.GHOSTTY_TERMINAL_OPT_SELECTION
+        _check(lib.ghostty_terminal_set(terminal.handle, key, selection), "set selection")
         return True
 
 

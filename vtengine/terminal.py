@@ -86,13 +86,23 @@ def _take(call: Callable[[Any, Any], int], what: str) -> bytes:
             lib.ghostty_free(ffi.NULL, out[0], size[0])
 
 
+def _free_terminal(handle: Any, dependents: list[Callable[[], None]]) -> None:
+    for free in reversed(dependents):
+        free()
+    dependents.clear()
+    lib.ghostty_terminal_free(handle)
+
+
 class Terminal:
     """One libghostty-vt terminal handle, freed by ``close()`` or when collected."""
 
     def __init__(self, handle: Any) -> None:
         self._handle = handle
         self._keep: dict[str, Any] = {}  # callbacks and strings the library borrows
-        self._free = weakref.finalize(self, lib.ghostty_terminal_free, handle)
+        # What must go before the terminal (a selection gesture, a search): freed first, when
+        # the terminal is closed or collected, also when both are garbage at once.
+        self._dependents: list[Callable[[], None]] = []
+        self._free = weakref.finalize(self, _free_terminal, handle, self._dependents)
 
     @classmethod
     def new(cls, cols: int, rows: int) -> Terminal:
@@ -125,6 +135,18 @@ class Terminal:
             return cls(out[0])
         finally:
             lib.ghostty_snapshot_decoder_free(decoder[0])
+
+    def depend(self, free: Callable[[], None]) -> Callable[[], None]:
+        """Run ``free`` before this terminal is freed: it releases something made with the
+        terminal that the library frees with it (its own object must not be referenced, or it
+        lives as long as the terminal). Returns the function that forgets ``free``."""
+        self._dependents.append(free)
+
+        def forget() -> None:
+            if free in self._dependents:
+                self._dependents.remove(free)
+
+        return forget
 
     @property
     def handle(self) -> Any:
