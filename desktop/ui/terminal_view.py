@@ -2,7 +2,8 @@
 and the keyboard, wheel and input method going to its program.
 
 - **Painting**: the screen is drawn into a pixmap, only the rows libghostty marks dirty, at most
-  once per frame (``FRAME_MS``) however fast output arrives; ``paintEvent`` copies the pixmap and
+  once per frame (``FRAME_MS``) however fast output arrives, and at once after a quiet spell
+  (an echo does not wait for a frame); ``paintEvent`` copies the pixmap and
   draws the cursor. A reset (a ``snapshot``), a resize, a new font or new colours redraw all.
 - **Keys** go through libghostty's key encoder (``TerminalScreen.key``), so the program's modes
   decide the bytes; they leave in order, batched per turn of the event loop (``input_ready``).
@@ -26,6 +27,7 @@ and the keyboard, wheel and input method going to its program.
 from __future__ import annotations
 
 import math
+import time
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -200,6 +202,7 @@ class TerminalView(QWidget):
         self.ask_before_pasting_lines = True
         self.setMouseTracking(True)  # motion without a button, for programs that ask for it
         self._frame = QTimer(self, singleShot=True, interval=FRAME_MS)
+        self._last_frame = 0.0  # time.monotonic() of the last frame painted
         self._frame.timeout.connect(self._draw_frame)
         self._input_timer = QTimer(self, singleShot=True, interval=0)
         self._input_timer.timeout.connect(self._flush_input)
@@ -234,9 +237,12 @@ class TerminalView(QWidget):
         self.screen_changed()
 
     def screen_changed(self) -> None:
-        """The screen changed: paint it within a frame (once, however often this is called)."""
+        """The screen changed: paint it at once if no frame was painted in the last
+        ``FRAME_MS`` (a keystroke's echo), else when that much has passed (a flood: one frame
+        per ``FRAME_MS``, however often this is called)."""
         if not self._frame.isActive():
-            self._frame.start()
+            since = time.monotonic() - self._last_frame
+            self._frame.start(max(0, round((FRAME_MS / 1000 - since) * 1000)))
 
     def frame_pending(self) -> bool:
         """Whether a change waits for the next frame to be painted."""
@@ -286,6 +292,7 @@ class TerminalView(QWidget):
         finally:
             painter.end()
         state.clean()
+        self._last_frame = time.monotonic()
         if self._search is not None:
             self._search.update()  # matches in what came meanwhile
         self._drawn = drawn

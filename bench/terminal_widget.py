@@ -1,0 +1,254 @@
+"""The desktop's terminal widget beside xterm.js in Chromium, in one run (issue 14).
+
+    .venv/bin/python -m bench.terminal_widget [--mb 100] [--rounds 5]
+
+The same coloured output (``LINE``: lines of about 100 bytes, eight colours, a number) goes
+through both, in 64 KiB pieces, as a session's ``output`` events bring it:
+
+- **throughput**: MB/s from the first piece to the last frame painted. The widget: a 200x60
+  ``TerminalView`` offscreen, fed one piece per turn of the Qt event loop, its frame timer
+  painting as in the app. xterm.js: a 200x60 ``Terminal`` (WebGL renderer, else DOM) in headless
+  Chromium, fed with ``write`` and its callback, one piece per callback.
+- **stall**: the longest gaps of the event loop while it runs (p99 and max): the widget's are
+  the gaps between its turns (a piece, and any frame, per turn); xterm.js's the gaps between
+  animation frames (what the page cannot answer during).
+- **paint**: one whole frame of a full 200x60 screen of coloured text (every row dirty): the
+  widget's ``_draw_frame`` and the copy to the screen (median of ``--rounds`` x 20); xterm.js's
+  ``refresh`` of all rows, timed to the next animation frame.
+- **memory**: what a screen with a full 10,000-line scrollback at 120 columns adds to the RSS
+  of the app's process (the widget's emulator), and to the JS heap of the page
+  (``performance.memory``; Chromium only, coarse).
+
+Not measured here (see docs/benchmarks.md): keystroke-to-painted-echo and the first paint after
+switching to a session with 100 MB of history, which need the backend in the loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.append(str(Path(__file__).resolve().parent))
+
+from harness import BENCH, save_results
+
+MB = 1_000_000
+PIECE = 64 * 1024
+COLS, ROWS = 200, 60
+LINE = "\x1b[3{c}m{n:08d}\x1b[0m {text} \x1b[1;3{c2}mend\x1b[0m\r\n"
+
+
+def output(total: int) -> list[str]:
+    """``total`` bytes of coloured lines, cut into the pieces a stream brings."""
+    lines, size, n = [], 0, 0
+    while size < total:
+        line = LINE.format(c=n % 8, c2=(n + 3) % 8, n=n, text="x" * (60 + n % 17))
+        lines.append(line)
+        size += len(line)
+        n += 1
+    data = "".join(lines)
+    return [data[i : i + PIECE] for i in range(0, len(data), PIECE)]
+
+
+def rss_kb() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+# -- the widget ---------------------------------------------------------------------------------
+
+
+def widget_run(pieces: list[str], rounds: int) -> dict[str, Any]:
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.sse_client import Event
+    from desktop.terminal_screen import TerminalScreen
+    from desktop.ui.terminal_view import TerminalView
+
+    app = QApplication.instance() or QApplication([])
+    view = TerminalView()
+    view.resize(COLS * view.cell_width, ROWS * view.cell_height)
+    view.show()
+    screen = TerminalScreen(COLS, ROWS, scrollback_lines=10_000)
+    view.show_screen(screen)
+    events = [Event(i + 1, "output", {"content": piece}) for i, piece in enumerate(pieces)]
+
+    gaps: list[float] = []
+    loop = QEventLoop()
+    state = {"next": 0, "last": 0.0}
+
+    def step() -> None:
+        now = time.perf_counter()
+        if state["last"]:
+            gaps.append(now - state["last"])
+        index = int(state["next"])
+        if index >= len(events):
+            view.screen_changed()
+            QTimer.singleShot(50, loop.quit)  # the last frame
+            return
+        screen.apply([events[index]])
+        view.screen_changed()
+        state["next"] = index + 1
+        state["last"] = time.perf_counter()
+        QTimer.singleShot(0, step)
+
+    frames_before = view.frames_painted
+    started = time.perf_counter()
+    QTimer.singleShot(0, step)
+    loop.exec()
+    elapsed = time.perf_counter() - started - 0.05
+    frames = view.frames_painted - frames_before
+    total = sum(len(piece.encode()) for piece in pieces)
+
+    paints = []
+    for _ in range(rounds * 20):
+        view._drawn = None  # every row again
+        begin = time.perf_counter()
+        view._draw_frame()
+        view.repaint()
+        paints.append(time.perf_counter() - begin)
+    app.processEvents()
+
+    before = rss_kb()
+    full = TerminalScreen(120, 32, scrollback_lines=10_000)
+    line = "\x1b[32m" + "y" * 110 + "\x1b[0m\r\n"
+    full.emulator.feed((line * 12_000).encode())
+    after = rss_kb()
+    scrollback_rows = full.emulator.scrollback_rows
+    view.close()
+    return {
+        "mb_per_s": total / MB / elapsed,
+        "frames": frames,
+        "seconds": elapsed,
+        "stall_p99_ms": 1000 * _p(gaps, 0.99),
+        "stall_max_ms": 1000 * max(gaps),
+        "paint_ms": 1000 * statistics.median(paints),
+        "memory_mb": (after - before) / 1024,
+        "scrollback_rows": scrollback_rows,
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# -- xterm.js -----------------------------------------------------------------------------------
+
+XTERM = """async ({cols, rows, pieces, rounds}) => {
+  const {Terminal} = await import("/vendor/xterm/xterm.mjs");
+  let renderer = "dom";
+  const host = document.createElement("div");
+  host.style.cssText = "position:fixed;left:0;top:0;width:2400px;height:1400px";
+  document.body.replaceChildren(host);
+  const term = new Terminal({cols, rows, scrollback: 10000, allowProposedApi: true});
+  term.open(host);
+  try {
+    const {WebglAddon} = await import("/vendor/addon-webgl/addon-webgl.mjs");
+    term.loadAddon(new WebglAddon());
+    renderer = "webgl";
+  } catch (e) {}
+  const line = (n) => `\\x1b[3${n % 8}m${String(n).padStart(8, "0")}\\x1b[0m ` +
+    "x".repeat(60 + n % 17) + ` \\x1b[1;3${(n + 3) % 8}mend\\x1b[0m\\r\\n`;
+  const chunks = [];
+  let text = "", n = 0, size = 0;
+  while (size < pieces * 65536) { const l = line(n++); text += l; size += l.length;
+    if (text.length >= 65536) { chunks.push(text.slice(0, 65536)); text = text.slice(65536); } }
+  const gaps = [];
+  let last = performance.now(), running = true;
+  const tick = (t) => { gaps.push(t - last); last = t; if (running) requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+  const started = performance.now();
+  for (const chunk of chunks) await new Promise((resolve) => term.write(chunk, resolve));
+  await new Promise((resolve) => requestAnimationFrame(() => resolve()));
+  const elapsed = performance.now() - started;
+  running = false;
+  const total = chunks.reduce((sum, c) => sum + new TextEncoder().encode(c).length, 0);
+  const paints = [];
+  for (let i = 0; i < rounds * 20; i++) {
+    const begin = performance.now();
+    term.refresh(0, rows - 1);
+    await new Promise((resolve) => requestAnimationFrame(() => resolve()));
+    paints.push(performance.now() - begin);
+  }
+  gaps.sort((a, b) => a - b);
+  paints.sort((a, b) => a - b);
+  const heap = performance.memory ? performance.memory.usedJSHeapSize / 1e6 : null;
+  return {renderer, mb_per_s: total / 1e6 / (elapsed / 1000), seconds: elapsed / 1000,
+          stall_p99_ms: gaps[Math.floor(gaps.length * 0.99)], stall_max_ms: gaps[gaps.length - 1],
+          paint_ms: paints[Math.floor(paints.length / 2)], heap_mb: heap};
+}"""
+
+
+def xterm_run(pieces: int, rounds: int) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    from tests.server import running_server
+    from tests.web.helpers import CHROMIUM_ARGS, COOKIE
+
+    with (
+        running_server(
+            Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-xterm-{os.getpid()}"
+        ) as srv,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=[*CHROMIUM_ARGS, "--enable-precise-memory-info"],
+        )
+        context = browser.new_context(viewport={"width": 2400, "height": 1400})
+        context.add_cookies([{"name": COOKIE, "value": srv.token, "url": srv.url + "/"}])
+        page = context.new_page()
+        page.goto(srv.url + "/")
+        result: dict[str, Any] = page.evaluate(
+            XTERM, {"cols": COLS, "rows": ROWS, "pieces": pieces, "rounds": rounds}
+        )
+        browser.close()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mb", type=int, default=100, help="MB of output through each")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    pieces = output(args.mb * MB)
+    widget = widget_run(pieces, args.rounds)
+    xterm = xterm_run(len(pieces), args.rounds)
+    print(
+        f"{args.mb} MB of coloured lines at {COLS}x{ROWS}; widget | xterm.js ({xterm['renderer']})"
+    )
+    rows = (
+        ("throughput MB/s (target >= 100)", "mb_per_s", "mb_per_s"),
+        ("event-loop stall p99 ms (target <= 16)", "stall_p99_ms", "stall_p99_ms"),
+        ("event-loop stall max ms", "stall_max_ms", "stall_max_ms"),
+        ("paint of a full 200x60 frame ms", "paint_ms", "paint_ms"),
+    )
+    for label, mine, theirs in rows:
+        print(f"  {label:<42} {widget[mine]:9.1f} | {xterm[theirs]:9.1f}")
+    heap = xterm["heap_mb"]
+    print(
+        f"  {'memory, 10,000-line scrollback MB':<42} {widget['memory_mb']:9.1f} | "
+        f"{heap if heap is None else round(heap, 1)} (whole JS heap)"
+    )
+    print(f"  widget: {widget['frames']} frames in {widget['seconds']:.1f} s")
+    out = save_results("terminal-widget", {"mb": args.mb, "widget": widget, "xterm": xterm})
+    print("raw:", out.relative_to(BENCH.parent))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
