@@ -184,6 +184,13 @@ class RenderState:
         self._false = ffi.new("bool*", False)
         self._row_styles: dict[int, Style] = {}
         self._cells_fetched = False
+        self._colors_out = ffi.new("GhosttyRenderStateColors*")
+        self._colors_out.size = ffi.sizeof("GhosttyRenderStateColors")
+        self._colors_raw = b""
+        self._colors: Colors | None = None
+        self._size = ffi.new("uint16_t*")
+        self._cursor_out = ffi.new("GhosttyRenderStateCursor*")
+        self._cursor_out.size = ffi.sizeof("GhosttyRenderStateCursor")
         self._selection = ffi.new("GhosttyRenderStateRowSelection*")
         self._selection.size = ffi.sizeof("GhosttyRenderStateRowSelection")
         self.cols = 0
@@ -224,20 +231,27 @@ class RenderState:
         _check(lib.ghostty_render_state_clean(self._state[0]), "render_state_clean")
 
     def colors(self) -> Colors:
-        colors = ffi.new("GhosttyRenderStateColors*")
-        colors.size = ffi.sizeof("GhosttyRenderStateColors")
+        """The frame's colours; the same object while they do not change (a renderer compares
+        them to know when to draw everything again)."""
+        colors = self._colors_out
         key = lib.GHOSTTY_RENDER_STATE_DATA_COLORS
         _check(lib.ghostty_render_state_get(self._state[0], key, colors), "colors")
-        return Colors(
-            foreground=_rgb(colors.foreground),
-            background=_rgb(colors.background),
-            cursor=_rgb(colors.cursor) if colors.cursor_has_value else None,
-            palette=tuple(_rgb(c) for c in colors.palette),
-        )
+        raw = bytes(ffi.buffer(colors))
+        if raw != self._colors_raw or self._colors is None:
+            palette = bytes(ffi.buffer(colors.palette))
+            self._colors_raw = raw
+            self._colors = Colors(
+                foreground=_rgb(colors.foreground),
+                background=_rgb(colors.background),
+                cursor=_rgb(colors.cursor) if colors.cursor_has_value else None,
+                palette=tuple(
+                    (palette[i], palette[i + 1], palette[i + 2]) for i in range(0, 768, 3)
+                ),
+            )
+        return self._colors
 
     def cursor(self) -> Cursor:
-        cursor = ffi.new("GhosttyRenderStateCursor*")
-        cursor.size = ffi.sizeof("GhosttyRenderStateCursor")
+        cursor = self._cursor_out
         key = lib.GHOSTTY_RENDER_STATE_DATA_CURSOR
         _check(lib.ghostty_render_state_get(self._state[0], key, cursor), "cursor")
         return Cursor(

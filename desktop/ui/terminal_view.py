@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QClipboard,
     QColor,
@@ -52,11 +53,12 @@ from desktop.terminal_screen import TerminalScreen
 from desktop.ui.find_bar import NOT_FOUND, FindBar
 from vtengine.keys import ALT, CTRL, SHIFT, SUPER, KeyPress, key_code
 from vtengine.mouse import LEFT, MIDDLE, RIGHT, WHEEL_DOWN, WHEEL_UP, MouseEncoder, tracking
-from vtengine.render import Colors, Cursor, Row, Run, Style
+from vtengine.render import Colors, Cursor, Row, Style
 from vtengine.search import Search
 from vtengine.selection import SelectionGesture, clear_selection, selected_text
 
 FRAME_MS = 16  # at most one paint per display frame
+PAINT_SHARE = 3.0  # frames at least this many times their own painting time apart
 WHEEL_ROWS = 3  # rows of scrollback per wheel notch
 
 _NAMED_KEYS: dict[int, str] = {
@@ -166,6 +168,16 @@ def _rgb(color: tuple[int, int, int]) -> QColor:
     return QColor(*color)
 
 
+@dataclass(frozen=True, slots=True)
+class _Look:
+    """A style as the painter draws it."""
+
+    font: QFont
+    fg: QColor
+    bg: QColor | None  # None: the default background, already there
+    visible: bool
+
+
 class TerminalView(QWidget):
     """Shows one ``TerminalScreen`` at a time (``show_screen``); tell it ``screen_changed``."""
 
@@ -189,6 +201,7 @@ class TerminalView(QWidget):
         self._colors: Colors | None = None
         self._cursor = Cursor(0, 0, False, False, "block", False)
         self._fonts: dict[tuple[bool, bool, bool, bool, bool], QFont] = {}
+        self._looks: dict[Style, _Look] = {}
         self._pending_input: list[str] = []
         self._gesture = SelectionGesture()
         self._mouse = MouseEncoder()
@@ -203,6 +216,7 @@ class TerminalView(QWidget):
         self.setMouseTracking(True)  # motion without a button, for programs that ask for it
         self._frame = QTimer(self, singleShot=True, interval=FRAME_MS)
         self._last_frame = 0.0  # time.monotonic() of the last frame painted
+        self._paint_seconds = 0.0  # how long it took
         self._frame.timeout.connect(self._draw_frame)
         self._input_timer = QTimer(self, singleShot=True, interval=0)
         self._input_timer.timeout.connect(self._flush_input)
@@ -241,8 +255,11 @@ class TerminalView(QWidget):
         ``FRAME_MS`` (a keystroke's echo), else when that much has passed (a flood: one frame
         per ``FRAME_MS``, however often this is called)."""
         if not self._frame.isActive():
+            # A frame that took long spaces the next ones out: painting takes at most a third
+            # of the time while output floods in, and the rest goes to taking it in.
+            interval = max(FRAME_MS / 1000, PAINT_SHARE * self._paint_seconds)
             since = time.monotonic() - self._last_frame
-            self._frame.start(max(0, round((FRAME_MS / 1000 - since) * 1000)))
+            self._frame.start(max(0, round((interval - since) * 1000)))
 
     def frame_pending(self) -> bool:
         """Whether a change waits for the next frame to be painted."""
@@ -261,6 +278,7 @@ class TerminalView(QWidget):
     # -- painting ---------------------------------------------------------------------------
 
     def _draw_frame(self) -> None:
+        started = time.monotonic()
         screen = self.session_screen
         if screen is None:
             self.update()
@@ -282,6 +300,7 @@ class TerminalView(QWidget):
         everything = drawn != self._drawn
         if everything:
             self._colors = colors
+            self._looks.clear()
             if self._pixmap.size() != size:
                 self._pixmap = QPixmap(size)
             self._pixmap.fill(self._background())
@@ -293,6 +312,7 @@ class TerminalView(QWidget):
             painter.end()
         state.clean()
         self._last_frame = time.monotonic()
+        self._paint_seconds = self._last_frame - started
         if self._search is not None:
             self._search.update()  # matches in what came meanwhile
         self._drawn = drawn
@@ -325,44 +345,51 @@ class TerminalView(QWidget):
             return _rgb(self._colors.palette[value])
         return _rgb(value)
 
+    def _look(self, style: Style) -> _Look:
+        """How a style is drawn, worked out once per style until the colours change."""
+        look = self._looks.get(style)
+        if look is None:
+            background = self._background()
+            fg = self._color(style.fg, self._foreground())
+            bg = self._color(style.bg, background)
+            if style.inverse:
+                fg, bg = bg, fg
+            if style.faint:
+                fg = QColor(fg)
+                fg.setAlpha(150)
+            look = _Look(
+                self._font_for(style), fg, None if bg == background else bg, not style.invisible
+            )
+            self._looks[style] = look
+        return look
+
     def _draw_row(self, painter: QPainter, row: Row, cols: int) -> None:
         top = row.y * self.cell_height
-        background = self._background()
-        painter.fillRect(0, top, cols * self.cell_width, self.cell_height, background)
+        height, width = self.cell_height, self.cell_width
+        painter.fillRect(0, top, cols * width, height, self._background())
+        baseline = round(top + self._ascent)
         for run in row.runs:
-            self._draw_run(painter, top, run, background)
+            look = self._look(run.style)
+            left = run.x * width
+            if look.bg is not None:
+                painter.fillRect(left, top, run.cells * width, height, look.bg)
+            if not look.visible or run.text.isspace():
+                continue
+            if painter.font() is not look.font:
+                painter.setFont(look.font)
+            painter.setPen(look.fg)
+            if run.cells == len(run.text):
+                painter.drawText(left, baseline, run.text)
+            else:
+                # A wide character or a cluster: its glyph centred on its cells.
+                rect = QRect(left, top, run.cells * width, height)
+                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, run.text)
         if row.selected is not None:
             first, last = row.selected
             highlight = QColor(self.palette().color(QPalette.ColorRole.Highlight))
             highlight.setAlpha(120)
-            left = first * self.cell_width
-            painter.fillRect(
-                left, top, (last + 1) * self.cell_width - left, self.cell_height, highlight
-            )
-
-    def _draw_run(self, painter: QPainter, top: int, run: Run, background: QColor) -> None:
-        style = run.style
-        fg = self._color(style.fg, self._foreground())
-        bg = self._color(style.bg, background)
-        if style.inverse:
-            fg, bg = bg, fg
-        left, width = run.x * self.cell_width, run.cells * self.cell_width
-        if bg != background:
-            painter.fillRect(left, top, width, self.cell_height, bg)
-        if style.invisible or not run.text.strip():
-            return
-        if style.faint:
-            fg = QColor(fg)
-            fg.setAlpha(150)
-        painter.setFont(self._font_for(style))
-        painter.setPen(fg)
-        baseline = top + self._ascent
-        if run.cells == len(run.text):
-            painter.drawText(QPoint(left, round(baseline)), run.text)
-        else:
-            # A wide character or a cluster: its glyph centred on its cells.
-            rect = QRect(left, top, width, self.cell_height)
-            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, run.text)
+            left = first * width
+            painter.fillRect(left, top, (last + 1) * width - left, height, highlight)
 
     def _font_for(self, style: Style) -> QFont:
         key = (style.bold, style.italic, style.underline > 0, style.strikethrough, style.overline)
