@@ -7,14 +7,16 @@ through both, in 64 KiB pieces, as a session's ``output`` events bring it:
 
 - **throughput**: MB/s from the first piece to the last frame painted. The widget: a 200x60
   ``TerminalView`` offscreen, fed one piece per turn of the Qt event loop, its frame timer
-  painting as in the app. xterm.js: a 200x60 ``Terminal`` (WebGL renderer, else DOM) in headless
-  Chromium, fed with ``write`` and its callback, one piece per callback.
+  painting as in the app. xterm.js: a 200x60 ``Terminal`` in headless Chromium, with each of its
+  renderers (WebGL, DOM, and none: not opened, the parser alone), fed with ``write`` and its
+  callback, one piece per callback; ``--xterm-mb`` (20) of the same lines, as it is far slower.
 - **stall**: the longest gaps of the event loop while it runs (p99 and max): the widget's are
   the gaps between its turns (a piece, and any frame, per turn); xterm.js's the gaps between
   animation frames (what the page cannot answer during).
 - **paint**: one whole frame of a full 200x60 screen of coloured text (every row dirty): the
   widget's ``_draw_frame`` and the copy to the screen (median of ``--rounds`` x 20); xterm.js's
-  ``refresh`` of all rows, timed to the next animation frame.
+  ``refresh`` of all rows, timed to the next animation frame (at least a frame's 16.7 ms, and
+  meaningless without a renderer).
 - **memory**: what a screen with a full 10,000-line scrollback at 120 columns adds to the RSS
   of the app's process (the widget's emulator), and to the JS heap of the page
   (``performance.memory``; Chromium only, coarse).
@@ -148,19 +150,17 @@ def _p(values: list[float], q: float) -> float:
 
 # -- xterm.js -----------------------------------------------------------------------------------
 
-XTERM = """async ({cols, rows, pieces, rounds}) => {
+XTERM = """async ({cols, rows, pieces, rounds, renderer}) => {
   const {Terminal} = await import("/vendor/xterm/xterm.mjs");
-  let renderer = "dom";
   const host = document.createElement("div");
   host.style.cssText = "position:fixed;left:0;top:0;width:2400px;height:1400px";
   document.body.replaceChildren(host);
   const term = new Terminal({cols, rows, scrollback: 10000, allowProposedApi: true});
-  term.open(host);
-  try {
+  if (renderer !== "none") term.open(host);  // "none": the parser and buffer alone
+  if (renderer === "webgl") {
     const {WebglAddon} = await import("/vendor/addon-webgl/addon-webgl.mjs");
     term.loadAddon(new WebglAddon());
-    renderer = "webgl";
-  } catch (e) {}
+  }
   const line = (n) => `\\x1b[3${n % 8}m${String(n).padStart(8, "0")}\\x1b[0m ` +
     "x".repeat(60 + n % 17) + ` \\x1b[1;3${(n + 3) % 8}mend\\x1b[0m\\r\\n`;
   const chunks = [];
@@ -187,65 +187,69 @@ XTERM = """async ({cols, rows, pieces, rounds}) => {
   gaps.sort((a, b) => a - b);
   paints.sort((a, b) => a - b);
   const heap = performance.memory ? performance.memory.usedJSHeapSize / 1e6 : null;
-  return {renderer, mb_per_s: total / 1e6 / (elapsed / 1000), seconds: elapsed / 1000,
+  return {mb_per_s: total / 1e6 / (elapsed / 1000), seconds: elapsed / 1000,
           stall_p99_ms: gaps[Math.floor(gaps.length * 0.99)], stall_max_ms: gaps[gaps.length - 1],
           paint_ms: paints[Math.floor(paints.length / 2)], heap_mb: heap};
 }"""
 
 
-def xterm_run(pieces: int, rounds: int) -> dict[str, Any]:
+def xterm_run(pieces: int, rounds: int, renderers: list[str]) -> dict[str, dict[str, Any]]:
+    """xterm.js with each renderer ("webgl", "dom", "none": not opened), one page each."""
     from playwright.sync_api import sync_playwright
 
     from tests.server import running_server
     from tests.web.helpers import CHROMIUM_ARGS, COOKIE
 
-    with (
-        running_server(
-            Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-xterm-{os.getpid()}"
-        ) as srv,
-        sync_playwright() as playwright,
-    ):
+    results: dict[str, dict[str, Any]] = {}
+    data = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-xterm-{os.getpid()}"
+    with running_server(data) as srv, sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=shutil.which("chromium"),
             args=[*CHROMIUM_ARGS, "--enable-precise-memory-info"],
         )
         context = browser.new_context(viewport={"width": 2400, "height": 1400})
         context.add_cookies([{"name": COOKIE, "value": srv.token, "url": srv.url + "/"}])
-        page = context.new_page()
-        page.goto(srv.url + "/")
-        result: dict[str, Any] = page.evaluate(
-            XTERM, {"cols": COLS, "rows": ROWS, "pieces": pieces, "rounds": rounds}
-        )
+        for renderer in renderers:
+            page = context.new_page()
+            page.goto(srv.url + "/")
+            arguments = {"cols": COLS, "rows": ROWS, "pieces": pieces, "rounds": rounds}
+            results[renderer] = page.evaluate(XTERM, {**arguments, "renderer": renderer})
+            page.close()
         browser.close()
-    return result
+    return results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mb", type=int, default=100, help="MB of output through each")
+    parser.add_argument("--mb", type=int, default=100, help="MB through the widget")
+    parser.add_argument("--xterm-mb", type=int, default=20, help="MB through xterm.js")
+    parser.add_argument("--renderers", nargs="+", default=["webgl", "dom", "none"])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    pieces = output(args.mb * MB)
-    widget = widget_run(pieces, args.rounds)
-    xterm = xterm_run(len(pieces), args.rounds)
-    print(
-        f"{args.mb} MB of coloured lines at {COLS}x{ROWS}; widget | xterm.js ({xterm['renderer']})"
-    )
+    widget = widget_run(output(args.mb * MB), args.rounds)
+    xterm = xterm_run(len(output(args.xterm_mb * MB)), args.rounds, args.renderers)
+    print(f"coloured lines at {COLS}x{ROWS}: {args.mb} MB through the widget, {args.xterm_mb} MB")
+    print("through xterm.js with each renderer (none: the terminal not opened, parsing only)")
+    header = "".join(f"{name:>10}" for name in xterm)
+    print(f"  {'':<42} {'widget':>9} |{header}")
     rows = (
-        ("throughput MB/s (target >= 100)", "mb_per_s", "mb_per_s"),
-        ("event-loop stall p99 ms (target <= 16)", "stall_p99_ms", "stall_p99_ms"),
-        ("event-loop stall max ms", "stall_max_ms", "stall_max_ms"),
-        ("paint of a full 200x60 frame ms", "paint_ms", "paint_ms"),
+        ("throughput MB/s (target >= 100)", "mb_per_s"),
+        ("event-loop stall p99 ms (target <= 16)", "stall_p99_ms"),
+        ("event-loop stall max ms", "stall_max_ms"),
+        ("paint of a full 200x60 frame ms", "paint_ms"),
     )
-    for label, mine, theirs in rows:
-        print(f"  {label:<42} {widget[mine]:9.1f} | {xterm[theirs]:9.1f}")
-    heap = xterm["heap_mb"]
-    print(
-        f"  {'memory, 10,000-line scrollback MB':<42} {widget['memory_mb']:9.1f} | "
-        f"{heap if heap is None else round(heap, 1)} (whole JS heap)"
+    for label, key in rows:
+        theirs = "".join(f"{r[key]:10.1f}" for r in xterm.values())
+        print(f"  {label:<42} {widget[key]:9.1f} |{theirs}")
+    heaps = "".join(
+        f"{r['heap_mb']:10.1f}" if r["heap_mb"] is not None else f"{'-':>10}"
+        for r in xterm.values()
     )
+    print(f"  {'memory, 10,000-line scrollback MB':<42} {widget['memory_mb']:9.1f} |{heaps}")
+    print("  (the widget: what one full screen adds to the RSS; xterm.js: the whole JS heap)")
     print(f"  widget: {widget['frames']} frames in {widget['seconds']:.1f} s")
-    out = save_results("terminal-widget", {"mb": args.mb, "widget": widget, "xterm": xterm})
+    record = {"mb": args.mb, "xterm_mb": args.xterm_mb, "widget": widget, "xterm": xterm}
+    out = save_results("terminal-widget", record)
     print("raw:", out.relative_to(BENCH.parent))
     return 0
 
