@@ -119,6 +119,8 @@ def widget_run(pieces: list[str], rounds: int) -> dict[str, Any]:
         view._drawn = None  # every row again
         begin = time.perf_counter()
         view._draw_frame()
+        while view._rows_to_draw:  # drawn over a few turns of the loop
+            view._draw_rows()
         view.repaint()
         paints.append(time.perf_counter() - begin)
     app.processEvents()

@@ -10,7 +10,28 @@ from pyghostty import __version__, ffi, lib
 # own answer to a libffi limit, and pyghostty.core relies on it the same way.
 from pyghostty._ffi import union_fn
 
-__all__ = ["__version__", "ffi", "lib", "union_fn"]
+__all__ = ["FREE", "__version__", "ffi", "lib", "union_fn"]
+
+# The functions that free the library's objects, looked up now. cffi looks a function up the
+# first time it is used, under a lock it also holds while it parses a type; a finalizer that the
+# garbage collector runs in the middle of such a parse, and looks a function up, waits for that
+# lock forever (seen: a test hung in ``ffi.new``). Finalizers call only these.
+FREE = {
+    name: getattr(lib, f"ghostty_{name}_free")
+    for name in (
+        "terminal",
+        "render_state",
+        "render_state_row_iterator",
+        "render_state_row_cells",
+        "key_event",
+        "key_encoder",
+        "mouse_event",
+        "mouse_encoder",
+        "selection_gesture",
+        "selection_gesture_event",
+        "search",
+    )
+}
 
 # The same twin for the viewport's scroll request, which pyghostty does not declare: a tag and
 # a 16-byte union (a delta, a row, or padding). Over 16 bytes, both are passed in memory.

@@ -8,10 +8,11 @@ feeds its terminal the session's output sends what the program asked for.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from vtengine._lib import ffi, lib
+from vtengine._lib import FREE, ffi, lib
 from vtengine.terminal import EmulatorError, Terminal
 
 __all__ = ["ALT", "CTRL", "SHIFT", "SUPER", "KeyEncoder", "KeyPress", "key_code"]
@@ -54,16 +55,7 @@ class KeyEncoder:
         _check(lib.ghostty_key_event_new(ffi.NULL, self._event), "key_event_new")
         self._out = ffi.new("char[]", 128)
         self._written = ffi.new("size_t*")
-
-    def close(self) -> None:
-        if self._encoder is None:
-            return
-        lib.ghostty_key_event_free(self._event[0])
-        lib.ghostty_key_encoder_free(self._encoder[0])
-        self._encoder = None
-
-    def __del__(self) -> None:
-        self.close()
+        self.close = weakref.finalize(self, _free, self._encoder[0], self._event[0])
 
     def encode(self, terminal: Terminal, press: KeyPress) -> bytes:
         """The bytes ``press`` sends to the program of ``terminal`` (empty: none, as for a
@@ -89,6 +81,11 @@ class KeyEncoder:
             result = lib.ghostty_key_encoder_encode(encoder, event, out, len(out), written)
         _check(result, "key_encoder_encode")
         return bytes(ffi.buffer(out, int(written[0])))
+
+
+def _free(encoder: Any, event: Any) -> None:
+    FREE["key_event"](event)
+    FREE["key_encoder"](encoder)
 
 
 def _check(result: int, what: str) -> None:

@@ -8,9 +8,10 @@ for this kind of event.
 
 from __future__ import annotations
 
-from typing import Literal
+import weakref
+from typing import Any, Literal
 
-from vtengine._lib import ffi, lib
+from vtengine._lib import FREE, ffi, lib
 from vtengine.terminal import EmulatorError, Terminal
 
 __all__ = ["MouseEncoder", "tracking"]
@@ -23,6 +24,11 @@ _ACTIONS = {
 }
 # Buttons by the usual numbers: 1 left, 2 right, 3 middle, 4 wheel up, 5 wheel down.
 LEFT, RIGHT, MIDDLE, WHEEL_UP, WHEEL_DOWN = 1, 2, 3, 4, 5
+
+
+def _free(encoder: Any, event: Any) -> None:
+    FREE["mouse_event"](event)
+    FREE["mouse_encoder"](encoder)
 
 
 def _check(result: int, what: str) -> None:
@@ -48,16 +54,7 @@ class MouseEncoder:
         self._pressed = ffi.new("bool*")
         self._out = ffi.new("char[]", 64)
         self._written = ffi.new("size_t*")
-
-    def close(self) -> None:
-        if self._encoder is None:
-            return
-        lib.ghostty_mouse_event_free(self._event[0])
-        lib.ghostty_mouse_encoder_free(self._encoder[0])
-        self._encoder = None
-
-    def __del__(self) -> None:
-        self.close()
+        self.close = weakref.finalize(self, _free, self._encoder[0], self._event[0])
 
     def encode(
         self,

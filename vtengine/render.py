@@ -14,13 +14,14 @@ Only what the raw value cannot hold is asked for per cell: the style of each sty
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from itertools import groupby
 from typing import Any, NamedTuple
 
-from vtengine._lib import ffi, lib
+from vtengine._lib import FREE, ffi, lib
 from vtengine.terminal import EmulatorError, Rgb, Terminal
 
 __all__ = ["Colors", "Cursor", "Dirty", "RenderState", "Row", "Run", "Style"]
@@ -163,6 +164,12 @@ def _rgb(c: Any) -> Rgb:
     return (c.r, c.g, c.b)
 
 
+def _free_render_state(state: Any, rows: Any, cells: Any) -> None:
+    FREE["render_state_row_cells"](cells)
+    FREE["render_state_row_iterator"](rows)
+    FREE["render_state"](state)
+
+
 class RenderState:
     """A frame's worth of one terminal: ``update`` from it, read ``rows``, then ``clean``.
     Like the terminal, it is used from one thread at a time."""
@@ -196,16 +203,9 @@ class RenderState:
         self.cols = 0
         self.rows = 0
 
-    def close(self) -> None:
-        if self._state is None:
-            return
-        lib.ghostty_render_state_row_cells_free(self._cells[0])
-        lib.ghostty_render_state_row_iterator_free(self._rows[0])
-        lib.ghostty_render_state_free(self._state[0])
-        self._state = None
-
-    def __del__(self) -> None:
-        self.close()
+        self.close = weakref.finalize(
+            self, _free_render_state, self._state[0], self._rows[0], self._cells[0]
+        )
 
     def update(self, terminal: Terminal) -> Dirty:
         """Take the terminal's current frame; how much of it changed since ``clean``."""

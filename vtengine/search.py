@@ -9,9 +9,11 @@ rows and columns, for a renderer to highlight them all.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from typing import Any
 
-from vtengine._lib import ffi, lib
+from vtengine._lib import FREE, ffi, lib
 from vtengine.terminal import EmulatorError, Terminal
 
 __all__ = ["Search"]
@@ -32,7 +34,12 @@ class _NativeSearch:
     def free(self) -> None:
         if not self.freed:
             self.freed = True
-            lib.ghostty_search_free(self.pointer[0])
+            FREE["search"](self.pointer[0])
+
+
+def _release(forget: Callable[[], None], native: _NativeSearch) -> None:
+    forget()
+    native.free()
 
 
 class Search:
@@ -44,8 +51,8 @@ class Search:
         self._search = ffi.new("GhosttySearch*")
         _check(lib.ghostty_search_new(ffi.NULL, self._search, terminal.handle), "search_new")
         # Freed before the terminal is, whichever goes first (``Terminal.depend``).
-        self._native = _NativeSearch(self._search)
-        self._forget = terminal.depend(self._native.free)
+        native = _NativeSearch(self._search)
+        self.close = weakref.finalize(self, _release, terminal.depend(native.free), native)
         scroll = ffi.new("GhosttySearchScroll*", lib.GHOSTTY_SEARCH_SCROLL_IF_NEEDED)
         _check(
             lib.ghostty_search_set(self._search[0], lib.GHOSTTY_SEARCH_OPT_SELECT_SCROLL, scroll),
@@ -57,13 +64,6 @@ class Search:
         for selection in self._highlights:
             selection.size = ffi.sizeof("GhosttySelection")
         self._coordinate = ffi.new("GhosttyPointCoordinate*")
-
-    def close(self) -> None:
-        self._forget()
-        self._native.free()
-
-    def __del__(self) -> None:
-        self.close()
 
     def find(self, needle: str) -> int:
         """Search for ``needle`` (empty: no search); how many matches there are."""

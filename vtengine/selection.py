@@ -9,9 +9,10 @@ from the terminal's own formatter (wrapped lines joined, trailing blanks trimmed
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Literal
 
-from vtengine._lib import ffi, lib, union_fn
+from vtengine._lib import FREE, ffi, lib, union_fn
 from vtengine.terminal import EmulatorError, Terminal
 
 __all__ = ["SelectionGesture", "clear_selection", "selected_text"]
@@ -59,7 +60,12 @@ class _NativeGesture:
     def free(self) -> None:
         if not self._freed:
             self._freed = True
-            lib.ghostty_selection_gesture_free(self.pointer[0], self._handle)
+            FREE["selection_gesture"](self.pointer[0], self._handle)
+
+
+def _free_events(events: list[Any]) -> None:
+    for event in events:
+        FREE["selection_gesture_event"](event)
 
 
 class SelectionGesture:
@@ -73,15 +79,14 @@ class SelectionGesture:
             self._events[phase] = event
         self._terminal: Terminal | None = None
         self._native: _NativeGesture | None = None
+        # The events are this object's; the gesture is freed with its terminal (above), so a
+        # gesture left to the collector is freed when its terminal is.
+        events = [event[0] for event in self._events.values()]
+        self._free_events = weakref.finalize(self, _free_events, events)
 
     def close(self) -> None:
         self._unbind()
-        for event in self._events.values():
-            lib.ghostty_selection_gesture_event_free(event[0])
-        self._events.clear()
-
-    def __del__(self) -> None:
-        self.close()
+        self._free_events()
 
     def _unbind(self) -> None:
         native, self._native, self._terminal = self._native, None, None

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from vtengine._lib import __version__, ffi, lib, union_fn
+from vtengine._lib import FREE, __version__, ffi, lib, union_fn
 
 __all__ = ["ENGINE", "EmulatorError", "Point", "Terminal"]
 
@@ -90,7 +90,7 @@ def _free_terminal(handle: Any, dependents: list[Callable[[], None]]) -> None:
     for free in reversed(dependents):
         free()
     dependents.clear()
-    lib.ghostty_terminal_free(handle)
+    FREE["terminal"](handle)
 
 
 class Terminal:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QPointF, QRect, QSize, Qt, QTimer, Signal
@@ -59,6 +60,7 @@ from vtengine.selection import SelectionGesture, clear_selection, selected_text
 
 FRAME_MS = 16  # at most one paint per display frame
 PAINT_SHARE = 3.0  # frames at least this many times their own painting time apart
+DRAW_SLICE = 0.006  # seconds of drawing rows per turn of the event loop
 WHEEL_ROWS = 3  # rows of scrollback per wheel notch
 
 _NAMED_KEYS: dict[int, str] = {
@@ -217,6 +219,11 @@ class TerminalView(QWidget):
         self._frame = QTimer(self, singleShot=True, interval=FRAME_MS)
         self._last_frame = 0.0  # time.monotonic() of the last frame painted
         self._paint_seconds = 0.0  # how long it took
+        self._frame_wanted = False
+        self._rows_to_draw: deque[Row] = deque()  # of the frame being drawn
+        self._cols_drawn = 0
+        self._draw_timer = QTimer(self, singleShot=True, interval=0)
+        self._draw_timer.timeout.connect(self._draw_rows)
         self._frame.timeout.connect(self._draw_frame)
         self._input_timer = QTimer(self, singleShot=True, interval=0)
         self._input_timer.timeout.connect(self._flush_input)
@@ -254,6 +261,9 @@ class TerminalView(QWidget):
         """The screen changed: paint it at once if no frame was painted in the last
         ``FRAME_MS`` (a keystroke's echo), else when that much has passed (a flood: one frame
         per ``FRAME_MS``, however often this is called)."""
+        if self._rows_to_draw:
+            self._frame_wanted = True  # the next frame, once this one is drawn
+            return
         if not self._frame.isActive():
             # A frame that took long spaces the next ones out: painting takes at most a third
             # of the time while output floods in, and the rest goes to taking it in.
@@ -263,7 +273,7 @@ class TerminalView(QWidget):
 
     def frame_pending(self) -> bool:
         """Whether a change waits for the next frame to be painted."""
-        return self._frame.isActive()
+        return self._frame.isActive() or bool(self._rows_to_draw)
 
     def cells(self) -> tuple[int, int]:
         """Columns and rows that fit in the widget."""
@@ -278,6 +288,9 @@ class TerminalView(QWidget):
     # -- painting ---------------------------------------------------------------------------
 
     def _draw_frame(self) -> None:
+        """Take the screen's changed rows, then draw them a few milliseconds' worth per turn of
+        the loop (``DRAW_SLICE``): a frame of a whole screen of coloured text takes about 20 ms
+        here, and the loop must answer keys and take output in between."""
         started = time.monotonic()
         screen = self.session_screen
         if screen is None:
@@ -304,27 +317,45 @@ class TerminalView(QWidget):
             if self._pixmap.size() != size:
                 self._pixmap = QPixmap(size)
             self._pixmap.fill(self._background())
-        painter = QPainter(self._pixmap)
-        try:
-            for row in state.dirty_rows(everything=everything):
-                self._draw_row(painter, row, cols)
-        finally:
-            painter.end()
+        # Read now (the rows' text and styles are copied out), drawn over the next turns.
+        self._rows_to_draw = deque(state.dirty_rows(everything=everything))
+        self._cols_drawn = cols
         state.clean()
-        self._last_frame = time.monotonic()
-        self._paint_seconds = self._last_frame - started
         if self._search is not None:
             self._search.update()  # matches in what came meanwhile
         self._drawn = drawn
         self._cursor = state.cursor()
-        self.frames_painted += 1
-        self.update()
+        self._paint_seconds = time.monotonic() - started
+        self._draw_rows()
         if screen.title != self._title:
             self._title = screen.title
             self.title_changed.emit(self._title)
         if screen.bells != self._bells:
             self._bells = screen.bells
             self.bell.emit()
+
+    def _draw_rows(self) -> None:
+        rows = self._rows_to_draw
+        started = time.monotonic()
+        deadline = started + DRAW_SLICE
+        painter = QPainter(self._pixmap)
+        try:
+            while rows:
+                self._draw_row(painter, rows.popleft(), self._cols_drawn)
+                if time.monotonic() > deadline:
+                    break
+        finally:
+            painter.end()
+        self._last_frame = time.monotonic()
+        self._paint_seconds += self._last_frame - started  # the work, not the turns between
+        if rows:
+            self._draw_timer.start()
+            return
+        self.frames_painted += 1
+        self.update()
+        if self._frame_wanted:
+            self._frame_wanted = False
+            self.screen_changed()
 
     def _theme(self) -> tuple[int, int]:
         palette = self.palette()
