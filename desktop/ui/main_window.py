@@ -255,10 +255,18 @@ class MainWindow(QMainWindow):
         find = QAction("Find…", self)
         find.setShortcuts([QKeySequence("Ctrl+Shift+F"), QKeySequence("Ctrl+F")])
         find.triggered.connect(self.open_find)
+        # Ctrl+C in a terminal is the program's (the widget takes it first); the menu copies
+        # the terminal's selection there, as Ctrl+Shift+C does.
         copy = QAction("Copy", self, shortcut=QKeySequence(QKeySequence.StandardKey.Copy))
-        copy.triggered.connect(self.output.text.copy)
+        copy.triggered.connect(self.copy)
         edit_menu.addAction(find)
         edit_menu.addAction(copy)
+
+    def copy(self) -> None:
+        if self.views.currentWidget() is self.terminal_pane:
+            self.terminal.copy_selection()
+        else:
+            self.output.text.copy()
 
     def open_find(self) -> None:
         if self.views.currentWidget() is self.terminal_pane:

@@ -279,6 +279,9 @@ async def test_select_a_word_and_a_range_and_copy_them(
     both = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
     qtbot.keyClick(terminal, Qt.Key.Key_C, both)
     assert clipboard.text() == "beta"
+    clipboard.clear()
+    app.window.copy()  # Edit > Copy: the terminal's selection, not the hidden line view's
+    assert clipboard.text() == "beta"
     # A drag selects from cell to cell, and goes to the primary selection at once.
     qtbot.mousePress(terminal, Qt.MouseButton.LeftButton, pos=cell_center(app, 6, y))
     drag = QMouseEvent(
