@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._documents: OrderedDict[str, SessionDocument] = OrderedDict()
         self._screens: OrderedDict[str, TerminalScreen] = OrderedDict()
+        self._focus_on_show: str | None = None  # a new session's terminal takes the keys
         self.keystrokes = KeystrokeSender(self.api.send_input, self._on_keystrokes_failed)
         self._statuses: dict[str, str] = {}
         # Per session, the last stored event of when its stream (re)connected: events up to it
@@ -435,6 +436,9 @@ class MainWindow(QMainWindow):
 
     async def _show_new(self, session: dict[str, Any]) -> str:
         self._statuses[session["id"]] = session["status"]
+        # A session the user just started takes the keys; one picked in the list does not
+        # (arrow keys keep moving in the list).
+        self._focus_on_show = str(session["id"])
         await self.refresh_sessions()
         self.sessions.select(session["id"])
         return str(session["id"])
@@ -515,7 +519,9 @@ class MainWindow(QMainWindow):
         feed.state_changed.connect(self._on_stream_state)
         self.feed = feed
         feed.start()
-        self.terminal.setFocus()
+        if self._focus_on_show == session_id:
+            self._focus_on_show = None
+            self.terminal.setFocus()
         self._resize_timer.start()
 
     def _screen(self, session_id: str) -> TerminalScreen:

@@ -441,3 +441,22 @@ async def test_find_in_the_scrollback(app: DesktopApp, tmp_path: Path, qtbot: Qt
     assert bar.status.text() == "not found"
     qtbot.keyClick(bar.field, Qt.Key.Key_Escape)
     assert not bar.isVisible() and terminal.hasFocus()
+
+
+async def test_picking_a_session_in_the_list_leaves_the_keys_there(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    """A new session's terminal takes the keys; one picked in the list does not, so that the
+    arrow keys keep moving in the list (the bundle's test drives the app that way)."""
+    first = await start_shell(app, tmp_path / "proj")
+    window = app.window
+    assert window.terminal.hasFocus()
+    second = await window.new_session(command="echo second; sleep 60")
+    await window.settle()
+    await wait_until(lambda: "second" in shown(app))
+    window.sessions.tree.setFocus()
+    window.sessions.select(first)
+    await window.settle()
+    await wait_until(lambda: window.current_session == first)
+    assert window.sessions.tree.hasFocus() and not window.terminal.hasFocus()
+    assert second != first
