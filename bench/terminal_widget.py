@@ -161,7 +161,7 @@ def _p(values: list[float], q: float) -> float:
 # -- with the backend ---------------------------------------------------------------------------
 
 
-def live_run(rounds: int, echoes: int) -> dict[str, Any]:
+def live_run(rounds: int, echoes: int, scrollback: int) -> dict[str, Any]:
     from PySide6.QtWidgets import QApplication
 
     from desktop.qtloop import QtEventLoop
@@ -169,7 +169,7 @@ def live_run(rounds: int, echoes: int) -> dict[str, Any]:
     app = QApplication.instance() or QApplication([])
     loop = QtEventLoop(app)
     try:
-        return loop.run_until_complete(_live(rounds, echoes))
+        return loop.run_until_complete(_live(rounds, echoes, scrollback))
     finally:
         loop.close()
 
@@ -184,7 +184,7 @@ async def _painted(view: Any, after: int, done: Any, within: float = 30.0) -> fl
     raise RuntimeError("not painted in time")
 
 
-async def _live(rounds: int, echoes: int) -> dict[str, Any]:
+async def _live(rounds: int, echoes: int, scrollback: int) -> dict[str, Any]:
     from attach import MARK, histories
     from harness import Cpus
 
@@ -219,7 +219,7 @@ async def _live(rounds: int, echoes: int) -> dict[str, Any]:
                 return feed
 
             for _ in range(rounds):
-                screen = TerminalScreen(scrollback_lines=10_000)
+                screen = TerminalScreen(scrollback_lines=scrollback)
                 before = view.frames_painted
                 started = time.perf_counter()
                 view.show_screen(screen)
@@ -347,6 +347,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--live", action="store_true", help="also the switch and the echo")
     parser.add_argument("--echoes", type=int, default=300)
+    parser.add_argument(
+        "--switch-scrollback", type=int, default=10_000, help="the snapshot's (the app's: 10,000)"
+    )
     args = parser.parse_args()
     widget = widget_run(output(args.mb * MB), args.rounds)
     xterm = xterm_run(len(output(args.xterm_mb * MB)), args.rounds, args.renderers)
@@ -372,7 +375,7 @@ def main() -> int:
     print(f"  widget: {widget['frames']} frames in {widget['seconds']:.1f} s")
     record = {"mb": args.mb, "xterm_mb": args.xterm_mb, "widget": widget, "xterm": xterm}
     if args.live:
-        live = live_run(args.rounds, args.echoes)
+        live = live_run(args.rounds, args.echoes, args.switch_scrollback)
         record["live"] = live
         print(
             f"  first paint after switching to 100 MB of history (target <= 100 ms): "
