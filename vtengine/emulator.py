@@ -11,10 +11,11 @@ the backend has answered already. Built on libghostty-vt (``terminal``).
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 from typing import Literal
 
-from vtengine.render import RenderState, Style
+from vtengine.render import RenderState
 from vtengine.terminal import BYTES_PER_CELL, ENGINE, EmulatorError, Point, Terminal
 
 __all__ = [
@@ -379,26 +380,27 @@ def _screen_vt(term: Terminal, history_limit: int) -> bytes:
     return b"".join(out)
 
 
+# The render state ``_backgrounds`` reads each terminal through; it goes with its terminal.
+_RENDER_STATES: weakref.WeakKeyDictionary[Terminal, RenderState] = weakref.WeakKeyDictionary()
+
+
 def _backgrounds(term: Terminal) -> bytes:
     """The cells of the screen that hold only a background colour (erased while a colour was
     set, as curses and full-screen programs with a theme do), painted the way they were made:
     with that colour set, erased. libghostty's formatter leaves out a row that holds nothing
     else, so without this a client would show those rows in its default colours."""
-    state = RenderState()
+    state = _RENDER_STATES.get(term)
+    if state is None:
+        # One per terminal, kept with it: after the first, an update copies only what changed.
+        state = _RENDER_STATES[term] = RenderState()
     out = []
     try:
         state.update(term)
-        for row in state.dirty_rows(everything=True):
-            for run in row.runs:
-                bg = run.style.bg
-                if bg is None or run.style != Style(bg=bg) or run.text.strip(" "):
-                    continue
-                colour = b"48;5;%d" % bg if isinstance(bg, int) else b"48;2;%d;%d;%d" % bg
-                out.append(
-                    b"\x1b[%d;%dH\x1b[%sm\x1b[%dX" % (row.y + 1, run.x + 1, colour, run.cells)
-                )
+        for y, x, cells, bg in state.background_only():
+            colour = b"48;5;%d" % bg if isinstance(bg, int) else b"48;2;%d;%d;%d" % bg  # type: ignore[str-format]
+            out.append(b"\x1b[%d;%dH\x1b[%sm\x1b[%dX" % (y + 1, x + 1, colour, cells))
     finally:
-        state.close()
+        state.clean()
     return b"".join(out) + b"\x1b[0m" if out else b""
 
 

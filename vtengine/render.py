@@ -138,6 +138,22 @@ if lib.GHOSTTY_CELL_CONTENT_CODEPOINT != 0 or _NARROW != 0:
     raise ImportError("libghostty-vt's cell layout changed: vtengine/render.py needs an update")
 
 
+# For each possible first byte of a cell: 1 if its content tag says "background only".
+_BACKGROUND_TAG = bytes(
+    1 if (b >> _TAG_SHIFT) & _TAG_MASK in (_BG_PALETTE, _BG_RGB) else 0 for b in range(256)
+)
+if _TAG_SHIFT + _TAG_MASK.bit_length() > 8:
+    raise ImportError("libghostty-vt's cell layout changed: vtengine/render.py needs an update")
+
+
+def _background_only_value(value: int) -> int:
+    """A background-only cell's tag and colour bits, to compare neighbours (0 for others)."""
+    tag = (value >> _TAG_SHIFT) & _TAG_MASK
+    if tag not in (_BG_PALETTE, _BG_RGB):
+        return 0
+    return value & ((_TAG_MASK << _TAG_SHIFT) | (0xFFFFFF << _RGB_SHIFT))
+
+
 def _background_only(value: int) -> Style:
     """The style of a blank cell that holds only a background colour."""
     if (value >> _TAG_SHIFT) & _TAG_MASK == _BG_PALETTE:
@@ -286,6 +302,39 @@ class RenderState:
                 iterator, lib.GHOSTTY_RENDER_STATE_ROW_OPTION_DIRTY, self._false
             )
             yield row
+
+    def background_only(self) -> list[tuple[int, int, int, Color]]:
+        """The runs of cells of the frame (``update`` first) that hold only a background
+        colour, as (row, first column, cells, colour). Rows without such cells are passed over
+        without reading them cell by cell: this runs for every snapshot."""
+        rows = self._rows
+        key = lib.GHOSTTY_RENDER_STATE_DATA_ROW_ITERATOR
+        _check(lib.ghostty_render_state_get(self._state[0], key, rows), "row_iterator")
+        iterator, view = rows[0], self._view
+        found: list[tuple[int, int, int, Color]] = []
+        y = -1
+        while lib.ghostty_render_state_row_iterator_next(iterator):
+            y += 1
+            raw_key = lib.GHOSTTY_RENDER_STATE_ROW_DATA_CELLS_RAW
+            _check(lib.ghostty_render_state_row_get(iterator, raw_key, view), "row cells")
+            count = int(view.len)
+            data = ffi.buffer(view.ptr, count * 8)
+            # The content tag is in each cell's first byte: one C-level pass finds the rows.
+            if 1 not in bytes(data)[0::8].translate(_BACKGROUND_TAG):
+                continue
+            values = memoryview(data).cast("Q").tolist()
+            x = 0
+            while x < count:
+                tag = (values[x] >> _TAG_SHIFT) & _TAG_MASK
+                if tag not in (_BG_PALETTE, _BG_RGB):
+                    x += 1
+                    continue
+                start, colour = x, _background_only(values[x]).bg
+                same = _background_only_value(values[start])
+                while x < count and _background_only_value(values[x]) == same:
+                    x += 1
+                found.append((y, start, x - start, colour))
+        return found
 
     def _selected(self, iterator: Any) -> tuple[int, int] | None:
         """The row's selected columns, first and last, or None."""
