@@ -50,6 +50,12 @@ class Event:
     data: dict[str, Any]
 
 
+def output_text(data: dict[str, Any]) -> str:
+    """The text of an ``output`` event's data."""
+    content = data.get("content", "")
+    return content if isinstance(content, str) else str(content)
+
+
 class StreamProtocolError(Exception):
     """The server sent something that is not an event stream of JSON events."""
 

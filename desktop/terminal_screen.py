@@ -14,9 +14,8 @@ The widget (``desktop/ui/terminal_view.py``) paints it through ``render``.
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from desktop.sse_client import SNAPSHOT, Event
+from desktop.sse_client import SNAPSHOT, Event, output_text
 from vtengine.emulator import Emulator
 from vtengine.keys import KeyEncoder, KeyPress
 from vtengine.render import RenderState
@@ -54,7 +53,7 @@ class TerminalScreen:
             if event.type == SNAPSHOT:
                 self._reset(int(data["cols"]), int(data["rows"]), str(data.get("vt", "")))
             elif event.type == "output":
-                self.emulator.feed(_text(data).encode())  # its replies are the backend's job
+                self.emulator.feed(output_text(data).encode())  # its replies are the backend's job
             elif event.type == "resize":
                 self.emulator.resize(int(data["cols"]), int(data["rows"]))
             else:
@@ -116,8 +115,3 @@ class TerminalScreen:
         self.render.close()
         self.keys.close()
         self.emulator.close()
-
-
-def _text(data: dict[str, Any]) -> str:
-    content = data.get("content", "")
-    return content if isinstance(content, str) else str(content)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop.agent import row_estimate
-from desktop.sse_client import Event, SessionStream, StreamState
+from desktop.sse_client import Event, SessionStream, StreamState, output_text
 from desktop.terminal_screen import SCREEN_EVENTS
 
 FLUSH_MS = 30
@@ -115,7 +114,7 @@ class SessionFeed(QObject):
                 self._pending.append(_AgentItem(event, lines))
                 self._pending_lines += lines
             elif event.type == "output" and not self.agent:
-                text = _text(event.data)
+                text = output_text(event.data)
                 self._pending.append(text)
                 self._pending_lines += text.count("\n")
             else:
@@ -226,8 +225,3 @@ def _after_nth_newline(text: str, n: int) -> int:
     for _ in range(n):
         index = text.find("\n", index + 1)
     return index + 1
-
-
-def _text(data: dict[str, Any]) -> str:
-    content = data.get("content", "")
-    return content if isinstance(content, str) else str(content)

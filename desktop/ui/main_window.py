@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -55,12 +55,27 @@ from desktop.ui.panels import (
 from desktop.ui.terminal_view import TerminalPane
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REFRESH_MS = 2000
 KEEP_DOCUMENTS = 20  # sessions whose output stays in memory for an instant switch back
 # Output waiting for the view, in lines, before the oldest is skipped: under a second behind
 # at the rate Qt draws (~30,000 lines/s), so a flood shows its newest output, not old news.
 MAX_PENDING_LINES = 20_000
+
+
+def _kept(
+    cache: OrderedDict[str, T], key: str, make: Callable[[], T], release: Callable[[T], None]
+) -> T:
+    """``key``'s entry of ``cache`` (made if missing), now the most recently used; the least
+    recently used beyond ``KEEP_DOCUMENTS`` are released."""
+    value = cache.pop(key, None)
+    if value is None:
+        value = make()
+    cache[key] = value  # most recently used last
+    while len(cache) > KEEP_DOCUMENTS:
+        release(cache.popitem(last=False)[1])
+    return value
 
 
 def shows_a_terminal(session: dict[str, Any] | None) -> bool:
@@ -525,13 +540,12 @@ class MainWindow(QMainWindow):
         self._resize_timer.start()
 
     def _screen(self, session_id: str) -> TerminalScreen:
-        screen = self._screens.pop(session_id, None)
-        if screen is None:
-            screen = TerminalScreen(scrollback_lines=self.settings.scrollback())
-        self._screens[session_id] = screen  # most recently used last
-        while len(self._screens) > KEEP_DOCUMENTS:
-            self._screens.popitem(last=False)[1].close()
-        return screen
+        return _kept(
+            self._screens,
+            session_id,
+            lambda: TerminalScreen(scrollback_lines=self.settings.scrollback()),
+            TerminalScreen.close,
+        )
 
     def terminal_screen(self, session_id: str) -> TerminalScreen | None:
         return self._screens.get(session_id)
@@ -585,13 +599,12 @@ class MainWindow(QMainWindow):
         self.show_error(f"Keys not sent: {error}")
 
     def _document(self, session_id: str) -> SessionDocument:
-        document = self._documents.pop(session_id, None)
-        if document is None:
-            document = self.output.new_document(self.settings.scrollback())
-        self._documents[session_id] = document  # most recently used last
-        while len(self._documents) > KEEP_DOCUMENTS:
-            self._documents.popitem(last=False)[1].release()
-        return document
+        return _kept(
+            self._documents,
+            session_id,
+            lambda: self.output.new_document(self.settings.scrollback()),
+            SessionDocument.release,
+        )
 
     def document(self, session_id: str) -> SessionDocument | None:
         return self._documents.get(session_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +22,12 @@ import pytest
 
 from desktop.sse_client import EventDecoder
 from desktop.terminal_screen import SCREEN_EVENTS, TerminalScreen
-from tests.server import Server, running_server
-from tests.session_scenarios import SHELL_ENV
+from tests.server import Server
 from tests.terminal.test_programs import CURSES_BOXES
 from tests.web.helpers import Dock, term_lines, wait_until
-from tests.web.test_terminal_page import VIEW
+
+# The same backend as the terminal page's tests: its shell, locale and pager options.
+from tests.web.test_terminal_page import VIEW, server
 from vtengine.emulator import Emulator
 from vtengine.render import RenderState, Style
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.slow
+__all__ = ["server"]  # the fixture
 
 # (character, foreground, background, bold, italic, underline, inverse, faint, strikethrough);
 # a colour is None (the default), ("p", index) or ("rgb", (r, g, b)). The right half of a wide
@@ -211,14 +213,6 @@ def first_difference(a: list[list[Cell]], b: list[list[Cell]]) -> str | None:
             if comparable(cell_a) != comparable(cell_b):
                 return f"row {y} column {x}: {cell_a} and {cell_b}"
     return None
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("three") / "data"
-    env = {**SHELL_ENV, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "LESS": ""}
-    with running_server(data, "--heartbeat-interval", "1", env=env) as srv:
-        yield srv
 
 
 def test_the_backend_the_desktop_and_xterm_js_show_the_same_cells(

@@ -64,6 +64,16 @@ def foreground_is(app: DesktopApp, session_id: str, name: str) -> bool:
     return isinstance(foreground, dict) and foreground.get("name") == name
 
 
+def turn_wheel(widget: QWidget, notches: int) -> None:
+    """Notches of a mouse wheel over ``widget``: up when positive."""
+    wheel = QWheelEvent(
+        QPointF(10, 10), QPointF(10, 10), QPoint(0, 0), QPoint(0, 120 * notches),
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase, False,
+    )  # fmt: skip
+    QApplication.sendEvent(widget, wheel)
+
+
 def type_line(qtbot: QtBot, widget: object, text: str) -> None:
     qtbot.keyClicks(widget, text)
     qtbot.keyClick(widget, Qt.Key.Key_Return)
@@ -226,12 +236,7 @@ async def test_the_wheel_scrolls_the_scrollback(
     screen = terminal.session_screen
     assert screen is not None
     total, bottom, rows = screen.emulator.terminal.scrollbar()
-    wheel = QWheelEvent(
-        QPointF(10, 10), QPointF(10, 10), QPoint(0, 0), QPoint(0, 120 * 5),
-        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
-        Qt.ScrollPhase.NoScrollPhase, False,
-    )  # fmt: skip
-    QApplication.sendEvent(terminal, wheel)
+    turn_wheel(terminal, 5)
     assert screen.emulator.terminal.scrollbar() == (total, bottom - 15, rows)
     # A key brings the screen back to the bottom.
     qtbot.keyClick(terminal, Qt.Key.Key_Space)
@@ -312,12 +317,7 @@ async def test_the_wheel_scrolls_less(app: DesktopApp, tmp_path: Path, qtbot: Qt
     (tmp_path / "proj" / "long.txt").write_text("".join(f"row {n}\n" for n in range(1, 501)))
     type_line(qtbot, terminal, "less long.txt")
     await wait_until(lambda: "row 1\n" in shown(app) and "row 2\n" in shown(app))
-    wheel = QWheelEvent(
-        QPointF(10, 10), QPointF(10, 10), QPoint(0, 0), QPoint(0, -120 * 2),
-        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
-        Qt.ScrollPhase.NoScrollPhase, False,
-    )  # fmt: skip
-    QApplication.sendEvent(terminal, wheel)
+    turn_wheel(terminal, -2)
     # Two notches down, three rows each: less moved six lines.
     await wait_until(lambda: shown(app).startswith("row 7\n"))
     await same_as_backend(app, session_id)
