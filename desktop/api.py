@@ -262,3 +262,13 @@ class ApiClient:
             f"/api/session/{segment(session_id)}/history",
             params={"after": after, "limit": limit},
         )
+
+    async def screen(
+        self, session_id: str, fmt: Literal["text", "vt", "html"] = "text", scrollback: int = 0
+    ) -> dict[str, Any]:
+        """A terminal session's screen now: ``{cols, rows, cursor, altScreen, title,
+        lastEventId, format, content}``; as VT, with ``scrollback`` lines of history above it."""
+        params: dict[str, str | int] = {"format": fmt}
+        if fmt == "vt":
+            params["scrollback"] = scrollback
+        return await self._call("GET", f"/api/session/{segment(session_id)}/screen", params=params)

@@ -133,8 +133,9 @@ async def test_input_errors(client: httpx.AsyncClient, workdir: Path) -> None:
         assert (response.status_code, response.json()["code"]) == (409, code)
     screen = await client.get(f"/api/session/{pipes['id']}/screen")
     assert (screen.status_code, screen.json()["code"]) == (409, "not_a_terminal")
-    bad_format = await client.get(f"/api/session/{shell}/screen", params={"format": "png"})
-    assert bad_format.status_code == 400
+    for params in ({"format": "png"}, {"format": "vt", "scrollback": "-1"}):
+        response = await client.get(f"/api/session/{shell}/screen", params=params)
+        assert (response.status_code, response.json()["code"]) == (400, "invalid_input"), params
     for params in ({"attach": "lines"}, {"attach": "screen", "scrollback": "-1"}):
         response = await client.get(f"/api/session/{shell}/events", params=params)
         assert response.status_code == 400, params
@@ -234,6 +235,13 @@ async def test_attach_with_a_snapshot(client: httpx.AsyncClient, workdir: Path) 
         assert _drawn(data["vt"], 80, 24) == (await _screen(client, shell))["content"]
         assert "\x1b[?1h" in data["vt"]  # application cursor keys
         assert "seq 1 40" in data["vt"]  # and the history above the screen
+        # /screen draws the same snapshot on request (a deeper one behind a quick first frame).
+        deep = (
+            await client.get(
+                f"/api/session/{shell}/screen", params={"format": "vt", "scrollback": "100"}
+            )
+        ).json()
+        assert deep["content"] == data["vt"] and deep["lastEventId"] == snapshot.id
         # Live events follow, after the snapshot's id.
         await _type(client, shell, "echo live\r")
         await stream.wait_for_output("live")

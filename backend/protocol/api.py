@@ -18,6 +18,7 @@ from backend.protocol.events import AgentStateName, Status, Timestamp, Totals, W
 
 MAX_PROMPT: Final = 1024 * 1024  # characters of one prompt (the body is at most 1 MiB anyway)
 MAX_HISTORY_PAGE: Final = 10_000
+MAX_SCROLLBACK: Final = 1_000_000  # lines of history one snapshot may carry
 TERMINAL_SIZE = Meta(ge=2, le=1000)
 
 _NO_NUL = "[^\\u0000]*"
@@ -163,9 +164,13 @@ ScreenFormat = Literal["text", "vt", "html"]
 
 
 class ScreenQuery(Wire):
-    """``GET /api/session/{id}/screen``'s query: plain text rows, VT bytes or HTML."""
+    """``GET /api/session/{id}/screen``'s query: plain text rows, VT bytes or HTML; with
+    ``vt``, ``scrollback`` lines of history above the screen too (a snapshot, as
+    ``attach=screen`` sends: a client fetches a deep one behind a quick first frame). The other
+    formats show the screen only, whatever ``scrollback`` says."""
 
     format: ScreenFormat = "text"
+    scrollback: Annotated[int, Meta(ge=0, le=MAX_SCROLLBACK)] | None = None
 
 
 class HistoryQuery(Wire):

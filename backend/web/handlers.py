@@ -154,7 +154,9 @@ async def send_input(request: web.Request) -> web.Response:
 
 async def screen(request: web.Request) -> web.Response:
     query = validate.query(request, api.ScreenQuery)
-    session, view = await request.app[MANAGER].screen(request.match_info["id"], query.format)
+    scrollback = query.scrollback if query.format == "vt" else None  # history is drawn as VT
+    manager = request.app[MANAGER]
+    session, view = await manager.screen(request.match_info["id"], query.format, scrollback)
     return respond(
         api.Screen(
             session_id=session.id,

@@ -17,7 +17,6 @@ from backend.protocol.sse import MAX_EVENT_ID
 from backend.web import handlers, sse
 from backend.web.keys import OPENAPI
 from backend.web.openapi import Handler, Route, openapi_document, query_names
-from backend.web.sse import MAX_SCROLLBACK
 
 _SESSION = (404,)
 _WRITE = (400, 404, 408, 413, 415)  # a body to read, a session to find
@@ -91,7 +90,7 @@ ROUTES: Final = (
             {"name": "attach", "in": "query", "schema": {"type": "string", "enum": ["screen"]}},
             {
                 "name": "scrollback", "in": "query",
-                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_SCROLLBACK},
+                "schema": {"type": "integer", "minimum": 0, "maximum": api.MAX_SCROLLBACK},
             },
         ],
         description=(

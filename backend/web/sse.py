@@ -16,6 +16,7 @@ from aiohttp import web
 
 from backend.bus import SLOW, Subscriber
 from backend.errors import DatabaseUnreadable, InvalidInput, NotATerminal, TooManyStreams
+from backend.protocol.api import MAX_SCROLLBACK
 from backend.protocol.events import (
     Connected,
     Heartbeat,
@@ -45,7 +46,6 @@ REPLAY_PAGE = 256
 # many bytes; a longer one gets a snapshot instead (it draws the same screen, sooner).
 REPLAY_MAX_BYTES = 1024 * 1024
 DEFAULT_SCROLLBACK = 1000  # lines of history in a snapshot unless ?scrollback= says
-MAX_SCROLLBACK = 1_000_000
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",

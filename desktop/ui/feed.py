@@ -70,6 +70,7 @@ class SessionFeed(QObject):
         self.session_id = session_id
         self.agent = agent
         self.screen = screen
+        self.scrollback_lines = scrollback_lines if screen else 0  # a snapshot's history
         self.events_seen = 0
         self.max_pending_lines = max_pending_lines
         self._pending: deque[str | Event | _AgentItem] = deque()

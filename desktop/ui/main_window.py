@@ -40,7 +40,7 @@ from desktop.session_actions import (
 )
 from desktop.settings import MAX_FONT_SIZE, MIN_FONT_SIZE, AppSettings, SettingsDialog
 from desktop.sse_client import CONNECTED, STORAGE_ERROR, STORAGE_RESTORED, Event, StreamState
-from desktop.terminal_screen import TerminalScreen
+from desktop.terminal_screen import TerminalScreen, load_history
 from desktop.ui.actions import SessionActions
 from desktop.ui.feed import SessionFeed
 from desktop.ui.output_view import OutputView, SessionDocument
@@ -179,6 +179,7 @@ class MainWindow(QMainWindow):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._documents: OrderedDict[str, SessionDocument] = OrderedDict()
         self._screens: OrderedDict[str, TerminalScreen] = OrderedDict()
+        self._history_loads: dict[str, int] = {}  # session id: screen generation loading
         self._focus_on_show: str | None = None  # a new session's terminal takes the keys
         self.keystrokes = KeystrokeSender(self.api.send_input, self._on_keystrokes_failed)
         self._statuses: dict[str, str] = {}
@@ -527,7 +528,7 @@ class MainWindow(QMainWindow):
         feed = SessionFeed(
             self.api.base_url, self.token, session_id, screen.last_event_id,
             self.heartbeat_interval, parent=self,
-            screen=True, scrollback_lines=screen.scrollback_lines,
+            screen=True, scrollback_lines=screen.attach_lines,
         )  # fmt: skip
         feed.screen_events_received.connect(self._on_screen_events)
         feed.event_received.connect(self._on_event)
@@ -552,8 +553,25 @@ class MainWindow(QMainWindow):
 
     def _on_screen_events(self, session_id: str, events: list[Event]) -> None:
         screen = self._screens.get(session_id)
-        if screen is not None and screen.apply(events) and screen is self.terminal.session_screen:
+        if screen is None or not screen.apply(events):
+            return
+        if screen is self.terminal.session_screen:
             self.terminal.screen_changed()
+        if screen.wants_history and self._history_loads.get(session_id) != screen.generation:
+            self._history_loads[session_id] = screen.generation
+            self._spawn(self._load_history(session_id, screen))
+
+    async def _load_history(self, session_id: str, screen: TerminalScreen) -> None:
+        generation = screen.generation
+        try:
+            if (
+                await load_history(self.api, session_id, screen)
+                and screen is self.terminal.session_screen
+            ):
+                self.terminal.screen_changed()
+        finally:
+            if self._history_loads.get(session_id) == generation:
+                del self._history_loads[session_id]
 
     def _on_terminal_input(self, data: str) -> None:
         if self.current_session is not None and self.terminal.session_screen is not None:
