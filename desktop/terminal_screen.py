@@ -60,6 +60,7 @@ class TerminalScreen:
         # one is wanted; None when none is.
         self._recorded: list[Event] | None = None
         self._recorded_bytes = 0
+        self._history_asked = False  # load_history is under way for the last snapshot
         # The last event a deeper snapshot had drawn: the stream may still bring those after it.
         self._covered = 0
 
@@ -74,8 +75,9 @@ class TerminalScreen:
 
     @property
     def wants_history(self) -> bool:
-        """Whether it shows less history than it keeps and a deeper snapshot should follow."""
-        return self._recorded is not None
+        """Whether it shows less history than it keeps and a deeper snapshot should follow
+        (and none is on its way)."""
+        return self._recorded is not None and not self._history_asked
 
     def apply(self, events: list[Event]) -> bool:
         """Take the stream's screen events in order; whether the screen changed."""
@@ -88,9 +90,12 @@ class TerminalScreen:
             if event.type == SNAPSHOT:
                 data = event.data
                 self._reset(int(data["cols"]), int(data["rows"]), str(data.get("vt", "")))
-                shallow = self.scrollback_lines > self.attach_lines
+                # A snapshot that did not fill its history has all there is.
+                total, _, shown = self.emulator.terminal.scrollbar()
+                shallow = total - shown >= self.attach_lines < self.scrollback_lines
                 self._recorded = [] if shallow else None
                 self._recorded_bytes = 0
+                self._history_asked = False
             else:
                 self._play(self.emulator, event)
                 self._record(event)
@@ -205,6 +210,7 @@ async def load_history(api: ApiClient, session_id: str, screen: TerminalScreen) 
     drawn on a worker thread (libghostty parses without the GIL), then put in place. Whether it
     now shows it (not when it could not be had, or is not wanted any more)."""
     generation = screen.generation
+    screen._history_asked = True
     try:
         view = await api.screen(session_id, "vt", screen.scrollback_lines)
         emulator = await asyncio.to_thread(

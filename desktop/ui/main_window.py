@@ -40,8 +40,9 @@ from desktop.session_actions import (
 )
 from desktop.settings import MAX_FONT_SIZE, MIN_FONT_SIZE, AppSettings, SettingsDialog
 from desktop.sse_client import CONNECTED, STORAGE_ERROR, STORAGE_RESTORED, Event, StreamState
-from desktop.terminal_screen import TerminalScreen, load_history
+from desktop.terminal_screen import TerminalScreen
 from desktop.ui.actions import SessionActions
+from desktop.ui.beside import BesidePane
 from desktop.ui.feed import SessionFeed
 from desktop.ui.output_view import OutputView, SessionDocument
 from desktop.ui.panels import (
@@ -52,7 +53,8 @@ from desktop.ui.panels import (
     plain_label,
     warning_banner,
 )
-from desktop.ui.terminal_view import TerminalPane
+from desktop.ui.screen_follower import ScreenFollower
+from desktop.ui.terminal_view import TerminalPane, TerminalView
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -161,7 +163,14 @@ class MainWindow(QMainWindow):
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addLayout(title)
         right_layout.addWidget(self.storage_banner)
-        right_layout.addWidget(self.views, 1)
+        # Beside the session on screen, a second terminal session (the list's "Open beside").
+        self.beside = BesidePane(self.settings.font())
+        self.beside.hide()
+        self.panes = QSplitter(Qt.Orientation.Horizontal)
+        self.panes.addWidget(self.views)
+        self.panes.addWidget(self.beside)
+        self.panes.setChildrenCollapsible(False)
+        right_layout.addWidget(self.panes, 1)
         right_layout.addWidget(self.prompt)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
@@ -179,7 +188,6 @@ class MainWindow(QMainWindow):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._documents: OrderedDict[str, SessionDocument] = OrderedDict()
         self._screens: OrderedDict[str, TerminalScreen] = OrderedDict()
-        self._history_loads: dict[str, int] = {}  # session id: screen generation loading
         self._focus_on_show: str | None = None  # a new session's terminal takes the keys
         self.keystrokes = KeystrokeSender(self.api.send_input, self._on_keystrokes_failed)
         self._statuses: dict[str, str] = {}
@@ -199,6 +207,8 @@ class MainWindow(QMainWindow):
         self._quit_confirmed = False
         self._quit_check: asyncio.Task[None] | None = None
         self.feed: SessionFeed | None = None
+        self.follower: ScreenFollower | None = None  # the feed of a terminal session on screen
+        self.beside_follower: ScreenFollower | None = None
         # Switches run one at a time and only the latest request counts: arrow keys in the
         # session list must not leave two streams running.
         self._switch_lock = asyncio.Lock()
@@ -217,6 +227,9 @@ class MainWindow(QMainWindow):
         self._resize_timer.timeout.connect(lambda: self._spawn(self.resize_terminal()))
         self.output.resized.connect(self._resize_timer.start)
         self.terminal.size_changed.connect(lambda _cols, _rows: self._resize_timer.start())
+        self._beside_resize_timer = QTimer(self, interval=250, singleShot=True)
+        self._beside_resize_timer.timeout.connect(lambda: self._spawn(self.resize_beside()))
+        self.beside.view.size_changed.connect(lambda _c, _r: self._beside_resize_timer.start())
         self._rate_timer = QTimer(self, interval=1000)
         self._rate_timer.timeout.connect(self._update_rate)
         self._rate_timer.start()
@@ -248,11 +261,15 @@ class MainWindow(QMainWindow):
         self.prompt.submitted.connect(self._on_prompt_submitted)
         self.terminal.input_ready.connect(self._on_terminal_input)
         self.terminal.title_changed.connect(self._on_terminal_title)
-        self.terminal.bell.connect(self._on_bell)
-        self.terminal.zoom_requested.connect(self.zoom)
-        self.terminal.paste_needs_confirmation.connect(
-            lambda text: self._spawn(self._paste_if_confirmed(text))
-        )
+        self.beside.view.input_ready.connect(self._on_beside_input)
+        self.beside.close_requested.connect(lambda: self._spawn(self.close_beside()))
+        self.sessions.beside_requested.connect(lambda sid: self._spawn(self.open_beside(sid)))
+        for view in (self.terminal, self.beside.view):
+            view.bell.connect(self._on_bell)
+            view.zoom_requested.connect(self.zoom)
+            view.paste_needs_confirmation.connect(
+                lambda text, view=view: self._spawn(self._paste_if_confirmed(view, text))
+            )
         self.prompt.interrupt_requested.connect(self._on_interrupt_key)
 
     def _build_menu(self) -> None:
@@ -278,15 +295,27 @@ class MainWindow(QMainWindow):
         copy.triggered.connect(self.copy)
         edit_menu.addAction(find)
         edit_menu.addAction(copy)
+        view_menu = self.menuBar().addMenu("&View")
+        beside = QAction("Open beside", self, shortcut=QKeySequence("Ctrl+Shift+D"))
+        beside.setToolTip("Show the session picked in the list beside the one on screen")
+        beside.triggered.connect(self._open_selected_beside)
+        close_beside = QAction("Close the pane beside", self, shortcut=QKeySequence("Ctrl+Shift+W"))
+        close_beside.triggered.connect(lambda: self._spawn(self.close_beside()))
+        view_menu.addAction(beside)
+        view_menu.addAction(close_beside)
 
     def copy(self) -> None:
-        if self.views.currentWidget() is self.terminal_pane:
+        if self.beside.has_keys():
+            self.beside.view.copy_selection()
+        elif self.views.currentWidget() is self.terminal_pane:
             self.terminal.copy_selection()
         else:
             self.output.text.copy()
 
     def open_find(self) -> None:
-        if self.views.currentWidget() is self.terminal_pane:
+        if self.beside.has_keys():
+            self.beside.pane.open_find()
+        elif self.views.currentWidget() is self.terminal_pane:
             self.terminal_pane.open_find()
         else:
             self.output.find_bar.open_bar()
@@ -339,6 +368,8 @@ class MainWindow(QMainWindow):
         self.api.set_endpoint(url, token)
         if self.feed is not None:
             self.feed.set_endpoint(url, token)
+        if self.beside_follower is not None:
+            self.beside_follower.feed.set_endpoint(url, token)
         self._spawn(self.reload())
 
     async def reload(self) -> None:
@@ -372,6 +403,7 @@ class MainWindow(QMainWindow):
     async def remove_project(self, project_id: str) -> None:
         if self.current_project == project_id:
             await self.open_session(None)
+        await self.close_beside()  # it may be one of the project's sessions
         await self.api.delete_project(project_id)
         await self.reload()
 
@@ -467,7 +499,13 @@ class MainWindow(QMainWindow):
                 await self._switch_to(session_id)
 
     async def _switch_to(self, session_id: str | None) -> None:
-        if self.feed is not None:
+        if session_id is not None and session_id == self.beside.session_id:
+            await self.close_beside()  # it comes to the main view
+        if self.follower is not None:
+            follower, self.follower, self.feed = self.follower, None, None
+            await follower.stop()
+            follower.deleteLater()
+        elif self.feed is not None:
             feed, self.feed = self.feed, None
             await feed.stop()
             if feed.session_id in self._documents and feed.last_event_id is not None:
@@ -517,65 +555,44 @@ class MainWindow(QMainWindow):
         self._resize_timer.start()
 
     def _show_terminal(self, session_id: str, session: dict[str, Any]) -> None:
-        screen = self._screen(session_id)
         self.output.show_document(None)
-        self.terminal.show_screen(screen)
         self.views.setCurrentWidget(self.terminal_pane)
         self.prompt.hide()
         self.session_name.setText(str(session.get("name", session_id)))
         self.session_folder.setText(f"— {session.get('workingDir', '')}")
         self._update_prompt()
-        feed = SessionFeed(
-            self.api.base_url, self.token, session_id, screen.last_event_id,
-            self.heartbeat_interval, parent=self,
-            screen=True, scrollback_lines=screen.attach_lines,
+        follower = ScreenFollower(
+            self.api, self.token, self.heartbeat_interval, session_id,
+            self._screen(session_id), self.terminal, self._spawn, parent=self,
         )  # fmt: skip
-        feed.screen_events_received.connect(self._on_screen_events)
-        feed.event_received.connect(self._on_event)
-        feed.state_changed.connect(self._on_stream_state)
-        self.feed = feed
-        feed.start()
+        follower.feed.event_received.connect(self._on_event)
+        follower.feed.state_changed.connect(self._on_stream_state)
+        self.follower, self.feed = follower, follower.feed
+        follower.start()
         if self._focus_on_show == session_id:
             self._focus_on_show = None
             self.terminal.setFocus()
         self._resize_timer.start()
 
     def _screen(self, session_id: str) -> TerminalScreen:
-        return _kept(
-            self._screens,
-            session_id,
-            lambda: TerminalScreen(scrollback_lines=self.settings.scrollback()),
-            TerminalScreen.close,
-        )
+        return _kept(self._screens, session_id, self._new_screen, TerminalScreen.close)
+
+    def _new_screen(self) -> TerminalScreen:
+        return TerminalScreen(scrollback_lines=self.settings.scrollback())
 
     def terminal_screen(self, session_id: str) -> TerminalScreen | None:
+        beside = self.beside_follower
+        if beside is not None and beside.session_id == session_id:
+            return beside.screen
         return self._screens.get(session_id)
-
-    def _on_screen_events(self, session_id: str, events: list[Event]) -> None:
-        screen = self._screens.get(session_id)
-        if screen is None or not screen.apply(events):
-            return
-        if screen is self.terminal.session_screen:
-            self.terminal.screen_changed()
-        if screen.wants_history and self._history_loads.get(session_id) != screen.generation:
-            self._history_loads[session_id] = screen.generation
-            self._spawn(self._load_history(session_id, screen))
-
-    async def _load_history(self, session_id: str, screen: TerminalScreen) -> None:
-        generation = screen.generation
-        try:
-            if (
-                await load_history(self.api, session_id, screen)
-                and screen is self.terminal.session_screen
-            ):
-                self.terminal.screen_changed()
-        finally:
-            if self._history_loads.get(session_id) == generation:
-                del self._history_loads[session_id]
 
     def _on_terminal_input(self, data: str) -> None:
         if self.current_session is not None and self.terminal.session_screen is not None:
             self.keystrokes.push(self.current_session, data)
+
+    def _on_beside_input(self, data: str) -> None:
+        if self.beside.session_id is not None:
+            self.keystrokes.push(self.beside.session_id, data)
 
     def _on_terminal_title(self, title: str) -> None:
         self.setWindowTitle(f"{title} — SessionDock" if title else "SessionDock")
@@ -599,16 +616,17 @@ class MainWindow(QMainWindow):
         self.settings.set_font(font)
         self.output.set_font(font)
         self.terminal.set_font(font)
+        self.beside.view.set_font(font)
         self._resize_timer.start()
 
-    async def _paste_if_confirmed(self, text: str) -> None:
+    async def _paste_if_confirmed(self, view: TerminalView, text: str) -> None:
         lines = len(text.strip("\r\n").splitlines())
         question = (
             f"Paste {lines} lines? The program did not ask for pasted text to be marked, so a "
             "shell runs each line as soon as it arrives."
         )
         if await self.session_actions.ask(question, "Paste"):
-            self.terminal.paste_confirmed(text)
+            view.paste_confirmed(text)
 
     def _on_keystrokes_failed(self, session_id: str, error: Exception) -> None:
         if isinstance(error, ApiError) and error.status == 409:
@@ -756,19 +774,66 @@ class MainWindow(QMainWindow):
 
     async def resize_terminal(self) -> None:
         session = self.sessions.session(self.current_session or "")
-        if session is None or session["status"] != "running" or not session.get("tty", True):
-            return
-        if is_agent(session):
-            return  # a conversation has no terminal
+        if session is None or not session.get("tty", True) or is_agent(session):
+            return  # a conversation, or a session on pipes, has no terminal
         if self.views.currentWidget() is self.terminal_pane:
-            cols, rows = self.terminal.cells()
+            await self._resize(session, *self.terminal.cells())
         else:
-            cols, rows = self.output.terminal_size()
+            await self._resize(session, *self.output.terminal_size())
+
+    async def resize_beside(self) -> None:
+        session = self.sessions.session(self.beside.session_id or "")
+        if session is not None:
+            await self._resize(session, *self.beside.view.cells())
+
+    async def _resize(self, session: dict[str, Any], cols: int, rows: int) -> None:
+        if session["status"] != "running":
+            return
         try:
             await self.api.resize(session["id"], cols, rows)
         except ApiError as error:
             if error.status != 409:  # it ended meanwhile: nothing to resize
                 raise
+
+    # -- a second terminal beside ---------------------------------------------------------------
+
+    def _open_selected_beside(self) -> None:
+        selected = self.sessions.selected_id()
+        if selected is not None:
+            self._spawn(self.open_beside(selected))
+
+    async def open_beside(self, session_id: str) -> None:
+        """Show terminal session ``session_id`` beside the one on screen; it takes the keys.
+        The one beside before goes back to the list."""
+        session = self.sessions.session(session_id)
+        if not shows_a_terminal(session):
+            raise BackendError("only a terminal session (a shell or a command) opens beside")
+        if session_id == self.current_session:
+            raise BackendError("that session is on screen already: pick another to put beside")
+        await self.close_beside()
+        # The pane owns the screen while it shows it: switching in the main view releases
+        # none that is beside.
+        screen = self._screens.pop(session_id, None) or self._new_screen()
+        self.beside.show_session(session_id, str((session or {}).get("name", session_id)))
+        follower = ScreenFollower(
+            self.api, self.token, self.heartbeat_interval, session_id,
+            screen, self.beside.view, self._spawn, parent=self,
+        )  # fmt: skip
+        self.beside_follower = follower
+        follower.start()
+        self.beside.view.setFocus()
+        self._beside_resize_timer.start()
+
+    async def close_beside(self) -> None:
+        follower, self.beside_follower = self.beside_follower, None
+        if follower is None:
+            return
+        self.beside.show_session(None)
+        await follower.stop()
+        follower.deleteLater()
+        _kept(self._screens, follower.session_id, lambda: follower.screen, TerminalScreen.close)
+        if self.views.currentWidget() is self.terminal_pane:
+            self.terminal.setFocus()
 
     def _on_prompt_submitted(self, text: str) -> None:
         sending = self._prompt_sender(text)
@@ -885,6 +950,8 @@ class MainWindow(QMainWindow):
     async def delete_session(self, session_id: str) -> None:
         if session_id == self.current_session:
             await self.open_session(None)
+        if session_id == self.beside.session_id:
+            await self.close_beside()
         await self.api.delete_session(session_id)
         document = self._documents.pop(session_id, None)
         if document is not None:
@@ -929,9 +996,13 @@ class MainWindow(QMainWindow):
         self._refresh_timer.stop()
         self._rate_timer.stop()
         self._resize_timer.stop()
-        if self.feed is not None:
+        self._beside_resize_timer.stop()
+        if self.follower is not None:
+            await self.follower.stop()
+        elif self.feed is not None:
             await self.feed.stop()
-            self.feed = None
+        self.follower, self.feed = None, None
+        await self.close_beside()
         await self.keystrokes.aclose()
         for task in list(self._tasks):
             task.cancel()

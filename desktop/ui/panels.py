@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -191,10 +192,13 @@ class SessionsPanel(QWidget):
     stop_requested = Signal(str)
     continue_requested = Signal(str)
     delete_requested = Signal(str)
+    beside_requested = Signal(str)  # "Open beside": a second terminal next to the one on screen
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tree = QTreeWidget()
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
         self.tree.setHeaderLabels(["Session", "Status", "Started", "Ended"])
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
@@ -246,6 +250,18 @@ class SessionsPanel(QWidget):
         self.delete_button.clicked.connect(lambda: self._emit_for_selected(self.delete_requested))
         self.tree.currentItemChanged.connect(self._changed)
         self.set_project_open(False)
+
+    def _context_menu(self, at: QPoint) -> None:
+        item = self.tree.itemAt(at)
+        if item is None:
+            return
+        session_id = str(item.data(0, ID_ROLE))
+        session = self._sessions.get(session_id) or {}
+        menu = QMenu(self.tree)
+        beside = menu.addAction("Open beside")
+        beside.setEnabled(bool(session.get("tty", True)) and not is_agent(session))
+        beside.triggered.connect(lambda: self.beside_requested.emit(session_id))
+        menu.popup(self.tree.viewport().mapToGlobal(at))
 
     def set_project_open(self, is_open: bool) -> None:
         for widget in (

@@ -496,3 +496,55 @@ async def test_a_deep_history_comes_behind_the_first_frame(
     ticks = [line for line in lines if line.startswith("tick ")]
     assert ticks == [f"tick {n}" for n in range(400)]
     await same_as_backend(app, deep)
+    # The screen in its new emulator takes the mouse as before: a double click selects a word.
+    double_click(window.terminal, cell_center(app, 6, row_of(app, "tick 399")))
+    assert window.terminal.copy_selection() == "399"
+
+
+async def test_two_sessions_side_by_side(app: DesktopApp, tmp_path: Path, qtbot: QtBot) -> None:
+    """ "Open beside": a second terminal next to the one on screen, with its own keys, size and
+    stream; picking it in the list brings it back to the main view, its screen as it was."""
+    first = await start_shell(app, tmp_path / "proj")
+    window = app.window
+    second = await window.new_session()
+    await window.settle()
+    await wait_until(lambda: window.current_session == second and shown(app).strip())
+    await window.open_beside(first)
+    await window.settle()
+    beside = window.beside
+    assert beside.isVisible() and beside.view.hasFocus() and beside.session_id == first
+    assert window.terminal.session_screen is not beside.view.session_screen
+
+    def beside_shows() -> str:
+        screen = beside.view.session_screen
+        return screen.text() if screen is not None else ""
+
+    await wait_until(lambda: beside_shows().strip())
+    # Each pane's keys go to its own session, and each PTY takes its pane's size.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while loop.time() < deadline:  # the pane's size settles, and the PTY follows it
+        backend = await window.api.screen(first)
+        if (backend["cols"], backend["rows"]) == beside.view.cells():
+            break
+        await asyncio.sleep(0.05)
+    cols, rows = beside.view.cells()
+    type_line(qtbot, beside.view, "echo left-$((2+3)); stty size")
+    await wait_until(lambda: f"\nleft-5\n{rows} {cols}\n" in beside_shows())
+    type_line(qtbot, window.terminal, "echo right-$((3+4))")
+    await wait_until(lambda: "\nright-7" in shown(app))
+    assert "left-5" not in shown(app) and "right-7" not in beside_shows()
+    # The one beside comes to the main view when picked in the list; the pane closes.
+    window.sessions.select(first)
+    await window.settle()
+    await wait_until(lambda: window.current_session == first)
+    assert not beside.isVisible() and window.beside_follower is None
+    await wait_until(lambda: "\nleft-5\n" in shown(app))
+    assert shown(app).count("left-5") == 1 + shown(app).count("echo left-5")
+    await same_as_backend(app, first)
+    # And the close button closes it.
+    await window.open_beside(second)
+    await window.settle()
+    beside.close_button.click()
+    await window.settle()
+    assert not beside.isVisible() and window.terminal.hasFocus()
