@@ -2,6 +2,12 @@
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py --agent
+    .venv/bin/python scripts/screenshots.py --terminals
+
+With ``--terminals`` it starts an Xvfb display of its own and runs the app there as on a desktop
+(Qt's xcb platform), with terminal sessions: vim editing a Python file with its syntax colours
+(desktop-vim.png), htop (desktop-htop.png), and a build's coloured output with vim beside it
+(desktop-two-panes.png).
 
 It runs the app exactly as a user would (its own backend child, a temporary data dir), adds a
 project, runs a session that prints in color, and saves the window as PNG. With ``--agent`` it
@@ -13,9 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -78,11 +87,131 @@ async def shoot_agent(app: DesktopApp, out: Path, demo: AgentDemo) -> None:
     app.quit()  # no quit question, whatever still runs
 
 
+SAMPLE = '''"""A small HTTP health checker: the file vim shows in the screenshots."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+TIMEOUT = 2.5  # seconds per request
+
+
+@dataclass
+class Check:
+    url: str
+    healthy: bool = False
+    latency_ms: float | None = None
+
+
+async def probe(url: str) -> Check:
+    """GET ``url`` once; how it went."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(url, 80), TIMEOUT)
+    except (OSError, TimeoutError):
+        return Check(url)
+    writer.close()
+    return Check(url, True, 1000 * (loop.time() - started))
+
+
+async def main(urls: list[str]) -> int:
+    checks = await asyncio.gather(*(probe(url) for url in urls))
+    for check in checks:
+        print(f"{check.url:<30} {'up' if check.healthy else 'DOWN'}")
+    return 0 if all(c.healthy for c in checks) else 1
+'''
+
+
+async def _shows(app: DesktopApp, session_id: str, text: str) -> None:
+    async with asyncio.timeout(30):
+        while True:
+            screen = app.window.terminal_screen(session_id)
+            if screen is not None and text in screen.text():
+                return
+            await asyncio.sleep(0.05)
+
+
+async def shoot_terminals(app: DesktopApp, out: Path) -> None:
+    window = app.window
+    async with asyncio.timeout(30):
+        while "running" not in window.backend_label.text():
+            await asyncio.sleep(0.05)
+    base = Path(tempfile.mkdtemp(prefix="sessiondock-shot-"))
+    project = base / "healthcheck"
+    project.mkdir()
+    (project / "check.py").write_text(SAMPLE)
+    await window.add_project(str(project))
+    out.mkdir(parents=True, exist_ok=True)
+
+    async def save(name: str) -> None:
+        await asyncio.sleep(1.0)  # the list's next refresh, the last frame
+        await window.refresh_sessions()
+        window.grab().save(str(out / name))
+        print(out / name)
+
+    build = await window.new_session(command=DEMO + "exec bash", name="build and test")
+    await window.settle()
+    await _shows(app, build, "truecolor sky")
+    vim = await window.new_session(command="vim -c 'set number' check.py", name="vim check.py")
+    await window.settle()
+    await _shows(app, vim, "async def probe")
+    # htop with the app's own processes only (the machine's others are nobody's business).
+    await window.refresh_sessions()
+    found = (window.sessions.session(sid) or {} for sid in (build, vim))
+    pids = [str(session["pid"]) for session in found if session.get("pid")]
+    backend = window.backend_label.text().rpartition("pid ")[2].rstrip(")")
+    top = await window.new_session(command=f"htop -p {','.join([backend, *pids])}", name="htop")
+    await window.settle()
+    await _shows(app, top, "Load average")
+    await asyncio.sleep(2.0)  # htop's meters fill in after its first second
+    await save("desktop-htop.png")
+    window.sessions.select(vim)
+    await window.settle()
+    await _shows(app, vim, "async def probe")
+    await save("desktop-vim.png")
+    window.sessions.select(build)
+    await window.settle()
+    await window.open_beside(vim)
+    await window.settle()
+    await _shows(app, vim, "async def probe")
+    await save("desktop-two-panes.png")
+    app.quit()  # no quit question, whatever still runs
+
+
+@contextlib.contextmanager
+def xvfb() -> Iterator[str]:
+    """An Xvfb display of its own, as large as the screenshots; its DISPLAY value."""
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+        pass_fds=[write_end], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end) as numbers:
+            number = numbers.readline().strip()  # written once the server takes clients
+        if not number:
+            raise SystemExit(f"Xvfb did not start (exit code {proc.poll()})")
+        yield f":{number}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--agent", action="store_true", help="a Claude Code session")
+    parser.add_argument("--terminals", action="store_true", help="vim, htop, two panes (Xvfb)")
     args = parser.parse_args()
+    if args.terminals and "SESSIONDOCK_SHOT_DISPLAY" not in os.environ:
+        with xvfb() as display:  # the script again, on that display
+            env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
+            env["SESSIONDOCK_SHOT_DISPLAY"] = display
+            return subprocess.run([sys.executable, *sys.argv], env=env).returncode
     base = Path(tempfile.mkdtemp(prefix="sessiondock-shot-"))
     demo = prepare(base)
     if args.agent:
@@ -94,7 +223,13 @@ def main() -> int:
         app = DesktopApp(Path(data))
         app.window.resize(1280, 760)
         runner = loop.create_task(app.run())
-        shot = shoot_agent(app, args.out, demo) if args.agent else shoot(app, args.out)
+        if args.terminals:
+            app.window.resize(1500, 900)
+            shot = shoot_terminals(app, args.out)
+        elif args.agent:
+            shot = shoot_agent(app, args.out, demo)
+        else:
+            shot = shoot(app, args.out)
         loop.run_until_complete(shot)
         code = loop.run_until_complete(runner)
     loop.close()
