@@ -8,6 +8,7 @@ import pytest
 
 from vtengine.emulator import Emulator
 from vtengine.keys import ALT, CTRL, SHIFT, KeyEncoder, KeyPress, key_code
+from vtengine.links import link_at
 from vtengine.render import DEFAULT_STYLE, Dirty, RenderState, Run, Style
 
 
@@ -188,3 +189,23 @@ def test_a_selection_and_a_search_go_before_their_terminal_whatever_goes_first()
             holder.append(holder)  # one cycle: the order of the clean-up is the collector's
             del holder, emulator, gesture, search
             gc.collect()
+
+
+def test_links_are_found_under_the_pointer() -> None:
+    """OSC 8 targets first, then URLs in the row; columns count wide characters twice;
+    closing punctuation is the sentence's; only schemes a click may open."""
+    emulator = Emulator(80, 4)
+    emulator.feed(
+        "a \x1b]8;;https://example.com/x\x1b\\link\x1b]8;;\x1b\\ (see http://host/p?q=1).\r\n"
+        "日本 ftp://files/a b\r\n"
+        "\x1b]8;;javascript:alert(1)\x1b\\bad\x1b]8;;\x1b\\ mailto:me@example.com\r\n".encode()
+    )
+    terminal = emulator.terminal
+    found = {x: link_at(terminal, x, 0) for x in range(40)}
+    assert {x for x, link in found.items() if link == "https://example.com/x"} == set(range(2, 6))
+    assert {x for x, link in found.items() if link == "http://host/p?q=1"} == set(range(12, 29))
+    assert found[29] is None and found[6] is None
+    assert link_at(terminal, 5, 1) == "ftp://files/a" and link_at(terminal, 3, 1) is None
+    assert link_at(terminal, 0, 2) is None  # not a scheme to open
+    assert link_at(terminal, 5, 2) == "mailto:me@example.com"
+    assert link_at(terminal, 99, 0) is None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import weakref
 from typing import Any, Literal
 
-from vtengine._lib import FREE, ffi, lib, union_fn
+from vtengine._lib import FREE, ffi, lib
 from vtengine.terminal import EmulatorError, Terminal
 
 __all__ = ["SelectionGesture", "clear_selection", "selected_text"]
@@ -30,20 +30,6 @@ REPEAT_DISTANCE_PX = 6.0
 def _check(result: int, what: str) -> None:
     if result != lib.GHOSTTY_SUCCESS:
         raise EmulatorError(f"{what} failed: {result}")
-
-
-def _viewport_ref(terminal: Terminal, x: int, y: int) -> Any:
-    grid_ref = union_fn(
-        "ghostty_terminal_grid_ref",
-        "GhosttyResult(*)(GhosttyTerminal, GhosttyPointS, GhosttyGridRef*)",
-    )
-    where = ffi.new("GhosttyPointS*")
-    where.tag = lib.GHOSTTY_POINT_TAG_VIEWPORT
-    where.value.x, where.value.y = x, y
-    out = ffi.new("GhosttyGridRef*")
-    out.size = ffi.sizeof("GhosttyGridRef")
-    _check(grid_ref(terminal.handle, where[0], out), f"grid_ref viewport {x},{y}")
-    return out
 
 
 class _NativeGesture:
@@ -113,7 +99,7 @@ class SelectionGesture:
             self._native = _NativeGesture(terminal)
             self._terminal = terminal
         event = self._events[phase][0]
-        ref = _viewport_ref(terminal, *cell)
+        ref = terminal.viewport_ref(*cell)
         setter = lib.ghostty_selection_gesture_event_set
         _check(setter(event, lib.GHOSTTY_SELECTION_GESTURE_EVENT_OPT_REF, ref), "ref")
         if phase != "release":

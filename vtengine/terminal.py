@@ -379,6 +379,20 @@ class Terminal:
         finally:
             lib.ghostty_formatter_free(formatter[0])
 
+    def viewport_ref(self, x: int, y: int) -> Any:
+        """A grid reference (``GhosttyGridRef*``) to the cell at (``x``, ``y``) of what the
+        viewport shows (the screen, or the scrollback it is scrolled to)."""
+        grid_ref = union_fn(
+            "ghostty_terminal_grid_ref",
+            "GhosttyResult(*)(GhosttyTerminal, GhosttyPointS, GhosttyGridRef*)",
+        )
+        where = ffi.new("GhosttyPointS*")
+        where.tag = lib.GHOSTTY_POINT_TAG_VIEWPORT
+        where.value.x, where.value.y = x, y
+        out = _sized("GhosttyGridRef")
+        _check(grid_ref(self._handle, where[0], out), f"grid_ref viewport {x},{y}")
+        return out
+
     def _ref(self, point: Point) -> Any:
         grid_ref = union_fn(
             "ghostty_terminal_grid_ref",

@@ -13,8 +13,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -267,6 +267,7 @@ class MainWindow(QMainWindow):
         for view in (self.terminal, self.beside.view):
             view.bell.connect(self._on_bell)
             view.zoom_requested.connect(self.zoom)
+            view.link_activated.connect(self.open_link)
             view.paste_needs_confirmation.connect(
                 lambda text, view=view: self._spawn(self._paste_if_confirmed(view, text))
             )
@@ -589,6 +590,11 @@ class MainWindow(QMainWindow):
     def _on_terminal_input(self, data: str) -> None:
         if self.current_session is not None and self.terminal.session_screen is not None:
             self.keystrokes.push(self.current_session, data)
+
+    def open_link(self, link: str) -> None:
+        """A link Ctrl+clicked in a terminal, in the desktop's browser (or mail, or files)."""
+        if not QDesktopServices.openUrl(QUrl(link)):
+            self.show_error(f"Could not open {link}")
 
     def _on_beside_input(self, data: str) -> None:
         if self.beside.session_id is not None:

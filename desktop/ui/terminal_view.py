@@ -53,6 +53,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from desktop.terminal_screen import TerminalScreen
 from desktop.ui.find_bar import NOT_FOUND, FindBar
 from vtengine.keys import ALT, CTRL, SHIFT, SUPER, KeyPress, key_code
+from vtengine.links import link_at
 from vtengine.mouse import LEFT, MIDDLE, RIGHT, WHEEL_DOWN, WHEEL_UP, MouseEncoder, tracking
 from vtengine.render import Colors, Cursor, Row, Style
 from vtengine.search import Search
@@ -189,6 +190,7 @@ class TerminalView(QWidget):
     bell = Signal()  # the program rang the bell
     zoom_requested = Signal(int)  # Ctrl+= (+1), Ctrl+- (-1), Ctrl+0 (0: the default size)
     paste_needs_confirmation = Signal(str)  # lines that would run one by one: ask, then confirm
+    link_activated = Signal(str)  # Ctrl+click on a hyperlink (OSC 8) or a URL: open it
 
     def __init__(self, font: QFont | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -216,6 +218,8 @@ class TerminalView(QWidget):
         # run each at once) waits for ``paste_confirmed``, after ``paste_needs_confirmation``.
         self.ask_before_pasting_lines = True
         self.setMouseTracking(True)  # motion without a button, for programs that ask for it
+        self.setCursor(Qt.CursorShape.IBeamCursor)
+        self._link_pressed = False  # the press opened a link: its drag and release do nothing
         self._frame = QTimer(self, singleShot=True, interval=FRAME_MS)
         self._last_frame = 0.0  # time.monotonic() of the last frame painted
         self._paint_seconds = 0.0  # how long it took
@@ -664,12 +668,25 @@ class TerminalView(QWidget):
         self._selection_version += 1
         self.screen_changed()
 
+    def _link_under(self, event: QMouseEvent) -> str | None:
+        """The link under the pointer while Ctrl is held, else None."""
+        if (
+            self.session_screen is None
+            or not event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
+            return None
+        return link_at(self.session_screen.emulator.terminal, *self._cell_at(event.position()))
+
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.setFocus()
         if self.session_screen is None:
             return
         button = _BUTTONS.get(event.button())
-        if self._reports_mouse(event):
+        link = self._link_under(event) if button == LEFT else None
+        self._link_pressed = link is not None
+        if link is not None:
+            self.link_activated.emit(link)  # as in other terminals, before the program's report
+        elif self._reports_mouse(event):
             self._report(event, "press", button)
         elif button == LEFT:
             self._select("press", event)
@@ -685,7 +702,14 @@ class TerminalView(QWidget):
         if self.session_screen is None:
             return
         held = event.buttons()
-        if self._reports_mouse(event):
+        if not held:  # a pointing hand over what Ctrl+click opens
+            link = self._link_under(event)
+            self.setCursor(
+                Qt.CursorShape.PointingHandCursor if link else Qt.CursorShape.IBeamCursor
+            )
+        if self._link_pressed:
+            pass
+        elif self._reports_mouse(event):
             button = next((b for q, b in _BUTTONS.items() if held & q), None)
             self._report(event, "motion", button)
         elif held & Qt.MouseButton.LeftButton:
@@ -696,7 +720,9 @@ class TerminalView(QWidget):
         if self.session_screen is None:
             return
         button = _BUTTONS.get(event.button())
-        if self._reports_mouse(event):
+        if self._link_pressed:
+            self._link_pressed = False  # the click opened a link: nothing else of it
+        elif self._reports_mouse(event):
             self._report(event, "release", button)
         elif button == LEFT:
             self._select("release", event)

@@ -548,3 +548,35 @@ async def test_two_sessions_side_by_side(app: DesktopApp, tmp_path: Path, qtbot:
     beside.close_button.click()
     await window.settle()
     assert not beside.isVisible() and window.terminal.hasFocus()
+
+
+async def test_ctrl_click_opens_hyperlinks_and_urls(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    await start_shell(app, tmp_path / "proj")
+    terminal = app.window.terminal
+    type_line(
+        qtbot,
+        terminal,
+        r"clear; printf 'see \033]8;;https://example.com/a?b=1\033\\the docs\033]8;;\033\\ "
+        r"or https://ghostty.org/docs). end\n'",
+    )
+    line = "see the docs or https://ghostty.org/docs). end"
+    await wait_until(lambda: f"\n{line}" in shown(app) or shown(app).startswith(line))
+    y = row_of(app, line)
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    opened: list[str] = []
+    terminal.link_activated.connect(opened.append)
+    # The pointer over a link with Ctrl held is a pointing hand.
+    hover = QMouseEvent(
+        QEvent.Type.MouseMove, QPointF(cell_center(app, 5, y)), QPointF(),
+        Qt.MouseButton.NoButton, Qt.MouseButton.NoButton, ctrl,
+    )  # fmt: skip
+    QApplication.sendEvent(terminal, hover)
+    assert terminal.cursor().shape() == Qt.CursorShape.PointingHandCursor
+    qtbot.mouseClick(terminal, Qt.MouseButton.LeftButton, ctrl, cell_center(app, 5, y))
+    qtbot.mouseClick(terminal, Qt.MouseButton.LeftButton, ctrl, cell_center(app, 20, y))
+    qtbot.mouseClick(terminal, Qt.MouseButton.LeftButton, ctrl, cell_center(app, 40, y))  # ")"
+    qtbot.mouseClick(terminal, Qt.MouseButton.LeftButton, pos=cell_center(app, 20, y))  # no Ctrl
+    assert opened == ["https://example.com/a?b=1", "https://ghostty.org/docs"]
+    assert terminal.copy_selection() == ""  # a Ctrl+click selects nothing either
