@@ -262,6 +262,7 @@ class MainWindow(QMainWindow):
         self.terminal.input_ready.connect(self._on_terminal_input)
         self.terminal.title_changed.connect(self._on_terminal_title)
         self.beside.view.input_ready.connect(self._on_beside_input)
+        self.beside.view.title_changed.connect(self._on_beside_title)
         self.beside.close_requested.connect(lambda: self._spawn(self.close_beside()))
         self.sessions.beside_requested.connect(lambda sid: self._spawn(self.open_beside(sid)))
         for view in (self.terminal, self.beside.view):
@@ -602,6 +603,12 @@ class MainWindow(QMainWindow):
 
     def _on_terminal_title(self, title: str) -> None:
         self.setWindowTitle(f"{title} — SessionDock" if title else "SessionDock")
+        if self.current_session is not None:
+            self.sessions.set_title(self.current_session, title)
+
+    def _on_beside_title(self, title: str) -> None:
+        if self.beside.session_id is not None:
+            self.sessions.set_title(self.beside.session_id, title)
 
     def _on_bell(self) -> None:
         """The program on screen rang the bell: a notification while the window is not active

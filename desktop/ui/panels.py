@@ -236,6 +236,7 @@ class SessionsPanel(QWidget):
         layout.addLayout(actions)
         self._sessions: dict[str, dict[str, Any]] = {}
         self._badged: set[str] = set()
+        self._titles: dict[str, str] = {}  # what a terminal's program calls it (OSC 0/2)
         self._continuing: set[str] = set()
         self.shell_button.clicked.connect(self.new_shell_requested)
         self.agent_button.clicked.connect(self.new_agent_requested)
@@ -318,6 +319,15 @@ class SessionsPanel(QWidget):
         item.setForeground(1, QBrush(color) if color is not None else QBrush())
         self._paint_badge(item)
 
+    def set_title(self, session_id: str, title: str) -> None:
+        """The window title a terminal session's program set, shown after its name."""
+        if self._titles.get(session_id, "") == title:
+            return
+        self._titles[session_id] = title
+        for item in self._items():
+            if item.data(0, ID_ROLE) == session_id:
+                self._paint_badge(item)
+
     def update_session(self, session_id: str, changes: dict[str, Any]) -> None:
         """Show what a live event said about a session (an agent's state, its totals) before
         the next refresh does."""
@@ -378,7 +388,9 @@ class SessionsPanel(QWidget):
         session_id = str(item.data(0, ID_ROLE))
         name = self._sessions[session_id]["name"] if session_id in self._sessions else ""
         badged = session_id in self._badged
-        item.setText(0, f"● {name}" if badged else name)
+        title = self._titles.get(session_id)
+        shown = f"{name} — {title}" if title and title != name else name
+        item.setText(0, f"● {shown}" if badged else shown)
         font = QFont(item.font(0))
         font.setBold(badged)
         font.setItalic(self._sessions.get(session_id, {}).get("status") == "imported")

@@ -356,6 +356,8 @@ async def test_title_bell_and_zoom(app: DesktopApp, tmp_path: Path, qtbot: QtBot
     terminal.bell.connect(lambda: bells.append(True))
     type_line(qtbot, terminal, "printf '\\033]2;build: step 3\\007'; printf 'ring\\007\\n'")
     await wait_until(lambda: window.windowTitle() == "build: step 3 — SessionDock")
+    row = window.sessions.tree.currentItem()  # and the session's row in the list says it too
+    assert row is not None and row.text(0).endswith(" — build: step 3")
     await wait_until(lambda: bells == [True])  # the title's BEL ends a sequence: not a bell
     # Ctrl+= and Ctrl+- are the window's, not the program's; kept in the settings.
     width, size = terminal.cell_width, window.settings.font().pointSize()
