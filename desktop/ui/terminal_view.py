@@ -35,6 +35,7 @@ from PySide6.QtCore import QEvent, QPointF, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QClipboard,
     QColor,
+    QFocusEvent,
     QFont,
     QFontMetricsF,
     QGuiApplication,
@@ -63,6 +64,11 @@ FRAME_MS = 16  # at most one paint per display frame
 PAINT_SHARE = 3.0  # frames at least this many times their own painting time apart
 DRAW_SLICE = 0.006  # seconds of drawing rows per turn of the event loop
 WHEEL_ROWS = 3  # rows of scrollback per wheel notch
+# A blinking cursor (as the program asks: DECSCUSR, or mode 12) blinks at this half-period
+# while the terminal has the keys, and stays on once nothing was typed or printed for a while
+# (kitty's habit: a blinking cursor on an idle screen only costs wake-ups).
+BLINK_MS = 530
+BLINK_FOR = 15.0  # seconds
 
 _NAMED_KEYS: dict[int, str] = {
     Qt.Key.Key_Escape: "ESCAPE",
@@ -231,6 +237,10 @@ class TerminalView(QWidget):
         self._frame.timeout.connect(self._draw_frame)
         self._input_timer = QTimer(self, singleShot=True, interval=0)
         self._input_timer.timeout.connect(self._flush_input)
+        self._blink = QTimer(self, interval=BLINK_MS)
+        self._blink.timeout.connect(self._blink_cursor)
+        self.cursor_shown = True  # the blink's phase: False while a blinking cursor is off
+        self._awake = 0.0  # time.monotonic() of the last key or output
         self.set_font(font or QFont("monospace"))
 
     # -- what it shows ----------------------------------------------------------------------
@@ -329,6 +339,7 @@ class TerminalView(QWidget):
             self._search.update()  # matches in what came meanwhile
         self._drawn = drawn
         self._cursor = state.cursor()
+        self._wake_cursor()
         self._paint_seconds = time.monotonic() - started
         self._draw_rows()
         if screen.title != self._title:
@@ -509,13 +520,47 @@ class TerminalView(QWidget):
             self._search_for = None
             self.update()
 
+    def _wake_cursor(self) -> None:
+        """Output or a key: the cursor shows at once, and blinks from now if it blinks."""
+        self._awake = time.monotonic()
+        if not self.cursor_shown:
+            self.cursor_shown = True
+            self.update(self._cursor_rect())
+        if self._cursor.blinking and self.hasFocus():
+            self._blink.start()  # the phase starts again: no flicker while typing
+        else:
+            self._blink.stop()
+
+    def _blink_cursor(self) -> None:
+        idle = time.monotonic() - self._awake > BLINK_FOR
+        if idle or not self._cursor.blinking or not self.hasFocus():
+            self._blink.stop()
+            self.cursor_shown = True
+        else:
+            self.cursor_shown = not self.cursor_shown
+        self.update(self._cursor_rect())
+
+    def _cursor_rect(self) -> QRect:
+        cursor = self._cursor
+        width = self.cell_width * (2 if cursor.wide else 1)
+        return QRect(
+            cursor.x * self.cell_width, cursor.y * self.cell_height, width, self.cell_height
+        )
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        super().focusInEvent(event)
+        self._wake_cursor()
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        super().focusOutEvent(event)
+        self._blink.stop()
+        self.cursor_shown = True  # a hollow block, steady
+
     def _paint_cursor(self, painter: QPainter) -> None:
         cursor = self._cursor
-        if not cursor.visible:
+        if not cursor.visible or not self.cursor_shown:
             return
-        width = self.cell_width * (2 if cursor.wide else 1)
-        left, top = cursor.x * self.cell_width, cursor.y * self.cell_height
-        rect = QRect(left, top, width, self.cell_height)
+        rect = self._cursor_rect()
         colors = self._colors
         color = _rgb(colors.cursor) if colors and colors.cursor else self._foreground()
         focused = self.hasFocus()
@@ -571,6 +616,7 @@ class TerminalView(QWidget):
     def send(self, text: str) -> None:
         """Queue ``text`` for the program; what is queued within a turn of the loop goes at
         once. Typing brings the screen back from the scrollback."""
+        self._wake_cursor()
         if self.session_screen is not None:
             terminal = self.session_screen.emulator.terminal
             total, offset, visible = terminal.scrollbar()

@@ -582,3 +582,25 @@ async def test_ctrl_click_opens_hyperlinks_and_urls(
     qtbot.mouseClick(terminal, Qt.MouseButton.LeftButton, pos=cell_center(app, 20, y))  # no Ctrl
     assert opened == ["https://example.com/a?b=1", "https://ghostty.org/docs"]
     assert terminal.copy_selection() == ""  # a Ctrl+click selects nothing either
+
+
+async def test_the_cursor_blinks_when_the_program_asks(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    await start_shell(app, tmp_path / "proj")
+    terminal = app.window.terminal
+    type_line(qtbot, terminal, r"printf '\033[1 q'")  # DECSCUSR 1: a blinking block
+    await wait_until(lambda: not terminal.cursor_shown, timeout=5)
+    await wait_until(lambda: terminal.cursor_shown, timeout=5)  # and back: it blinks
+    await wait_until(lambda: not terminal.cursor_shown, timeout=5)
+    qtbot.keyClick(terminal, Qt.Key.Key_A)
+    assert terminal.cursor_shown  # a key shows it at once
+    qtbot.keyClick(terminal, Qt.Key.Key_Backspace)
+    type_line(qtbot, terminal, r"printf '\033[2 q'")  # a steady block
+    await wait_until(lambda: not terminal.frame_pending())
+    await asyncio.sleep(0.2)
+    seen = set()
+    for _ in range(30):  # 1.5 s: more than a blink's period
+        seen.add(terminal.cursor_shown)
+        await asyncio.sleep(0.05)
+    assert seen == {True}
