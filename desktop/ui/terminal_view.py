@@ -43,8 +43,10 @@ from PySide6.QtGui import (
     QKeyEvent,
     QMouseEvent,
     QPainter,
+    QPainterPath,
     QPaintEvent,
     QPalette,
+    QPen,
     QPixmap,
     QResizeEvent,
     QWheelEvent,
@@ -185,6 +187,8 @@ class _Look:
     fg: QColor
     bg: QColor | None  # None: the default background, already there
     visible: bool
+    underline: int = 0  # Style.underline's kind
+    underline_color: QColor | None = None
 
 
 class TerminalView(QWidget):
@@ -210,7 +214,7 @@ class TerminalView(QWidget):
         self._drawn: tuple[object, ...] | None = None  # what the pixmap was drawn for
         self._colors: Colors | None = None
         self._cursor = Cursor(0, 0, False, False, "block", False)
-        self._fonts: dict[tuple[bool, bool, bool, bool, bool], QFont] = {}
+        self._fonts: dict[tuple[bool, bool, bool, bool], QFont] = {}
         self._looks: dict[Style, _Look] = {}
         self._pending_input: list[str] = []
         self._gesture = SelectionGesture()
@@ -256,6 +260,7 @@ class TerminalView(QWidget):
         self.cell_width = max(1, math.ceil(advance))
         self.cell_height = max(1, math.ceil(metrics.height()))
         self._ascent = metrics.ascent()
+        self._descent = metrics.descent()
         # Whole-pixel cells; the spacing makes each glyph's advance exactly one cell, so that a
         # run of text stays on the grid however long it is.
         font.setLetterSpacing(QFont.SpacingType.AbsoluteSpacing, self.cell_width - advance)
@@ -404,8 +409,9 @@ class TerminalView(QWidget):
                 fg = QColor(fg)
                 fg.setAlpha(150)
             look = _Look(
-                self._font_for(style), fg, None if bg == background else bg, not style.invisible
-            )
+                self._font_for(style), fg, None if bg == background else bg, not style.invisible,
+                style.underline, self._color(style.underline_color, fg),
+            )  # fmt: skip
             self._looks[style] = look
         return look
 
@@ -419,7 +425,11 @@ class TerminalView(QWidget):
             left = run.x * width
             if look.bg is not None:
                 painter.fillRect(left, top, run.cells * width, height, look.bg)
-            if not look.visible or run.text.isspace():
+            if not look.visible:
+                continue
+            if look.underline:
+                self._underline(painter, look, left, run.cells * width, baseline)
+            if run.text.isspace():
                 continue
             if painter.font() is not look.font:
                 painter.setFont(look.font)
@@ -437,14 +447,40 @@ class TerminalView(QWidget):
             left = first * width
             painter.fillRect(left, top, (last + 1) * width - left, height, highlight)
 
+    def _underline(self, painter: QPainter, look: _Look, left: int, width: int, base: int) -> None:
+        """Under a run, in its underline colour (SGR 58, else its text's): single, double,
+        curly, dotted or dashed (SGR 4:1 to 4:5), as kitty and Ghostty draw them."""
+        thick = max(1, round(self.cell_height / 16))
+        y = base + max(thick, round(self._descent / 3))
+        pen = QPen(look.underline_color or look.fg, thick)
+        pen.setCapStyle(Qt.PenCapStyle.FlatCap)
+        kind = look.underline
+        if kind == 4:
+            pen.setStyle(Qt.PenStyle.DotLine)
+        elif kind == 5:
+            pen.setStyle(Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        if kind == 2:
+            painter.drawLine(left, y - thick, left + width, y - thick)
+            painter.drawLine(left, y + thick, left + width, y + thick)
+        elif kind == 3:
+            wave = QPainterPath(QPointF(left, y))
+            step = max(2.0, self.cell_width / 2)
+            x, up = float(left), True
+            while x < left + width:
+                wave.quadTo(x + step / 2, y + (-2 if up else 2) * thick, x + step, y)
+                x, up = x + step, not up
+            painter.drawPath(wave)
+        else:
+            painter.drawLine(left, y, left + width, y)
+
     def _font_for(self, style: Style) -> QFont:
-        key = (style.bold, style.italic, style.underline > 0, style.strikethrough, style.overline)
+        key = (style.bold, style.italic, style.strikethrough, style.overline)
         font = self._fonts.get(key)
         if font is None:
             font = QFont(self._font)
             font.setBold(style.bold)
             font.setItalic(style.italic)
-            font.setUnderline(style.underline > 0)
             font.setStrikeOut(style.strikethrough)
             font.setOverline(style.overline)
             self._fonts[key] = font

@@ -604,3 +604,39 @@ async def test_the_cursor_blinks_when_the_program_asks(
         seen.add(terminal.cursor_shown)
         await asyncio.sleep(0.05)
     assert seen == {True}
+
+
+async def test_underlines_have_their_styles_and_colours(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    """SGR 4:1..4:5 and 58: each underline is drawn in its colour, under the text only, and
+    the five styles differ from one another."""
+    await start_shell(app, tmp_path / "proj")
+    terminal = app.window.terminal
+    words = " ".join(
+        rf"\033[4:{kind}m\033[58:2::255:0:{kind * 40}mline{kind}\033[0m" for kind in range(1, 6)
+    )
+    type_line(qtbot, terminal, f"clear; printf '{words} plain\\n'")
+    line = "line1 line2 line3 line4 line5 plain"
+    await wait_until(lambda: shown(app).startswith(line))
+    await wait_until(lambda: not terminal.frame_pending())
+    image = terminal.grab().toImage()
+    height, width = terminal.cell_height, terminal.cell_width
+
+    def underline_of(x: int, colour: tuple[int, int, int]) -> list[tuple[int, int]]:
+        """Where in the five cells from ``x`` the pixels are exactly ``colour``, relative."""
+        return [
+            (px - x * width, py)
+            for px in range(x * width, (x + 5) * width)
+            for py in range(height)
+            if image.pixelColor(px, py).getRgb()[:3] == colour
+        ]
+
+    shapes = []
+    for kind in range(1, 6):
+        found = underline_of((kind - 1) * 6, (255, 0, kind * 40))
+        assert found, f"underline {kind} not drawn in its colour"
+        assert min(py for _, py in found) > height // 2  # in the lower part of the row
+        shapes.append(frozenset(found))
+    assert len(set(shapes)) == 5  # single, double, curly, dotted, dashed: five shapes
+    assert not underline_of(30, (255, 0, 40))  # "plain": none
