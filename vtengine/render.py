@@ -13,6 +13,7 @@ Only what the raw value cannot hold is asked for per cell: the style of each sty
 
 from __future__ import annotations
 
+import functools
 import json
 import weakref
 from collections.abc import Iterator
@@ -503,3 +504,16 @@ class RenderState:
             "grapheme",
         )
         return "".join(chr(self._codepoints[i]) for i in range(count))
+
+
+@functools.cache
+def default_palette() -> tuple[Rgb, ...]:
+    """The 256 colours a terminal has before a program sets any (OSC 4): libghostty's."""
+    terminal = Terminal.new(2, 1)
+    state = RenderState()
+    try:
+        state.update(terminal)
+        return state.colors().palette
+    finally:
+        state.close()
+        terminal.close()

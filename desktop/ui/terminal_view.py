@@ -58,7 +58,7 @@ from desktop.ui.find_bar import NOT_FOUND, FindBar
 from vtengine.keys import ALT, CTRL, SHIFT, SUPER, KeyPress, key_code
 from vtengine.links import link_at
 from vtengine.mouse import LEFT, MIDDLE, RIGHT, WHEEL_DOWN, WHEEL_UP, MouseEncoder, tracking
-from vtengine.render import Colors, Cursor, Row, Style
+from vtengine.render import Colors, Cursor, Row, Style, default_palette
 from vtengine.search import Search
 from vtengine.selection import SelectionGesture, clear_selection, selected_text
 
@@ -66,6 +66,16 @@ FRAME_MS = 16  # at most one paint per display frame
 PAINT_SHARE = 3.0  # frames at least this many times their own painting time apart
 DRAW_SLICE = 0.006  # seconds of drawing rows per turn of the event loop
 WHEEL_ROWS = 3  # rows of scrollback per wheel notch
+# The 16 ANSI colours on a light background. libghostty's own (Tomorrow Night's) are made for a
+# dark one, where the desktop's dark theme keeps them; on white their yellow, green and white
+# are hard to read. These are Tomorrow's light colours, darkened where they were too pale.
+LIGHT_PALETTE: tuple[tuple[int, int, int], ...] = tuple(
+    (int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16))
+    for c in (
+        "1d1f21", "c82829", "718c00", "a67c00", "4271ae", "8959a8", "3e999f", "8e908c",
+        "4d4d4c", "e03a3b", "4d9a06", "c99400", "3465a4", "a35bb8", "2a9ca3", "a8a8a8",
+    )
+)  # fmt: skip
 # A blinking cursor (as the program asks: DECSCUSR, or mode 12) blinks at this half-period
 # while the terminal has the keys, and stays on once nothing was typed or printed for a while
 # (kitty's habit: a blinking cursor on an idle screen only costs wake-ups).
@@ -393,7 +403,13 @@ class TerminalView(QWidget):
             return default
         if isinstance(value, int):
             assert self._colors is not None
-            return _rgb(self._colors.palette[value])
+            rgb = self._colors.palette[value]
+            # The 16 colours follow the theme: on a light background, the light palette's,
+            # unless the program set that colour itself (OSC 4).
+            light = value < 16 and self._background().lightness() > 128
+            if light and rgb == default_palette()[value]:
+                rgb = LIGHT_PALETTE[value]
+            return _rgb(rgb)
         return _rgb(value)
 
     def _look(self, style: Style) -> _Look:
@@ -582,6 +598,11 @@ class TerminalView(QWidget):
         return QRect(
             cursor.x * self.cell_width, cursor.y * self.cell_height, width, self.cell_height
         )
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # the system went light or dark
+            self.screen_changed()  # a frame for the new theme (its colours are in ``_drawn``)
 
     def focusInEvent(self, event: QFocusEvent) -> None:
         super().focusInEvent(event)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QClipboard, QInputMethodEvent, QMouseEvent, QPalette, QWheelEvent
+from PySide6.QtGui import QClipboard, QColor, QInputMethodEvent, QMouseEvent, QPalette, QWheelEvent
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.app import DesktopApp
+from desktop.ui.terminal_view import LIGHT_PALETTE
 from tests.desktop.ui.test_main_window import app, open_project, wait_until
 
 __all__ = ["app"]  # the fixture
@@ -118,14 +119,16 @@ async def test_colors_and_styles_are_painted(app: DesktopApp, tmp_path: Path, qt
                 found.add((color.red(), color.green(), color.blue()))
         return found
 
-    assert palette[1] in pixels(6, 3)  # "red": the glyphs in palette red
+    # "red": the glyphs in the theme's red (the desktop's palette is light here)
+    red = LIGHT_PALETTE[1] if terminal.palette().base().color().lightness() > 128 else palette[1]
+    assert red in pixels(6, 3)
     assert (10, 200, 30) in pixels(10, 5)  # "green": truecolor
     assert pixels(16, 2) == {palette[21]}  # two cells of 256-colour background, nothing else
     # Inverse: the default colours swapped, a block of the text colour with the glyphs cut out.
     text_color = terminal.palette().color(QPalette.ColorRole.Text)
     inverse = pixels(19, 3)
     assert (text_color.red(), text_color.green(), text_color.blue()) in inverse
-    assert palette[1] not in pixels(0, 5) and (10, 200, 30) not in pixels(0, 5)
+    assert red not in pixels(0, 5) and (10, 200, 30) not in pixels(0, 5)
 
 
 async def test_vim_edits_and_saves_a_file(app: DesktopApp, tmp_path: Path, qtbot: QtBot) -> None:
@@ -640,3 +643,37 @@ async def test_underlines_have_their_styles_and_colours(
         shapes.append(frozenset(found))
     assert len(set(shapes)) == 5  # single, double, curly, dotted, dashed: five shapes
     assert not underline_of(30, (255, 0, 40))  # "plain": none
+
+
+async def test_the_16_colours_follow_the_light_or_dark_theme(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    """On a light background the 16 colours are the light palette's, on a dark one
+    libghostty's own; a colour the program set (OSC 4) stays its own in both."""
+    await start_shell(app, tmp_path / "proj")
+    terminal = app.window.terminal
+    type_line(
+        qtbot, terminal, r"clear; printf '\033]4;2;rgb:12/34/56\007\033[33myellow\033[32mgreen\n'"
+    )
+    await wait_until(lambda: shown(app).startswith("yellowgreen"))
+
+    def colours(x: int) -> set[tuple[int, int, int]]:
+        image = terminal.grab().toImage()
+        return {
+            image.pixelColor(px, py).getRgb()[:3]
+            for px in range(x * terminal.cell_width, (x + 6) * terminal.cell_width)
+            for py in range(terminal.cell_height)
+        }
+
+    screen = terminal.session_screen
+    assert screen is not None
+    for base, yellow in (
+        ("white", LIGHT_PALETTE[3]),
+        ("#202020", screen.render.colors().palette[3]),
+    ):
+        palette = QPalette(terminal.palette())
+        palette.setColor(QPalette.ColorRole.Base, QColor(base))
+        terminal.setPalette(palette)
+        await wait_until(lambda: not terminal.frame_pending())
+        assert yellow in colours(0)
+        assert (0x12, 0x34, 0x56) in colours(6)  # the program's own green
