@@ -54,6 +54,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from desktop.terminal_screen import TerminalScreen
+from desktop.ui import terminal_access
 from desktop.ui.find_bar import NOT_FOUND, FindBar
 from vtengine.keys import ALT, CTRL, SHIFT, SUPER, KeyPress, key_code
 from vtengine.links import link_at
@@ -256,6 +257,7 @@ class TerminalView(QWidget):
         self.cursor_shown = True  # the blink's phase: False while a blinking cursor is off
         self._awake = 0.0  # time.monotonic() of the last key or output
         self.set_font(font or QFont("monospace"))
+        terminal_access.install()
 
     # -- what it shows ----------------------------------------------------------------------
 
@@ -383,6 +385,7 @@ class TerminalView(QWidget):
             return
         self.frames_painted += 1
         self.update()
+        terminal_access.announce_change(self)
         if self._frame_wanted:
             self._frame_wanted = False
             self.screen_changed()
@@ -704,11 +707,17 @@ class TerminalView(QWidget):
             self._pending_input.clear()
             self.input_ready.emit(data)
 
+    def selected_text(self) -> str:
+        screen = self.session_screen
+        return selected_text(screen.emulator.terminal) if screen is not None else ""
+
+    def terminal_cursor(self) -> Cursor:
+        """The program's cursor as the last frame showed it."""
+        return self._cursor
+
     def copy_selection(self, mode: QClipboard.Mode = QClipboard.Mode.Clipboard) -> str:
         """Put the selected text on the clipboard (or the primary selection); the text."""
-        if self.session_screen is None:
-            return ""
-        text = selected_text(self.session_screen.emulator.terminal)
+        text = self.selected_text()
         if text:
             QGuiApplication.clipboard().setText(text, mode)
         return text

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QClipboard, QColor, QInputMethodEvent, QMouseEvent, QPalette, QWheelEvent
+from PySide6.QtGui import (
+    QAccessible,
+    QClipboard,
+    QColor,
+    QInputMethodEvent,
+    QMouseEvent,
+    QPalette,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -677,3 +685,33 @@ async def test_the_16_colours_follow_the_light_or_dark_theme(
         await wait_until(lambda: not terminal.frame_pending())
         assert yellow in colours(0)
         assert (0x12, 0x34, 0x56) in colours(6)  # the program's own green
+
+
+async def test_screen_readers_get_the_text_the_cursor_and_the_cells(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    """Qt's accessibility text interface over the terminal: the visible text, the caret at the
+    terminal's cursor, the selection, and offsets that map to cells on screen and back."""
+    await start_shell(app, tmp_path / "proj")
+    terminal = app.window.terminal
+    type_line(qtbot, terminal, "clear; echo alpha beta")
+    await wait_until(lambda: shown(app).startswith("alpha beta\n"))
+    await wait_until(lambda: not terminal.frame_pending())
+    accessible = QAccessible.queryAccessibleInterface(terminal)
+    assert accessible is not None and accessible.role() == QAccessible.Role.Terminal
+    text = accessible.textInterface()
+    assert text is not None
+    count = text.characterCount()
+    assert text.text(0, count) == shown(app) and count == len(shown(app))
+    assert accessible.text(QAccessible.Text.Value) == shown(app)
+    # The caret is the cursor: at the end of the prompt's row (its trailing blank is not text).
+    prompt = shown(app).split("\n")[1]
+    assert text.cursorPosition() == len("alpha beta\n") + len(prompt)
+    # An offset is a cell on screen, and the cell's centre is that offset.
+    beta = shown(app).index("beta")
+    rect = text.characterRect(beta)
+    assert terminal.mapFromGlobal(rect.topLeft()) == QPoint(6 * terminal.cell_width, 0)
+    assert text.offsetAtPoint(rect.center()) == beta
+    # The mouse's selection is the text's.
+    double_click(terminal, cell_center(app, 7, 0))
+    assert text.selectionCount() == 1 and text.selection(0) == (beta, beta + 4)
