@@ -35,6 +35,9 @@ quiet_pip() { .venv/bin/python -m pip install --quiet "$@" 2>&1 | { grep -v "is 
 python3 -m venv .venv
 quiet_pip --require-hashes --only-binary=:all: -r requirements/lock.txt
 quiet_pip --no-deps --no-build-isolation -e .
+# Bytecode for the project's own modules, once: where PYTHONDONTWRITEBYTECODE is set (as on
+# these machines) every backend and app a test starts would compile them all again.
+.venv/bin/python -m compileall -q -j 0 backend desktop vtengine tests >/dev/null
 
 echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== mypy"; .venv/bin/mypy

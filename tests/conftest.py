@@ -43,6 +43,22 @@ async def api(server: Server) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One backend for a module's tests that only read, or send what is refused: a backend
+    takes about a second to start and stop, and they need no fresh one each."""
+    with running_server(
+        tmp_path_factory.mktemp("shared") / "data", "--heartbeat-interval", "1"
+    ) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def shared_api(shared_server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    async with shared_server.async_client() as client:
+        yield client
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     path = tmp_path / "project"

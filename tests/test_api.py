@@ -53,10 +53,10 @@ async def test_projects_crud(api: httpx.AsyncClient, tmp_path: Path) -> None:
     ],
 )
 async def test_bad_project_input(
-    api: httpx.AsyncClient, body: object, status: int, code: str
+    shared_api: httpx.AsyncClient, body: object, status: int, code: str
 ) -> None:
     # What the schema refuses is 400, and so is a well-formed path that names no usable folder.
-    response = await api.post("/api/projects", json=body)
+    response = await shared_api.post("/api/projects", json=body)
     assert response.status_code == status
     assert response.json()["code"] == code
     assert set(response.json()) == {"error", "code"}
@@ -145,11 +145,11 @@ async def test_session_by_project_id(api: httpx.AsyncClient, workdir: Path) -> N
     ],
 )
 async def test_bad_session_input(
-    api: httpx.AsyncClient, workdir: Path, body: dict, status: int
+    shared_api: httpx.AsyncClient, workdir: Path, body: dict, status: int
 ) -> None:
     if "workingDir" not in body and body:
         body = {"workingDir": str(workdir), **body}
-    response = await api.post("/api/sessions", json=body)
+    response = await shared_api.post("/api/sessions", json=body)
     assert response.status_code == status, response.text
 
 
@@ -157,8 +157,10 @@ async def test_bad_session_input(
     "field",
     [{"argv": "ls"}, {"argv": [""]}, {"tty": "yes"}, {"cols": 1}, {"rows": True}, {"name": 3}],
 )
-async def test_bad_session_fields(api: httpx.AsyncClient, workdir: Path, field: dict) -> None:
-    response = await api.post("/api/sessions", json={"workingDir": str(workdir), **field})
+async def test_bad_session_fields(
+    shared_api: httpx.AsyncClient, workdir: Path, field: dict
+) -> None:
+    response = await shared_api.post("/api/sessions", json={"workingDir": str(workdir), **field})
     assert response.status_code == 400
 
 

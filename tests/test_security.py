@@ -10,6 +10,12 @@ import pytest
 from tests.server import Server, running_server
 
 
+@pytest.fixture(scope="module")
+def server(shared_server: Server) -> Server:
+    """Every guard here is checked against one backend: they refuse, and change nothing."""
+    return shared_server
+
+
 def test_health_needs_no_token(server: Server) -> None:
     response = httpx.get(f"{server.url}/api/health")
     assert response.status_code == 200

@@ -97,11 +97,15 @@ class TerminalKind(ProgramKind):
         return TerminalRuntime(host, self.context, self)
 
     async def start(self) -> None:
-        # The emulator library takes about half a second to load: load it now, off the loop,
-        # rather than when the first terminal session starts.
-        asyncio.get_running_loop().run_in_executor(
-            self.executor, importlib.import_module, "vtengine.emulator"
-        )
+        # The emulator library takes most of a second to load: load it now, off the loop,
+        # rather than when the first terminal session starts. A daemon thread, not the
+        # executor: a backend stopped meanwhile exits at once instead of waiting for the load
+        # (the interpreter joins executor threads at exit; a short-lived backend, as in the
+        # tests, spent half a second there).
+        threading.Thread(
+            target=importlib.import_module, args=("vtengine.emulator",),
+            name="emulator-load", daemon=True,
+        ).start()  # fmt: skip
 
     # -- screens of ended sessions ------------------------------------------------------------
 

@@ -32,8 +32,10 @@ def refused(response: httpx.Response, code: str) -> str:
 
 
 @pytest.fixture
-async def session(api: httpx.AsyncClient, workdir: Path) -> dict[str, Any]:
-    return await new_session(api, workdir, kind="command", argv=["cat"], tty=True)
+async def session(shared_api: httpx.AsyncClient, workdir: Path) -> dict[str, Any]:
+    """A terminal session on the module's backend: the numbers below are refused, and change
+    nothing, so one backend serves them all."""
+    return await new_session(shared_api, workdir, kind="command", argv=["cat"], tty=True)
 
 
 # -- numbers ----------------------------------------------------------------------------------
@@ -42,42 +44,42 @@ async def session(api: httpx.AsyncClient, workdir: Path) -> dict[str, Any]:
 @pytest.mark.parametrize("where", ["Last-Event-ID", "lastEventId"])
 @pytest.mark.parametrize("value", [HUGE, "-" + HUGE, "0" * 5000 + "1" + "0" * 30])
 async def test_an_event_id_of_thousands_of_digits(
-    api: httpx.AsyncClient, session: dict[str, Any], where: str, value: str
+    shared_api: httpx.AsyncClient, session: dict[str, Any], where: str, value: str
 ) -> None:
     url = f"/api/session/{session['id']}/events"
     if where == "Last-Event-ID":
-        response = await api.get(url, headers={where: value})
+        response = await shared_api.get(url, headers={where: value})
     else:
-        response = await api.get(url, params={where: value})
+        response = await shared_api.get(url, params={where: value})
     assert "lastEventId" in refused(response, "invalid_input")
-    assert (await api.head(url, headers={"Last-Event-ID": value})).status_code == 400
+    assert (await shared_api.head(url, headers={"Last-Event-ID": value})).status_code == 400
 
 
 @pytest.mark.parametrize("field", ["after", "limit"])
 @pytest.mark.parametrize("value", [HUGE, "-" + HUGE])
 async def test_a_history_bound_of_thousands_of_digits(
-    api: httpx.AsyncClient, session: dict[str, Any], field: str, value: str
+    shared_api: httpx.AsyncClient, session: dict[str, Any], field: str, value: str
 ) -> None:
-    response = await api.get(f"/api/session/{session['id']}/history", params={field: value})
+    response = await shared_api.get(f"/api/session/{session['id']}/history", params={field: value})
     assert refused(response, "invalid_input").startswith(f"{field}: ")
 
 
 @pytest.mark.parametrize("field", ["cols", "rows"])
 @pytest.mark.parametrize("value", [HUGE, "-" + HUGE, "1e400"])
 async def test_a_terminal_size_of_thousands_of_digits(
-    api: httpx.AsyncClient, session: dict[str, Any], workdir: Path, field: str, value: str
+    shared_api: httpx.AsyncClient, session: dict[str, Any], workdir: Path, field: str, value: str
 ) -> None:
     # Written by hand: json.dumps refuses such an int too.
     sizes = {"cols": "80", "rows": "24", field: value}
     resize = f'{{"cols": {sizes["cols"]}, "rows": {sizes["rows"]}}}'
-    response = await api.post(
+    response = await shared_api.post(
         f"/api/session/{session['id']}/resize",
         content=resize.encode(),
         headers={"Content-Type": "application/json"},
     )
     assert refused(response, "invalid_input").startswith(f"{field}: "), "the field is named"
     create = f'{{"workingDir": "{workdir}", "{field}": {value}}}'
-    response = await api.post(
+    response = await shared_api.post(
         "/api/sessions", content=create.encode(), headers={"Content-Type": "application/json"}
     )
     assert refused(response, "invalid_input").startswith(f"{field}: ")
