@@ -30,6 +30,12 @@ the app's qasync loop):
   that shows the whole history behind it (the app's 10,000 lines, ``load_history``);
 - **echo**: from ``POST /input`` of one character to a shell to the frame that shows it, the
   request sent as the app sends it (``KeystrokeSender``): ``--echoes`` keystrokes, 20 ms apart.
+
+And the same two for xterm.js in the web page, against the same backend in the same run
+(headless Chromium, sync Playwright on a worker thread while the app's loop idles): the switch
+from the 1 MB session to the 100 MB one (``page_attach.SHOWN``: the frame whose buffer holds the
+mark), and the echo from ``term.input`` (what a key press does) through ``/input`` to the
+``onRender`` whose cursor moved.
 """
 
 from __future__ import annotations
@@ -175,6 +181,67 @@ def live_run(rounds: int, echoes: int, scrollback: int) -> dict[str, Any]:
         loop.close()
 
 
+# In the page: ``n`` keys typed into the terminal (``term.input``, as a key press does), each
+# timed to the render whose cursor moved past it; a Ctrl-U every 40 keeps the line short.
+XTERM_ECHO = """async (n) => {
+  const term = sessionDock.currentView().output.term;
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    if (i % 40 === 0 && i) { term.input("\\x15", true); await sleep(200); }
+    const x = term.buffer.active.cursorX;
+    const started = performance.now();
+    await new Promise((resolve) => {
+      const done = term.onRender(() => {
+        if (term.buffer.active.cursorX === x + 1) { done.dispose(); resolve(); }
+      });
+      term.input("x", true);
+    });
+    times.push(performance.now() - started);
+    await sleep(20);
+  }
+  return times;
+}"""
+
+
+def xterm_live(
+    url: str, token: str, routes: dict[int, str], rounds: int, echoes: int
+) -> dict[str, list[float]]:
+    """xterm.js in the web page, against the backend of ``_live``: the switch from the 1 MB
+    session to the 100 MB one, ``rounds`` times; then ``echoes`` keys in the shell (route 0)."""
+    from attach import MARK
+    from page_attach import SHOWN
+    from playwright.sync_api import sync_playwright
+
+    from tests.web.helpers import CHROMIUM_ARGS, COOKIE, VIEWPORT
+
+    switch: list[float] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
+        )
+        for _ in range(rounds):
+            context = browser.new_context(viewport=VIEWPORT)
+            context.add_cookies([{"name": COOKIE, "value": token, "url": url + "/"}])
+            page = context.new_page()
+            page.goto(f"{url}/{routes[MB]}")
+            page.evaluate(SHOWN, MARK)
+            go = "(route) => { location.hash = route; return performance.now(); }"
+            started = page.evaluate(go, routes[100 * MB])
+            switch.append(float(page.evaluate(SHOWN, MARK)) - float(started))
+            context.close()
+        context = browser.new_context(viewport=VIEWPORT)
+        context.add_cookies([{"name": COOKIE, "value": token, "url": url + "/"}])
+        page = context.new_page()
+        page.goto(f"{url}/{routes[0]}")
+        page.wait_for_function("() => sessionDock.currentView()?.output?.term")
+        page.wait_for_timeout(1000)  # the prompt, and the page settled
+        echo = [float(t) for t in page.evaluate(XTERM_ECHO, echoes)]
+        context.close()
+        browser.close()
+    return {"switch": switch, "echo": echo}
+
+
 async def _painted(view: Any, after: int, done: Any, within: float = 30.0) -> float:
     """When a frame after ``after`` frames shows what ``done()`` waits for."""
     deadline = time.perf_counter() + within
@@ -201,8 +268,9 @@ async def _live(rounds: int, echoes: int, scrollback: int) -> dict[str, Any]:
     switch: list[float] = []
     deep: list[float] = []
     echo: list[float] = []
+    page: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="sessiondock-widget-") as tmp:
-        async with histories([100 * MB], Path(tmp), Cpus(None, None)) as ready:
+        async with histories([MB, 100 * MB], Path(tmp), Cpus(None, None)) as ready:
             server = ready.server
             assert server.token is not None
             history = ready.sessions[100 * MB]
@@ -267,12 +335,25 @@ async def _live(rounds: int, echoes: int, scrollback: int) -> dict[str, Any]:
                 await asyncio.sleep(0.02)
             await keys.aclose()
             await feed.stop()
+            view.show_screen(None)
+            routes = {}
+            for size, session_id in (*ready.sessions.items(), (0, shell)):
+                session = await server.get_json(f"/api/session/{session_id}")
+                routes[size] = f"#/p/{session['projectId']}/s/{session_id}"
+            page = await asyncio.to_thread(
+                xterm_live, server.url, server.token, routes, rounds, echoes
+            )
             await api.aclose()
     view.close()
     return {
         "switch_ms": [1000 * t for t in switch],
         "echo_ms": [1000 * t for t in echo],
         "switch_median_ms": 1000 * statistics.median(switch),
+        "xterm_switch_ms": page["switch"],
+        "xterm_switch_median_ms": statistics.median(page["switch"]),
+        "xterm_echo_ms": page["echo"],
+        "xterm_echo_p50_ms": statistics.median(page["echo"]),
+        "xterm_echo_p99_ms": _p(page["echo"], 0.99),
         "history_ms": [1000 * t for t in deep],
         "history_median_ms": 1000 * statistics.median(deep) if deep else None,
         "echo_p50_ms": 1000 * statistics.median(echo),
@@ -392,6 +473,11 @@ def main() -> int:
         print(
             f"  first paint after switching to 100 MB of history (target <= 100 ms): "
             f"{live['switch_median_ms']:.1f} ms (median of {args.rounds})"
+        )
+        print(
+            f"  ... xterm.js in the page, same backend: switch {live['xterm_switch_median_ms']:.1f}"
+            f" ms; echo p50 {live['xterm_echo_p50_ms']:.1f} ms, p99 {live['xterm_echo_p99_ms']:.1f}"
+            " ms"
         )
         if live["history_median_ms"] is not None:
             print(

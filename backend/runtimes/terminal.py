@@ -70,6 +70,11 @@ def _background_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SCREEN_NICE)
 
 
+def _load_emulator() -> None:
+    _background_priority()  # as the emulators' own work: the loop and the writer come first
+    importlib.import_module("vtengine.emulator")
+
+
 class TerminalKind(ProgramKind):
     name = "terminal"
     tty = True
@@ -102,10 +107,7 @@ class TerminalKind(ProgramKind):
         # executor: a backend stopped meanwhile exits at once instead of waiting for the load
         # (the interpreter joins executor threads at exit; a short-lived backend, as in the
         # tests, spent half a second there).
-        threading.Thread(
-            target=importlib.import_module, args=("vtengine.emulator",),
-            name="emulator-load", daemon=True,
-        ).start()  # fmt: skip
+        threading.Thread(target=_load_emulator, name="emulator-load", daemon=True).start()
 
     # -- screens of ended sessions ------------------------------------------------------------
 
