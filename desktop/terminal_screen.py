@@ -74,6 +74,11 @@ class TerminalScreen:
         return min(self.scrollback_lines, FIRST_FRAME_LINES)
 
     @property
+    def loading_history(self) -> bool:
+        """Whether a deeper history was asked for and is not in place yet."""
+        return self._recorded is not None and self._history_asked
+
+    @property
     def wants_history(self) -> bool:
         """Whether it shows less history than it keeps and a deeper snapshot should follow
         (and none is on its way)."""
@@ -90,9 +95,12 @@ class TerminalScreen:
             if event.type == SNAPSHOT:
                 data = event.data
                 self._reset(int(data["cols"]), int(data["rows"]), str(data.get("vt", "")))
-                # A snapshot that did not fill its history has all there is.
+                # A snapshot that did not fill its history has all there is. On the alternate
+                # screen (vim, less) the scrollbar tells nothing of the primary screen's
+                # history: ask for the deeper one all the same.
                 total, _, shown = self.emulator.terminal.scrollbar()
-                shallow = total - shown >= self.attach_lines < self.scrollback_lines
+                filled = bool(data.get("altScreen")) or total - shown >= self.attach_lines
+                shallow = filled and self.attach_lines < self.scrollback_lines
                 self._recorded = [] if shallow else None
                 self._recorded_bytes = 0
                 self._history_asked = False

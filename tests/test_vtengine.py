@@ -198,7 +198,8 @@ def test_links_are_found_under_the_pointer() -> None:
     emulator.feed(
         "a \x1b]8;;https://example.com/x\x1b\\link\x1b]8;;\x1b\\ (see http://host/p?q=1).\r\n"
         "日本 ftp://files/a b\r\n"
-        "\x1b]8;;javascript:alert(1)\x1b\\bad\x1b]8;;\x1b\\ mailto:me@example.com\r\n".encode()
+        "\x1b]8;;javascript:alert(1)\x1b\\bad\x1b]8;;\x1b\\ mailto:me@example.com\r\n"
+        "\x1b]8;;file:///etc/passwd\x1b\\f\x1b]8;;\x1b\\ http://w/Foo_(bar)".encode()
     )
     terminal = emulator.terminal
     found = {x: link_at(terminal, x, 0) for x in range(40)}
@@ -209,3 +210,5 @@ def test_links_are_found_under_the_pointer() -> None:
     assert link_at(terminal, 0, 2) is None  # not a scheme to open
     assert link_at(terminal, 5, 2) == "mailto:me@example.com"
     assert link_at(terminal, 99, 0) is None
+    assert link_at(terminal, 0, 3) is None  # file://: not opened from a terminal
+    assert link_at(terminal, 5, 3) == "http://w/Foo_(bar)"  # its own parentheses stay

@@ -1,5 +1,6 @@
 """Links on the screen, for Ctrl+click: OSC 8 hyperlinks first (the program named the target),
-then plain URLs in the row's text, as GNOME Terminal and kitty find them.
+then plain URLs in the row's text, as GNOME Terminal and kitty find them (in one row: of a URL
+wrapped onto the next, the part in the row).
 
 Both read the cell under the pointer through a grid reference in viewport coordinates, so they
 work the same in the scrollback.
@@ -17,10 +18,12 @@ __all__ = ["OPENABLE", "link_at"]
 
 # What a URL may hold, as terminals commonly match it: a scheme, then no blanks, quotes or
 # angle brackets; closing punctuation at its end is the sentence's, not the URL's.
-_URL = re.compile(r"\b(?:https?|ftp|file)://[^\s<>\"'`]+|\bmailto:[^\s<>\"'`]+")
+_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`]+|\bmailto:[^\s<>\"'`]+")
 _TRAILING = ".,;:!?)]}'\""
 # What a Ctrl+click may open: a program's OSC 8 target with another scheme is not followed.
-OPENABLE = ("http://", "https://", "ftp://", "file://", "mailto:")
+# Not file://: an OSC 8 target hides behind any text, a desktop opens (or runs) a local file as
+# it sees fit, and a remote backend's paths name another machine's files.
+OPENABLE = ("http://", "https://", "ftp://", "mailto:")
 _URI_BYTES = 2048  # OSC 8 targets longer than this are read with a second, larger buffer
 
 
@@ -53,7 +56,9 @@ def _plain_url(terminal: Terminal, cols: int, y: int, x: int) -> str | None:
     for an empty cell or a wide character's right half), so string offsets are columns."""
     text = "".join(_cell_text(terminal, column, y) for column in range(cols))
     for match in _URL.finditer(text):
-        url = match.group().rstrip(_TRAILING)
+        url = match.group().rstrip(_TRAILING.replace(")", ""))
+        while url.endswith(")") and url.count(")") > url.count("("):  # "(see http://a/b)"
+            url = url[:-1].rstrip(_TRAILING.replace(")", ""))
         if match.start() <= x < match.start() + len(url):
             return url
     return None

@@ -51,7 +51,7 @@ class Search:
         self._search = ffi.new("GhosttySearch*")
         _check(lib.ghostty_search_new(ffi.NULL, self._search, terminal.handle), "search_new")
         # Freed before the terminal is, whichever goes first (``Terminal.depend``).
-        native = _NativeSearch(self._search)
+        native = self._native = _NativeSearch(self._search)
         self.close = weakref.finalize(self, _release, terminal.depend(native.free), native)
         scroll = ffi.new("GhosttySearchScroll*", lib.GHOSTTY_SEARCH_SCROLL_IF_NEEDED)
         _check(
@@ -65,8 +65,19 @@ class Search:
             selection.size = ffi.sizeof("GhosttySelection")
         self._coordinate = ffi.new("GhosttyPointCoordinate*")
 
+    @property
+    def alive(self) -> bool:
+        """False once closed, or once its terminal was closed (which freed it): then it must
+        not be used (its methods raise ``EmulatorError`` rather than reach freed memory)."""
+        return not self._native.freed
+
+    def _check_alive(self) -> None:
+        if self._native.freed:
+            raise EmulatorError("this search's terminal was closed")
+
     def find(self, needle: str) -> int:
         """Search for ``needle`` (empty: no search); how many matches there are."""
+        self._check_alive()
         self.needle = needle
         data = needle.encode()
         text = ffi.new("char[]", data)
@@ -78,6 +89,7 @@ class Search:
 
     def update(self) -> int:
         """Bring the matches up to date with the terminal's content; how many there are."""
+        self._check_alive()
         search, status = self._search[0], self._status
         _check(lib.ghostty_search_feed(search), "search_feed")  # what was written meanwhile
         while True:
@@ -90,6 +102,7 @@ class Search:
 
     @property
     def total(self) -> int:
+        self._check_alive()
         key = lib.GHOSTTY_SEARCH_DATA_TOTAL_MATCHES
         _check(lib.ghostty_search_get(self._search[0], key, self._count), "total")
         return int(self._count[0])
@@ -97,6 +110,7 @@ class Search:
     @property
     def index(self) -> int | None:
         """The selected match's place among them (0 the newest), or None."""
+        self._check_alive()
         key = lib.GHOSTTY_SEARCH_DATA_SELECTED_INDEX
         result = lib.ghostty_search_get(self._search[0], key, self._count)
         if result == lib.GHOSTTY_NO_VALUE:
@@ -107,6 +121,7 @@ class Search:
     def select(self, older: bool = True) -> bool:
         """Select the next match, towards older output (up) or newer: it becomes the
         terminal's selection and comes into view. Whether there was one."""
+        self._check_alive()
         if not self.update():
             return False
         option = lib.GHOSTTY_SEARCH_OPT_SELECT_NEXT if older else lib.GHOSTTY_SEARCH_OPT_SELECT_PREV
@@ -128,6 +143,7 @@ class Search:
     def visible(self) -> list[tuple[int, int, int, int]]:
         """The matches in the viewport as (first column, first row, last column, last row),
         viewport rows from the top; a match cut by the viewport's edge is left out."""
+        self._check_alive()
         buffer = ffi.new(
             "GhosttySelectionBuffer*", {"ptr": self._highlights, "cap": MAX_HIGHLIGHTS, "len": 0}
         )

@@ -209,6 +209,7 @@ class MainWindow(QMainWindow):
         self.feed: SessionFeed | None = None
         self.follower: ScreenFollower | None = None  # the feed of a terminal session on screen
         self.beside_follower: ScreenFollower | None = None
+        self._previous_terminal: str | None = None  # shown before the one on screen
         # Switches run one at a time and only the latest request counts: arrow keys in the
         # session list must not leave two streams running.
         self._switch_lock = asyncio.Lock()
@@ -298,9 +299,12 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(find)
         edit_menu.addAction(copy)
         view_menu = self.menuBar().addMenu("&View")
-        beside = QAction("Open beside", self, shortcut=QKeySequence("Ctrl+Shift+D"))
-        beside.setToolTip("Show the session picked in the list beside the one on screen")
-        beside.triggered.connect(self._open_selected_beside)
+        # The list's context menu puts any terminal session beside; the shortcut, the one shown
+        # before the one on screen (switch to a session, then Ctrl+Shift+D: both side by side).
+        beside = QAction("Open the previous session beside", self)
+        beside.setShortcut(QKeySequence("Ctrl+Shift+D"))
+        beside.triggered.connect(self._open_previous_beside)
+        self.beside_action = beside
         close_beside = QAction("Close the pane beside", self, shortcut=QKeySequence("Ctrl+Shift+W"))
         close_beside.triggered.connect(lambda: self._spawn(self.close_beside()))
         view_menu.addAction(beside)
@@ -502,7 +506,9 @@ class MainWindow(QMainWindow):
 
     async def _switch_to(self, session_id: str | None) -> None:
         if session_id is not None and session_id == self.beside.session_id:
-            await self.close_beside()  # it comes to the main view
+            await self.close_beside(refocus=False)  # it comes to the main view
+        if self.follower is not None:
+            self._previous_terminal = self.follower.session_id  # for Ctrl+Shift+D
         if self.follower is not None:
             follower, self.follower, self.feed = self.follower, None, None
             await follower.stop()
@@ -810,20 +816,28 @@ class MainWindow(QMainWindow):
 
     # -- a second terminal beside ---------------------------------------------------------------
 
-    def _open_selected_beside(self) -> None:
-        selected = self.sessions.selected_id()
-        if selected is not None:
-            self._spawn(self.open_beside(selected))
+    def _open_previous_beside(self) -> None:
+        previous = self._previous_terminal
+        if previous is None or self.sessions.session(previous) is None:
+            self.statusBar().showMessage(
+                "Show another terminal session first: Ctrl+Shift+D then puts it beside.", 10_000
+            )
+            return
+        self._spawn(self.open_beside(previous))
 
     async def open_beside(self, session_id: str) -> None:
         """Show terminal session ``session_id`` beside the one on screen; it takes the keys.
         The one beside before goes back to the list."""
+        async with self._switch_lock:  # not while the main view changes sessions
+            await self._open_beside(session_id)
+
+    async def _open_beside(self, session_id: str) -> None:
         session = self.sessions.session(session_id)
         if not shows_a_terminal(session):
             raise BackendError("only a terminal session (a shell or a command) opens beside")
         if session_id == self.current_session:
             raise BackendError("that session is on screen already: pick another to put beside")
-        await self.close_beside()
+        await self.close_beside(refocus=False)
         # The pane owns the screen while it shows it: switching in the main view releases
         # none that is beside.
         screen = self._screens.pop(session_id, None) or self._new_screen()
@@ -837,15 +851,21 @@ class MainWindow(QMainWindow):
         self.beside.view.setFocus()
         self._beside_resize_timer.start()
 
-    async def close_beside(self) -> None:
+    async def close_beside(self, *, refocus: bool = True) -> None:
+        """Close the pane beside; its screen goes back among the kept ones. ``refocus``: the
+        main terminal takes the keys (not when the list is being used)."""
         follower, self.beside_follower = self.beside_follower, None
         if follower is None:
             return
         self.beside.show_session(None)
         await follower.stop()
         follower.deleteLater()
+        if follower.session_id in self._screens:  # made meanwhile: one screen per session
+            self._screens.pop(follower.session_id).close()
+        if self.follower is not None and self.follower.session_id in self._screens:
+            self._screens.move_to_end(self.follower.session_id)  # the one on show: not evicted
         _kept(self._screens, follower.session_id, lambda: follower.screen, TerminalScreen.close)
-        if self.views.currentWidget() is self.terminal_pane:
+        if refocus and self.views.currentWidget() is self.terminal_pane:
             self.terminal.setFocus()
 
     def _on_prompt_submitted(self, text: str) -> None:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QKeyEvent
+from PySide6.QtGui import QBrush, QColor, QFont, QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -183,6 +183,17 @@ class ProjectsPanel(QWidget):
         self.remove_button.setEnabled(self.selected_id() is not None)
 
 
+class _SessionTree(QTreeWidget):
+    """The sessions' list. A right click opens the row's menu without picking the row: picking
+    shows it on screen, and "Open beside" is for another session than the one on screen."""
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.RightButton:
+            event.accept()  # the context menu comes on its own event
+            return
+        super().mousePressEvent(event)
+
+
 class SessionsPanel(QWidget):
     session_selected = Signal(object)  # session id or None
     new_shell_requested = Signal()
@@ -196,7 +207,7 @@ class SessionsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.tree = QTreeWidget()
+        self.tree = _SessionTree()
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._context_menu)
         self.tree.setHeaderLabels(["Session", "Status", "Started", "Ended"])

@@ -13,6 +13,7 @@ returns the address of this object's ``QAccessibleTextInterface`` part (``shibok
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
@@ -20,6 +21,7 @@ from PySide6.QtCore import QObject, QPoint, QRect
 from PySide6.QtGui import (
     QAccessible,
     QAccessibleInterface,
+    QAccessibleTextCursorEvent,
     QAccessibleTextInterface,
     QAccessibleTextUpdateEvent,
 )
@@ -163,16 +165,30 @@ def install() -> None:
         _installed = True
 
 
-_announced: dict[int, str] = {}  # per view: the text assistive technology was told last
+# Per view: the text and caret assistive technology was told last.
+_announced: weakref.WeakKeyDictionary[TerminalView, tuple[str, int]] = weakref.WeakKeyDictionary()
 
 
 def announce_change(view: TerminalView) -> None:
-    """A frame was painted: tell assistive technology what changed, if any listens."""
+    """A frame was painted: tell assistive technology what changed, if any listens: the
+    changed stretch of text only (a screen reader speaks what is inserted, and must not read
+    the whole screen again at each echo), and the caret when it moved."""
     if not QAccessible.isActive():
         return
     screen = view.session_screen
     text = screen.text() if screen is not None else ""
-    old = _announced.get(id(view), "")
+    old, old_caret = _announced.get(view, ("", -1))
+    accessible = QAccessible.queryAccessibleInterface(view)
+    caret = accessible.textInterface().cursorPosition() if accessible is not None else 0
+    _announced[view] = (text, caret)
     if text != old:
-        _announced[id(view)] = text
-        QAccessible.updateAccessibility(QAccessibleTextUpdateEvent(view, 0, old, text))
+        start = 0
+        while start < min(len(old), len(text)) and old[start] == text[start]:
+            start += 1
+        end_old, end_new = len(old), len(text)
+        while end_old > start and end_new > start and old[end_old - 1] == text[end_new - 1]:
+            end_old, end_new = end_old - 1, end_new - 1
+        event = QAccessibleTextUpdateEvent(view, start, old[start:end_old], text[start:end_new])
+        QAccessible.updateAccessibility(event)
+    if caret != old_caret:
+        QAccessible.updateAccessibility(QAccessibleTextCursorEvent(view, caret))

@@ -51,7 +51,7 @@ from PySide6.QtGui import (
     QResizeEvent,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QToolTip, QVBoxLayout, QWidget
 
 from desktop.terminal_screen import TerminalScreen
 from desktop.ui import terminal_access
@@ -241,6 +241,7 @@ class TerminalView(QWidget):
         self.setMouseTracking(True)  # motion without a button, for programs that ask for it
         self.setCursor(Qt.CursorShape.IBeamCursor)
         self._link_pressed = False  # the press opened a link: its drag and release do nothing
+        self._hovered_link: str | None = None
         self._frame = QTimer(self, singleShot=True, interval=FRAME_MS)
         self._last_frame = 0.0  # time.monotonic() of the last frame painted
         self._paint_seconds = 0.0  # how long it took
@@ -352,8 +353,9 @@ class TerminalView(QWidget):
         self._rows_to_draw = deque(state.dirty_rows(everything=everything))
         self._cols_drawn = cols
         state.clean()
-        if self._search is not None:
-            self._search.update()  # matches in what came meanwhile
+        search = self._open_search()
+        if search is not None:
+            search.update()  # matches in what came meanwhile
         self._drawn = drawn
         self._cursor = state.cursor()
         self._wake_cursor()
@@ -437,6 +439,7 @@ class TerminalView(QWidget):
     def _draw_row(self, painter: QPainter, row: Row, cols: int) -> None:
         top = row.y * self.cell_height
         height, width = self.cell_height, self.cell_width
+        painter.setClipRect(0, top, cols * width, height)  # a curly underline stays in its row
         painter.fillRect(0, top, cols * width, height, self._background())
         baseline = round(top + self._ascent)
         for run in row.runs:
@@ -518,10 +521,11 @@ class TerminalView(QWidget):
             painter.end()
 
     def _paint_matches(self, painter: QPainter) -> None:
-        if self._search is None or not self._search.needle:
+        search = self._open_search()
+        if search is None or not search.needle:
             return
         color = QColor(255, 200, 0, 110)
-        for first, top, last, bottom in self._search.visible():
+        for first, top, last, bottom in search.visible():
             for y in range(top, bottom + 1):
                 start = first if y == top else 0
                 end = last if y == bottom else self.width() // self.cell_width
@@ -543,6 +547,20 @@ class TerminalView(QWidget):
             self._search = Search(screen.emulator.terminal)
             self._search_for = key
         return self._search
+
+    def _open_search(self) -> Search | None:
+        """The open search, if any, moved to the screen's emulator of now: a reset, or the
+        deeper history put in place, closed the one it searched (and freed its search)."""
+        if self._search is None:
+            return None
+        screen = self.session_screen
+        if screen is not None and self._search_for == (id(screen), screen.generation):
+            return self._search
+        needle = self._search.needle
+        search = self._searching()
+        if search is not None and needle:
+            search.find(needle)
+        return search
 
     def highlight(self, text: str) -> int:
         """Highlight every ``text`` in the screen and scrollback; how many there are."""
@@ -782,12 +800,15 @@ class TerminalView(QWidget):
 
     def _link_under(self, event: QMouseEvent) -> str | None:
         """The link under the pointer while Ctrl is held, else None."""
-        if (
-            self.session_screen is None
-            or not event.modifiers() & Qt.KeyboardModifier.ControlModifier
-        ):
+        screen = self.session_screen
+        if screen is None or not event.modifiers() & Qt.KeyboardModifier.ControlModifier:
             return None
-        return link_at(self.session_screen.emulator.terminal, *self._cell_at(event.position()))
+        x = int(event.position().x() // self.cell_width)
+        y = int(event.position().y() // self.cell_height)
+        cols, rows = screen.size
+        if not (0 <= x < cols and 0 <= y < rows):
+            return None  # the margin beyond the grid
+        return link_at(screen.emulator.terminal, x, y)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.setFocus()
@@ -807,18 +828,28 @@ class TerminalView(QWidget):
         event.accept()
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
-        # The gesture counts clicks itself (by time and distance): a second press is a press.
+        # The gesture counts clicks itself (by time and distance): a second press is a press;
+        # but a link opens once, on the first.
+        if self._link_under(event) is not None:
+            self._link_pressed = True
+            event.accept()
+            return
         self.mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self.session_screen is None:
             return
         held = event.buttons()
-        if not held:  # a pointing hand over what Ctrl+click opens
+        if not held:  # a pointing hand over what Ctrl+click opens, and where it goes
             link = self._link_under(event)
-            self.setCursor(
-                Qt.CursorShape.PointingHandCursor if link else Qt.CursorShape.IBeamCursor
-            )
+            hand = Qt.CursorShape.PointingHandCursor
+            self.setCursor(hand if link else Qt.CursorShape.IBeamCursor)
+            if link != self._hovered_link:
+                self._hovered_link = link
+                if link:
+                    QToolTip.showText(event.globalPosition().toPoint(), link, self)
+                else:
+                    QToolTip.hideText()
         if self._link_pressed:
             pass
         elif self._reports_mouse(event):

@@ -24,8 +24,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.app import DesktopApp
-from desktop.ui.terminal_view import LIGHT_PALETTE
+from desktop.sse_client import Event
+from desktop.terminal_screen import TerminalScreen
+from desktop.ui.terminal_view import LIGHT_PALETTE, TerminalView
 from tests.desktop.ui.test_main_window import app, open_project, wait_until
+from vtengine.emulator import Emulator
 
 __all__ = ["app"]  # the fixture
 
@@ -502,7 +505,7 @@ async def test_a_deep_history_comes_behind_the_first_frame(
     assert screen is not None and screen.scrollback_lines > 4400
     assert window.feed is not None and window.feed.scrollback_lines == 1000  # the first frame's
     await wait_until(lambda: "tick 399" in shown(app), timeout=20)
-    await wait_until(lambda: not screen.wants_history)
+    await wait_until(lambda: not screen.wants_history and not screen.loading_history)
     lines = screen.contents().split("\n")
     numbers = [line for line in lines if line.isdigit()]
     assert numbers == [str(n) for n in range(1, 4001)]
@@ -522,7 +525,19 @@ async def test_two_sessions_side_by_side(app: DesktopApp, tmp_path: Path, qtbot:
     second = await window.new_session()
     await window.settle()
     await wait_until(lambda: window.current_session == second and shown(app).strip())
-    await window.open_beside(first)
+    # A right click on the first one's row (for its menu, "Open beside") does not show it.
+    tree = window.sessions.tree
+    row = next(
+        tree.topLevelItem(i) for i in range(tree.topLevelItemCount())
+        if tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) == first
+    )  # fmt: skip
+    qtbot.mouseClick(
+        tree.viewport(), Qt.MouseButton.RightButton, pos=tree.visualItemRect(row).center()
+    )
+    await window.settle()
+    assert window.current_session == second
+    # Ctrl+Shift+D: the session shown before, beside the one on screen.
+    window.beside_action.trigger()
     await window.settle()
     beside = window.beside
     assert beside.isVisible() and beside.view.hasFocus() and beside.session_id == first
@@ -715,3 +730,27 @@ async def test_screen_readers_get_the_text_the_cursor_and_the_cells(
     # The mouse's selection is the text's.
     double_click(terminal, cell_center(app, 7, 0))
     assert text.selectionCount() == 1 and text.selection(0) == (beta, beta + 4)
+
+
+def test_an_open_search_follows_the_screen_to_a_new_emulator(qtbot: QtBot) -> None:
+    """A snapshot (or the deeper history) replaces the screen's emulator, and closing the old
+    one frees its search: the open find moves to the new one, with its word."""
+    view = TerminalView()
+    qtbot.addWidget(view)
+    view.resize(80 * view.cell_width, 24 * view.cell_height)
+    view.show()
+    screen = TerminalScreen(80, 24)
+    view.show_screen(screen)
+    screen.apply([Event(1, "output", {"content": "alpha beta\r\nbeta gamma\r\n"})])
+    view.screen_changed()
+    assert view.highlight("beta") == 2
+    source = Emulator(80, 24)
+    source.feed(b"beta beta beta\r\n")
+    vt = source.snapshot_vt(100).decode()
+    screen.apply([Event(2, "snapshot", {"cols": 80, "rows": 24, "vt": vt})])
+    view.screen_changed()
+    qtbot.waitUntil(lambda: not view.frame_pending())
+    view.repaint()  # the highlights of the search over the new emulator
+    assert view.find_next("beta") == "1 of 3"
+    view.close()
+    screen.close()
