@@ -19,30 +19,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: its Xvfb display
 
 from agent_demo import PROMPT, AgentDemo, prepare
 from PySide6.QtWidgets import QApplication
 
 from desktop.app import DesktopApp
 from desktop.qtloop import make_loop
+from desktop.ui.main_window import MainWindow
+from tests.packaging.frozen import virtual_screen
 
 DEMO = (Path(__file__).parent / "demo-session.sh").read_text()
 
 
-async def shoot(app: DesktopApp, out: Path) -> None:
-    window = app.window
+async def _backend_running(window: MainWindow) -> None:
     async with asyncio.timeout(30):
         while "running" not in window.backend_label.text():
             await asyncio.sleep(0.05)
+
+
+async def shoot(app: DesktopApp, out: Path) -> None:
+    window = app.window
+    await _backend_running(window)
     base = Path(tempfile.mkdtemp(prefix="sessiondock-shot-"))
     for name in ("api-server", "website"):
         (base / name).mkdir()
@@ -63,9 +69,7 @@ async def shoot(app: DesktopApp, out: Path) -> None:
 
 async def shoot_agent(app: DesktopApp, out: Path, demo: AgentDemo) -> None:
     window = app.window
-    async with asyncio.timeout(30):
-        while "running" not in window.backend_label.text():
-            await asyncio.sleep(0.05)
+    await _backend_running(window)
     await window.add_project(str(demo.project))
     session_id = await window.new_agent_session()
     await window.settle()
@@ -135,9 +139,7 @@ async def _shows(app: DesktopApp, session_id: str, text: str) -> None:
 
 async def shoot_terminals(app: DesktopApp, out: Path) -> None:
     window = app.window
-    async with asyncio.timeout(30):
-        while "running" not in window.backend_label.text():
-            await asyncio.sleep(0.05)
+    await _backend_running(window)
     base = Path(tempfile.mkdtemp(prefix="sessiondock-shot-"))
     project = base / "healthcheck"
     project.mkdir()
@@ -180,27 +182,6 @@ async def shoot_terminals(app: DesktopApp, out: Path) -> None:
     app.quit()  # no quit question, whatever still runs
 
 
-@contextlib.contextmanager
-def xvfb() -> Iterator[str]:
-    """An Xvfb display of its own, as large as the screenshots; its DISPLAY value."""
-    read_end, write_end = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-        pass_fds=[write_end], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    os.close(write_end)
-    try:
-        with os.fdopen(read_end) as numbers:
-            number = numbers.readline().strip()  # written once the server takes clients
-        if not number:
-            raise SystemExit(f"Xvfb did not start (exit code {proc.poll()})")
-        yield f":{number}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
@@ -208,7 +189,7 @@ def main() -> int:
     parser.add_argument("--terminals", action="store_true", help="vim, htop, two panes (Xvfb)")
     args = parser.parse_args()
     if args.terminals and "SESSIONDOCK_SHOT_DISPLAY" not in os.environ:
-        with xvfb() as display:  # the script again, on that display
+        with virtual_screen("1600x1000") as display:  # the script again, on that display
             env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
             env["SESSIONDOCK_SHOT_DISPLAY"] = display
             return subprocess.run([sys.executable, *sys.argv], env=env).returncode

@@ -141,11 +141,12 @@ def running_app(exe: Path, tmp_path: Path, env: dict[str, str], *args: str) -> I
 
 
 @contextlib.contextmanager
-def virtual_screen() -> Iterator[str]:
-    """An Xvfb display of its own; its DISPLAY value."""
+def virtual_screen(size: str = "1280x800") -> Iterator[str]:
+    """An Xvfb display of its own, of ``size`` pixels; its DISPLAY value. (Also
+    ``scripts/screenshots.py``'s.)"""
     read_end, write_end = os.pipe()
     proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", f"{size}x24", "-nolisten", "tcp"],
         pass_fds=[write_end], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip

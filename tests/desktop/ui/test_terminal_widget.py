@@ -52,10 +52,7 @@ def shown(app: DesktopApp) -> str:
 
 
 async def backend_screen(app: DesktopApp, session_id: str) -> str:
-    response = await app.window.api._call(
-        "GET", f"/api/session/{session_id}/screen", params={"format": "text"}
-    )
-    return str(response["content"])
+    return str((await app.window.api.screen(session_id))["content"])
 
 
 async def same_as_backend(app: DesktopApp, session_id: str, timeout: float = 10.0) -> None:
