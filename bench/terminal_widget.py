@@ -10,6 +10,7 @@ through both, in 64 KiB pieces, as a session's ``output`` events bring it:
   painting as in the app. xterm.js: a 200x60 ``Terminal`` in headless Chromium, with each of its
   renderers (WebGL, DOM, and none: not opened, the parser alone), fed with ``write`` and its
   callback, one piece per callback; ``--xterm-mb`` (20) of the same lines, as it is far slower.
+  Beside them, the widget's ceiling: the same pieces fed to the emulator alone, no painting.
 - **stall**: the longest gaps of the event loop while it runs (p99 and max): the widget's are
   the gaps between its turns (a piece, and any frame, per turn); xterm.js's the gaps between
   animation frames (what the page cannot answer during).
@@ -101,6 +102,7 @@ def widget_run(pieces: list[str], rounds: int) -> dict[str, Any]:
     screen = TerminalScreen(COLS, ROWS, scrollback_lines=10_000)
     view.show_screen(screen)
     events = [Event(i + 1, "output", {"content": piece}) for i, piece in enumerate(pieces)]
+    parser_alone = parse_run(pieces)
 
     gaps: list[float] = []
     loop = QEventLoop()
@@ -149,6 +151,7 @@ def widget_run(pieces: list[str], rounds: int) -> dict[str, Any]:
     view.close()
     return {
         "mb_per_s": total / MB / elapsed,
+        "parser_mb_per_s": parser_alone,
         "frames": frames,
         "seconds": elapsed,
         "stall_p99_ms": 1000 * _p(gaps, 0.99),
@@ -158,6 +161,19 @@ def widget_run(pieces: list[str], rounds: int) -> dict[str, Any]:
         "scrollback_rows": scrollback_rows,
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def parse_run(pieces: list[str]) -> float:
+    """MB/s of the emulator alone (no painting, no event loop) over the same pieces: the
+    ceiling of the widget's throughput, as every byte must go through it."""
+    from desktop.terminal_screen import TerminalScreen
+
+    screen = TerminalScreen(COLS, ROWS, scrollback_lines=10_000)
+    data = [piece.encode() for piece in pieces]
+    started = time.perf_counter()
+    for piece in data:
+        screen.emulator.feed(piece)
+    return sum(map(len, data)) / MB / (time.perf_counter() - started)
 
 
 def _p(values: list[float], q: float) -> float:
@@ -466,6 +482,11 @@ def main() -> int:
     print(f"  {'memory, 10,000-line scrollback MB':<42} {widget['memory_mb']:9.1f} |{heaps}")
     print("  (the widget: what one full screen adds to the RSS; xterm.js: the whole JS heap)")
     print(f"  widget: {widget['frames']} frames in {widget['seconds']:.1f} s")
+    print(
+        f"  the emulator alone (libghostty-vt, no painting) on the same pieces: "
+        f"{widget['parser_mb_per_s']:.1f} MB/s; the widget runs at "
+        f"{widget['mb_per_s'] / widget['parser_mb_per_s']:.0%} of it"
+    )
     record = {"mb": args.mb, "xterm_mb": args.xterm_mb, "widget": widget, "xterm": xterm}
     if args.live:
         live = live_run(args.rounds, args.echoes, args.switch_scrollback)
