@@ -154,6 +154,16 @@ class EventBus:
                     self.slow_clients_dropped += 1
                     subscriber.close(SLOW)
 
+    def pass_on(self, event: StoredEvent) -> None:
+        """Offer a transient event (``StoredEvent.passing``) to the session's subscribers now.
+        Not counted as emitted (it is not stored), not seen by observers; a client too slow
+        for it is cut off as for any event."""
+        self.events_by_type[event.type] += 1
+        for subscriber in tuple(self._subscribers.get(event.session_id, ())):
+            if subscriber.close_reason is None and not subscriber.offer(event):
+                self.slow_clients_dropped += 1
+                subscriber.close(SLOW)
+
     def wake_idle(self, interval: float) -> None:
         """Wake every subscriber idle for ``interval`` seconds, so its writer sends a heartbeat.
 

@@ -143,6 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
         "else ~/.claude); also given to claude sessions as CLAUDE_CONFIG_DIR",
     )  # fmt: skip
     serve.add_argument(
+        "--agent-idle-minutes", type=_positive, default=10.0, metavar="MINUTES",
+        help="close a conversation's claude process after this long without a turn; the "
+        "next prompt resumes the conversation",
+    )  # fmt: skip
+    serve.add_argument(
+        "--max-live-agents", type=_count, default=8, metavar="N",
+        help="claude processes that may run at once; the least recently used idle one "
+        "closes first",
+    )  # fmt: skip
+    serve.add_argument(
         "--claude-history", action=argparse.BooleanOptionalAction, default=True,
         help="list Claude Code's stored sessions as imported sessions",
     )  # fmt: skip
@@ -206,6 +216,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         claude_path=_program(args.claude_path or os.environ.get("SESSIONDOCK_CLAUDE_PATH")),
         claude_home=args.claude_home.expanduser().absolute() if args.claude_home else None,
         claude_history=args.claude_history,
+        agent_idle_seconds=args.agent_idle_minutes * 60,
+        max_live_agents=args.max_live_agents,
         history_poll_seconds=args.history_poll_interval,
         history_rescan_seconds=args.history_rescan_interval,
         stop_grace_seconds=args.stop_grace,

@@ -64,6 +64,10 @@ class Settings:
     claude_path: str | None = None
     claude_home: Path | None = None
     claude_history: bool = True  # list Claude Code's stored sessions
+    # A conversation's claude process closes after this long without a turn (the next prompt
+    # resumes it), and at most this many run at once (the least recently used idle one closes).
+    agent_idle_seconds: float = 600.0
+    max_live_agents: int = 8
     history_poll_seconds: float = 0.5  # how often an open history file is checked for growth
     history_rescan_seconds: float = 2.0  # listing rescans history at most this often
 

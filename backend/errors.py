@@ -75,6 +75,27 @@ class NotAConversation(DomainError):
     code = "not_a_conversation"
 
 
+class RequestNotFound(DomainError):
+    """A permission request this conversation never made."""
+
+    status = 404
+    code = "request_not_found"
+
+
+class AlreadyResolved(DomainError):
+    """A permission request that was answered, withdrawn or expired already."""
+
+    status = 409
+    code = "already_resolved"
+
+
+class AgentNotAnswering(DomainError):
+    """Claude Code did not answer a control request in time, or refused it."""
+
+    status = 502
+    code = "agent_error"
+
+
 class ShuttingDown(DomainError):
     status = 503
     code = "shutting_down"

@@ -40,8 +40,18 @@ def history_line(kind: str, cwd: Path | str, session_id: str, message: Any, **ex
     return json.dumps(line) + "\n"
 
 
-def fake_calls(log: Path) -> list[dict[str, Any]]:
-    """The fake's recorded invocations, oldest first."""
+def _logged(log: Path) -> list[dict[str, Any]]:
     if not log.exists():
         return []
     return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def fake_calls(log: Path) -> list[dict[str, Any]]:
+    """The fake's recorded turns, oldest first: each with its process's ``argv`` and ``pid``
+    and its ``prompt`` (a live process logs one per turn)."""
+    return [entry for entry in _logged(log) if "argv" in entry]
+
+
+def fake_answers(log: Path) -> list[dict[str, Any]]:
+    """The control responses the fake received (``{subtype, request_id, response}``)."""
+    return [entry["answer"] for entry in _logged(log) if "answer" in entry]

@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource
 
+from backend.protocol.events import STORED_EVENTS
 from tests.wire import check
 
-STORED = frozenset({"output", "status", "prompt", "error", "operations-detected", "raw", "resize"})
+STORED = frozenset(STORED_EVENTS)
 # Events with an ``id:`` line: the stored ones, and a snapshot (the last event it covers).
 WITH_ID = STORED | {"snapshot"}
 

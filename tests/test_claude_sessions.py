@@ -74,6 +74,15 @@ async def wait_turns(stream: Stream, count: int, timeout: float = 15.0) -> list[
     return turn_ends(stream)
 
 
+async def wait_closed(api: httpx.AsyncClient, session_id: str, timeout: float = 10.0) -> None:
+    """Wait until no claude process holds the conversation (``agent.live`` is false)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (await api.get(f"/api/session/{session_id}")).json()["agent"]["live"]:
+        assert loop.time() < deadline, "the conversation's process did not close"
+        await asyncio.sleep(0.02)
+
+
 def assistant_texts(stream: Stream) -> list[str]:
     return [
         e.data["content"]
@@ -98,15 +107,17 @@ async def test_two_prompts_make_one_conversation_resumed_by_its_id(
 
     calls = fake_calls(fake_log)
     assert [call["prompt"] for call in calls] == ["hello there", "and again"]
-    first, second = (call["argv"] for call in calls)
-    assert first[:2] == ["-p", "hello there"]
-    assert "--resume" not in first and "--continue" not in first
-    assert "--output-format" in first and first[first.index("--output-format") + 1] == "stream-json"
-    assert "--verbose" in first
+    # One process holds the conversation: both turns went to it, as lines on its input.
+    assert calls[0]["pid"] == calls[1]["pid"]
+    argv = calls[0]["argv"]
+    for flag, value in (("--input-format", "stream-json"), ("--output-format", "stream-json"),
+                        ("--permission-prompt-tool", "stdio")):  # fmt: skip
+        assert argv[argv.index(flag) + 1] == value
+    assert "--verbose" in argv and "--include-partial-messages" in argv
+    assert "-p" not in argv and "hello there" not in argv
+    assert "--resume" not in argv and "--continue" not in argv
     agent_id = ends[0].data["agent"]["agentSessionId"]
     assert agent_id
-    assert second[second.index("--resume") + 1] == agent_id
-    assert "--continue" not in second
     assert all(call["cwd"] == str(workdir) for call in calls)
 
     # The fake answers with the turn's place in its stored conversation: the resume worked.
@@ -375,7 +386,9 @@ async def test_malformed_and_unknown_lines_do_not_stop_the_turn(
     assert "nested too deeply" in errors[3]["message"]
     assert errors[3]["line"] == "[" * 200
     raw_types = [e.data["line"]["type"] for e in stream.events if e.event == "raw"]
-    assert raw_types == ["system", "stream_event"]
+    assert raw_types == ["system", "session_note"]  # kept as they came; a stream_event is not
+    first, *rest = [e.data["text"] for e in stream.events if e.event == "delta"]
+    assert (first, "".join(rest)) == ("Hel", "Still here after the bad lines.")
     assert assistant_texts(stream) == ["Still here after the bad lines."]
     assert ends[0].data["turn"]["isError"] is False
 
@@ -430,9 +443,9 @@ async def test_extra_arguments_are_passed_to_every_turn(
         await prompt(agent_api, session["id"], "again")
         await wait_turns(stream, 2)
     first, second = fake_calls(fake_log)
-    assert first["argv"][-4:] == extra
-    assert second["argv"][-4:] == extra
-    assert "--resume" in second["argv"]
+    assert first["pid"] == second["pid"]  # one process took both turns
+    argv = first["argv"]
+    assert argv[argv.index("--include-partial-messages") + 1 :][:4] == extra
 
 
 async def test_a_conversation_survives_a_backend_restart(
@@ -603,18 +616,22 @@ async def test_a_crash_mid_turn_reports_the_turn_and_the_prompts_that_waited(
 async def test_a_conversation_that_changes_id_on_resume_is_still_one_session(
     tmp_path: Path, workdir: Path, fake_log: Path
 ) -> None:
-    server = Server(tmp_path / "data", ["--claude-path", str(FAKE_CLAUDE)])
+    # Each turn's process closes at once after it (0.001 minutes idle), so each turn resumes.
+    options = ["--claude-path", str(FAKE_CLAUDE), "--agent-idle-minutes", "0.001"]
+    server = Server(tmp_path / "data", options)
     server.env.update(FAKE_CLAUDE_LOG=str(fake_log), FAKE_CLAUDE_NEW_ID_ON_RESUME="1")
     server.start()
     try:
         async with server.async_client() as api:
             session = await new_claude(api, workdir)
             async with Stream(api, session["id"]) as stream:
-                for text in ("one", "two", "three"):
+                for count, text in enumerate(("one", "two", "three"), start=1):
                     await prompt(api, session["id"], text)
-                ends = await wait_turns(stream, 3)
+                    ends = await wait_turns(stream, count)
+                    await wait_closed(api, session["id"])
             ids = {e.data["agent"]["agentSessionId"] for e in ends}
-            assert len(ids) == 3  # a new Claude Code id for each turn
+            assert len(ids) == 3  # a new Claude Code id for each resumed process
+            assert len({call["pid"] for call in fake_calls(fake_log)}) == 3
             assert assistant_texts(stream)[-1].endswith("This is turn 3 of our conversation.")
             assert len(list(server.claude_home.glob("projects/*/*.jsonl"))) == 3
             sessions = (await api.get("/api/sessions")).json()["sessions"]

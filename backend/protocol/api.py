@@ -136,6 +136,42 @@ class PromptBody(Wire):
     command: Annotated[str, text(MAX_PROMPT, empty=True)]
 
 
+class PermissionAnswer(Wire):
+    """``POST /api/session/{id}/permission``: the answer to an open permission request.
+    ``updatedInput``: the input to run the tool with (the request's when left out; an
+    AskUserQuestion's answers go here); ``message``: why, for a deny; ``remember``: suggestions
+    of the request to keep ("always allow ...")."""
+
+    request_id: Annotated[str, text(200)]
+    behavior: Literal["allow", "deny"]
+    updated_input: dict[str, Any] | UnsetType = UNSET
+    message: Annotated[str, text(10_000, empty=True)] | UnsetType = UNSET
+    remember: list[dict[str, Any]] | UnsetType = UNSET
+
+
+class PermissionAnswered(Wire):
+    request_id: str
+    behavior: Literal["allow", "deny"]
+    event_id: int  # the permission-resolved event's
+
+
+class ModeBody(Wire):
+    """``POST /api/session/{id}/mode``."""
+
+    mode: PermissionMode
+
+
+class ModelBody(Wire):
+    """``POST /api/session/{id}/model``: a model name or alias Claude Code knows."""
+
+    model: Annotated[str, Meta(min_length=1, max_length=200, pattern="^[A-Za-z0-9._:\\[\\]-]+$")]
+
+
+class ModeSet(Wire):
+    mode: str | None
+    model: str | None
+
+
 class SignalBody(Wire):
     signal: Literal["SIGINT", "SIGTERM", "SIGKILL"]
 
@@ -198,6 +234,30 @@ class Project(Wire):
     created_at: int
 
 
+PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions"]
+
+
+class PendingPermission(Wire):
+    """An open permission request (its ``permission-request`` event's fields)."""
+
+    request_id: str
+    tool: str
+    input: dict[str, Any]
+    tool_use_id: str | None
+    suggestions: list[Any]
+    blocked_path: str | None
+    timestamp: Timestamp
+    event_id: int | None = None  # the permission-request event's id
+
+
+class SlashCommand(Wire):
+    """A slash command the conversation's Claude Code offers (from its ``initialize`` answer)."""
+
+    name: str
+    description: str = ""
+    argument_hint: str = ""
+
+
 class Agent(Wire):
     """A claude session's conversation (docs/api.md, Agent sessions)."""
 
@@ -206,6 +266,11 @@ class Agent(Wire):
     queued: Annotated[int, Meta(ge=0)]
     totals: Totals
     source: str | None  # the history file of an imported session
+    pending: list[PendingPermission] = msgspec.field(default_factory=list)
+    mode: str | None = None  # the permission mode, once known
+    model: str | None = None
+    commands: list[SlashCommand] = msgspec.field(default_factory=list)
+    live: bool = False  # a claude process holds the conversation now
 
 
 class Foreground(Wire):

@@ -32,7 +32,11 @@ ENDED_STATUSES: Final = frozenset({EXITED, FAILED, STOPPED, INTERRUPTED})
 # What ``output`` content is: a program's streams, or a conversation's parts.
 OutputType = Literal["stdout", "stderr", "assistant", "thinking", "tool-result"]
 OperationType = Literal["read", "write", "edit", "delete", "bash", "other"]
-AgentStateName = Literal["idle", "working"]
+# waiting: a turn waits for a person (a tool to approve, a question to answer).
+AgentStateName = Literal["idle", "working", "waiting"]
+# How an open permission request ended: answered, withdrawn by the CLI (an interrupt), or void
+# because the process that asked is gone (it died, the session stopped, the backend restarted).
+Resolution = Literal["allow", "deny", "cancelled", "expired"]
 
 SessionId = Annotated[str, Meta(min_length=1, description="The session the event belongs to")]
 Timestamp = Annotated[int, Meta(ge=0, description="Milliseconds since the epoch")]
@@ -176,9 +180,53 @@ class Resize(EventData):
     rows: int
 
 
+class PermissionRequest(EventData):
+    """Claude Code asks before it uses a tool (``can_use_tool``), or asks a question
+    (``AskUserQuestion``) or to leave plan mode (``ExitPlanMode``): open until a
+    ``permission-resolved`` with the same ``requestId``."""
+
+    event: ClassVar[str] = "permission-request"
+    request_id: str
+    tool: str
+    input: dict[str, Any]
+    tool_use_id: str | None = None
+    suggestions: list[Any] = msgspec.field(default_factory=list)  # the CLI's, as it sent them
+    blocked_path: str | None = None
+
+
+class PermissionResolved(EventData):
+    """A permission request ended: answered (``allow``, ``deny``), withdrawn by the CLI
+    (``cancelled``), or void because its process is gone (``expired``)."""
+
+    event: ClassVar[str] = "permission-resolved"
+    request_id: str
+    behavior: Resolution
+    message: str | UnsetType = UNSET  # a deny's message
+
+
+class ModeChanged(EventData):
+    """The conversation's permission mode (``default``, ``acceptEdits``, ``plan``,
+    ``bypassPermissions``) or model changed; each carries both as they now are."""
+
+    event: ClassVar[str] = "mode"
+    mode: str | None
+    model: str | None
+
+
 STORED_EVENTS: Final[dict[str, type[EventData]]] = {
     cls.event: cls
-    for cls in (Output, StatusChanged, Prompt, Error, OperationsDetected, Raw, Resize)
+    for cls in (
+        Output,
+        StatusChanged,
+        Prompt,
+        Error,
+        OperationsDetected,
+        Raw,
+        Resize,
+        PermissionRequest,
+        PermissionResolved,
+        ModeChanged,
+    )
 }
 
 
@@ -250,9 +298,29 @@ class Snapshot(Wire):
     timestamp: Timestamp
 
 
+class Delta(Wire):
+    """A piece of the text Claude is writing, as it streams (``stream_event`` text deltas).
+    Never stored and without an id: the whole message is stored as an ``output`` event of type
+    ``assistant`` when it lands, and replaces the deltas of ``messageId``."""
+
+    event: ClassVar[str] = "delta"
+    session_id: str
+    message_id: str
+    index: int  # the content block
+    text: str
+
+
 CONTROL_EVENTS: Final[dict[str, type[Wire]]] = {
     cls.event: cls
-    for cls in (Connected, Heartbeat, HistoryTrimmed, StorageError, StorageRestored, Snapshot)
+    for cls in (
+        Connected,
+        Heartbeat,
+        HistoryTrimmed,
+        StorageError,
+        StorageRestored,
+        Snapshot,
+        Delta,
+    )
 }
 ALL_EVENTS: Final[dict[str, type[Wire]]] = {**STORED_EVENTS, **CONTROL_EVENTS}
 

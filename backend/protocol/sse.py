@@ -54,11 +54,20 @@ class StoredEvent:
     data: str
     timestamp: int
     _frame: bytes | None = field(default=None, repr=False)
+    # Not stored, no id (a ``delta``): sent to whoever watches now, never replayed.
+    transient: bool = False
 
     @classmethod
     def of(cls, seq: int, data: EventData, encoded: str | None = None) -> StoredEvent:
         text = encode_data(data) if encoded is None else encoded
         return cls(data.session_id, seq, data.event, text, data.timestamp)
+
+    @classmethod
+    def passing(cls, session_id: str, data: Wire) -> StoredEvent:
+        """A control event of a session's (``delta``) that goes to its live subscribers only."""
+        event: str = getattr(data, "event")  # noqa: B009 - a ClassVar of each control type
+        frame = encode_event(event, encode_data(data))
+        return cls(session_id, 0, event, "", 0, frame, transient=True)
 
     @property
     def frame(self) -> bytes:

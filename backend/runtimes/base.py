@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from backend.bus import EventBus
 from backend.config import Settings
-from backend.errors import NotATerminal, SessionNotRunning
-from backend.protocol.api import Agent, Foreground, NewSession, ScreenFormat
+from backend.errors import NotAConversation, NotATerminal, SessionNotRunning
+from backend.protocol.api import Agent, Foreground, ModeSet, NewSession, ScreenFormat
 from backend.protocol.events import Error, EventData, now_ms
 from backend.protocol.sse import StoredEvent
 from backend.store import ProjectRecord, SessionRecord, Store
@@ -192,6 +192,24 @@ class SessionRuntime(ABC):
         when that is given (a snapshot)."""
         raise self.not_a_terminal()
 
+    def answer(
+        self,
+        request_id: str,
+        behavior: str,
+        updated_input: dict[str, Any] | None,
+        message: str | None,
+        remember: list[dict[str, Any]] | None,
+    ) -> int:
+        """Answer an open permission request of its agent; the resolution event's id."""
+        raise self.not_a_conversation()
+
+    async def set_mode(self, mode: str) -> ModeSet:
+        """Switch its agent's permission mode."""
+        raise self.not_a_conversation()
+
+    async def set_model(self, model: str) -> ModeSet:
+        raise self.not_a_conversation()
+
     def open(self) -> None:  # noqa: B027 - most sessions need nothing for it
         """A client started streaming it."""
 
@@ -231,6 +249,9 @@ class SessionRuntime(ABC):
 
     def not_a_terminal(self) -> NotATerminal:
         return NotATerminal(f"session {self.session_id!r} has no terminal")
+
+    def not_a_conversation(self) -> NotAConversation:
+        return NotAConversation(f"session {self.session_id!r} has no live Claude conversation")
 
     def not_running(self) -> SessionNotRunning:
         return SessionNotRunning(f"session {self.session_id!r} is {self.host.record.status}")

@@ -369,6 +369,23 @@ class SessionManager:
         """What Ctrl-C does: the terminal's foreground job, or a conversation's running turn."""
         self.get_session(session_id).runtime.interrupt()
 
+    def answer_permission(self, session_id: str, body: api.PermissionAnswer) -> int:
+        """Answer a session's open permission request; the ``permission-resolved`` id."""
+        runtime = self.get_session(session_id).runtime
+        return runtime.answer(
+            body.request_id,
+            body.behavior,
+            body.updated_input or None,
+            body.message or None,
+            body.remember or None,
+        )
+
+    async def set_mode(self, session_id: str, mode: str) -> api.ModeSet:
+        return await self.get_session(session_id).runtime.set_mode(mode)
+
+    async def set_model(self, session_id: str, model: str) -> api.ModeSet:
+        return await self.get_session(session_id).runtime.set_model(model)
+
     def stop_session(self, session_id: str) -> None:
         """End a session gracefully, in the background; it ends ``stopped``."""
         self.get_session(session_id).runtime.stop()

@@ -129,6 +129,36 @@ async def interrupt(request: web.Request) -> web.Response:
     return respond(api.Accepted(), status=202)
 
 
+async def permission(request: web.Request) -> web.Response:
+    manager = request.app[MANAGER]
+    session_id = request.match_info["id"]
+    manager.get_session(session_id)
+    body: api.PermissionAnswer = await validate.body(request, api.PermissionAnswer)
+    event_id = manager.answer_permission(session_id, body)
+    # Stored before we say so: a client that reloads sees the request resolved.
+    await request.app[STORE].flush(session_id=session_id)
+    answered = api.PermissionAnswered(
+        request_id=body.request_id, behavior=body.behavior, event_id=event_id
+    )
+    return respond(answered)
+
+
+async def set_mode(request: web.Request) -> web.Response:
+    manager = request.app[MANAGER]
+    session_id = request.match_info["id"]
+    manager.get_session(session_id)
+    body: api.ModeBody = await validate.body(request, api.ModeBody)
+    return respond(await manager.set_mode(session_id, body.mode))
+
+
+async def set_model(request: web.Request) -> web.Response:
+    manager = request.app[MANAGER]
+    session_id = request.match_info["id"]
+    manager.get_session(session_id)
+    body: api.ModelBody = await validate.body(request, api.ModelBody)
+    return respond(await manager.set_model(session_id, body.model))
+
+
 async def stop(request: web.Request) -> web.Response:
     request.app[MANAGER].stop_session(request.match_info["id"])
     return respond(api.Accepted(), status=202)

@@ -24,11 +24,15 @@ ERRORS = {
     400: "Missing, malformed or invalid input, or a path that names no usable folder",
     401: "Missing or wrong token",
     403: "Host or Origin not allowed",
-    404: "No such project or session",
+    404: "No such project, session or permission request",
     408: "The request body stopped arriving (--body-timeout)",
-    409: "The session is not in a state that allows this",
+    409: (
+        "The session is not in a state that allows this, or the permission request was "
+        "resolved already"
+    ),
     413: "Request body over 1 MiB",
     415: "Request body is not application/json",
+    502: "Claude Code did not answer the control request, or refused it",
     503: (
         "Not now: the server is shutting down, holds its limit of event streams, or cannot "
         "read its database"

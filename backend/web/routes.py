@@ -132,6 +132,26 @@ ROUTES: Final = (
         {202: (api.Accepted, "Sent")}, errors=_ACTION, name="session-interrupt",
     ),
     Route(
+        "POST", "/api/session/{id}/permission", handlers.permission,
+        "Answer a claude session's open permission request (allow or deny a tool, answer "
+        "its questions, approve its plan)",
+        {200: (api.PermissionAnswered, "Answered; eventId is its permission-resolved event")},
+        errors=(*_WRITE, 409, 503, 507), body=api.PermissionAnswer, name="session-permission",
+    ),
+    Route(
+        "POST", "/api/session/{id}/mode", handlers.set_mode,
+        "Switch a claude session's permission mode (default, acceptEdits, plan, "
+        "bypassPermissions)",
+        {200: (api.ModeSet, "The mode and model now")},
+        errors=(*_WRITE, 409, 502, 503, 507), body=api.ModeBody, name="session-mode",
+    ),
+    Route(
+        "POST", "/api/session/{id}/model", handlers.set_model,
+        "Switch a claude session's model",
+        {200: (api.ModeSet, "The mode and model now")},
+        errors=(*_WRITE, 409, 502, 503, 507), body=api.ModelBody, name="session-model",
+    ),
+    Route(
         "POST", "/api/session/{id}/stop", handlers.stop,
         "End the session gracefully; it ends with status stopped",
         {202: (api.Accepted, "Stopping")}, errors=_ACTION, name="session-stop",

@@ -197,9 +197,10 @@ async def _stream(
             events = await subscriber.take()
             if subscriber.close_reason is not None:
                 break
-            frames = [event.frame for event in events if event.seq > last_sent]
-            if events:
-                last_sent = max(last_sent, events[-1].seq)
+            frames = [e.frame for e in events if e.seq > last_sent or e.transient]
+            if events:  # a transient event's seq is 0
+                newest = events[-1].seq or max(e.seq for e in events)
+                last_sent = max(last_sent, newest)
             if frames:
                 await response.write(b"".join(frames))
             elif not events and store.failure is told:
