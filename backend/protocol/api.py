@@ -162,9 +162,12 @@ class ModeBody(Wire):
 
 
 class ModelBody(Wire):
-    """``POST /api/session/{id}/model``: a model name or alias Claude Code knows."""
+    """``POST /api/session/{id}/model``: a model name or alias Claude Code knows (it becomes
+    an argument of claude: nothing that could pass for an option)."""
 
-    model: Annotated[str, Meta(min_length=1, max_length=200, pattern="^[A-Za-z0-9._:\\[\\]-]+$")]
+    model: Annotated[
+        str, Meta(min_length=1, max_length=200, pattern="^[A-Za-z0-9][A-Za-z0-9._:\\[\\]-]*$")
+    ]
 
 
 class ModeSet(Wire):
