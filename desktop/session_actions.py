@@ -44,8 +44,14 @@ def is_running(session: Session | None) -> bool:
 
 
 def is_working(session: Session | None) -> bool:
-    """A conversation whose turn is running."""
-    return is_running(session) and ((session or {}).get("agent") or {}).get("state") == "working"
+    """A conversation whose turn is running (waiting for an answer counts: it runs still)."""
+    state = ((session or {}).get("agent") or {}).get("state")
+    return is_running(session) and state in ("working", "waiting")
+
+
+def needs_you(session: Session | None) -> bool:
+    """A conversation whose turn waits for a person: a tool to allow, a question, a plan."""
+    return is_running(session) and ((session or {}).get("agent") or {}).get("state") == "waiting"
 
 
 def can_interrupt(session: Session | None) -> bool:
@@ -68,11 +74,11 @@ def can_continue(session: Session | None) -> bool:
 
 def conversation_state(session: Session | None) -> str | None:
     """What the session list shows of a running conversation, beside its cost: ``working…``,
-    ``working… · queued 2`` or ``idle``; None for any other session."""
+    ``needs you``, ``working… · queued 2`` or ``idle``; None for any other session."""
     if not is_agent(session) or not is_running(session) or session is None:
         return None
     agent = session.get("agent") or {}
-    state = "working…" if agent.get("state") == "working" else "idle"
+    state = {"working": "working…", "waiting": "needs you"}.get(agent.get("state"), "idle")
     queued = agent.get("queued")
     if isinstance(queued, int) and not isinstance(queued, bool) and queued > 0:
         state += f" · queued {queued}"

@@ -34,9 +34,11 @@ STORAGE_RESTORED = "storage-restored"
 # A terminal's screen, sent only to a stream opened with ?attach=screen (the terminal widget's):
 # "reset and draw this". Never stored; its id is the last stored event it covers.
 SNAPSHOT = "snapshot"
+# A piece of the text Claude is writing, live only: the whole message is stored when it lands.
+DELTA = "delta"
 # The events about the stream, never stored (backend/protocol/events.py).
 CONTROL_EVENTS = frozenset(
-    {CONNECTED, HEARTBEAT, HISTORY_TRIMMED, STORAGE_ERROR, STORAGE_RESTORED, SNAPSHOT}
+    {CONNECTED, HEARTBEAT, HISTORY_TRIMMED, STORAGE_ERROR, STORAGE_RESTORED, SNAPSHOT, DELTA}
 )
 
 

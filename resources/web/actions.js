@@ -29,8 +29,14 @@ export function isRunning(session) {
 }
 
 /** A conversation whose turn is running. */
+/** A conversation whose turn is running (waiting for an answer counts: it runs still). */
 export function isWorking(session) {
-  return isRunning(session) && session.agent?.state === "working";
+  return isRunning(session) && (session.agent?.state === "working" || session.agent?.state === "waiting");
+}
+
+/** A conversation whose turn waits for a person: a tool to allow, a question, a plan. */
+export function needsYou(session) {
+  return isRunning(session) && session.agent?.state === "waiting";
 }
 
 /** A terminal or command that runs, or a conversation whose turn runs. */
@@ -54,7 +60,7 @@ export function canContinue(session) {
 export function conversationState(session) {
   if (!isAgent(session) || !isRunning(session)) return null;
   const agent = session.agent ?? {};
-  let state = agent.state === "working" ? "working…" : "idle";
+  let state = { working: "working…", waiting: "needs you" }[agent.state] ?? "idle";
   if (Number.isInteger(agent.queued) && agent.queued > 0) state += ` · queued ${agent.queued}`;
   return state;
 }

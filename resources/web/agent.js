@@ -18,8 +18,16 @@
 // and drops its oldest entries beyond `maxChars` as it does beyond `maxItems`; app.js keeps
 // other sessions' views within a budget of the same count.
 
+import { RequestCard } from "./approval.js";
 import { formatCost, formatCount, formatDuration, number } from "./format.js";
 import { TailView } from "./tail.js";
+
+const MODE_NAMES = {
+  default: "ask before edits",
+  acceptEdits: "accept edits",
+  plan: "plan",
+  bypassPermissions: "bypass permissions",
+};
 
 export const DEFAULT_MAX_ITEMS = 2000;
 export const DEFAULT_MAX_CHARS = 20_000_000; // kept by one view, in texts shown and folded bodies
@@ -445,6 +453,8 @@ function builders(type, data, workingDir) {
       return [() => errorEntry(data)];
     case "notice":
       return [() => el("div", "a-notice", String(data))];
+    case "mode":
+      return data.mode ? [() => el("div", "a-notice a-mode", `mode: ${MODE_NAMES[data.mode] ?? data.mode}`)] : [];
     default:
       return [];
   }
@@ -459,6 +469,15 @@ export class AgentView extends TailView {
     this.items = 0; // entries in the DOM
     this.chars = 0; // characters they keep: the texts they show and the bodies they fold
     this.dropped = 0; // entries that left the DOM (or never entered it) because of the bounds
+    this.cards = new Map(); // request id -> its RequestCard, open or resolved, while in the DOM
+    this.onAnswer = null; // (requestId, body) => Promise: the page sends an answer
+    this.onRequest = null; // (card) => void: an open request's card reached the DOM
+    this.streaming = null; // the entry showing the text Claude is writing, until it lands
+  }
+
+  /** The open requests' cards, oldest first. */
+  openCards() {
+    return [...this.cards.values()].filter((card) => !card.resolved && card.element.isConnected);
   }
 
   /** One event of the session's stream: its type and its data. */
@@ -484,7 +503,28 @@ export class AgentView extends TailView {
     const events = this.queue;
     this.queue = [];
     let pending = [];
+    const opened = [];
+    let streaming = this.streaming !== null; // builders that make no entry are pushed only if need be
     for (const [type, data] of events) {
+      if (type === "delta") {
+        pending.push(() => this._delta(data));
+        streaming = true;
+        continue;
+      }
+      if (type === "permission-resolved") {
+        pending.push(() => this._resolved(data));
+        continue;
+      }
+      if (type === "permission-request") {
+        pending.push(() => this._card(data, opened));
+        continue;
+      }
+      if (streaming && type === "output" && data?.type === "assistant") {
+        pending.push(() => this._endStream(String(data.content ?? "")));
+      } else if (streaming && type === "status" && data?.turn) {
+        pending.push(() => this._endStream());
+        streaming = false;
+      }
       for (const build of builders(type, data ?? {}, this.workingDir)) pending.push(build);
       // Entries beyond the bound would be built only to be dropped: forget them early.
       if (pending.length > 2 * this.maxItems) {
@@ -497,12 +537,16 @@ export class AgentView extends TailView {
     let chars = 0;
     for (const build of pending) {
       const entry = build();
+      if (!entry) continue; // it changed an entry already shown
       entry.classList.add("a-entry");
       fragment.append(entry);
-      added += 1;
       chars += entry.keptChars ?? 0;
     }
-    if (added === 0) return;
+    added = fragment.childElementCount; // less a streaming entry that ended in the same batch
+    if (added === 0) {
+      this._shown();
+      return;
+    }
     if (added >= this.maxItems) {
       // Everything shown so far leaves, and the batch's oldest entries never come in.
       this.dropped += this.items + added - this.maxItems;
@@ -519,7 +563,57 @@ export class AgentView extends TailView {
       this.chars += chars;
     }
     this._trim();
+    for (const [id, card] of this.cards) if (card.resolved && !card.element.isConnected) this.cards.delete(id);
     this._shown();
+    for (const card of opened) if (card.element.isConnected) this.onRequest?.(card);
+  }
+
+  /** A request's card (or, for one seen before, nothing new). */
+  _card(data, opened) {
+    const id = data?.requestId;
+    if (id === undefined || this.cards.has(id)) return null;
+    const card = new RequestCard(data, {
+      workingDir: this.workingDir,
+      prose: proseNodes,
+      onAnswer: (body) => this.onAnswer?.(id, body) ?? Promise.reject(new Error("not connected")),
+    });
+    this.cards.set(id, card);
+    opened.push(card);
+    return keeps(card.element, 0);
+  }
+
+  _resolved(data) {
+    this.cards.get(data?.requestId)?.resolve(data);
+    return null;
+  }
+
+  /** A piece of the text Claude is writing: shown at the end until the message lands. */
+  _delta(data) {
+    const text = String(data?.text ?? "");
+    // (Not yet in the DOM when several deltas come in one batch: it is in the batch's fragment.)
+    if (this.streaming && this.streaming.dataset.message === String(data?.messageId ?? "")) {
+      this.streaming.append(text);
+      return null;
+    }
+    this._endStream();
+    this.streaming = el("div", "a-text a-streaming", text);
+    this.streaming.dataset.message = String(data?.messageId ?? "");
+    this.streaming.setAttribute("aria-busy", "true");
+    return this.streaming;
+  }
+
+  /** The streamed text landed as a message (`content`: the text of one it may be), or the turn
+   * ended: the streaming entry goes. Deltas of the next message can arrive before the stored
+   * message of the one before: a message whose text is not the streamed one leaves it. */
+  _endStream(content = null) {
+    const streaming = this.streaming;
+    if (!streaming) return null;
+    const text = streaming.textContent;
+    if (content !== null && !content.startsWith(text) && !text.startsWith(content)) return null;
+    if (streaming.parentNode === this.element) this.items -= 1;
+    streaming.remove(); // from the page, or from the batch it came in
+    this.streaming = null;
+    return null;
   }
 
   /** Drop the oldest entries beyond `maxItems`, then beyond `maxChars` (the last one stays). */

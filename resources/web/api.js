@@ -51,6 +51,7 @@ export const api = {
   removeProject: (projectId) => request("DELETE", `/api/projects/${id(projectId)}`),
   sessions: (projectId) =>
     request("GET", `/api/sessions?projectId=${id(projectId)}`).then((d) => d.sessions),
+  allSessions: () => request("GET", "/api/sessions").then((d) => d.sessions),
   session: (sessionId) => request("GET", `/api/session/${id(sessionId)}`),
   createSession: (body) => request("POST", "/api/sessions", body),
   deleteSession: (sessionId) => request("DELETE", `/api/session/${id(sessionId)}`),
@@ -59,6 +60,10 @@ export const api = {
   /** Keys and pastes for a terminal session's program, written as they are (no newline added). */
   input: (sessionId, data) => request("POST", `/api/session/${id(sessionId)}/input`, { data }),
   interrupt: (sessionId) => request("POST", `/api/session/${id(sessionId)}/interrupt`),
+  /** Answer a Claude session's permission request: {behavior, updatedInput?, message?, remember?}. */
+  answer: (sessionId, requestId, body) =>
+    request("POST", `/api/session/${id(sessionId)}/permission`, { requestId, ...body }),
+  setMode: (sessionId, mode) => request("POST", `/api/session/${id(sessionId)}/mode`, { mode }),
   stop: (sessionId) => request("POST", `/api/session/${id(sessionId)}/stop`),
   signal: (sessionId, signal) =>
     request("POST", `/api/session/${id(sessionId)}/signal`, { signal }),

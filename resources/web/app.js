@@ -13,6 +13,7 @@ import {
   hints,
   isAgent,
   isWorking,
+  needsYou,
   promptPlaceholder,
   statusLabel,
   storageWarning,
@@ -20,6 +21,7 @@ import {
 } from "./actions.js";
 import { AgentView } from "./agent.js";
 import { api, ApiError } from "./api.js";
+import { Attention } from "./attention.js";
 import { sessionCost } from "./format.js";
 import { DEFAULT_MAX_LINES, OutputView } from "./output.js";
 import { oncePerFrame } from "./tail.js";
@@ -32,7 +34,10 @@ const PROJECTS_POLL_MS = 10000;
 const KEPT_VIEWS = 8; // session views kept (text and resume point) for switching back at once
 const KEPT_CHARS = 20_000_000; // characters those views may keep, besides the one on screen
 const MAX_LINES_KEY = "sessiondock.maxLines";
-const AGENT_EVENTS = ["output", "operations-detected", "prompt", "status", "error", "raw"];
+const AGENT_EVENTS = [
+  "output", "operations-detected", "prompt", "status", "error", "raw",
+  "permission-request", "permission-resolved", "mode", "delta",
+]; // prettier-ignore
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -113,6 +118,19 @@ class App {
     this.givenBack = new Map();
     this._countdown = null;
     this._sessionsSoon = false;
+    this.allSessions = []; // every project's, for what needs you
+    this.attention = new Attention({
+      baseTitle: document.title,
+      button: $("#notifications"),
+      open: (sessionId) => this.run(() => this.showSession(sessionId)),
+    });
+  }
+
+  /** Show a session of any project (a notification's click). */
+  async showSession(sessionId) {
+    const session = this.allSessions.find((s) => s.id === sessionId) ?? (await api.session(sessionId));
+    if (session.projectId !== this.projectId) await this.selectProject(session.projectId, sessionId);
+    else this.openSession(sessionId);
   }
 
   async start() {
@@ -146,6 +164,15 @@ class App {
       if (command) this.run(() => this.newSession(command));
     });
     $("#interrupt-session").addEventListener("click", () => this.run(() => this.interruptSession()));
+    $("#agent-mode").addEventListener("change", (event) => {
+      const sessionId = this.sessionId;
+      this.run(async () => {
+        const { mode } = await api.setMode(sessionId, event.target.value);
+        const session = this.sessions.find((s) => s.id === sessionId);
+        if (session?.agent) session.agent.mode = mode;
+        this.renderSessionHead();
+      });
+    });
     $("#stop-session").addEventListener("click", () => this.run(() => this.stopSession()));
     $("#continue-session").addEventListener("click", () => this.run(() => this.continueSession()));
     $("#delete-session").addEventListener("click", () => this.run(() => this.deleteSession()));
@@ -262,6 +289,14 @@ class App {
     this.renderProjects();
   }
 
+  /** "● 2" beside a project whose conversations wait for an answer; null if none does. */
+  needsYouMark(projectId) {
+    const count = this.allSessions.filter((s) => s.projectId === projectId && needsYou(s)).length;
+    if (!count) return null;
+    const mark = element("span", { className: "needs-you", title: `${count} waiting for you` }, ` ● ${count}`);
+    return mark;
+  }
+
   renderProjects() {
     const items = this.projects.map((project) =>
       element(
@@ -276,7 +311,7 @@ class App {
             dataset: { id: project.id },
             "aria-current": project.id === this.projectId ? "true" : "false",
           },
-          element("span", { className: "name" }, project.name),
+          element("span", { className: "name" }, project.name, this.needsYouMark(project.id)),
           element("span", { className: "sub" }, project.path),
         ),
       ),
@@ -284,7 +319,13 @@ class App {
     if (!items.length) {
       items.push(element("li", { className: "empty muted" }, "No projects yet: add a folder below."));
     }
-    $("#projects").replaceChildren(...items);
+    const list = $("#projects");
+    // Rebuilt only when something shows differently, so a click in progress is not disturbed.
+    const signature = JSON.stringify(items.map((li) => li.innerHTML));
+    if (list.dataset.signature !== signature) {
+      list.replaceChildren(...items);
+      list.dataset.signature = signature;
+    }
     $("#remove-project").disabled = this.projectId === null;
   }
 
@@ -341,13 +382,17 @@ class App {
   }
 
   async refreshSessions() {
+    // Every project's sessions in one request: the project's list, and what needs you anywhere.
     const projectId = this.projectId;
+    const all = await api.allSessions();
+    this.allSessions = all;
+    this.attention.update(all);
+    this.renderProjects();
+    if (projectId !== this.projectId) return; // the user moved on meanwhile
     if (projectId === null) {
       this.sessions = [];
     } else {
-      const sessions = await api.sessions(projectId);
-      if (projectId !== this.projectId) return; // the user moved on meanwhile
-      this.sessions = sessions.sort((a, b) => b.createdAt - a.createdAt);
+      this.sessions = all.filter((s) => s.projectId === projectId).sort((a, b) => b.createdAt - a.createdAt);
     }
     if (this.sessionId && !this.sessions.some((s) => s.id === this.sessionId)) {
       // Deleted elsewhere: the stream says so too; keep the text until the user moves on.
@@ -404,7 +449,8 @@ class App {
     if (cost) sub.append(" · ", element("span", { className: "cost" }, cost));
     const state = conversationState(session);
     if (state) {
-      const className = `agent-state${isWorking(session) ? " working" : ""}`;
+      const tone = needsYou(session) ? " waiting" : isWorking(session) ? " working" : "";
+      const className = `agent-state${tone}`;
       sub.append(" · ", element("span", { className }, state));
     }
     return sub;
@@ -453,6 +499,10 @@ class App {
       $(id).title = title;
     }
     $("#delete-session").disabled = !session;
+    const modeLabel = $("#agent-mode-label");
+    modeLabel.hidden = !(isAgent(session) && running);
+    if (!modeLabel.hidden) $("#agent-mode").value = session.agent?.mode ?? "default";
+    this.renderCommands(session);
     // A terminal takes its keys itself, as any terminal: no line box under it.
     const view = this.currentView();
     $(".prompt-row").hidden = Boolean(view?.terminal);
@@ -462,6 +512,21 @@ class App {
     prompt.disabled = !open;
     prompt.placeholder = promptPlaceholder(session);
     if (wasFocused && open) prompt.focus();
+  }
+
+  /** The prompt's completions: the slash commands of the conversation on screen. */
+  renderCommands(session) {
+    const commands = isAgent(session) ? session.agent?.commands ?? [] : [];
+    const list = $("#slash-commands");
+    const signature = JSON.stringify(commands);
+    if (list.dataset.signature === signature) return;
+    list.dataset.signature = signature;
+    list.replaceChildren(
+      ...commands.map((command) => {
+        const hint = command.argumentHint ? ` ${command.argumentHint}` : "";
+        return element("option", { value: `/${command.name}`, label: `/${command.name}${hint} — ${command.description}` });
+      }),
+    );
   }
 
   async newSession(command) {
@@ -525,6 +590,7 @@ class App {
     if (sessionId === this.sessionId) return;
     this.closeStream();
     this.sessionId = sessionId;
+    this.attention.shownId = sessionId;
     this.updateRoute();
     const host = $("#output-host");
     if (!sessionId) {
@@ -650,6 +716,15 @@ class App {
     if (view.agent) {
       for (const type of AGENT_EVENTS) stream.on(type, mine((data) => view.output.add(type, data)));
       stream.on("prompt", mine(live((data) => this.promptQueued(sessionId, data))));
+      stream.on("mode", mine(live((data) => this.modeChanged(sessionId, data))));
+      view.output.onAnswer = (requestId, body) => api.answer(sessionId, requestId, body);
+      view.output.onRequest = (card) => {
+        // The card takes the keys unless a prompt is being typed.
+        const prompt = $("#prompt");
+        if (this.sessionId === sessionId && !(document.activeElement === prompt && prompt.value)) {
+          card.element.focus({ preventScroll: true });
+        }
+      };
       return;
     }
     if (view.terminal) {
@@ -697,9 +772,18 @@ class App {
       }
       if (session.agent && data.agent) Object.assign(session.agent, data.agent);
       if (session.agent && data.totals) session.agent.totals = data.totals;
+      this.attention.seen(session);
       this.renderSessionsSoon();
     }
     if (data.status !== "running") this.run(() => this.refreshSessions());
+  }
+
+  modeChanged(sessionId, data) {
+    const session = this.sessions.find((s) => s.id === sessionId);
+    if (!session?.agent) return;
+    session.agent.mode = data.mode;
+    session.agent.model = data.model;
+    if (sessionId === this.sessionId) this.renderSessionHead();
   }
 
   /** A queued prompt shows in the list at once; the next poll brings the backend's count. */

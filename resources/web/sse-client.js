@@ -6,8 +6,9 @@
 //   const stream = new SessionEventStream(sessionId, {reconnectInterval: 1000});
 //   stream.on("output", (data, meta) => ...);   // meta = {id, type}; also status, prompt, error,
 //   stream.on("connected", (data) => ...);      //   operations-detected, raw, resize, snapshot,
-//                                               //   history-trimmed, heartbeat, storage-error,
-//                                               //   storage-restored
+//                                               //   permission-request, permission-resolved,
+//                                               //   mode, delta, history-trimmed, heartbeat,
+//                                               //   storage-error, storage-restored
 //   stream.on("reconnecting", ({attempt, delay, reason}) => ...);   // delay in ms, or null when
 //   stream.on("disconnected", ({reason, code, message}) => ...);    //   the browser retries itself
 //   stream.on("state", ({state, attempt, delay, reason}) => ...);   // connecting, connected,
@@ -34,14 +35,19 @@
 (function (global) {
   "use strict";
 
-  const STORED = ["output", "status", "prompt", "error", "operations-detected", "raw", "resize"];
+  const STORED = [
+    "output", "status", "prompt", "error", "operations-detected", "raw", "resize",
+    "permission-request", "permission-resolved", "mode",
+  ]; // prettier-ignore
   // Events about the stream, never stored (backend/protocol/events.py), and without an id but
   // for the snapshot's. While the backend cannot store anything (disk full, read-only database)
   // the session is paused: storage-error says so when it starts (and after the replay to a
   // stream that connects meanwhile), storage-restored when it stores again.
   const SNAPSHOT = "snapshot";
+  // A `delta` is a piece of the text Claude is writing, sent live and never replayed.
   const CONTROL = [
     "connected", "heartbeat", "history-trimmed", "storage-error", "storage-restored", SNAPSHOT,
+    "delta",
   ]; // prettier-ignore
 
   /**

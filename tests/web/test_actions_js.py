@@ -70,6 +70,7 @@ CASES: list[tuple[dict[str, Any], str, set[str], str | None]] = [
     (session("shell", "mystery", exitCode=-9), "mystery", set(), None),
     (agent("running"), "running", {"stop"}, None),
     (agent("running", state="working"), "running", {"interrupt", "stop"}, None),
+    (agent("running", state="waiting"), "running", {"interrupt", "stop"}, None),
     (agent("stopped", agentSessionId=AGENT_ID), "stopped", {"continue"}, None),
     (agent("stopped", agentSessionId=AGENT_ID) | {"exitCode": -9, "signal": "SIGKILL"},
      "stopped SIGKILL",
@@ -200,6 +201,8 @@ STATES: list[tuple[dict[str, Any], str | None]] = [
     (agent("running"), "idle"),
     (agent("running", state="working"), "working…"),
     (agent("running", state="working", queued=2), "working… · queued 2"),
+    (agent("running", state="waiting"), "needs you"),
+    (agent("running", state="waiting", queued=1), "needs you · queued 1"),
     (agent("running", queued=0), "idle"),
     (session("claude", "running"), "idle"),  # no agent object yet
     (agent("stopped", agentSessionId=AGENT_ID), None),

@@ -389,7 +389,7 @@ def test_a_burst_of_status_events_draws_the_list_once_a_frame(
 ) -> None:
     session_id = start_claude(dock, page, workdir)
     polls: list[Route] = []  # held: the poll's answer must not draw the list meanwhile
-    page.route("**/api/sessions?*", lambda route: polls.append(route))
+    page.route("**/api/sessions", lambda route: polls.append(route))
     drawn = page.evaluate(
         """async (id) => {
           const records = [];
@@ -412,7 +412,7 @@ def test_a_burst_of_status_events_draws_the_list_once_a_frame(
     )
     for poll in polls:
         poll.continue_()
-    page.unroute("**/api/sessions?*")
+    page.unroute("**/api/sessions")
     assert len(drawn) == 1, drawn
     assert "$300.00" in drawn[0], drawn
 

@@ -273,7 +273,7 @@ def test_an_ending_on_screen_is_labelled_with_its_signal_at_once(
     wait_for_line(page, "started")
     assert page.inner_text("#session-badge") == "running"
     held: list[Route] = []
-    page.route("**/api/sessions?*", lambda route: held.append(route))
+    page.route("**/api/sessions", lambda route: held.append(route))
     response = dock.client.post(f"/api/session/{session['id']}/signal", json={"signal": "SIGKILL"})
     assert response.is_success, response.text
     badge = f"#sessions [data-id='{session['id']}'] .badge"
@@ -283,7 +283,7 @@ def test_an_ending_on_screen_is_labelled_with_its_signal_at_once(
     pumped(page, lambda: held, message="the list asked for (and not answered)")
     for route in held:
         route.continue_()
-    page.unroute("**/api/sessions?*")
+    page.unroute("**/api/sessions")
 
 
 def test_dom_keeps_the_last_lines_and_follows_the_tail(
