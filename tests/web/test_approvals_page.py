@@ -14,7 +14,7 @@ import pytest
 from tests.claude import FAKE_CLAUDE, fake_answers
 from tests.server import Server, running_server
 from tests.web.helpers import Dock, wait_for_stream, wait_until
-from tests.web.test_agent_page import open_session, send, start_claude, stored
+from tests.web.test_agent_page import send, start_claude, stored
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -102,9 +102,7 @@ def test_always_allow_sends_the_cli_s_suggestion(
     assert sent["response"]["updatedPermissions"][0]["rules"][0]["ruleContent"] == "rm -rf build"
 
 
-def test_two_questions_are_answered(
-    dock: Dock, page: Page, workdir: Path, fake_log: Path
-) -> None:
+def test_two_questions_are_answered(dock: Dock, page: Page, workdir: Path, fake_log: Path) -> None:
     start_claude(dock, page, workdir)
     send(page, "question time")
     card = open_card(page)
@@ -123,13 +121,12 @@ def test_two_questions_are_answered(
     page.wait_for_selector("#output-host .a-text:has-text('Thanks, going with your answers.')")
 
 
-def test_a_plan_is_approved_and_the_mode_follows(
-    dock: Dock, page: Page, workdir: Path
-) -> None:
+def test_a_plan_is_approved_and_the_mode_follows(dock: Dock, page: Page, workdir: Path) -> None:
     session_id = start_claude(dock, page, workdir)
     page.wait_for_selector("#agent-mode-label:not([hidden])")
     page.select_option("#agent-mode", "plan")
-    wait_until(lambda: dock.client.get(f"/api/session/{session_id}").json()["agent"]["mode"] == "plan")
+    agent = lambda: dock.client.get(f"/api/session/{session_id}").json()["agent"]  # noqa: E731
+    wait_until(lambda: agent()["mode"] == "plan")
     send(page, "plan the flag")
     card = open_card(page)
     assert card.locator(".a-request-title").inner_text() == "Claude's plan"
@@ -187,9 +184,7 @@ def test_slash_commands_are_offered(dock: Dock, page: Page, workdir: Path) -> No
     assert "[path]" in (options.first.get_attribute("label") or "")
 
 
-def test_a_notification_when_a_session_not_shown_needs_you(
-    dock: Dock, workdir: Path
-) -> None:
+def test_a_notification_when_a_session_not_shown_needs_you(dock: Dock, workdir: Path) -> None:
     context = dock.new_context()
     context.grant_permissions(["notifications"], origin=dock.server.url)
     # Every Notification made is a real one; the test only keeps a note of it.
