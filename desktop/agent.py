@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
+from desktop.approval import MODE_NAMES, describe, resolution_text
 from desktop.format import format_cost, format_count, format_duration, number
 
 Role: TypeAlias = Literal[
@@ -195,6 +196,14 @@ class AgentRenderer:
             return "turn", status_rows(data)
         if event_type == "error":
             return "error", error_rows(data)
+        if event_type == "permission-request":
+            return "tools", request_rows(data, self.cwd or "")
+        if event_type == "permission-resolved":
+            return "tools", [resolution_row(data)]
+        if event_type == "mode":
+            mode = data.get("mode")
+            name = MODE_NAMES.get(mode, mode) if isinstance(mode, str) else None
+            return "output", [Row(((f"mode: {name}", "muted"),))] if name else []
         return "raw", []  # raw stream-json lines (and anything newer) are not shown
 
     def _output(self, data: dict[str, Any]) -> tuple[str, list[Row]]:
@@ -435,6 +444,26 @@ def end_row(data: dict[str, Any], status: str) -> Row:
     elif status in ("stopped", "interrupted"):
         role = "turn-interrupted"
     return Row(((f"session {one_line(status)}{detail}", role),))
+
+
+def request_rows(data: dict[str, Any], cwd: str) -> list[Row]:
+    """``? Claude wants to run a command`` and its command, or its diff folded: a permission
+    request in the conversation (its card, with the answers, is at the conversation's foot)."""
+    about = describe(data, cwd)
+    rows = [Row((("? ", "turn-interrupted"), (about.title, "bold")))]
+    if about.kind == "command":
+        rows.append(Row(((f"$ {summary(about.text)}", "target"),), indent=RESULT_INDENT))
+    elif about.kind == "diff":
+        rows[0] = Row(rows[0].spans, fold=Fold("diff", about.text))
+    elif about.kind == "path":
+        rows.append(Row(((summary(about.text), "target"),), indent=RESULT_INDENT))
+    return rows
+
+
+def resolution_row(data: dict[str, Any]) -> Row:
+    behavior = data.get("behavior")
+    role: Role = "muted" if behavior != "deny" else "turn-error"
+    return Row(((RESULT_MARK + one_line(resolution_text(data)), role),), indent=RESULT_INDENT)
 
 
 def error_rows(data: dict[str, Any]) -> list[Row]:

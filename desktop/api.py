@@ -237,6 +237,18 @@ class ApiClient:
         """Ctrl-C: SIGINT to the terminal's foreground job, or a conversation's running turn."""
         await self._call("POST", f"/api/session/{segment(session_id)}/interrupt")
 
+    async def answer_permission(
+        self, session_id: str, request_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Answer a Claude session's open permission request ({behavior, updatedInput?,
+        message?, remember?})."""
+        path = f"/api/session/{segment(session_id)}/permission"
+        return await self._call("POST", path, body={"requestId": request_id, **body})
+
+    async def set_mode(self, session_id: str, mode: str) -> dict[str, Any]:
+        path = f"/api/session/{segment(session_id)}/mode"
+        return await self._call("POST", path, body={"mode": mode})
+
     async def stop(self, session_id: str) -> None:
         """End the session gracefully (it ends ``stopped``); answered at once, before it ends."""
         await self._call("POST", f"/api/session/{segment(session_id)}/stop")

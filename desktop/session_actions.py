@@ -78,7 +78,7 @@ def conversation_state(session: Session | None) -> str | None:
     if not is_agent(session) or not is_running(session) or session is None:
         return None
     agent = session.get("agent") or {}
-    state = {"working": "working…", "waiting": "needs you"}.get(agent.get("state"), "idle")
+    state = {"working": "working…", "waiting": "needs you"}.get(str(agent.get("state")), "idle")
     queued = agent.get("queued")
     if isinstance(queued, int) and not isinstance(queued, bool) and queued > 0:
         state += f" · queued {queued}"

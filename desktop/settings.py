@@ -8,6 +8,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFontComboBox,
@@ -55,6 +56,14 @@ class AppSettings:
         self.store.setValue("output/font-family", font.family())
         self.store.setValue("output/font-size", font.pointSize())
 
+    def notifications(self) -> bool:
+        """Tell (a desktop notification, the taskbar) when a Claude session needs you,
+        finishes its turn or ends while you look elsewhere. On unless turned off."""
+        return str(self.store.value("notifications/enabled", "true")).lower() != "false"
+
+    def set_notifications(self, enabled: bool) -> None:
+        self.store.setValue("notifications/enabled", "true" if enabled else "false")
+
 
 class SettingsDialog(QDialog):
     def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
@@ -69,6 +78,8 @@ class SettingsDialog(QDialog):
         self.family.setCurrentFont(settings.font())
         self.font_size = QSpinBox(minimum=MIN_FONT_SIZE, maximum=MAX_FONT_SIZE)
         self.font_size.setValue(settings.font().pointSize())
+        self.notifications = QCheckBox("When a Claude session needs you, finishes or ends")
+        self.notifications.setChecked(settings.notifications())
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -78,6 +89,7 @@ class SettingsDialog(QDialog):
         layout.addRow("Scrollback", self.scrollback)
         layout.addRow("Font", self.family)
         layout.addRow("Font size", self.font_size)
+        layout.addRow("Notify", self.notifications)
         layout.addRow(buttons)
 
     def accept(self) -> None:
@@ -85,4 +97,5 @@ class SettingsDialog(QDialog):
         font = self.family.currentFont()
         font.setPointSize(self.font_size.value())
         self.settings.set_font(font)
+        self.settings.set_notifications(self.notifications.isChecked())
         super().accept()

@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QMainWindow,
@@ -28,22 +29,34 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import ApiClient, ApiError, BackendError
+from desktop.approval import MODES, news
 from desktop.keystrokes import KeystrokeSender
 from desktop.session_actions import (
     can_continue,
     can_interrupt,
     is_agent,
+    is_running,
+    needs_you,
     prompt_placeholder,
     status_label,
     storage_warning,
     trimmed_notice,
 )
 from desktop.settings import MAX_FONT_SIZE, MIN_FONT_SIZE, AppSettings, SettingsDialog
-from desktop.sse_client import CONNECTED, STORAGE_ERROR, STORAGE_RESTORED, Event, StreamState
+from desktop.sse_client import (
+    CONNECTED,
+    DELTA,
+    STORAGE_ERROR,
+    STORAGE_RESTORED,
+    Event,
+    StreamState,
+)
 from desktop.terminal_screen import TerminalScreen
 from desktop.ui.actions import SessionActions
+from desktop.ui.approval_card import ApprovalPane
 from desktop.ui.beside import BesidePane
 from desktop.ui.feed import SessionFeed
+from desktop.ui.notifier import Notifier
 from desktop.ui.output_view import OutputView, SessionDocument
 from desktop.ui.panels import (
     STATUS_COLORS,
@@ -146,10 +159,18 @@ class MainWindow(QMainWindow):
         self.session_name.setFont(font)
         self.session_folder = plain_label()
         self.session_status = plain_label()  # the status label, as the web page's badge
+        # A conversation's permission mode, switched here (Claude Code's own Shift+Tab).
+        self.agent_mode = QComboBox()
+        self.agent_mode.setAccessibleName("permission mode")
+        for mode, text in MODES:
+            self.agent_mode.addItem(text, mode)
+        self.agent_mode.hide()
+        self.agent_mode.activated.connect(self._on_mode_chosen)
         title = QHBoxLayout()
         title.addWidget(self.session_name)
         title.addWidget(self.session_status)
         title.addWidget(self.session_folder, 1)
+        title.addWidget(self.agent_mode)
         # Over the output, not in it: while the backend cannot store anything the session is
         # paused, and that must stay in sight however far the output scrolls.
         self.storage_banner = warning_banner()
@@ -171,6 +192,12 @@ class MainWindow(QMainWindow):
         self.panes.addWidget(self.beside)
         self.panes.setChildrenCollapsible(False)
         right_layout.addWidget(self.panes, 1)
+        # The open permission requests of the conversation on screen, at its foot.
+        self.approvals = ApprovalPane()
+        self.approvals.answered.connect(
+            lambda sid, rid, body: self._spawn(self.answer_request(sid, rid, body))
+        )
+        right_layout.addWidget(self.approvals)
         right_layout.addWidget(self.prompt)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
@@ -190,7 +217,14 @@ class MainWindow(QMainWindow):
         self._screens: OrderedDict[str, TerminalScreen] = OrderedDict()
         self._focus_on_show: str | None = None  # a new session's terminal takes the keys
         self.keystrokes = KeystrokeSender(self.api.send_input, self._on_keystrokes_failed)
-        self._statuses: dict[str, str] = {}
+        # Every project's sessions as last seen: what changed in them is news (notifications,
+        # the count of those that need you in the title).
+        self._seen: dict[str, dict[str, Any]] = {}
+        self._title = "SessionDock"  # the window's title before that count
+        # Per conversation, its open permission requests by id, and its mode: from its stream
+        # (a replay included), so they are right for any session shown.
+        self._open_requests: dict[str, dict[str, dict[str, Any]]] = {}
+        self._modes: dict[str, str | None] = {}
         # Per session, the last stored event of when its stream (re)connected: events up to it
         # are a replay of the past, later ones are news for the session list.
         self._replayed_through: dict[str, int] = {}
@@ -218,6 +252,8 @@ class MainWindow(QMainWindow):
         self.current_session: str | None = None
         self._events_counted = 0
         self.tray = self._make_tray()
+        self.notifier = Notifier(self, self.tray)
+        self.notifier.activated.connect(lambda sid: self._spawn(self.show_session(sid)))
 
         self._build_menu()
         self._connect()
@@ -425,38 +461,72 @@ class MainWindow(QMainWindow):
     # -- sessions -----------------------------------------------------------------------------
 
     async def refresh_sessions(self) -> None:
+        """Every project's sessions in one request: the project's list, and what needs you in
+        any of them."""
         project_id = self.current_project
-        if project_id is None:
-            return
-        sessions = await self.api.list_sessions(project_id)
-        if project_id != self.current_project:
-            return  # the user moved on meanwhile
+        sessions = await self.api.list_sessions()
         for session in sessions:
-            self._note_status(session)
-        self.sessions.set_sessions(sessions)
+            self.note_session(session)
+        ids = {s["id"] for s in sessions}
+        for gone in [sid for sid in self._seen if sid not in ids]:
+            del self._seen[gone]
+        self._update_title()
+        if project_id is None or project_id != self.current_project:
+            return  # none shown, or the user moved on meanwhile
+        self.sessions.set_sessions([s for s in sessions if s.get("projectId") == project_id])
         self._update_prompt()
 
-    def _note_status(self, session: dict[str, Any]) -> None:
-        """Tell the user when a session that is not on screen ends, or an agent that is not
-        on screen finishes its work."""
-        before = self._statuses.get(session["id"])
-        now = session["status"]
-        if now == "running" and is_agent(session):
-            now = f"running/{(session.get('agent') or {}).get('state', 'idle')}"
-        self._statuses[session["id"]] = now
-        if session["id"] == self.current_session or before is None or before == now:
+    def note_session(self, session: dict[str, Any]) -> None:
+        """A session as it is now (from the list, or its stream): tell the user what changed
+        while they looked elsewhere: a conversation needs them, finished its turn or ended
+        (a notification), or another session ended (the list's mark, and the tray)."""
+        before = self._seen.get(session["id"])
+        self._seen[session["id"]] = {**(before or {}), **session}
+        if before is None:
             return
-        if before == "running/working" and now == "running/idle":
-            message = "finished its turn"
-        elif before.startswith("running") and not now.startswith("running"):
-            message = status_label(session)
-        else:
+        looking = session["id"] == self.current_session and self.isActiveWindow()
+        told = news(before, self._seen[session["id"]])
+        if told is not None:
+            if session["id"] != self.current_session:
+                self.sessions.set_badge(session["id"], True)
+            if not looking and self.settings.notifications():
+                self.notifier.notify(session["id"], told)
             return
-        self.sessions.set_badge(session["id"], True)
+        ended = is_running(before) and not is_running(session) and not is_agent(session)
+        if ended and session["id"] != self.current_session:
+            self.sessions.set_badge(session["id"], True)
+            if self.tray is not None and self.settings.notifications():
+                # The name goes in the title, which notifications show as plain text; the body
+                # may be read as markup (freedesktop notifications): only our own words there.
+                self.tray.showMessage(
+                    session_name(str(session["name"])), status_label(session), msecs=5000
+                )
+
+    def waiting_sessions(self) -> list[dict[str, Any]]:
+        """The conversations whose turn waits for you, in every project."""
+        return [s for s in self._seen.values() if needs_you(s)]
+
+    def _update_title(self) -> None:
+        count = len(self.waiting_sessions())
+        prefix = f"({count}) " if count else ""
+        self.setWindowTitle(prefix + self._title)
         if self.tray is not None:
-            # The name goes in the title, which notifications show as plain text; the body may
-            # be read as markup (freedesktop notifications), so it holds only our own words.
-            self.tray.showMessage(session_name(str(session["name"])), message, msecs=5000)
+            self.tray.setToolTip(
+                f"SessionDock: {count} waiting for you" if count else "SessionDock"
+            )
+
+    async def show_session(self, session_id: str) -> None:
+        """Bring a session of any project on screen (a notification's click)."""
+        session = self._seen.get(session_id) or await self.api.get_session(session_id)
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+        project_id = str(session.get("projectId"))
+        if project_id != self.current_project:
+            self.projects.select(project_id)
+            await self.open_project(project_id)
+        self.sessions.select(session_id)
+        await self.open_session(session_id)
 
     async def new_session(
         self, command: str | None = None, name: str | None = None, *, tty: bool = True
@@ -489,7 +559,7 @@ class MainWindow(QMainWindow):
         return await self._show_new(session)
 
     async def _show_new(self, session: dict[str, Any]) -> str:
-        self._statuses[session["id"]] = session["status"]
+        self._seen[session["id"]] = session
         # A session the user just started takes the keys; one picked in the list does not
         # (arrow keys keep moving in the list).
         self._focus_on_show = str(session["id"])
@@ -522,6 +592,7 @@ class MainWindow(QMainWindow):
         self.current_session = session_id
         self.stream_label.setText("stream: —")
         self.set_storage_warning(None)  # the new stream tells, if the backend still cannot store
+        self._show_requests(None)  # the new session's cards come with its stream
         if session_id is None:
             self.output.show_document(None)
             self.terminal.show_screen(None)
@@ -544,6 +615,7 @@ class MainWindow(QMainWindow):
         self.session_name.setText(str(session.get("name", session_id)))
         self.session_folder.setText(f"— {session.get('workingDir', '')}")
         self._update_prompt()
+        self._show_requests(session_id)
         returned = self._given_back.pop(session_id, None)
         if returned is not None and not self.prompt.text():
             self.prompt.setText(returned)
@@ -608,7 +680,8 @@ class MainWindow(QMainWindow):
             self.keystrokes.push(self.beside.session_id, data)
 
     def _on_terminal_title(self, title: str) -> None:
-        self.setWindowTitle(f"{title} — SessionDock" if title else "SessionDock")
+        self._title = f"{title} — SessionDock" if title else "SessionDock"
+        self._update_title()
         if self.current_session is not None:
             self.sessions.set_title(self.current_session, title)
 
@@ -673,6 +746,7 @@ class MainWindow(QMainWindow):
         document = self._documents.get(session_id)
         if document is not None:
             self.output.append_agent(document, events)
+        self._follow_requests(session_id, events)
         # A replay (opening a session, reconnecting) is the past: a stored "working" must not
         # come back to life in the list. An ending is never stale.
         statuses = [
@@ -692,9 +766,75 @@ class MainWindow(QMainWindow):
             agent["totals"] = totals
         changes["agent"] = agent
         self.sessions.update_session(session_id, changes)
+        session = self.sessions.session(session_id)
+        if session is not None:
+            self.note_session(session)
+            self._update_title()
         self._update_prompt()
         if any(s.get("status") != "running" for s in statuses):
             self._spawn(self.refresh_sessions())
+
+    def _follow_requests(self, session_id: str, events: list[Event]) -> None:
+        """Keep a conversation's open requests and mode as its events tell them; show them
+        when it is on screen (a new card takes the keys, unless a prompt is being typed)."""
+        requests = self._open_requests.setdefault(session_id, {})
+        changed = False
+        for event in events:
+            if event.type == "permission-request":
+                requests[str(event.data.get("requestId"))] = event.data
+                changed = True
+            elif event.type == "permission-resolved":
+                changed |= requests.pop(str(event.data.get("requestId")), None) is not None
+            elif event.type == "mode":
+                mode = event.data.get("mode")
+                self._modes[session_id] = mode if isinstance(mode, str) else None
+                if session_id == self.current_session:
+                    self._update_mode()
+        if changed and session_id == self.current_session:
+            self._show_requests(session_id)
+
+    def _show_requests(self, session_id: str | None) -> None:
+        session = self.sessions.session(session_id or "") or {}
+        requests = list(self._open_requests.get(session_id or "", {}).values())
+        had = set(self.approvals.cards)
+        self.approvals.show_requests(session_id, requests, str(session.get("workingDir") or ""))
+        fresh = [card for rid, card in self.approvals.cards.items() if rid not in had]
+        typing = self.prompt.hasFocus() and bool(self.prompt.text())
+        if fresh and not typing:
+            fresh[0].setFocus()
+
+    def _update_mode(self) -> None:
+        session = self.sessions.session(self.current_session or "")
+        shown = session is not None and is_agent(session) and is_running(session)
+        self.agent_mode.setVisible(shown)
+        if not shown or session is None:
+            return
+        mode = self._modes.get(session["id"]) or (session.get("agent") or {}).get("mode")
+        index = self.agent_mode.findData(mode or "default")
+        self.agent_mode.setCurrentIndex(max(0, index))
+
+    def _on_mode_chosen(self, index: int) -> None:
+        session_id = self.current_session
+        if session_id is not None:
+            self._spawn(self.set_mode(session_id, str(self.agent_mode.itemData(index))))
+
+    async def set_mode(self, session_id: str, mode: str) -> None:
+        result = await self.api.set_mode(session_id, mode)
+        self._modes[session_id] = result.get("mode")
+        if session_id == self.current_session:
+            self._update_mode()
+
+    async def answer_request(self, session_id: str, request_id: str, body: dict[str, Any]) -> None:
+        """Send a card's answer; the resolution comes back down the stream."""
+        try:
+            await self.api.answer_permission(session_id, request_id, body)
+        except ApiError as error:
+            if error.code in ("already_resolved", "request_not_found"):
+                return  # answered elsewhere (or it ended) meanwhile: the stream says how
+            card = self.approvals.card(request_id)
+            if card is not None:
+                card.failed(error.for_user())
+            raise
 
     def _is_news(self, session_id: str, event: Event) -> bool:
         """Whether a status event says something the list should take: a live one, or an
@@ -711,6 +851,14 @@ class MainWindow(QMainWindow):
             )
 
     def _on_event(self, session_id: str, event: Event) -> None:
+        if event.type == DELTA:
+            document = self._documents.get(session_id)
+            if document is not None:
+                data = event.data
+                self.output.stream_delta(
+                    document, str(data.get("messageId") or ""), str(data.get("text") or "")
+                )
+            return
         if session_id == self.current_session:
             if event.type == CONNECTED:
                 # A (re)connected stream tells again, after its replay, if the backend still
@@ -777,6 +925,7 @@ class MainWindow(QMainWindow):
         """The prompt line and the status label follow the session on screen."""
         session = self.sessions.session(self.current_session or "")
         self._update_status_label(session)
+        self._update_mode()
         running = session is not None and session["status"] == "running"
         continued = can_continue(session)
         waiting = self.current_session in self._continuing
@@ -1037,6 +1186,7 @@ class MainWindow(QMainWindow):
         self.follower, self.feed = None, None
         await self.close_beside()
         await self.keystrokes.aclose()
+        await self.notifier.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -272,6 +272,11 @@ class SessionDocument:
         # they show. Those rows do not count against the scrollback, so that expanding a diff
         # never trims the top of a full document, its own link included.
         self._expanded: dict[int, tuple[QTextCursor, int]] = {}
+        # The text Claude is writing (``delta`` events), drawn at the end until its message
+        # lands: where it starts, which message it is, and its text so far.
+        self._stream_at: QTextCursor | None = None
+        self._stream_message: str | None = None
+        self._stream_text = ""
 
     def set_scrollback(self, lines: int) -> None:
         self.scrollback = lines
@@ -330,10 +335,60 @@ class SessionDocument:
             cursor.insertText(single_block(text), self.formats.get(style))
 
     def append_agent(self, events: list[Event]) -> None:
-        """Feed an agent session's stored events to the document."""
+        """Feed an agent session's stored events to the document. The streamed text stays the
+        last thing shown until its message lands (or the turn ends)."""
+        streaming = self._stream_message is not None
+        if streaming:
+            self._erase_stream()
+            for event in events:
+                data = event.data
+                if event.type == "output" and data.get("type") == "assistant":
+                    content = str(data.get("content") or "")
+                    text = self._stream_text
+                    if content.startswith(text) or text.startswith(content):
+                        self._forget_stream()
+                elif event.type == "status" and data.get("turn"):
+                    self._forget_stream()
         rows = self.agent_renderer.render([(event.type, event.data) for event in events])
         if rows:
             self.append_rows(rows)
+        if self._stream_message is not None:
+            self._draw_stream(self._stream_text)
+
+    def stream_delta(self, message_id: str, text: str) -> None:
+        """A piece of the text Claude is writing (a ``delta`` event): shown at the end."""
+        if message_id != self._stream_message:
+            self._erase_stream()
+            self._forget_stream()
+            self._stream_message = message_id
+        self._stream_text += text
+        self._draw_stream(text)
+
+    @property
+    def streaming_text(self) -> str | None:
+        return self._stream_text if self._stream_message is not None else None
+
+    def _draw_stream(self, text: str) -> None:
+        cursor = QTextCursor(self.document)
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        if self._stream_at is None:
+            self._stream_at = QTextCursor(cursor)
+            # It marks where the streamed text starts: text inserted there goes after it.
+            self._stream_at.setKeepPositionOnInsert(True)
+        cursor.insertText(text, self.formats.role("prose"))
+
+    def _erase_stream(self) -> None:
+        if self._stream_at is None:
+            return
+        cursor = QTextCursor(self.document)
+        cursor.setPosition(self._stream_at.position())  # (its anchor moved with the text)
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        self._stream_at = None
+
+    def _forget_stream(self) -> None:
+        self._stream_message = None
+        self._stream_text = ""
 
     def append_rows(self, rows: list[Row]) -> None:
         """Append rows in one edit; a row with a fold keeps it for its link."""
@@ -521,6 +576,13 @@ class OutputView(QWidget):
         """Add an agent session's events to its document, following the tail as ``append``."""
         following = document is self.current and self.at_end()
         document.append_agent(events)
+        if following:
+            self.scroll_to_end()
+
+    def stream_delta(self, document: SessionDocument, message_id: str, text: str) -> None:
+        """Add a piece of the text Claude is writing, following the tail as ``append``."""
+        following = document is self.current and self.at_end()
+        document.stream_delta(message_id, text)
         if following:
             self.scroll_to_end()
 
