@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages some tests drive for real: Chromium (browser tests), nginx (reverse proxy),
-# vim, less and top (full-screen programs in tests/terminal), and the libraries Qt's offscreen
-# platform loads. As root with apt-get they are installed; elsewhere the tests that need them
+# vim, less and top (full-screen programs in tests/terminal), dbus (a session bus for the
+# notification tests), and the libraries Qt's offscreen platform loads. As root with apt-get they are installed; elsewhere the tests that need them
 # are skipped, each with its reason.
 need=()
 command -v chromium >/dev/null || need+=(chromium)
@@ -15,6 +15,8 @@ command -v vim >/dev/null || need+=(vim)
 command -v less >/dev/null || need+=(less)
 command -v top >/dev/null || need+=(procps)
 { command -v Xvfb && command -v xdotool; } >/dev/null || need+=(xvfb xdotool)
+# A session bus of their own for the desktop's notification tests.
+{ command -v dbus-daemon && command -v dbus-send; } >/dev/null || need+=(dbus-daemon dbus-bin)
 for lib in libEGL.so.1 libGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libdbus-1.so.3; do
   ldconfig -p 2>/dev/null | grep -q "$lib" || need+=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
 done

@@ -926,6 +926,8 @@ class MainWindow(QMainWindow):
         session = self.sessions.session(self.current_session or "")
         self._update_status_label(session)
         self._update_mode()
+        commands = (session.get("agent") or {}).get("commands") if session is not None else None
+        self.prompt.set_commands(commands if isinstance(commands, list) else [])
         running = session is not None and session["status"] == "running"
         continued = can_continue(session)
         waiting = self.current_session in self._continuing

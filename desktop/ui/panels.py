@@ -8,9 +8,18 @@ import time
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QKeyEvent, QMouseEvent
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QKeyEvent,
+    QMouseEvent,
+    QStandardItem,
+    QStandardItemModel,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCompleter,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -455,6 +464,30 @@ class PromptLine(QLineEdit):
         self._position = 0
         self._draft = ""
         self.returnPressed.connect(self._submit)
+        # A conversation's slash commands, offered as "/" is typed: the command is what goes
+        # into the line (the user role: a standard item's edit role is its display role), the
+        # popup shows its arguments and what it does.
+        self.commands = QStandardItemModel(self)
+        completer = QCompleter(self.commands, self)
+        completer.setCompletionRole(Qt.ItemDataRole.UserRole)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.setCompleter(completer)
+        self._commands_shown: list[Any] = []
+
+    def set_commands(self, commands: list[Any]) -> None:
+        """The slash commands to offer (``agent.commands``: name, description, argumentHint)."""
+        if commands == self._commands_shown:
+            return
+        self._commands_shown = list(commands)
+        self.commands.clear()
+        for command in commands:
+            if not isinstance(command, dict) or not command.get("name"):
+                continue
+            name = f"/{command['name']}"
+            hint = f" {command['argumentHint']}" if command.get("argumentHint") else ""
+            item = QStandardItem(f"{name}{hint} — {command.get('description') or ''}")
+            item.setData(name, Qt.ItemDataRole.UserRole)
+            self.commands.appendRow(item)
 
     def _submit(self) -> None:
         text = self.text()

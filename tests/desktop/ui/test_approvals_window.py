@@ -19,6 +19,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from pytestqt.qtbot import QtBot
 
+from desktop.agent import PROMPT_MARK
 from desktop.app import DesktopApp
 from desktop.supervisor import backend_command
 from desktop.ui.approval_card import ApprovalCard
@@ -238,9 +239,8 @@ async def test_a_notification_on_the_session_bus_when_a_session_not_shown_needs_
     assert window.notifier.sent[-1][2] == "dbus"
     # Its click (the service's ActionInvoked signal) shows that session, its card open.
     subprocess.run(
-        ["gdbus", "emit", "--session", "--object-path", "/org/freedesktop/Notifications",
-         "--signal", "org.freedesktop.Notifications.ActionInvoked",
-         f"uint32 {told['id']}", "default"],
+        ["dbus-send", "--session", "--type=signal", "/org/freedesktop/Notifications",
+         "org.freedesktop.Notifications.ActionInvoked", f"uint32:{told['id']}", "string:default"],
         check=True, env=os.environ,
     )  # fmt: skip
     await wait_until(lambda: window.current_session == asker)
@@ -251,3 +251,26 @@ async def test_a_notification_on_the_session_bus_when_a_session_not_shown_needs_
     await wait_until(lambda: window.sessions.row_text(shown)[1].startswith("needs you"), 15)
     await window.refresh_sessions()
     assert len(notifications(session_bus)) == 1
+
+
+async def test_slash_commands_complete_in_the_prompt(
+    app: DesktopApp, tmp_path: Path, qtbot: QtBot
+) -> None:
+    window = app.window
+    session_id = await claude_session(app, tmp_path)
+    send(qtbot, app, "hello")
+    await wait_until(lambda: "turn: $" in shown_text(app))
+    await window.refresh_sessions()  # the list brings agent.commands
+    await wait_until(lambda: window.prompt.commands.rowCount() == 3)
+    assert window.sessions.session(session_id) is not None
+    window.prompt.setFocus()
+    qtbot.keyClicks(window.prompt, "/rev")
+    completer = window.prompt.completer()
+    await wait_until(lambda: completer.popup().isVisible())
+    assert completer.currentCompletion() == "/review"
+    shown = completer.popup().model().index(0, 0).data()
+    assert shown == "/review [path] — Review the changes on this branch (project)"
+    # Down picks the completion, Enter takes it and sends it, as Claude Code's own prompt does.
+    qtbot.keyClick(completer.popup(), Qt.Key.Key_Down)
+    qtbot.keyClick(completer.popup(), Qt.Key.Key_Return)
+    await wait_until(lambda: f"{PROMPT_MARK}/review" in shown_text(app))
