@@ -528,8 +528,7 @@ class ConversationRuntime(SessionRuntime):
         self._expire_pending()
         if self._turn_done is not None and not self._turn_done.done():
             self._turn_done.set_result(None)
-        elif not self._busy and not self.host.gone:
-            self._status()  # no longer live
+        self._save()
         log.info("claude of session %s ended (exit code %s)", self.session_id, code)
 
     async def _send_interrupt(self, agent: AgentProcess) -> None:

@@ -252,7 +252,7 @@ class MainWindow(QMainWindow):
         self.current_session: str | None = None
         self._events_counted = 0
         self.tray = self._make_tray()
-        self.notifier = Notifier(self, self.tray)
+        self.notifier = Notifier(self, lambda: self.tray)
         self.notifier.activated.connect(lambda sid: self._spawn(self.show_session(sid)))
 
         self._build_menu()
@@ -398,6 +398,7 @@ class MainWindow(QMainWindow):
         """Wait until every UI task started so far has finished (tests use it)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.notifier.settle()
 
     # -- backend ------------------------------------------------------------------------------
 

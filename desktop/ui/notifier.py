@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -37,10 +38,12 @@ def _escaped(text: str) -> str:
 class Notifier(QObject):
     activated = Signal(str)  # the session a clicked notification was about
 
-    def __init__(self, window: QWidget, tray: QSystemTrayIcon | None) -> None:
+    def __init__(self, window: QWidget, tray: Callable[[], QSystemTrayIcon | None]) -> None:
+        """``tray``: the window's tray icon now (None: there is no system tray)."""
         super().__init__(window)
         self._window = window
         self._tray = tray
+        self._clicks_from: QSystemTrayIcon | None = None
         self._sessions: dict[int, str] = {}  # notification id -> session id
         self._tray_session: str | None = None
         self.sent: list[tuple[str, News, str]] = []  # (session, what, how): the latest few
@@ -49,8 +52,6 @@ class Notifier(QObject):
         self._tasks: set[asyncio.Task[None]] = set()
         self._opening: asyncio.Task[Any] | None = None
         self._filter: Any = None  # the bus's ActionInvoked signals come through it
-        if tray is not None:
-            tray.messageClicked.connect(self._on_tray_clicked)
 
     async def _bus(self) -> Any:
         """The session bus, opened at the first notification (None: there is none)."""
@@ -114,12 +115,23 @@ class Notifier(QObject):
                     how = "dbus"
                 else:
                     log.info("the notification service refused: %s", reply.body)
-        if how == "none" and self._tray is not None and self._tray.isVisible():
+        tray = self._tray()
+        if how == "none" and tray is not None:
+            if tray is not self._clicks_from:
+                tray.messageClicked.connect(self._on_tray_clicked)
+                self._clicks_from = tray
             self._tray_session = session_id
-            self._tray.showMessage(news.title, news.body, QSystemTrayIcon.MessageIcon.Information)
+            # The name is the title, which trays show as plain text; the body may be read as
+            # markup (freedesktop's), so it holds only our own words.
+            tray.showMessage(news.body or APP_NAME, news.title)
             how = "tray"
         self.sent.append((session_id, news, how))
         del self.sent[:-20]
+
+    async def settle(self) -> None:
+        """Wait until the notifications asked for so far went out (tests use it)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _on_tray_clicked(self) -> None:
         if self._tray_session is not None:

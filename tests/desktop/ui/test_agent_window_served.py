@@ -77,7 +77,10 @@ class RecordingTray(QSystemTrayIcon):
         self.messages.append((title, message))
 
 
-async def test_names_paths_and_messages_are_shown_as_text_not_html(qtbot: QtBot) -> None:
+async def test_names_paths_and_messages_are_shown_as_text_not_html(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)  # the tray tells, then
     source = "/home/me/.claude/projects/<b>x</b>/7f0c.jsonl"
     imported = {**agent_session(SESSION, "imported", source=source, agentSessionId=AGENT_ID),
                 "name": NAME, "workingDir": "/work/<i>app</i>"}  # fmt: skip
@@ -97,7 +100,8 @@ async def test_names_paths_and_messages_are_shown_as_text_not_html(qtbot: QtBot)
         # A notification: the name is its title (plain text), the body only our own words.
         running["agent"] = {**running["agent"], "state": "idle"}
         await window.refresh_sessions()
-        assert tray.messages == [(NAME, "finished its turn")]
+        await window.settle()
+        assert tray.messages == [(NAME, "Claude finished its turn")]
     projects = ProjectsPanel()
     qtbot.addWidget(projects)
     projects.set_projects([{"id": "p1", "name": "app", "path": "/work/<img src=x>"}])

@@ -1,0 +1,267 @@
+"""From Claude asking to the card on screen, and from a streamed delta to the screen, in both
+clients (issue 15).
+
+    .venv/bin/python -m bench.approvals [--rounds 1]
+
+A real backend runs the fake ``claude`` (tests/fixtures) with the ``latency`` transcript: 60
+``can_use_tool`` requests one after the other (each sent when the one before is answered, its
+command stamped with the time the fake wrote it), then an answer of 150 words streamed as 188
+deltas 10 ms apart (the fake logs when it wrote each).
+
+- **card**: from the fake writing the request to the card being on screen: in the desktop app
+  (a ``MainWindow`` against the backend, offscreen Qt), to the card's first paint; in the page
+  (headless Chromium), to the animation frame after the card entered the DOM. Each card is
+  answered (Allow) as soon as it is seen.
+- **delta**: from the fake writing a delta to its text being in the view: the desktop's
+  conversation document (the paint follows in the same turn of the loop), the page's streaming
+  entry (at the next animation frame).
+
+Both clients run in one run against one backend, one after the other (each its own session).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.append(str(Path(__file__).resolve().parent))
+
+from harness import BENCH, save_results
+
+SENT = re.compile(r"# sent (\d+\.\d+)")
+REQUESTS = 60
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50_ms": statistics.median(values),
+        "p99_ms": _p(values, 0.99),
+        "max_ms": max(values),
+    }
+
+
+def deltas_written(log: Path, since: float) -> list[float]:
+    """When the fake wrote each delta of the latest answer (ms since the epoch), in order."""
+    times = []
+    for line in log.read_text().splitlines():
+        entry = json.loads(line)
+        if "delta" in entry and entry["at"] >= since:
+            times.append(float(entry["at"]))
+    return times
+
+
+# -- the desktop app ----------------------------------------------------------------------------
+
+
+async def desktop_run(
+    url: str, token: str, project_id: str, session_id: str, log: Path
+) -> dict[str, Any]:
+    from PySide6.QtCore import QEvent, QObject
+
+    from desktop.api import ApiClient
+    from desktop.ui.main_window import MainWindow
+
+    api = ApiClient(url, token)
+    window = MainWindow(api, token=token)
+    window.show()
+    cards: list[float] = []
+    seen: set[str] = set()
+    done = asyncio.Event()
+
+    class FirstPaint(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+            if event.type() == QEvent.Type.Paint and watched.property("request") not in seen:
+                now = time.time() * 1000
+                request = str(watched.property("request"))
+                seen.add(request)
+                card = window.approvals.card(request)
+                if card is not None:
+                    sent = SENT.search(card.about.text)
+                    if sent:
+                        cards.append(now - float(sent.group(1)))
+                    card.allow()
+                    if len(cards) >= REQUESTS:
+                        done.set()
+            return False
+
+    painter = FirstPaint()
+    original = window.approvals.show_requests
+
+    def show_requests(*args: Any) -> None:
+        original(*args)
+        for request_id, card in window.approvals.cards.items():
+            if card.property("request") is None:
+                card.setProperty("request", request_id)
+                card.installEventFilter(painter)
+
+    window.approvals.show_requests = show_requests  # type: ignore[method-assign]
+    streamed: list[float] = []
+    await window.reload()
+    window.projects.select(project_id)
+    await window.open_project(project_id)
+    await window.open_session(session_id)
+    document = window.output.current
+    assert document is not None
+    shown_delta = document.stream_delta
+
+    def delta(message_id: str, text: str) -> None:
+        shown_delta(message_id, text)
+        streamed.append(time.time() * 1000)
+
+    document.stream_delta = delta  # type: ignore[method-assign]
+    started = time.time() * 1000
+    await api.send_prompt(session_id, "latency please")
+    await asyncio.wait_for(done.wait(), 120)
+    while len(streamed) < 188:
+        await asyncio.sleep(0.05)
+    written = deltas_written(log, started)
+    await window.shutdown()
+    window.close()
+    await api.aclose()
+    return {"card": cards, "delta": [s - w for s, w in zip(streamed, written, strict=False)]}
+
+
+def desktop(url: str, token: str, project_id: str, session_id: str, log: Path) -> dict[str, Any]:
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.qtloop import QtEventLoop
+
+    app = QApplication.instance() or QApplication([])
+    loop = QtEventLoop(app)
+    try:
+        return loop.run_until_complete(desktop_run(url, token, project_id, session_id, log))
+    finally:
+        loop.close()
+
+
+# -- the page -----------------------------------------------------------------------------------
+
+WATCH = """(requests) => {
+  window.benchCards = [];
+  window.benchDeltas = [];
+  const host = document.querySelector("#output-host");
+  new MutationObserver((records) => {
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        if (node.classList?.contains("a-request") && !node.classList.contains("resolved")) {
+          requestAnimationFrame(() => {
+            const now = performance.timeOrigin + performance.now();
+            const sent = /# sent (\\d+\\.\\d+)/.exec(node.textContent);
+            if (sent) window.benchCards.push(now - Number(sent[1]));
+            node.querySelector("button.primary").click();
+          });
+        }
+      }
+      const streaming = record.target.closest?.(".a-streaming") ?? (record.target.parentElement?.closest(".a-streaming"));
+      const added = [...record.addedNodes].some((n) => n.classList?.contains("a-streaming") || n.nodeType === 3);
+      if ((streaming || [...record.addedNodes].some((n) => n.classList?.contains("a-streaming"))) && added) {
+        const count = window.benchDeltas.length;
+        requestAnimationFrame(() => { window.benchDeltas[count] = performance.timeOrigin + performance.now(); });
+      }
+    }
+  }).observe(host, {childList: true, subtree: true});
+}"""
+
+
+def page(url: str, token: str, route: str, session_id: str, log: Path) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    from tests.web.helpers import CHROMIUM_ARGS, COOKIE, VIEWPORT
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
+        )
+        context = browser.new_context(viewport=VIEWPORT)
+        context.add_cookies([{"name": COOKIE, "value": token, "url": url + "/"}])
+        tab = context.new_page()
+        tab.goto(f"{url}/{route}")
+        tab.wait_for_selector("#stream-state[data-state='connected']")
+        tab.evaluate(WATCH, REQUESTS)
+        started = time.time() * 1000
+        import httpx
+
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+            client.post(f"/api/session/{session_id}/prompt", json={"command": "latency please"})
+        tab.wait_for_function(f"window.benchCards.length >= {REQUESTS}", timeout=120_000)
+        tab.wait_for_selector("#output-host .a-turn", timeout=60_000)
+        cards = [float(t) for t in tab.evaluate("window.benchCards")]
+        shown = [float(t) for t in tab.evaluate("window.benchDeltas") if t is not None]
+        context.close()
+        browser.close()
+    written = deltas_written(log, started)
+    return {"card": cards, "delta": [s - w for s, w in zip(shown, written, strict=False)]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.parse_args()
+    import httpx
+
+    from tests.claude import FAKE_CLAUDE
+    from tests.server import running_server
+
+    with tempfile.TemporaryDirectory(prefix="sessiondock-approvals-") as tmp:
+        log = Path(tmp) / "fake.log"
+        env = {"FAKE_CLAUDE_LOG": str(log), "FAKE_CLAUDE_DELTA_SECONDS": "0.01",
+               "FAKE_CLAUDE_LOG_DELTAS": "1"}  # fmt: skip
+        work = Path(tmp) / "project"
+        work.mkdir()
+        with running_server(Path(tmp) / "data", "--claude-path", str(FAKE_CLAUDE), env=env) as srv:
+            assert srv.token is not None
+            with srv.client() as client:
+                project = client.post("/api/projects", json={"path": str(work)}).json()
+                sessions = [
+                    client.post(
+                        "/api/sessions", json={"projectId": project["id"], "kind": "claude"}
+                    ).json()
+                    for _ in range(2)
+                ]
+            results: dict[str, Any] = {}
+            results["desktop"] = desktop(srv.url, srv.token, project["id"], sessions[0]["id"], log)
+            # Sync Playwright wants no running asyncio loop in its thread.
+            holder: dict[str, Any] = {}
+            route = f"#/p/{project['id']}/s/{sessions[1]['id']}"
+            worker = threading.Thread(
+                target=lambda: holder.update(
+                    page(srv.url, srv.token, route, sessions[1]["id"], log)
+                )
+            )
+            worker.start()
+            worker.join()
+            results["page"] = holder
+    print(f"{REQUESTS} permission requests, then 188 streamed deltas, in each client (ms)")
+    print(f"  {'':<44} {'p50':>8} {'p99':>8} {'max':>8} {'n':>5}")
+    record: dict[str, Any] = {}
+    for client in ("desktop", "page"):
+        for what, label in (("card", "request written -> card on screen (p99 <= 50)"),
+                            ("delta", "delta written -> text on screen")):  # fmt: skip
+            stats = summary(results[client][what])
+            record[f"{client}_{what}"] = stats
+            print(f"  {client + ': ' + label:<44} {stats['p50_ms']:8.1f} {stats['p99_ms']:8.1f}"
+                  f" {stats['max_ms']:8.1f} {stats['n']:5d}")  # fmt: skip
+    out = save_results("approvals", {**record, "raw": results})
+    print("raw:", out.relative_to(BENCH.parent))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
