@@ -5,16 +5,16 @@ clients (issue 15).
 
 A real backend runs the fake ``claude`` (tests/fixtures) with the ``latency`` transcript: 60
 ``can_use_tool`` requests one after the other (each sent when the one before is answered, its
-command stamped with the time the fake wrote it), then an answer of 150 words streamed as 188
+command stamped with the time the fake wrote it), then an answer of 150 words streamed as 150
 deltas 10 ms apart (the fake logs when it wrote each).
 
 - **card**: from the fake writing the request to the card being on screen: in the desktop app
   (a ``MainWindow`` against the backend, offscreen Qt), to the card's first paint; in the page
-  (headless Chromium), to the animation frame after the card entered the DOM. Each card is
-  answered (Allow) as soon as it is seen.
+  (headless Chromium), to the card entering the DOM, laid out, in the animation frame that
+  paints it. Each card is answered (Allow) as soon as it is seen.
 - **delta**: from the fake writing a delta to its text being in the view: the desktop's
   conversation document (the paint follows in the same turn of the loop), the page's streaming
-  entry (at the next animation frame).
+  entry (laid out, in the frame that paints it).
 
 Both clients run in one run against one backend, one after the other (each its own session).
 """
@@ -87,7 +87,7 @@ async def desktop_run(
     done = asyncio.Event()
 
     class FirstPaint(QObject):
-        def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
             if event.type() == QEvent.Type.Paint and watched.property("request") not in seen:
                 now = time.time() * 1000
                 request = str(watched.property("request"))
@@ -130,8 +130,9 @@ async def desktop_run(
     started = time.time() * 1000
     await api.send_prompt(session_id, "latency please")
     await asyncio.wait_for(done.wait(), 120)
-    while len(streamed) < 188:
-        await asyncio.sleep(0.05)
+    async with asyncio.timeout(60):  # the turn ends after its answer streamed in
+        while "turn: $" not in document.plain_text():  # noqa: ASYNC110 - no signal for it
+            await asyncio.sleep(0.05)
     written = deltas_written(log, started)
     await window.shutdown()
     window.close()
@@ -145,6 +146,7 @@ def desktop(url: str, token: str, project_id: str, session_id: str, log: Path) -
     from desktop.qtloop import QtEventLoop
 
     app = QApplication.instance() or QApplication([])
+    app.setQuitOnLastWindowClosed(False)  # closing the window must not stop the loop
     loop = QtEventLoop(app)
     try:
         return loop.run_until_complete(desktop_run(url, token, project_id, session_id, log))
@@ -154,28 +156,37 @@ def desktop(url: str, token: str, project_id: str, session_id: str, log: Path) -
 
 # -- the page -----------------------------------------------------------------------------------
 
-WATCH = """(requests) => {
+WATCH = """() => {
   window.benchCards = [];
   window.benchDeltas = [];
+  const now = () => performance.timeOrigin + performance.now();
   const host = document.querySelector("#output-host");
+  // A card enters the page in the frame the view renders it in (a requestAnimationFrame
+  // callback): laid out now, it is painted at the end of this frame.
+  const card = (node) => {
+    node.getBoundingClientRect();
+    const sent = /# sent (\\d+\\.\\d+)/.exec(node.textContent);
+    if (sent) window.benchCards.push(now() - Number(sent[1]));
+    setTimeout(() => node.querySelector("button.primary").click());
+  };
+  // Each delta is one text node of the streaming entry (the first makes the entry, and those
+  // of the same frame join it before it enters the page).
   new MutationObserver((records) => {
+    let deltas = 0;
     for (const record of records) {
       for (const node of record.addedNodes) {
-        if (node.classList?.contains("a-request") && !node.classList.contains("resolved")) {
-          requestAnimationFrame(() => {
-            const now = performance.timeOrigin + performance.now();
-            const sent = /# sent (\\d+\\.\\d+)/.exec(node.textContent);
-            if (sent) window.benchCards.push(now - Number(sent[1]));
-            node.querySelector("button.primary").click();
-          });
+        const open = node.classList?.contains("a-request") && !node.classList.contains("resolved");
+        if (open) card(node);
+        if (node.classList?.contains("a-streaming")) deltas += node.childNodes.length;
+        else if (node.nodeType === 3 && record.target.classList?.contains("a-streaming")) {
+          deltas += 1;
         }
       }
-      const streaming = record.target.closest?.(".a-streaming") ?? (record.target.parentElement?.closest(".a-streaming"));
-      const added = [...record.addedNodes].some((n) => n.classList?.contains("a-streaming") || n.nodeType === 3);
-      if ((streaming || [...record.addedNodes].some((n) => n.classList?.contains("a-streaming"))) && added) {
-        const count = window.benchDeltas.length;
-        requestAnimationFrame(() => { window.benchDeltas[count] = performance.timeOrigin + performance.now(); });
-      }
+    }
+    if (deltas) {
+      host.getBoundingClientRect();
+      const at = now();
+      for (let i = 0; i < deltas; i++) window.benchDeltas.push(at);
     }
   }).observe(host, {childList: true, subtree: true});
 }"""
@@ -195,7 +206,7 @@ def page(url: str, token: str, route: str, session_id: str, log: Path) -> dict[s
         tab = context.new_page()
         tab.goto(f"{url}/{route}")
         tab.wait_for_selector("#stream-state[data-state='connected']")
-        tab.evaluate(WATCH, REQUESTS)
+        tab.evaluate(WATCH)
         started = time.time() * 1000
         import httpx
 
@@ -204,7 +215,7 @@ def page(url: str, token: str, route: str, session_id: str, log: Path) -> dict[s
         tab.wait_for_function(f"window.benchCards.length >= {REQUESTS}", timeout=120_000)
         tab.wait_for_selector("#output-host .a-turn", timeout=60_000)
         cards = [float(t) for t in tab.evaluate("window.benchCards")]
-        shown = [float(t) for t in tab.evaluate("window.benchDeltas") if t is not None]
+        shown = [float(t) for t in tab.evaluate("window.benchDeltas")]
         context.close()
         browser.close()
     written = deltas_written(log, started)
@@ -214,7 +225,6 @@ def page(url: str, token: str, route: str, session_id: str, log: Path) -> dict[s
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.parse_args()
-    import httpx
 
     from tests.claude import FAKE_CLAUDE
     from tests.server import running_server
@@ -248,7 +258,7 @@ def main() -> int:
             worker.start()
             worker.join()
             results["page"] = holder
-    print(f"{REQUESTS} permission requests, then 188 streamed deltas, in each client (ms)")
+    print(f"{REQUESTS} permission requests, then 150 streamed deltas, in each client (ms)")
     print(f"  {'':<44} {'p50':>8} {'p99':>8} {'max':>8} {'n':>5}")
     record: dict[str, Any] = {}
     for client in ("desktop", "page"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFontDatabase, QKeyEvent, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QColor, QFontDatabase, QKeyEvent, QPalette, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractButton,
     QButtonGroup,
@@ -48,8 +48,8 @@ def _label(text: str, *, bold: bool = False, muted: bool = False) -> QLabel:
         font = label.font()
         font.setBold(True)
         label.setFont(font)
-    if muted:
-        label.setStyleSheet("color: palette(placeholder-text);")
+    if muted:  # a palette role, not a style sheet: a card is built in a few milliseconds
+        label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
     return label
 
 
@@ -92,11 +92,6 @@ class ApprovalCard(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAccessibleName(self.about.title)
-        self.setStyleSheet(
-            "QFrame#approval-card { border: 1px solid #d4a72c; border-left: 4px solid #d4a72c;"
-            " border-radius: 6px; }"
-            "QFrame#approval-card:focus { border-color: palette(highlight); }"
-        )
         layout = QVBoxLayout(self)
         layout.addWidget(_label(self.about.title, bold=True))
         self.message: QLineEdit | None = None
@@ -164,7 +159,9 @@ class ApprovalCard(QFrame):
             self.message.setAccessibleName("why not")
             self.message.returnPressed.connect(self.deny)
         self.error = _label("")
-        self.error.setStyleSheet("color: #cf222e;")
+        palette = self.error.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, QColor("#cf222e"))
+        self.error.setPalette(palette)
         self.error.hide()
         layout.addWidget(self.error)
         self.sending = False
@@ -276,6 +273,12 @@ class ApprovalPane(QScrollArea):
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
+        # One style sheet for every card, set once here (a sheet per card costs a restyle each).
+        self.setStyleSheet(
+            "QFrame#approval-card { border: 1px solid #d4a72c; border-left: 4px solid #d4a72c;"
+            " border-radius: 6px; }"
+            "QFrame#approval-card:focus { border-color: palette(highlight); }"
+        )
         self._inner = QWidget()
         self._layout = QVBoxLayout(self._inner)
         self._layout.setContentsMargins(0, 4, 0, 4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -12,6 +13,8 @@ from desktop.sse_client import Event, SessionStream, StreamState, output_text
 from desktop.terminal_screen import SCREEN_EVENTS
 
 FLUSH_MS = 30
+# Events a person waits for: handed over at once, whatever the last hand-over was.
+URGENT = frozenset({"permission-request", "permission-resolved", "delta"})
 # Lines handed to the view at once. Qt takes ~27 µs a line once the scrollback is full, so a
 # hand-over stays near 15 ms and the loop answers input in between.
 LINES_PER_FLUSH = 500
@@ -30,8 +33,10 @@ class _AgentItem:
 class SessionFeed(QObject):
     """Streams the session on screen to the view, in order, in bounded pieces.
 
-    Output is handed over every 30 ms, at most LINES_PER_FLUSH lines at a time; what is left
-    goes out on the next turn of the loop. If more than ``max_pending_lines`` wait (a session
+    Output is handed over at most every 30 ms (at once when nothing was handed over for that
+    long: a quiet stream's next event, a keystroke's echo or a permission request, must not wait
+    for a timer), at most LINES_PER_FLUSH lines at a time; what is left goes out on the next
+    turn of the loop. If more than ``max_pending_lines`` wait (a session
     printing faster than Qt can draw), the oldest are skipped with a notice: the view shows the
     newest output, the store keeps everything.
 
@@ -76,6 +81,7 @@ class SessionFeed(QObject):
         self._pending: deque[str | Event | _AgentItem] = deque()
         self._pending_lines = 0
         self._timer = QTimer(self, interval=FLUSH_MS, singleShot=True)
+        self._flushed_at = 0.0  # monotonic time of the last hand-over
         self._timer.timeout.connect(self.flush)
         self._stream = SessionStream(
             base_url,
@@ -108,7 +114,9 @@ class SessionFeed(QObject):
         self._stream.set_endpoint(base_url, token)
 
     def _on_events(self, events: list[Event]) -> None:
+        urgent = False
         for event in events:
+            urgent = urgent or event.type in URGENT
             self.events_seen += 1
             if self.agent and event.id is not None:
                 lines = row_estimate(event.type, event.data)
@@ -122,8 +130,11 @@ class SessionFeed(QObject):
                 self._pending.append(event)  # in order with the output around it
         if self._pending_lines > self.max_pending_lines:
             self._skip_oldest(keep=self.max_pending_lines // 2)
-        if not self._timer.isActive():
-            self._timer.start(FLUSH_MS)
+        if urgent:
+            self._timer.start(0)
+        elif not self._timer.isActive():
+            since = (time.monotonic() - self._flushed_at) * 1000
+            self._timer.start(max(0, round(FLUSH_MS - since)))
 
     def _on_screen_events(self, events: list[Event]) -> None:
         self.events_seen += len(events)
@@ -173,6 +184,7 @@ class SessionFeed(QObject):
     def flush(self) -> None:
         """Hand the view the next piece of what is pending."""
         self._timer.stop()
+        self._flushed_at = time.monotonic()
         budget = LINES_PER_FLUSH
         texts: list[str] = []
         agent_events: list[Event] = []
