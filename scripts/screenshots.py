@@ -2,6 +2,7 @@
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py --agent
+    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py --approval
     .venv/bin/python scripts/screenshots.py --terminals
 
 With ``--terminals`` it starts an Xvfb display of its own and runs the app there as on a desktop
@@ -12,7 +13,8 @@ With ``--terminals`` it starts an Xvfb display of its own and runs the app there
 It runs the app exactly as a user would (its own backend child, a temporary data dir), adds a
 project, runs a session that prints in color, and saves the window as PNG. With ``--agent`` it
 runs a Claude Code session instead (the fake agent of scripts/agent_demo.py, next to an
-imported conversation) and opens the diff of its edit: desktop-agent.png.
+imported conversation) and opens the diff of its edit: desktop-agent.png. With ``--approval``
+the Claude session asks before running a command: its permission card, desktop-approval.png.
 """
 
 from __future__ import annotations
@@ -88,6 +90,27 @@ async def shoot_agent(app: DesktopApp, out: Path, demo: AgentDemo) -> None:
     out.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(out / "desktop-agent.png"))
     print(out / "desktop-agent.png")
+    app.quit()  # no quit question, whatever still runs
+
+
+async def shoot_approval(app: DesktopApp, out: Path, demo: AgentDemo) -> None:
+    window = app.window
+    await _backend_running(window)
+    await window.add_project(str(demo.project))
+    await window.new_agent_session()
+    await window.settle()
+    await window.send_prompt("ask: clean the build folder before the release")
+    async with asyncio.timeout(30):
+        while not window.approvals.cards:
+            await asyncio.sleep(0.05)
+    card = window.approvals.first()
+    assert card is not None and card.message is not None
+    card.message.setText("Keep build/cache, it takes an hour to fill")
+    await asyncio.sleep(0.6)
+    await window.refresh_sessions()
+    out.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(out / "desktop-approval.png"))
+    print(out / "desktop-approval.png")
     app.quit()  # no quit question, whatever still runs
 
 
@@ -186,6 +209,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--agent", action="store_true", help="a Claude Code session")
+    parser.add_argument("--approval", action="store_true", help="a Claude permission card")
     parser.add_argument("--terminals", action="store_true", help="vim, htop, two panes (Xvfb)")
     args = parser.parse_args()
     if args.terminals and "SESSIONDOCK_SHOT_DISPLAY" not in os.environ:
@@ -195,7 +219,7 @@ def main() -> int:
             return subprocess.run([sys.executable, *sys.argv], env=env).returncode
     base = Path(tempfile.mkdtemp(prefix="sessiondock-shot-"))
     demo = prepare(base)
-    if args.agent:
+    if args.agent or args.approval:
         os.environ.update(demo.env)  # the backend child inherits it
     qt = QApplication(sys.argv[:1])
     loop = make_loop(qt)
@@ -209,6 +233,8 @@ def main() -> int:
             shot = shoot_terminals(app, args.out)
         elif args.agent:
             shot = shoot_agent(app, args.out, demo)
+        elif args.approval:
+            shot = shoot_approval(app, args.out, demo)
         else:
             shot = shoot(app, args.out)
         loop.run_until_complete(shot)

@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/web_screenshot.py [--out docs/screenshots/web-main.png] [--dark]
     .venv/bin/python scripts/web_screenshot.py --agent [--out docs/screenshots/web-agent.png]
+    .venv/bin/python scripts/web_screenshot.py --approval  # docs/screenshots/web-approval.png
     .venv/bin/python scripts/web_screenshot.py --program vim   # docs/screenshots/web-vim.png
     .venv/bin/python scripts/web_screenshot.py --program htop  # docs/screenshots/web-htop.png
 
@@ -11,6 +12,7 @@ opens the page in headless Chromium (signed in through the /?token= address) and
 1280x760. With ``--agent`` it runs a Claude Code session instead (the fake agent of
 scripts/agent_demo.py, next to an imported conversation) and opens the diff of its edit. With
 ``--program`` it types a full-screen program's command line into a shell in the page's terminal.
+With ``--approval`` the Claude session asks before running a command: its permission card.
 """
 
 from __future__ import annotations
@@ -117,6 +119,24 @@ def shoot_agent(url: str, token: str, out: Path, demo: AgentDemo, dark: bool) ->
     api.close()
 
 
+APPROVAL_PROMPT = "ask: clean the build folder before the release"
+
+
+def shoot_approval(url: str, token: str, out: Path, demo: AgentDemo, dark: bool) -> None:
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    project = api.post("/api/projects", json={"path": str(demo.project)}).json()
+    session = api.post("/api/sessions", json={"projectId": project["id"], "kind": "claude"}).json()
+    api.post(f"/api/session/{session['id']}/prompt", json={"command": APPROVAL_PROMPT})
+
+    def ready(page: Page) -> None:
+        page.wait_for_selector(".a-request:not(.resolved)")
+        page.wait_for_selector("#sessions .agent-state.waiting")
+        page.fill(".a-request-message", "Keep build/cache, it takes an hour to fill")
+
+    browse(url, token, f"/#/p/{project['id']}/s/{session['id']}", out, dark, ready)
+    api.close()
+
+
 def shoot(url: str, token: str, out: Path, base: Path, dark: bool) -> None:
     api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
     projects = {}
@@ -179,9 +199,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="default: docs/screenshots/web-main.png")
     parser.add_argument("--dark", action="store_true", help="the dark color scheme")
     parser.add_argument("--agent", action="store_true", help="a Claude Code session")
+    parser.add_argument("--approval", action="store_true", help="a Claude permission card")
     parser.add_argument("--program", choices=sorted(PROGRAMS), help="a full-screen program")
     args = parser.parse_args()
     name = "web-agent.png" if args.agent else "web-main.png"
+    name = "web-approval.png" if args.approval else name
     name = f"web-{args.program}.png" if args.program else name
     args.out = args.out or ROOT / "docs" / "screenshots" / name
     if shutil.which("chromium") is None:
@@ -189,7 +211,7 @@ def main() -> int:
     token = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="sessiondock-web-shot-") as tmp:
         demo = prepare(Path(tmp) / "agent")
-        env = demo.env if args.agent else None
+        env = demo.env if args.agent or args.approval else None
         if args.program:
             # A shell that reads no startup file of this machine, a short prompt, UTF-8.
             home = Path(tmp) / "home"
@@ -201,6 +223,8 @@ def main() -> int:
                 shoot_program(ready["url"], token, args.out, Path(tmp), args.dark, args.program)
             elif args.agent:
                 shoot_agent(ready["url"], token, args.out, demo, args.dark)
+            elif args.approval:
+                shoot_approval(ready["url"], token, args.out, demo, args.dark)
             else:
                 shoot(ready["url"], token, args.out, Path(tmp), args.dark)
         finally:

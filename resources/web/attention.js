@@ -64,7 +64,7 @@ export class Attention {
     this.button.hidden = !this.supported;
     const on = this.enabled;
     this.button.setAttribute("aria-pressed", String(on));
-    this.button.textContent = on ? "🔔 Notifications on" : "🔕 Notifications off";
+    this.button.textContent = on ? "Notifications: on" : "Notifications: off";
     this.button.title = !this.supported
       ? ""
       : Notification.permission === "denied"
