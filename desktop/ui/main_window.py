@@ -482,11 +482,17 @@ class MainWindow(QMainWindow):
         while they looked elsewhere: a conversation needs them, finished its turn or ended
         (a notification), or another session ended (the list's mark, and the tray)."""
         before = self._seen.get(session["id"])
-        self._seen[session["id"]] = {**(before or {}), **session}
+        now = self._seen[session["id"]] = {**(before or {}), **session}
+        agent = now.get("agent")
+        if isinstance(agent, dict) and not agent.get("pending"):
+            # A live status event says "waiting" but not for what: the stream told us that.
+            opened = list(self._open_requests.get(session["id"], {}).values())
+            if opened:
+                now["agent"] = {**agent, "pending": opened}
         if before is None:
             return
         looking = session["id"] == self.current_session and self.isActiveWindow()
-        told = news(before, self._seen[session["id"]])
+        told = news(before, now)
         if told is not None:
             if session["id"] != self.current_session:
                 self.sessions.set_badge(session["id"], True)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.agent import PROMPT_MARK
@@ -223,7 +224,7 @@ def notifications(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
-async def test_a_notification_on_the_session_bus_when_a_session_not_shown_needs_you(
+async def test_a_notification_on_the_session_bus_when_you_look_elsewhere(
     session_bus: Path, app: DesktopApp, tmp_path: Path, qtbot: QtBot
 ) -> None:
     window = app.window
@@ -244,13 +245,31 @@ async def test_a_notification_on_the_session_bus_when_a_session_not_shown_needs_
         check=True, env=os.environ,
     )  # fmt: skip
     await wait_until(lambda: window.current_session == asker)
-    await card(app)
+    opened = await card(app)
+    window.activateWindow()
+    await wait_until(window.isActiveWindow)
+    qtbot.keyClick(opened, Qt.Key.Key_Y)  # looking at it: its turn's end is no news
+    await wait_until(lambda: "Done asking about: ask to clean" in shown_text(app))
+    await wait_until(lambda: window.sessions.row_text(asker)[1].startswith("idle"))
+    await window.refresh_sessions()
+    await window.settle()
+    assert len(notifications(session_bus)) == 1
+    # The session on screen, but the window not focused (another one is): told.
+    elsewhere = QWidget()
+    qtbot.addWidget(elsewhere)
+    elsewhere.show()
+    elsewhere.activateWindow()
+    await wait_until(lambda: not window.isActiveWindow())
+    await window.api.send_prompt(asker, "ask to clean again")
+    await wait_until(lambda: len(notifications(session_bus)) == 2, timeout=15)
+    assert notifications(session_bus)[1]["summary"] == "Claude wants to use Bash"
     # Turned off in the settings, it says nothing more.
     window.settings.set_notifications(False)
     await window.api.send_prompt(shown, "ask again")
     await wait_until(lambda: window.sessions.row_text(shown)[1].startswith("needs you"), 15)
     await window.refresh_sessions()
-    assert len(notifications(session_bus)) == 1
+    await window.settle()
+    assert len(notifications(session_bus)) == 2
 
 
 async def test_slash_commands_complete_in_the_prompt(
