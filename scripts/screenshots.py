@@ -104,7 +104,8 @@ async def shoot_approval(app: DesktopApp, out: Path, demo: AgentDemo) -> None:
         while not window.approvals.cards:
             await asyncio.sleep(0.05)
     card = window.approvals.first()
-    assert card is not None and card.message is not None
+    assert card is not None
+    assert card.message is not None
     card.message.setText("Keep build/cache, it takes an hour to fill")
     await asyncio.sleep(0.6)
     await window.refresh_sessions()

@@ -41,7 +41,9 @@ quiet_pip --no-deps --no-build-isolation -e .
 # these machines) every backend and app a test starts would compile them all again.
 .venv/bin/python -m compileall -q -j 0 backend desktop vtengine tests >/dev/null
 
-echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
+# One command a line: under set -e a failure in an && list would not stop the script.
+echo "== ruff"; .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 echo "== mypy"; .venv/bin/mypy
 echo "== import contracts"; .venv/bin/lint-imports
 echo "== pytest"; exec .venv/bin/python -m pytest "$@"
