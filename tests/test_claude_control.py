@@ -440,6 +440,33 @@ async def test_an_idle_conversation_closes_and_resumes_at_the_next_prompt(
         server.stop()
 
 
+async def test_a_prompt_that_comes_while_an_idle_process_closes_runs_in_the_next(
+    tmp_path: Path, workdir: Path, fake_log: Path
+) -> None:
+    # The process closes 0.3 s after its turn and takes 1.5 s to end: a prompt sent meanwhile
+    # waits for that end and resumes the conversation in a new process.
+    server = claude_server(tmp_path, fake_log, "--agent-idle-minutes", "0.005")
+    server.env["FAKE_CLAUDE_EXIT_SECONDS"] = "1.5"
+    server.start()
+    try:
+        async with server.async_client() as api:
+            session = await new_claude(api, workdir)
+            sid = session["id"]
+            async with Stream(api, sid) as stream:
+                await prompt(api, sid, "hello")
+                await wait_turns(stream, 1)
+                await asyncio.sleep(0.8)  # closing now, not ended
+                await prompt(api, sid, "again")
+                (_, end) = await wait_turns(stream, 2)
+        assert end.data["turn"]["isError"] is False
+        assert assistant_texts(stream)[-1].endswith("This is turn 2 of our conversation.")
+        assert [e for e in stream.events if e.event == "error"] == []
+        first, second = fake_calls(fake_log)
+        assert first["pid"] != second["pid"] and "--resume" in second["argv"]
+    finally:
+        server.stop()
+
+
 async def test_over_the_live_limit_the_least_recently_used_idle_one_closes(
     tmp_path: Path, workdir: Path, fake_log: Path
 ) -> None:

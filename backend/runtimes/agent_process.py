@@ -60,6 +60,7 @@ class AgentProcess:
         self._partial_size = 0
         self._skipping = False  # the rest of an over-long line
         self.exit_code: int | None = None
+        self.closing = False  # its input is closed: it takes no more prompts or answers
 
     @property
     def pid(self) -> int | None:
@@ -92,35 +93,43 @@ class AgentProcess:
             return False  # its input is closed: it is ending
         return True
 
-    def prompt(self, text: str) -> bool:
-        return self._write(control.user_line(text))
+    @property
+    def usable(self) -> bool:
+        """It runs and takes input (not ending, nor being closed)."""
+        return self.alive and not self.closing
 
-    def answer(self, request_id: str, response: dict[str, Any]) -> None:
-        self._write(control.success_line(request_id, response))
+    def prompt(self, text: str) -> bool:
+        return self.usable and self._write(control.user_line(text))
+
+    def answer(self, request_id: str, response: dict[str, Any]) -> bool:
+        """Send the answer to a request of the CLI's; False if it can no longer take it."""
+        return self.usable and self._write(control.success_line(request_id, response))
 
     def refuse(self, request_id: str, message: str) -> None:
         self._write(control.error_line(request_id, message))
 
-    async def request(self, subtype: str, **fields: Any) -> dict[str, Any]:
+    async def request(
+        self, subtype: str, *, within: float = REQUEST_TIMEOUT, **fields: Any
+    ) -> dict[str, Any]:
         """Send a control request and wait for its answer (``AgentNotAnswering`` for an error
-        answer, no answer in ``REQUEST_TIMEOUT``, or the process ending first)."""
+        answer, no answer ``within`` seconds, or the process ending first)."""
         request_id = control.new_request_id()
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
         try:
-            if not self.alive or not self._write(
-                control.request_line(request_id, subtype, **fields)
-            ):
+            line = control.request_line(request_id, subtype, **fields)
+            if not self.usable or not self._write(line):
                 raise AgentNotAnswering(f"claude is not running to take {subtype!r}")
-            return await asyncio.wait_for(future, REQUEST_TIMEOUT)
+            return await asyncio.wait_for(future, within)
         except TimeoutError:
-            message = f"claude did not answer {subtype!r} in {REQUEST_TIMEOUT:g} s"
+            message = f"claude did not answer {subtype!r} in {within:g} s"
             raise AgentNotAnswering(message) from None
         finally:
             self._waiting.pop(request_id, None)
 
     def close_input(self) -> None:
         """EOF on its input: the CLI ends when it has nothing more to do."""
+        self.closing = True
         self.process.close_input()
 
     async def close(self, grace: float) -> None:

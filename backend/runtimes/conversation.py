@@ -74,6 +74,8 @@ from backend.runtimes.process import LaunchSpec
 log = logging.getLogger(__name__)
 
 EXIT_PLAN = "ExitPlanMode"
+# A CLI that does not answer ``initialize`` (an older one) costs each process start this long.
+INITIALIZE_SECONDS = 10.0
 # Lines that say nothing a person reads, and are not kept: liveness and bookkeeping.
 UNKEPT_LINES = frozenset({"keep_alive", "command_lifecycle", "stream_event"})
 
@@ -278,13 +280,18 @@ class ConversationRuntime(SessionRuntime):
             if suggestion not in pending.suggestions:
                 raise InvalidInput("remember: only the request's own suggestions can be kept")
         agent = self._agent
+        if behavior == "allow":
+            response = control.allow(pending.input, updated_input, remember)
+        else:
+            response = control.deny(message or "The user denied this.")
+        if self._closing or agent is None or not agent.answer(request_id, response):
+            # Its process is ending: the answer cannot reach it, and the request is void.
+            self._resolve(request_id, "expired")
+            self._status()
+            raise AlreadyResolved(
+                f"request {request_id!r} expired: the claude process that asked is ending"
+            )
         self.agent_state.resolve(request_id)
-        if agent is not None:
-            if behavior == "allow":
-                response = control.allow(pending.input, updated_input, remember)
-            else:
-                response = control.deny(message or "The user denied this.")
-            agent.answer(request_id, response)
         resolved = PermissionResolved(
             session_id=self.session_id,
             timestamp=now_ms(),
@@ -304,8 +311,8 @@ class ConversationRuntime(SessionRuntime):
         """Switch the permission mode (now if the process runs, else at its next start)."""
         if not self.running:
             raise self.not_running()
-        agent = self._agent
-        if agent is not None and agent.alive:
+        agent = await self._settled_agent()
+        if agent is not None:
             await agent.request("set_permission_mode", mode=mode)
         self._changed(mode=mode)
         return ModeSet(mode=self.agent_state.mode, model=self.agent_state.model)
@@ -313,11 +320,19 @@ class ConversationRuntime(SessionRuntime):
     async def set_model(self, model: str) -> ModeSet:
         if not self.running:
             raise self.not_running()
-        agent = self._agent
-        if agent is not None and agent.alive:
+        agent = await self._settled_agent()
+        if agent is not None:
             await agent.request("set_model", model=model)
         self._changed(model=model)
         return ModeSet(mode=self.agent_state.mode, model=self.agent_state.model)
+
+    async def _settled_agent(self) -> AgentProcess | None:
+        """The process that takes control requests now: one that is starting has started (it
+        was given the mode and model as they were; a switch made meanwhile goes to it now)."""
+        if self._starting is not None:
+            await asyncio.gather(asyncio.shield(self._starting), return_exceptions=True)
+        agent = self._agent
+        return agent if agent is not None and agent.usable else None
 
     async def _close(self, signum: int | None) -> None:
         if signum is None:
@@ -444,7 +459,8 @@ class ConversationRuntime(SessionRuntime):
         turn_done = self._turn_done = asyncio.get_running_loop().create_future()
         try:
             if not agent.prompt(prompt):
-                return  # its input closed: it is ending, and the exit says so
+                self.report("the prompt did not reach claude: its process was ending")
+                return
             if self._interrupted:
                 await self._send_interrupt(agent)
             await turn_done
@@ -455,9 +471,14 @@ class ConversationRuntime(SessionRuntime):
             self.report(f"claude ended (exit code {agent.exit_code}) without a result")
 
     async def _live_agent(self) -> AgentProcess | None:
-        """The conversation's process, started (``--resume``) if it is not running."""
-        if self._agent is not None and self._agent.alive:
-            return self._agent
+        """The conversation's process, started (``--resume``) if it is not running. One that is
+        closing (idle, or making room for another) is let end first: two must never hold one
+        conversation."""
+        agent = self._agent
+        if agent is not None and agent.usable:
+            return agent
+        if agent is not None and self._watcher is not None:
+            await asyncio.gather(asyncio.shield(self._watcher), return_exceptions=True)
         self._starting = asyncio.ensure_future(self._start_agent())
         try:
             return await self._starting
@@ -507,7 +528,7 @@ class ConversationRuntime(SessionRuntime):
             self._forced = await agent.process.terminate(self._end_grace, self._end_signals)
             return None
         try:
-            answer = await agent.request("initialize", hooks=None)
+            answer = await agent.request("initialize", within=INITIALIZE_SECONDS, hooks=None)
         except AgentNotAnswering as exc:
             log.info("claude did not initialize: %s", exc)  # an older CLI: go on without
         else:
@@ -520,16 +541,17 @@ class ConversationRuntime(SessionRuntime):
 
     async def _watch(self, agent: AgentProcess) -> None:
         code = await agent.wait()
-        if self._agent is agent:
-            self._agent = None
-            self.agent_state.live = False
+        log.info("claude of session %s ended (exit code %s)", self.session_id, code)
+        if self._agent is not agent:
+            return  # an older one's end: what is now is the newer one's
+        self._agent = None
+        self.agent_state.live = False
         self._pool.drop(self)
         self._cancel_idle_timer()
         self._expire_pending()
         if self._turn_done is not None and not self._turn_done.done():
             self._turn_done.set_result(None)
         self._save()
-        log.info("claude of session %s ended (exit code %s)", self.session_id, code)
 
     async def _send_interrupt(self, agent: AgentProcess) -> None:
         try:
@@ -710,7 +732,8 @@ class ConversationRuntime(SessionRuntime):
         total = result.usage.cost_usd
         if total >= self._process_cost:
             result.usage.cost_usd = total - self._process_cost
-        self._process_cost = total
+        # A result without a total (or a smaller one) leaves the running total as it was.
+        self._process_cost = max(self._process_cost, total)
         return result
 
     def _binary(self, env: dict[str, str]) -> str | None:

@@ -11,10 +11,20 @@ with it. The same as the web page's cards (resources/web/approval.js).
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFontDatabase, QKeyEvent, QPalette, QTextCharFormat, QTextCursor
+from PySide6.QtGui import (
+    QColor,
+    QFontDatabase,
+    QKeyEvent,
+    QPalette,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+)
 from PySide6.QtWidgets import (
     QAbstractButton,
     QButtonGroup,
@@ -77,6 +87,25 @@ def _code(text: str, diff: bool = False) -> QPlainTextEdit:
     return view
 
 
+# Markdown images, inline or by reference: ``![alt](path)``, ``![alt][ref]``.
+_IMAGE = re.compile(r"!\[([^\]]*)\](\([^)]*\)|\[[^\]]*\])")
+
+
+class PlanView(QTextBrowser):
+    """A plan's Markdown, with nothing loaded: QTextBrowser reads an image's path from disk
+    (``![x](/etc/passwd)``, or a FIFO that never ends and freezes the window), and a plan is the
+    model's text. Images become their alt text; HTML shows as text (``MarkdownNoHTML``)."""
+
+    def show_plan(self, text: str) -> None:
+        plain = _IMAGE.sub(lambda match: f"[image: {match.group(1)}]", text)
+        self.document().setMarkdown(plain, QTextDocument.MarkdownFeature.MarkdownNoHTML)
+
+
+def _mnemonic_free(text: str) -> str:
+    """A button's words as they are: a lone ``&`` would make the next letter a shortcut."""
+    return text.replace("&", "&&")
+
+
 class ApprovalCard(QFrame):
     """One open request. ``answered`` carries the answer's body ({behavior, updatedInput?,
     message?, remember?}) for ``POST /permission``."""
@@ -106,9 +135,9 @@ class ApprovalCard(QFrame):
         elif kind == "diff":
             layout.addWidget(_code(self.about.text, diff=True))
         elif kind == "plan":
-            plan = QTextBrowser()
+            plan = PlanView()
             plan.setOpenLinks(False)  # a plan's links are text here, not places to go
-            plan.setMarkdown(self.about.text)
+            plan.show_plan(self.about.text)
             plan.setMinimumHeight(120)
             layout.addWidget(plan)
         elif kind == "questions":
@@ -143,7 +172,7 @@ class ApprovalCard(QFrame):
             self.primary.clicked.connect(lambda: self.allow())
             buttons.addWidget(self.primary)
             for index, suggestion in enumerate(self.suggestions):
-                button = QPushButton(suggestion_label(suggestion))
+                button = QPushButton(_mnemonic_free(suggestion_label(suggestion)))
                 button.setToolTip("A" if index == 0 else "")
                 button.clicked.connect(lambda _=False, s=suggestion: self.allow([s]))
                 buttons.addWidget(button)
@@ -186,11 +215,13 @@ class ApprovalCard(QFrame):
                 if not isinstance(option, dict):
                     continue
                 label = str(option.get("label") or "")
-                button: QAbstractButton = QCheckBox(label) if multi else QRadioButton(label)
+                shown = _mnemonic_free(label)
+                button: QAbstractButton = QCheckBox(shown) if multi else QRadioButton(shown)
                 button.setProperty("value", label)
                 if option.get("description"):
-                    button.setToolTip(str(option["description"]))
-                    button.setText(f"{label} — {option['description']}")
+                    description = str(option["description"])
+                    button.setToolTip(html.escape(description))  # a tooltip may be read as HTML
+                    button.setText(f"{shown} — {_mnemonic_free(description)}")
                 group.addButton(button)
                 column.addWidget(button)
                 options.append(button)

@@ -838,10 +838,16 @@ class MainWindow(QMainWindow):
         except ApiError as error:
             if error.code in ("already_resolved", "request_not_found"):
                 return  # answered elsewhere (or it ended) meanwhile: the stream says how
-            card = self.approvals.card(request_id)
-            if card is not None:
-                card.failed(error.for_user())
+            self._answer_failed(request_id, error.for_user())
             raise
+        except BackendError as error:  # unreachable, or no answer in time: it can be sent again
+            self._answer_failed(request_id, str(error))
+            raise
+
+    def _answer_failed(self, request_id: str, why: str) -> None:
+        card = self.approvals.card(request_id)
+        if card is not None:
+            card.failed(why)
 
     def _is_news(self, session_id: str, event: Event) -> bool:
         """Whether a status event says something the list should take: a live one, or an

@@ -64,16 +64,20 @@ class Notifier(QObject):
         return await asyncio.shield(self._opening)
 
     async def _open(self) -> Any:
-        try:
-            from jeepney import MatchRule
-            from jeepney.io.asyncio import open_dbus_router
+        from jeepney import MatchRule
+        from jeepney.io.asyncio import open_dbus_router
 
+        router: Any = None
+        try:
             router = await open_dbus_router(bus="SESSION").__aenter__()
             rule = MatchRule(type="signal", interface=SERVICE, member="ActionInvoked", path=PATH)
             self._filter = router.filter(rule, bufsize=64)
             await _add_match(router, rule)
         except Exception as exc:  # no bus, or one that refuses us: the tray, then
             log.info("no session bus for notifications: %s", exc)
+            if router is not None:
+                with contextlib.suppress(Exception):
+                    await router.__aexit__(None, None, None)
             return None
         self._router = router
         self._listener = asyncio.ensure_future(self._listen(self._filter.queue))
@@ -138,6 +142,11 @@ class Notifier(QObject):
             self.activated.emit(self._tray_session)
 
     async def close(self) -> None:
+        if self._opening is not None and not self._opening.done():
+            self._opening.cancel()
+        if self._opening is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._opening
         for task in (*self._tasks, self._listener):
             if task is not None:
                 task.cancel()

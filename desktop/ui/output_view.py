@@ -317,6 +317,14 @@ class SessionDocument:
         self.renderer.reset()
 
     def apply(self, update: Update) -> None:
+        streamed = self._stream_message is not None
+        if streamed:  # the streamed text stays the last thing shown
+            self._erase_stream()
+        self._apply(update)
+        if streamed:
+            self._draw_stream(self._stream_text)
+
+    def _apply(self, update: Update) -> None:
         cursor = QTextCursor(self.document)
         cursor.beginEditBlock()
         cursor.movePosition(QTextCursor.MoveOperation.End)
@@ -345,7 +353,9 @@ class SessionDocument:
                 if event.type == "output" and data.get("type") == "assistant":
                     content = str(data.get("content") or "")
                     text = self._stream_text
-                    if content.startswith(text) or text.startswith(content):
+                    # The message whose deltas these are (seen from its start, or joined in
+                    # the middle of it), not the one before it landing late.
+                    if text in content or content in text:
                         self._forget_stream()
                 elif event.type == "status" and data.get("turn"):
                     self._forget_stream()

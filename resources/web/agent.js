@@ -435,6 +435,13 @@ function errorEntry(data) {
  * The entries one event makes, as builders: a batch builds only the entries that will stay.
  * `raw` events (stream-json lines SessionDock does not interpret) show nothing.
  */
+/** A builder that changes state (a card, its resolution, the streamed text): a batch too long
+ * to build whole drops old entries, never these. */
+function effect(build) {
+  build.effect = true;
+  return build;
+}
+
 function builders(type, data, workingDir) {
   switch (type) {
     case "output":
@@ -507,29 +514,31 @@ export class AgentView extends TailView {
     let streaming = this.streaming !== null; // builders that make no entry are pushed only if need be
     for (const [type, data] of events) {
       if (type === "delta") {
-        pending.push(() => this._delta(data));
+        pending.push(effect(() => this._delta(data)));
         streaming = true;
         continue;
       }
       if (type === "permission-resolved") {
-        pending.push(() => this._resolved(data));
+        pending.push(effect(() => this._resolved(data)));
         continue;
       }
       if (type === "permission-request") {
-        pending.push(() => this._card(data, opened));
+        pending.push(effect(() => this._card(data, opened)));
         continue;
       }
       if (streaming && type === "output" && data?.type === "assistant") {
-        pending.push(() => this._endStream(String(data.content ?? "")));
+        pending.push(effect(() => this._endStream(String(data.content ?? ""))));
       } else if (streaming && type === "status" && data?.turn) {
-        pending.push(() => this._endStream());
+        pending.push(effect(() => this._endStream()));
         streaming = false;
       }
       for (const build of builders(type, data ?? {}, this.workingDir)) pending.push(build);
       // Entries beyond the bound would be built only to be dropped: forget them early.
       if (pending.length > 2 * this.maxItems) {
-        this.dropped += pending.length - this.maxItems;
-        pending = pending.slice(-this.maxItems);
+        const cut = pending.length - this.maxItems;
+        const kept = pending.filter((build, index) => index >= cut || build.effect);
+        this.dropped += pending.length - kept.length;
+        pending = kept;
       }
     }
     const fragment = document.createDocumentFragment();
@@ -609,7 +618,8 @@ export class AgentView extends TailView {
     const streaming = this.streaming;
     if (!streaming) return null;
     const text = streaming.textContent;
-    if (content !== null && !content.startsWith(text) && !text.startsWith(content)) return null;
+    // (Joined in the middle of a message, the streamed text is a part of it, not its start.)
+    if (content !== null && !content.includes(text) && !text.includes(content)) return null;
     if (streaming.parentNode === this.element) this.items -= 1;
     streaming.remove(); // from the page, or from the batch it came in
     this.streaming = null;
