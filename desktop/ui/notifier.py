@@ -52,6 +52,7 @@ class Notifier(QObject):
         self._tasks: set[asyncio.Task[None]] = set()
         self._opening: asyncio.Task[Any] | None = None
         self._filter: Any = None  # the bus's ActionInvoked signals come through it
+        self._opener: Any = None  # open_dbus_router's context: closing it closes the socket
 
     async def _bus(self) -> Any:
         """The session bus, opened at the first notification (None: there is none)."""
@@ -67,9 +68,10 @@ class Notifier(QObject):
         from jeepney import MatchRule
         from jeepney.io.asyncio import open_dbus_router
 
+        opener = open_dbus_router(bus="SESSION")  # its exit closes the router and the socket
         router: Any = None
         try:
-            router = await open_dbus_router(bus="SESSION").__aenter__()
+            router = await opener.__aenter__()
             rule = MatchRule(type="signal", interface=SERVICE, member="ActionInvoked", path=PATH)
             self._filter = router.filter(rule, bufsize=64)
             await _add_match(router, rule)
@@ -77,9 +79,9 @@ class Notifier(QObject):
             log.info("no session bus for notifications: %s", exc)
             if router is not None:
                 with contextlib.suppress(Exception):
-                    await router.__aexit__(None, None, None)
+                    await opener.__aexit__(None, None, None)
             return None
-        self._router = router
+        self._router, self._opener = router, opener
         self._listener = asyncio.ensure_future(self._listen(self._filter.queue))
         return router
 
@@ -152,10 +154,10 @@ class Notifier(QObject):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        if self._router is not None:
+        if self._opener is not None:
             with contextlib.suppress(Exception):
-                await self._router.__aexit__(None, None, None)
-            self._router = None
+                await self._opener.__aexit__(None, None, None)
+            self._router = self._opener = None
 
 
 async def _add_match(router: Any, rule: Any) -> None:

@@ -237,6 +237,7 @@ async def test_a_notification_on_the_session_bus_when_you_look_elsewhere(
     (told,) = notifications(session_bus)
     assert (told["app"], told["summary"]) == ("SessionDock", "Claude wants to use Bash")
     assert told["body"] == "Claude" and told["actions"] == ["default", "Open"]
+    await wait_until(lambda: window.notifier.sent)  # the service's answer is in
     assert window.notifier.sent[-1][2] == "dbus"
     # Its click (the service's ActionInvoked signal) shows that session, its card open.
     subprocess.run(
