@@ -101,7 +101,9 @@ async def test_stop_kills_what_ignores_it_after_the_grace_period(
     assert waited >= 0.4  # it had its grace period first
     # The log says which process outlived it, and what it was doing (sh waits for its sleep).
     line = next(line for line in log.splitlines() if "outlived the 0.5 s grace period" in line)
-    assert f"pid {session['pid']} " in line and "(state S, waiting in " in line, line
+    # Sleeping in a wait (S), or caught forking its next sleep (D, kernel_clone) on a busy machine.
+    assert f"pid {session['pid']} " in line, line
+    assert "(state S, waiting in " in line or "(state D, waiting in " in line, line
 
 
 async def test_interrupting_a_command_that_dies_of_it_is_a_stop(
