@@ -164,7 +164,11 @@ async def test_300_half_sent_requests_do_not_keep_others_out(
             assert answers == [200, 201, 200]
             for _ in range(3):
                 await half_sent(100)
-                assert (await api.get("/api/health")).status_code == 200
+                # On a new connection: the server closes one left idle longer than its header
+                # timeout (half_sent can take that long), and a request on it could cross the
+                # close (seen: httpx.ReadError).
+                async with limited.async_client() as fresh:
+                    assert (await fresh.get("/api/health")).status_code == 200
 
             assert len(opened) >= 300
             took = await asyncio.gather(*(raw.closed_within(TIMEOUT + SLACK + 5) for raw in opened))
