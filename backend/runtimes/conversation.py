@@ -309,21 +309,20 @@ class ConversationRuntime(SessionRuntime):
 
     async def set_mode(self, mode: str) -> ModeSet:
         """Switch the permission mode (now if the process runs, else at its next start)."""
-        if not self.running:
-            raise self.not_running()
-        agent = await self._settled_agent()
-        if agent is not None:
-            await agent.request("set_permission_mode", mode=mode)
-        self._changed(mode=mode)
-        return ModeSet(mode=self.agent_state.mode, model=self.agent_state.model)
+        return await self._switch("set_permission_mode", mode=mode)
 
     async def set_model(self, model: str) -> ModeSet:
+        return await self._switch("set_model", model=model)
+
+    async def _switch(self, subtype: str, **change: Any) -> ModeSet:
+        """Send ``subtype`` with ``change`` (a mode or a model) to the running process, and
+        keep the change for the next one."""
         if not self.running:
             raise self.not_running()
         agent = await self._settled_agent()
         if agent is not None:
-            await agent.request("set_model", model=model)
-        self._changed(model=model)
+            await agent.request(subtype, **change)
+        self._changed(**change)
         return ModeSet(mode=self.agent_state.mode, model=self.agent_state.model)
 
     async def _settled_agent(self) -> AgentProcess | None:
