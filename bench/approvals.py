@@ -3,10 +3,14 @@ clients (issue 15).
 
     .venv/bin/python -m bench.approvals [--rounds 1]
 
-A real backend runs the fake ``claude`` (tests/fixtures) with the ``latency`` transcript: 60
-``can_use_tool`` requests one after the other (each sent when the one before is answered, its
-command stamped with the time the fake wrote it), then an answer of 150 words streamed as 150
-deltas 10 ms apart (the fake logs when it wrote each).
+A real backend runs the fake ``claude`` (tests/fixtures) with two transcripts, one turn each:
+
+- ``latency``: 200 ``can_use_tool`` requests at Claude's pace, each written 0.1 s after the one
+  before was answered (for the tool to run and the model to go on: a real turn takes far
+  longer), its command stamped with the time the fake wrote it; then an answer of 150 words
+  streamed as 150 deltas 10 ms apart (the fake logs when it wrote each).
+- ``burst``: 60 stamped requests back to back, each written the moment the one before is
+  answered, so that it lands while the client still draws that answer (a stress figure).
 
 - **card**: from the fake writing the request to the card being on screen: in the desktop app
   (a ``MainWindow`` against the backend, offscreen Qt), to the card's first paint; in the page
@@ -41,7 +45,8 @@ sys.path.append(str(Path(__file__).resolve().parent))
 from harness import BENCH, save_results
 
 SENT = re.compile(r"# sent (\d+\.\d+)")
-REQUESTS = 60
+PACED = 200  # requests of the latency transcript
+BURST = 60  # of the burst transcript
 
 
 def _p(values: list[float], q: float) -> float:
@@ -84,6 +89,7 @@ async def desktop_run(
     window.show()
     cards: list[float] = []
     seen: set[str] = set()
+    wanted = PACED
     done = asyncio.Event()
 
     class FirstPaint(QObject):
@@ -98,7 +104,7 @@ async def desktop_run(
                     if sent:
                         cards.append(now - float(sent.group(1)))
                     card.allow()
-                    if len(cards) >= REQUESTS:
+                    if len(cards) >= wanted:
                         done.set()
             return False
 
@@ -129,15 +135,23 @@ async def desktop_run(
     document.stream_delta = delta  # type: ignore[method-assign]
     started = time.time() * 1000
     await api.send_prompt(session_id, "latency please")
-    await asyncio.wait_for(done.wait(), 120)
+    await asyncio.wait_for(done.wait(), 180)
     async with asyncio.timeout(60):  # the turn ends after its answer streamed in
         while "turn: $" not in document.plain_text():  # noqa: ASYNC110 - no signal for it
             await asyncio.sleep(0.05)
     written = deltas_written(log, started)
+    paced = list(cards)
+    wanted, done = PACED + BURST, asyncio.Event()
+    await api.send_prompt(session_id, "burst please")
+    await asyncio.wait_for(done.wait(), 120)
     await window.shutdown()
     window.close()
     await api.aclose()
-    return {"card": cards, "delta": [s - w for s, w in zip(streamed, written, strict=False)]}
+    return {
+        "card": paced,
+        "burst": cards[len(paced) :],
+        "delta": [s - w for s, w in zip(streamed, written, strict=False)],
+    }
 
 
 def desktop(url: str, token: str, project_id: str, session_id: str, log: Path) -> dict[str, Any]:
@@ -212,14 +226,20 @@ def page(url: str, token: str, route: str, session_id: str, log: Path) -> dict[s
 
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
             client.post(f"/api/session/{session_id}/prompt", json={"command": "latency please"})
-        tab.wait_for_function(f"window.benchCards.length >= {REQUESTS}", timeout=120_000)
-        tab.wait_for_selector("#output-host .a-turn", timeout=60_000)
+            tab.wait_for_function(f"window.benchCards.length >= {PACED}", timeout=180_000)
+            tab.wait_for_selector("#output-host .a-turn", timeout=60_000)
+            shown = [float(t) for t in tab.evaluate("window.benchDeltas")]
+            client.post(f"/api/session/{session_id}/prompt", json={"command": "burst please"})
+            tab.wait_for_function(f"window.benchCards.length >= {PACED + BURST}", timeout=120_000)
         cards = [float(t) for t in tab.evaluate("window.benchCards")]
-        shown = [float(t) for t in tab.evaluate("window.benchDeltas")]
         context.close()
         browser.close()
     written = deltas_written(log, started)
-    return {"card": cards, "delta": [s - w for s, w in zip(shown, written, strict=False)]}
+    return {
+        "card": cards[:PACED],
+        "burst": cards[PACED:],
+        "delta": [s - w for s, w in zip(shown, written, strict=False)],
+    }
 
 
 def main() -> int:
@@ -258,15 +278,17 @@ def main() -> int:
             worker.start()
             worker.join()
             results["page"] = holder
-    print(f"{REQUESTS} permission requests, then 150 streamed deltas, in each client (ms)")
-    print(f"  {'':<44} {'p50':>8} {'p99':>8} {'max':>8} {'n':>5}")
+    print(f"{PACED} permission requests at Claude's pace, 150 streamed deltas, then {BURST}"
+          " requests back to back, in each client (ms)")  # fmt: skip
+    print(f"  {'':<50} {'p50':>8} {'p99':>8} {'max':>8} {'n':>5}")
     record: dict[str, Any] = {}
     for client in ("desktop", "page"):
         for what, label in (("card", "request written -> card on screen (p99 <= 50)"),
-                            ("delta", "delta written -> text on screen")):  # fmt: skip
+                            ("delta", "delta written -> text on screen"),
+                            ("burst", "back to back: request -> card on screen")):  # fmt: skip
             stats = summary(results[client][what])
             record[f"{client}_{what}"] = stats
-            print(f"  {client + ': ' + label:<44} {stats['p50_ms']:8.1f} {stats['p99_ms']:8.1f}"
+            print(f"  {client + ': ' + label:<50} {stats['p50_ms']:8.1f} {stats['p99_ms']:8.1f}"
                   f" {stats['max_ms']:8.1f} {stats['n']:5d}")  # fmt: skip
     out = save_results("approvals", {**record, "raw": results})
     print("raw:", out.relative_to(BENCH.parent))

@@ -17,6 +17,11 @@
 // text. The view counts the characters its entries keep (`chars`: texts shown and bodies folded)
 // and drops its oldest entries beyond `maxChars` as it does beyond `maxItems`; app.js keeps
 // other sessions' views within a budget of the same count.
+//
+// Entries live in blocks of BLOCK entries (`.a-block`). As in output.js, every full block but the
+// first and the last has `content-visibility: auto` (style.css), so a frame lays out and paints
+// the blocks on screen, not the whole conversation: adding a card to 2,000 entries costs what
+// adding it to 50 costs.
 
 import { RequestCard } from "./approval.js";
 import { formatCost, formatCount, formatDuration, number } from "./format.js";
@@ -30,6 +35,7 @@ const MODE_NAMES = {
 };
 
 export const DEFAULT_MAX_ITEMS = 2000;
+export const BLOCK = 50; // entries per block
 export const DEFAULT_MAX_CHARS = 20_000_000; // kept by one view, in texts shown and folded bodies
 const MAX_TEXT_CHARS = 100_000; // of one assistant text, thinking block or stderr chunk
 const MAX_RESULT_CHARS = 20_000; // of one tool result
@@ -563,11 +569,12 @@ export class AgentView extends TailView {
         chars -= fragment.firstElementChild.keptChars ?? 0;
         fragment.firstElementChild.remove();
       }
-      this.element.replaceChildren(fragment);
+      this.element.replaceChildren();
+      this._place(fragment);
       this.items = this.maxItems;
       this.chars = chars;
     } else {
-      this.element.append(fragment);
+      this._place(fragment);
       this.items += added;
       this.chars += chars;
     }
@@ -575,6 +582,27 @@ export class AgentView extends TailView {
     for (const [id, card] of this.cards) if (card.resolved && !card.element.isConnected) this.cards.delete(id);
     this._shown();
     for (const card of opened) if (card.element.isConnected) this.onRequest?.(card);
+  }
+
+  /** Append the entries of `fragment`: the last block filled up to BLOCK, then new blocks. */
+  _place(fragment) {
+    let block = this.element.lastElementChild;
+    while (fragment.firstElementChild) {
+      if (block === null || block.childElementCount >= BLOCK) {
+        block = document.createElement("div");
+        block.className = "a-block";
+        this.element.append(block);
+      }
+      const room = BLOCK - block.childElementCount;
+      if (fragment.childElementCount <= room) {
+        block.append(fragment);
+        break;
+      }
+      const part = document.createRange();
+      part.setStartBefore(fragment.firstElementChild);
+      part.setEndAfter(fragment.children[room - 1]);
+      block.append(part.extractContents());
+    }
   }
 
   /** A request's card (or, for one seen before, nothing new). */
@@ -620,8 +648,12 @@ export class AgentView extends TailView {
     const text = streaming.textContent;
     // (Joined in the middle of a message, the streamed text is a part of it, not its start.)
     if (content !== null && !content.includes(text) && !text.includes(content)) return null;
-    if (streaming.parentNode === this.element) this.items -= 1;
+    const block = streaming.parentNode;
     streaming.remove(); // from the page, or from the batch it came in
+    if (block?.parentNode === this.element) {
+      this.items -= 1;
+      if (block.childElementCount === 0) block.remove();
+    }
     this.streaming = null;
     return null;
   }
@@ -630,19 +662,28 @@ export class AgentView extends TailView {
   _trim() {
     let count = 0;
     let chars = this.chars;
+    let block = this.element.firstElementChild;
+    let entry = block?.firstElementChild ?? null;
     let last = null;
-    let entry = this.element.firstElementChild;
     while (entry && count < this.items - 1 && (this.items - count > this.maxItems || chars > this.maxChars)) {
       chars -= entry.keptChars ?? 0;
       count += 1;
       last = entry;
       entry = entry.nextElementSibling;
+      if (entry === null) {
+        block = block.nextElementSibling;
+        entry = block?.firstElementChild ?? null;
+      }
     }
     if (count === 0) return;
+    // Whole blocks go at once; of the last one touched, its first entries up to `last`.
+    const first = last.parentNode;
+    while (this.element.firstElementChild !== first) this.element.firstElementChild.remove();
     const range = document.createRange();
-    range.setStartBefore(this.element.firstElementChild);
+    range.setStartBefore(first.firstElementChild);
     range.setEndAfter(last);
     range.deleteContents();
+    if (first.childElementCount === 0) first.remove();
     this.items -= count;
     this.chars = chars;
     this.dropped += count;

@@ -719,11 +719,15 @@ class App {
       stream.on("mode", mine(live((data) => this.modeChanged(sessionId, data))));
       view.output.onAnswer = (requestId, body) => api.answer(sessionId, requestId, body);
       view.output.onRequest = (card) => {
-        // The card takes the keys unless a prompt is being typed.
-        const prompt = $("#prompt");
-        if (this.sessionId === sessionId && !(document.activeElement === prompt && prompt.value)) {
-          card.element.focus({ preventScroll: true });
-        }
+        // The card takes the keys unless a prompt is being typed: once it is painted (focusing
+        // lays the page out, which would delay the frame that shows it).
+        setTimeout(() => {
+          const prompt = $("#prompt");
+          const typing = document.activeElement === prompt && prompt.value;
+          if (this.sessionId === sessionId && !typing && card.element.isConnected && !card.resolved) {
+            card.element.focus({ preventScroll: true });
+          }
+        });
       };
       return;
     }

@@ -259,9 +259,14 @@ export class RequestCard {
     if (this.resolved || this.sending) return;
     this.sending = true;
     this.error.hidden = true;
+    // The keys go back to the conversation now: a card that loses them when its resolution lands
+    // would have the page laid out on the way to the frame that shows the next card.
+    const focused = this.element.contains(document.activeElement) ? document.activeElement : null;
+    if (focused) this.element.closest(".agent")?.focus({ preventScroll: true });
     try {
       await this.onAnswer(body);
     } catch (error) {
+      if (focused && !this.resolved) focused.focus({ preventScroll: true });
       // Answered elsewhere meanwhile: its resolution comes down the stream.
       if (error?.code !== "already_resolved") {
         this.error.textContent = `Not sent: ${error?.message ?? error}`;

@@ -91,7 +91,8 @@ export class Attention {
     const before = this.known.get(session.id);
     this.known.set(session.id, structuredClone(session));
     const told = news(before, session);
-    if (told && this.enabled && !this.looking(session.id)) this.notify(session.id, told);
+    // Cheapest test first: reading the permission and the setting costs a few ms a time.
+    if (told && !this.looking(session.id) && this.enabled) this.notify(session.id, told);
     this.renderTitle();
   }
 
@@ -101,7 +102,9 @@ export class Attention {
 
   renderTitle() {
     const count = this.waiting().length;
-    document.title = count ? `(${count}) ${this.baseTitle}` : this.baseTitle;
+    const title = count ? `(${count}) ${this.baseTitle}` : this.baseTitle;
+    // Setting the title goes to the browser process even when it is the same: only on a change.
+    if (document.title !== title) document.title = title;
   }
 
   notify(sessionId, { title, body, kind }) {

@@ -256,6 +256,13 @@ def test_the_dom_keeps_the_last_entries(dock: Dock, page: Page) -> None:
     shown = texts(page, ".a-text")
     assert shown[0] == "text 431" and shown[-1] == "text 530" and len(shown) == 100
     assert page.evaluate("agentView.dropped") == 430
+    # In blocks of 50 (the full ones off screen are not laid out), none empty, in order.
+    blocks = page.evaluate(
+        "[...agentView.element.children].map(b => [b.className, b.childElementCount])"
+    )
+    assert {name for name, _ in blocks} == {"a-block"}
+    assert all(0 < size <= 50 for _, size in blocks) and sum(s for _, s in blocks) == 100
+    assert [size for _, size in blocks][1:-1] == [50] * (len(blocks) - 2)
 
     # A long text is cut, with a note of how much.
     long = "x" * 150_000
