@@ -297,6 +297,9 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event, exit_on_stdin_e
         handler_cancellation=True,  # how a stream learns at once that its client has gone
         shutdown_timeout=SHUTDOWN_TIMEOUT,
         access_log=logging.getLogger("aiohttp.access") if debug else None,
+        # A search's words go in the URL: a long one (1,000 characters, up to 9 bytes each
+        # encoded) gets our JSON 400, not the HTTP parser's refusal of a line over 8 KiB.
+        max_line_size=64 * 1024,
     )
     try:
         await runner.setup()

@@ -20,6 +20,13 @@ class InvalidInput(DomainError):
     code = "invalid_input"
 
 
+class InvalidQuery(DomainError):
+    """A search with nothing to search for (no word of three characters or more), or too much."""
+
+    status = 400
+    code = "invalid_query"
+
+
 class ProjectNotFound(DomainError):
     status = 404
     code = "project_not_found"

@@ -18,6 +18,7 @@ from backend.protocol.events import AgentStateName, Status, Timestamp, Totals, W
 
 MAX_PROMPT: Final = 1024 * 1024  # characters of one prompt (the body is at most 1 MiB anyway)
 MAX_HISTORY_PAGE: Final = 10_000
+MAX_SEARCH_PAGE: Final = 200
 MAX_SCROLLBACK: Final = 1_000_000  # lines of history one snapshot may carry
 TERMINAL_SIZE = Meta(ge=2, le=1000)
 
@@ -219,6 +220,27 @@ class HistoryQuery(Wire):
     limit: Annotated[int, Meta(ge=1, le=MAX_HISTORY_PAGE)] = 1000
 
 
+class SearchQuery(Wire):
+    """``GET /api/search``'s query: words and "quoted phrases" (all must be found), newest
+    hits first, ``limit`` a page; ``cursor`` is a page's ``nextCursor``."""
+
+    q: str = ""
+    project_id: Annotated[str, text(100)] | None = None
+    session_id: Annotated[str, text(100)] | None = None
+    kind: Kind | None = None
+    limit: Annotated[int, Meta(ge=1, le=MAX_SEARCH_PAGE)] = 50
+    cursor: Annotated[str, Meta(pattern="^[0-9]{1,19}$")] | None = None
+
+
+ExportFormat = Literal["cast", "md", "txt", "jsonl"]
+
+
+class ExportQuery(Wire):
+    """``GET /api/session/{id}/export``'s query."""
+
+    format: ExportFormat = "jsonl"
+
+
 class SessionsQuery(Wire):
     """``GET /api/sessions``'s query: one project's sessions only."""
 
@@ -226,6 +248,24 @@ class SessionsQuery(Wire):
 
 
 # -- responses --------------------------------------------------------------------------------
+
+
+class SearchHit(Wire):
+    """Where a search was found: a session's event, the line it is in (``snippet``, cut to
+    about 200 characters) and where in it each word or phrase is (``[start, end)``)."""
+
+    session_id: str
+    project_id: str
+    session_name: str
+    event_id: int
+    timestamp: Timestamp
+    snippet: str
+    highlights: list[tuple[int, int]]
+
+
+class SearchHits(Wire):
+    hits: list[SearchHit]
+    next_cursor: str | None  # null: no more
 
 
 class Project(Wire):
@@ -436,6 +476,14 @@ class StoreMetrics(Wire):
     failing_since: Timestamp | None  # while it refuses them
 
 
+class SearchMetrics(Wire):
+    """The search index: events it read since the backend started, and events stored that it
+    has still to read (an existing database is indexed in the background)."""
+
+    indexed_events: int
+    pending_events: int
+
+
 class SessionCounts(Wire):
     total: int
     running: int
@@ -446,5 +494,6 @@ class Metrics(Wire):
     sse: StreamMetrics
     connections: ConnectionMetrics
     store: StoreMetrics
+    search: SearchMetrics
     sessions: SessionCounts
     timestamp: int

@@ -95,7 +95,9 @@ class TerminalKind(ProgramKind):
 
     async def prepare(self, request: NewSession) -> Plan:
         plan = await super().prepare(request)
-        plan.state = {"cols": plan.cols, "rows": plan.rows}
+        # The size it starts with stays known (an asciicast export's header), after resizes too.
+        size = {"cols": plan.cols, "rows": plan.rows}
+        plan.state = {**size, "startCols": plan.cols, "startRows": plan.rows}
         return plan
 
     def runtime(self, host: SessionHost) -> SessionRuntime:
@@ -136,11 +138,14 @@ class TerminalRuntime(ProgramRuntime):
         self._rebuilding: asyncio.Lock | None = None
         state = host.record.state or {}
         self.size = (int(state.get("cols", 120)), int(state.get("rows", 32)))
+        self.start_size = (int(state.get("startCols", self.size[0])),
+                           int(state.get("startRows", self.size[1])))  # fmt: skip
 
     # -- life cycle ---------------------------------------------------------------------------
 
     async def start(self, plan: Plan) -> None:
         self.size = (plan.cols, plan.rows)
+        self.start_size = (plan.cols, plan.rows)
         cols, rows, options = plan.cols, plan.rows, self.kind.options
         screen = Screen(
             lambda: new_emulator(cols, rows, options),
@@ -253,8 +258,8 @@ class TerminalRuntime(ProgramRuntime):
             return screen
 
     def state(self) -> dict[str, Any]:
-        cols, rows = self.size
-        return {"cols": cols, "rows": rows}
+        (cols, rows), (start_cols, start_rows) = self.size, self.start_size
+        return {"cols": cols, "rows": rows, "startCols": start_cols, "startRows": start_rows}
 
     def foreground(self) -> Foreground | None:
         job = self.process.foreground() if self.process is not None else None

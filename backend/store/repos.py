@@ -6,7 +6,6 @@ never block the loop; reads run in the store's thread pool.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sqlite3
@@ -15,9 +14,9 @@ from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-from backend.errors import DatabaseUnreadable
 from backend.protocol.events import EventData
 from backend.protocol.sse import StoredEvent, encode_data
+from backend.store.reading import read_in_pool
 from backend.store.records import ProjectRecord, SessionRecord
 from backend.store.writer import Call, Forget
 
@@ -179,7 +178,7 @@ class Events(_Readable):
         """Committed events of a session with seq > ``after``, oldest first, at most ``limit``
         (``DatabaseUnreadable`` if the database fails)."""
         what = f"the history of {session_id} after {after}"
-        return await _read(self._readers, what, self._read, session_id, after, limit)
+        return await read_in_pool(self._readers, what, self._read, session_id, after, limit)
 
     def _read(self, session_id: str, after: int, limit: int) -> list[StoredEvent]:
         with self._connection() as conn:
@@ -210,7 +209,9 @@ class Screens(_Readable):
 
     async def load(self, session_id: str) -> tuple[int, str, bytes] | None:
         """The kept state of a session: (seq, engine, state), or None."""
-        return await _read(self._readers, f"the screen of {session_id}", self._load, session_id)
+        return await read_in_pool(
+            self._readers, f"the screen of {session_id}", self._load, session_id
+        )
 
     def _load(self, session_id: str) -> tuple[int, str, bytes] | None:
         with self._connection() as conn:
@@ -223,7 +224,7 @@ class Screens(_Readable):
         """The seq to replay from so that the events after it hold about ``budget`` bytes:
         where a screen is rebuilt from when no state was kept."""
         what = f"the history of {session_id}"
-        return await _read(self._readers, what, self._tail_start, session_id, budget)
+        return await read_in_pool(self._readers, what, self._tail_start, session_id, budget)
 
     def _tail_start(self, session_id: str, budget: int) -> int:
         total = 0
@@ -237,19 +238,6 @@ class Screens(_Readable):
                 if total > budget:
                     return int(seq)
         return 0
-
-
-async def _read(readers: Executor, what: str, read: Callable[..., T], *args: Any) -> T:
-    """Run ``read`` in the readers' pool; a failing database is ``DatabaseUnreadable``."""
-    loop = asyncio.get_running_loop()
-    try:
-        return await loop.run_in_executor(readers, read, *args)
-    except sqlite3.DatabaseError as exc:
-        log.warning("cannot read %s: %s", what, exc)
-        raise DatabaseUnreadable(
-            f"the stored history cannot be read ({exc}); the database may be damaged: "
-            'see "A damaged database" in docs/operations.md'
-        ) from None
 
 
 class Imports:

@@ -15,7 +15,9 @@ import sqlite3
 from pathlib import Path
 from typing import Final
 
-VERSION: Final = 4
+from backend.store.search import SEARCH_TABLES
+
+VERSION: Final = 5
 # PRAGMA application_id: "SDck", marking the file as ours (for file(1) too). Files of the first
 # releases have 0 there.
 APPLICATION_ID: Final = 0x5344636B
@@ -76,6 +78,7 @@ CREATE TABLE events (
 -- Ids of records elsewhere (Claude Code's sessions) a user deleted here: not imported again.
 CREATE TABLE dismissed_imports (id TEXT PRIMARY KEY);
 {SCREENS_TABLE}
+{SEARCH_TABLES}
 """
 
 # MIGRATIONS[n] takes a database from version n to n + 1.
@@ -116,6 +119,9 @@ MIGRATIONS: Final = {
     """,
     # Terminal sessions keep their emulator's state (backend/runtimes/screen.py).
     3: SCREENS_TABLE,
+    # Full-text search (backend/store/search.py): the writer indexes what is stored already in
+    # the background, from search_progress (empty: from the first event of every session).
+    4: SEARCH_TABLES,
 }
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from backend.errors import StorageFailing
 from backend.protocol.events import now_ms
 from backend.protocol.sse import StoredEvent
-from backend.store import repos
+from backend.store import repos, search
 from backend.store.records import ProjectRecord, SessionRecord
 from backend.store.schema import connect, prepare
 from backend.store.writer import Barrier, Committed, Tally, Writer, size_of
@@ -86,6 +86,7 @@ class Store:
         self.sessions = repos.Sessions(self._put, self.events.forgotten)
         self.imports = repos.Imports(self._put, ())
         self.screens = repos.Screens(self._put, self._readers, self._reader)
+        self.search = search.Search(self._readers, self._reader)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -161,6 +162,14 @@ class Store:
         future.add_done_callback(self._flushes.pop)
         self._put(Barrier(future, session_id))
         await future
+
+    @property
+    def index_progress(self) -> tuple[int, int]:
+        """Events the search index has read since start, and events it has still to read."""
+        if self._writer is None:
+            return 0, 0
+        indexer = self._writer.indexer
+        return indexer.indexed_events, indexer.pending_events
 
     @property
     def backlog(self) -> int:

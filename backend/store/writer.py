@@ -23,6 +23,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from backend.protocol.sse import StoredEvent
 from backend.store.schema import connect
+from backend.store.search import INDEX_EVERY, Indexer
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,9 @@ QUIET_FILL = 64 * 1024
 # A failed batch is tried again after this pause, doubled each time up to RETRY_MAX.
 RETRY_FIRST = 0.1
 RETRY_MAX = 1.0
+# After the index fails to write (the disk, the file), it waits this long before it tries again;
+# events are stored meanwhile as ever.
+INDEX_RETRY = 5.0
 
 
 @dataclass(slots=True)
@@ -198,6 +203,9 @@ class Writer:
         self._on_failure = on_failure  # likewise, with a sentence saying what went wrong
         self._stopping = threading.Event()  # set by join(): cut the retry pauses short
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self.indexer = Indexer(lambda: {sid: t.last_seq for sid, t in tallies.items()})
+        self._since_index = 0  # batches committed since the index last took a step
+        self._index_paused_until = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -213,6 +221,9 @@ class Writer:
         try:
             stopping = False
             while not stopping:
+                if not pending and self.queue.empty() and self._index_due():
+                    conn = self._index(conn)  # idle: the index catches up, a step at a time
+                    continue
                 if not pending:
                     pending.append(self.queue.get())
                 while True:
@@ -223,9 +234,28 @@ class Writer:
                 batch, quiet = take_batch(pending)
                 stopping = any(item is STOP for item in batch)
                 conn = self._commit(conn, batch, QUIET_TRIM_CHUNK if quiet else TRIM_CHUNK)
+                self._since_index += 1
+                if not stopping and self._since_index >= INDEX_EVERY and self._index_due():
+                    conn = self._index(conn)  # busy: the index still keeps up
         finally:
             if conn is not None:
                 conn.close()
+
+    def _index_due(self) -> bool:
+        return time.monotonic() >= self._index_paused_until and self.indexer.behind()
+
+    def _index(self, conn: sqlite3.Connection | None) -> sqlite3.Connection | None:
+        """One step of the index, after the batches before it were handed back. A failure
+        stops the index for a while, never the events."""
+        self._since_index = 0
+        try:
+            if conn is None:
+                conn = connect(self.path)
+            self.indexer.step(conn)
+        except sqlite3.Error as exc:
+            log.warning("search index: cannot write (%s); trying again in %.0f s", exc, INDEX_RETRY)
+            self._index_paused_until = time.monotonic() + INDEX_RETRY
+        return conn
 
     def _commit(
         self, conn: sqlite3.Connection | None, batch: list[object], trim_chunk: int
@@ -285,6 +315,7 @@ class Writer:
                     conn.execute("DELETE FROM events WHERE session_id = ?", (item.session_id,))
                     conn.execute("DELETE FROM screens WHERE session_id = ?", (item.session_id,))
                     conn.execute("DELETE FROM sessions WHERE id = ?", (item.session_id,))
+                    self.indexer.forget(conn, item.session_id)
                     self._tallies.pop(item.session_id, None)
             self._insert(conn, pending)
             self._settle(conn, written, done, trim_chunk)
@@ -297,6 +328,7 @@ class Writer:
                 self._tallies.pop(sid, None)
             self._tallies.update(saved)
             done.trims.clear()
+            self.indexer.reset()  # it may have moved on with what was rolled back
             raise
         return done
 
@@ -354,6 +386,7 @@ class Writer:
             freed += size
             through = seq
         conn.execute("DELETE FROM events WHERE session_id = ? AND seq <= ?", (session_id, through))
+        self.indexer.trimmed(conn, session_id, through)
         tally.stored_bytes -= freed
         tally.trimmed_through = through
         log.info("trimmed session %s through event %d (%d bytes)", session_id, through, freed)

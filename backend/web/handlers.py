@@ -10,6 +10,7 @@ from backend.protocol import api
 from backend.protocol.events import now_ms
 from backend.resources import web_dir
 from backend.store import ProjectRecord
+from backend.text import query as search_query
 from backend.web import validate
 from backend.web.keys import BUS, CONNECTIONS, MANAGER, OPENAPI, SETTINGS, STORE, STREAMS
 from backend.web.middleware import COOKIE, respond, token_matches
@@ -231,6 +232,38 @@ async def history(request: web.Request) -> web.Response:
     )
 
 
+async def search(request: web.Request) -> web.Response:
+    params = validate.query(request, api.SearchQuery)
+    query = search_query.parse(params.q)
+    store = request.app[STORE]
+    found = await store.search.find(
+        query,
+        project_id=params.project_id,
+        session_id=params.session_id,
+        kind=params.kind,
+        before=int(params.cursor) if params.cursor is not None else None,
+        limit=params.limit + 1,  # one more: whether there is a next page
+    )
+    hits = found[: params.limit]
+    return respond(
+        api.SearchHits(
+            hits=[
+                api.SearchHit(
+                    session_id=h.session_id,
+                    project_id=h.project_id,
+                    session_name=h.session_name,
+                    event_id=h.event_id,
+                    timestamp=h.timestamp,
+                    snippet=h.snippet,
+                    highlights=h.highlights,
+                )
+                for h in hits
+            ],
+            next_cursor=str(hits[-1].row) if len(found) > params.limit else None,
+        )
+    )
+
+
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     store, bus, manager = app[STORE], app[BUS], app[MANAGER]
@@ -244,6 +277,9 @@ async def metrics(request: web.Request) -> web.Response:
                 events_persisted=store.events_persisted,
                 write_failures=store.write_failures,
                 failing_since=store.failure.since if store.failure else None,
+            ),
+            search=api.SearchMetrics(
+                indexed_events=store.index_progress[0], pending_events=store.index_progress[1]
             ),
             sessions=api.SessionCounts(
                 total=len(manager.sessions),

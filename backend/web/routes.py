@@ -14,7 +14,7 @@ from backend.errors import InvalidInput
 from backend.protocol import api
 from backend.protocol.events import ALL_EVENTS
 from backend.protocol.sse import MAX_EVENT_ID
-from backend.web import handlers, sse
+from backend.web import exports, handlers, sse
 from backend.web.keys import OPENAPI
 from backend.web.openapi import Handler, Route, openapi_document, query_names
 
@@ -113,6 +113,18 @@ ROUTES: Final = (
         "Stored events after an id, oldest first (paging and export)",
         {200: (api.HistoryPage, "A page of events")}, errors=(400, 404, 503),
         query=api.HistoryQuery, name="session-history",
+    ),
+    Route(
+        "GET", "/api/session/{id}/export", exports.export,
+        "The session as a file, streamed: asciicast v2, Markdown, plain text or JSON lines",
+        {200: (None, "The file, with its name in Content-Disposition")},
+        errors=(400, 404, 503), query=api.ExportQuery, name="session-export",
+    ),
+    Route(
+        "GET", "/api/search", handlers.search,
+        "Search every session's output and conversations: newest hits first, a page at a time",
+        {200: (api.SearchHits, "Hits")}, errors=(400, 503), query=api.SearchQuery,
+        name="search",
     ),
     Route(
         "POST", "/api/session/{id}/prompt", handlers.send_prompt,

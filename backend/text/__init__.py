@@ -1,0 +1,1 @@
+"""Texts made of stored events, without I/O: for search, and for exports."""

@@ -1,0 +1,118 @@
+"""Terminal output as the lines a person saw: escape sequences removed, overwrites resolved.
+
+A program's output is bytes for a terminal: colours and cursor moves (escape sequences), a
+carriage return that sends the cursor back to the start of the line so that the next text
+overwrites it (a progress bar), backspaces, erase-to-end-of-line. ``TerminalLines`` follows what
+matters of that for one line at a time, so that a progress bar redrawn a hundred times is one
+line with its last text, and hands out each line once it ends, with the id of the event it began
+in. It is not an emulator (full-screen programs move the cursor across lines and come out
+jumbled); it is what search and a plain-text export need, and it keeps nothing but the line
+under way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# A control sequence (CSI: ESC [ params intermediates final), an OSC or DCS string (to BEL or
+# ST), or any other two-character escape. The C1 forms (0x9b, 0x9d) count too.
+_ESCAPE = re.compile(
+    r"(?:\x1b\[|\x9b)(?P<params>[0-?]*)[ -/]*(?P<final>[@-~])"
+    r"|(?:\x1b[\]PX^_]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+)
+# What may change the line: the escapes, and the control characters that move within it.
+_SPECIAL = re.compile(_ESCAPE.pattern + r"|[\x00-\x08\x0b-\x1f\x7f]|\n")
+# A line longer than this is cut into pieces of this size (an endless line stays bounded).
+MAX_LINE = 16384
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A line as it was last seen, and the event it began in."""
+
+    seq: int
+    text: str
+
+
+class TerminalLines:
+    """Feeds of one session's output, in order; ``feed`` returns the lines that ended."""
+
+    def __init__(self) -> None:
+        self._chars: list[str] = []
+        self._cursor = 0
+        self.started = 0  # the event the line under way began in (0: none yet)
+
+    @property
+    def pending(self) -> bool:
+        """Whether a line is under way (text not yet ended by a newline)."""
+        return bool(self._chars)
+
+    def feed(self, seq: int, text: str) -> list[Line]:
+        ended: list[Line] = []
+        position = 0
+        for match in _SPECIAL.finditer(text):
+            if match.start() > position:
+                self._write(seq, text[position : match.start()], ended)
+            position = match.end()
+            token = match.group()
+            if token == "\n":
+                ended.append(self._end(seq))
+            elif token == "\r":
+                self._cursor = 0
+            elif token in ("\b", "\x7f"):
+                self._cursor = max(0, self._cursor - 1)
+            elif match.group("final") is not None:
+                self._control(match.group("params"), match.group("final"))
+        if position < len(text):
+            self._write(seq, text[position:], ended)
+        return ended
+
+    def finish(self, seq: int) -> list[Line]:
+        """The session ended: the line under way ends with it (if it holds anything)."""
+        return [self._end(seq)] if self._chars else []
+
+    def _write(self, seq: int, text: str, ended: list[Line]) -> None:
+        for char in text:
+            chars = self._chars
+            if not chars:
+                self.started = seq
+            if self._cursor < len(chars):
+                chars[self._cursor] = char
+            else:
+                chars.extend(" " * (self._cursor - len(chars)))
+                chars.append(char)
+            self._cursor += 1
+            if len(chars) >= MAX_LINE:
+                ended.append(self._end(seq))
+
+    def _control(self, params: str, final: str) -> None:
+        """The sequences that act within the line: erase, and moves along it."""
+        number = int(params) if params.isdigit() else 0
+        if final == "K":  # erase in line: 0 to its end, 1 to its start, 2 all of it
+            if number == 0:
+                del self._chars[self._cursor :]
+            elif number == 1:
+                self._chars[: self._cursor] = " " * min(self._cursor, len(self._chars))
+            elif number == 2:
+                self._chars.clear()
+        elif final == "G":  # to column n (1-based)
+            self._cursor = max(0, number - 1)
+        elif final == "C":  # forward n
+            self._cursor += max(1, number)
+        elif final == "D":  # back n
+            self._cursor = max(0, self._cursor - max(1, number))
+
+    def _end(self, seq: int) -> Line:
+        line = Line(self.started or seq, "".join(self._chars).rstrip())
+        self._chars = []
+        self._cursor = 0
+        self.started = 0
+        return line
+
+
+def strip_escapes(text: str) -> str:
+    """``text`` without escape sequences (colours, cursor moves), its lines otherwise as they
+    are: for texts that are not a terminal's (a tool's result, stderr)."""
+    return _ESCAPE.sub("", text)

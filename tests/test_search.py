@@ -1,0 +1,255 @@
+"""Full-text search (``GET /api/search``) against a real backend: real processes, the real
+SQLite index the writer keeps, the fake ``claude`` for an agent session."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.claude import FAKE_CLAUDE
+from tests.conftest import new_session
+from tests.server import Server
+from tests.sse import Stream
+from tests.test_claude_sessions import new_claude, prompt, wait_turns
+
+# A shell session prints: a word, an identifier, a phrase, a path; a progress bar redrawn 100
+# times (one line a person saw); and a line that stays under way (no newline) for a while.
+SCRIPT = (
+    "echo 'the disk said ENOENT while reading'; "
+    "echo 'call my_helper_function now'; "
+    "echo 'open /usr/share/dict/words for me'; "
+    "for i in $(seq 1 100); do printf '\\rcopying %d%%' $i; sleep 0.002; done; echo; "
+    "printf 'half a line'; sleep 0.5; echo ' and its end'"
+)
+
+
+@pytest.fixture
+def claude_server(tmp_path: Path) -> Iterator[Server]:
+    server = Server(tmp_path / "data", ["--claude-path", str(FAKE_CLAUDE)]).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def capi(claude_server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    async with claude_server.async_client() as client:
+        yield client
+
+
+async def search(api: httpx.AsyncClient, q: str, **params: Any) -> dict[str, Any]:
+    response = await api.get("/api/search", params={"q": q, **params})
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+async def hits_for(
+    api: httpx.AsyncClient, q: str, count: int = 1, timeout: float = 10.0, **params: Any
+) -> list[dict[str, Any]]:
+    """The hits of ``q`` once there are at least ``count`` (the index follows the store)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        hits: list[dict[str, Any]] = (await search(api, q, **params))["hits"]
+        if len(hits) >= count or time.monotonic() > deadline:
+            return hits
+        await asyncio.sleep(0.05)
+
+
+async def event_text(api: httpx.AsyncClient, session_id: str, event_id: int) -> str:
+    response = await api.get(
+        f"/api/session/{session_id}/history", params={"after": event_id - 1, "limit": 1}
+    )
+    event = response.json()["events"][0]
+    assert event["id"] == event_id
+    data = event["data"]
+    return str(data.get("content") or data.get("command") or data)
+
+
+async def printed(api: httpx.AsyncClient, workdir: Path) -> dict[str, Any]:
+    session = await new_session(api, workdir, kind="command", argv=["bash", "-c", SCRIPT])
+    async with Stream(api, session["id"]) as stream:
+        await stream.wait_for(lambda e: e.event == "status" and e.data["status"] == "exited")
+    return session
+
+
+async def test_a_shell_sessions_words_identifiers_phrases_and_paths_are_found(
+    api: httpx.AsyncClient, workdir: Path
+) -> None:
+    session = await printed(api, workdir)
+    disk = "the disk said ENOENT while reading"
+    for query, line, marked in [
+        ("ENOENT", disk, ["ENOENT"]),
+        ("noen", disk, ["NOEN"]),  # a substring, case aside
+        ("helper_func", "call my_helper_function now", ["helper_func"]),  # in an identifier
+        ('"said ENOENT while"', disk, ["said ENOENT while"]),  # a phrase
+        ("share/dict", "open /usr/share/dict/words for me", ["share/dict"]),  # part of a path
+        ('ENOENT "the disk"', disk, ["the disk", "ENOENT"]),  # all of them
+        ("half a line", "half a line and its end", ["half", "a", "line"]),  # two events' line
+    ]:
+        hits = await hits_for(api, query)
+        assert len(hits) == 1, (query, hits)
+        hit = hits[0]
+        assert hit["sessionId"] == session["id"]
+        assert hit["projectId"] == session["projectId"]
+        assert hit["sessionName"] == session["name"]
+        assert hit["snippet"] == line
+        shown = [line[start:end] for start, end in hit["highlights"]]
+        assert [m for m in shown if len(m) > 1] == [m for m in marked if len(m) > 1], query
+        # The hit is the event the line began in.
+        assert line.split()[0] in await event_text(api, session["id"], hit["eventId"])
+    # A phrase is found only as a phrase; every word must be there, in the lines of one event.
+    assert (await search(api, '"ENOENT said"'))["hits"] == []
+    assert (await search(api, "ENOENT copying"))["hits"] == []
+
+
+async def test_a_progress_bar_redrawn_a_hundred_times_is_one_hit(
+    api: httpx.AsyncClient, workdir: Path
+) -> None:
+    await printed(api, workdir)
+    await hits_for(api, "half a line")  # indexed past the bar
+    hits = (await search(api, "copying"))["hits"]
+    assert [h["snippet"] for h in hits] == ["copying 100%"]
+
+
+async def test_words_in_claudes_answers_and_tool_calls_are_found(
+    capi: httpx.AsyncClient, workdir: Path
+) -> None:
+    session = await new_claude(capi, workdir)
+    async with Stream(capi, session["id"]) as stream:
+        await prompt(capi, session["id"], "remember the word quetzalcoatl")
+        await prompt(capi, session["id"], "tools please")
+        await wait_turns(stream, 2)
+    hits = await hits_for(capi, "quetzal", count=2)
+    # The prompt, and Claude's answer that quotes it; newest first.
+    assert [h["snippet"] for h in hits] == [
+        "You said: remember the word quetzalcoatl. This is turn 1 of our conversation.",
+        "remember the word quetzalcoatl",
+    ]
+    assert all(h["sessionId"] == session["id"] for h in hits)
+    answer = await event_text(capi, session["id"], hits[0]["eventId"])
+    assert "This is turn 1" in answer
+    # A tool call's path, and a command (the tools transcript writes NOTES.md and deletes
+    # build/old.log).
+    for query in ("NOTES.md", "build/old.log"):
+        found = await hits_for(capi, query)
+        assert found and all(h["sessionId"] == session["id"] for h in found), query
+        assert query in found[-1]["snippet"]
+
+
+async def test_pages_walk_every_hit_newest_first(api: httpx.AsyncClient, workdir: Path) -> None:
+    script = 'for i in 1 2 3 4 5; do echo "marker line $i"; sleep 0.02; done'
+    session = await new_session(api, workdir, kind="command", argv=["bash", "-c", script])
+    await hits_for(api, "marker line 5")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = await search(api, "marker", **params)
+        seen += [h["snippet"] for h in page["hits"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == [f"marker line {i}" for i in (5, 4, 3, 2, 1)]
+    # Filters: this session, its project, its kind; another kind finds nothing.
+    for filters in (
+        {"sessionId": session["id"]},
+        {"projectId": session["projectId"]},
+        {"kind": "command"},
+    ):
+        assert len((await search(api, "marker", **filters))["hits"]) == 5, filters
+    assert (await search(api, "marker", kind="shell"))["hits"] == []
+    assert (await search(api, "marker", sessionId="session-none"))["hits"] == []
+
+
+async def test_a_deleted_session_vanishes_from_results(
+    api: httpx.AsyncClient, workdir: Path
+) -> None:
+    keep = await new_session(api, workdir, kind="command", argv=["echo", "zanzibar one"])
+    drop = await new_session(api, workdir, kind="command", argv=["echo", "zanzibar two"])
+    assert len(await hits_for(api, "zanzibar", count=2)) == 2
+    response = await api.delete(f"/api/session/{drop['id']}")
+    assert response.status_code == 200
+    hits = (await search(api, "zanzibar"))["hits"]
+    assert [h["sessionId"] for h in hits] == [keep["id"]]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['"', "*", "NEAR(", "NEAR(a b)", "-", "- foo", "a*b", "AND", "x" * 10_000, "abc\x00def", "\x00",
+     "' OR 1=1 --", '"""', "col:value", "^start", "{a b}", "é" * 1000, "😀" * 300],
+)  # fmt: skip
+async def test_hostile_queries_are_answered_200_or_400_never_500(
+    api: httpx.AsyncClient, workdir: Path, query: str
+) -> None:
+    await new_session(api, workdir, kind="command", argv=["echo", "anything at all"])
+    response = await api.get("/api/search", params={"q": query})
+    assert response.status_code in (200, 400), response.text
+    body = response.json()
+    if response.status_code == 400:
+        assert body["code"] == "invalid_query"
+    else:
+        assert isinstance(body["hits"], list)
+
+
+async def test_bad_parameters_are_400(api: httpx.AsyncClient) -> None:
+    for params in (
+        {"q": "word", "limit": "0"},
+        {"q": "word", "limit": "many"},
+        {"q": "word", "cursor": "-1"},
+        {"q": "word", "kind": "robot"},
+        {},
+    ):
+        response = await api.get("/api/search", params=params)
+        assert response.status_code == 400, (params, response.text)
+        assert "error" in response.json()
+
+
+async def test_an_existing_database_is_indexed_in_the_background_and_resumes(
+    tmp_path: Path, workdir: Path
+) -> None:
+    """Events stored with no index yet (a database from before search) are indexed after a
+    start; the progress is stored, so a restart goes on where it stopped, indexing nothing
+    twice."""
+    server = Server(tmp_path / "data").start()
+    try:
+        async with server.async_client() as api:
+            # A line an event: each its own hit.
+            lines = "; ".join(f"echo 'old line {n} pelican'; sleep 0.01" for n in range(60))
+            await new_session(api, workdir, kind="command", argv=["bash", "-c", lines])
+            assert len(await hits_for(api, "pelican", count=60, limit=200)) == 60
+    finally:
+        server.stop()
+    # As a database of before search: no rows, no progress.
+    db = sqlite3.connect(tmp_path / "data" / "sessiondock.sqlite3")
+    with db:
+        db.execute("DELETE FROM search")
+        db.execute("DELETE FROM search_rows")
+        db.execute("DELETE FROM search_progress")
+    db.close()
+    server.start()
+    try:
+        async with server.async_client() as api:
+            hits = await hits_for(api, "pelican", count=60, limit=200)
+            assert [h["snippet"] for h in hits] == [
+                f"old line {n} pelican" for n in reversed(range(60))
+            ]
+            metrics = (await api.get("/api/debug/metrics")).json()["search"]
+            assert metrics["pendingEvents"] == 0 and metrics["indexedEvents"] > 0
+    finally:
+        server.stop()
+    server.start()  # nothing is indexed twice
+    try:
+        async with server.async_client() as api:
+            await asyncio.sleep(0.5)
+            assert len((await search(api, "pelican", limit=200))["hits"]) == 60
+    finally:
+        server.stop()
