@@ -173,10 +173,12 @@ class Conversation(Exporter):
     def _event(self, kind: str, data: dict[str, Any]) -> str:
         if kind == "prompt":
             command = data.get("command")
-            if not isinstance(command, str) or data.get("queued"):
-                return ""  # a queued prompt is shown when its turn runs it
+            if not isinstance(command, str):
+                return ""
             quoted = "\n".join(f"> {line}" if line else ">" for line in command.splitlines())
-            return f"## You\n\n{quoted}\n\n"
+            # Sent while a turn ran: it runs after that turn, where the log has it.
+            queued = " (queued)" if data.get("queued") else ""
+            return f"## You{queued}\n\n{quoted}\n\n"
         if kind == "output":
             return self._output(data)
         if kind == "operations-detected":
