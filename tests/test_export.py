@@ -104,7 +104,8 @@ async def test_a_terminal_session_exports_as_an_asciicast_that_asciinema_plays(
 async def test_a_session_on_pipes_plays_without_a_staircase(
     api: httpx.AsyncClient, workdir: Path
 ) -> None:
-    session = await finished(api, workdir, kind="command", argv=["printf", "one\\ntwo\\n"], tty=False)
+    argv = ["printf", "one\\ntwo\\n"]
+    session = await finished(api, workdir, kind="command", argv=argv, tty=False)
     assert session["tty"] is False
     events = [
         json.loads(line)
