@@ -43,8 +43,10 @@ def assistant(cwd: Path, session_id: str, text: str, message_id: str) -> str:
 def history_server(tmp_path: Path) -> Iterator[Server]:
     server = Server(
         tmp_path / "data",
+        # Each conversation is read when opened, as these tests check (not in the background
+        # for search: tests/test_search.py).
         ["--claude-path", str(FAKE_CLAUDE), "--history-poll-interval", "0.05",
-         "--history-rescan-interval", "0.1"],
+         "--history-rescan-interval", "0.1", "--no-history-index"],
     )  # fmt: skip
     server.env["FAKE_CLAUDE_LOG"] = str(tmp_path / "fake-claude.log")
     server.claude_home.mkdir()

@@ -35,8 +35,14 @@ AGENT_ID: Final = re.compile(
 _SESSION_ID = "session-[0-9A-Za-z_-]{1,80}"
 _RESUME = f"^(?:{_SESSION_ID}|{AGENT_ID.pattern})$"
 
+# A search's words: three characters in a row that are not spaces, controls or quotes
+# (backend/text/query.py says why; its SEARCHABLE is the same pattern).
+SEARCHABLE_PATTERN: Final = r'[^\x00-\x20\x7f-\x9f"]{3}'
+
 # What a value that misses a pattern above is told, instead of the pattern itself.
 PATTERN_MEANINGS: Final = {
+    SEARCHABLE_PATTERN: "nothing to search for: give a word or phrase with three characters "
+    "in a row",
     f"^{_NO_NUL}$": "must not contain NUL characters",
     _FOLDER: "must be an absolute path (or one under ~) without NUL characters",
     _RESUME: "must be a session id or a Claude Code session id",
@@ -224,12 +230,12 @@ class SearchQuery(Wire):
     """``GET /api/search``'s query: words and "quoted phrases" (all must be found), newest
     hits first, ``limit`` a page; ``cursor`` is a page's ``nextCursor``."""
 
-    q: str = ""
+    q: Annotated[str, Meta(max_length=1000, pattern=SEARCHABLE_PATTERN)]
     project_id: Annotated[str, text(100)] | None = None
     session_id: Annotated[str, text(100)] | None = None
     kind: Kind | None = None
     limit: Annotated[int, Meta(ge=1, le=MAX_SEARCH_PAGE)] = 50
-    cursor: Annotated[str, Meta(pattern="^[0-9]{1,19}$")] | None = None
+    cursor: Annotated[str, Meta(pattern="^[0-9]{1,18}$")] | None = None
 
 
 ExportFormat = Literal["cast", "md", "txt", "jsonl"]

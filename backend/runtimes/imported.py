@@ -5,6 +5,9 @@ under the project of its ``cwd``. Opening one (a stream or a history read) copie
 events into the store from where the last read stopped, one chunk at a time with the store's
 flow control, and while a client streams it, new lines appended to the file follow. The store's
 copy is what clients replay, so an imported session resumes by event id like any other.
+
+After each scan, the files not read to their end are read in the background too, one at a
+time, so that search (which indexes what the store holds) finds conversations nobody opened.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class ImportedKind(RuntimeKind):
         self._heads: dict[str, history.Head | None] = {}  # None: no cwd in its head (yet)
         self._stamps: dict[str, history.FileStamp] = {}
         self._scan: asyncio.Task[None] | None = None
+        self._backfill: asyncio.Task[None] | None = None
         self._scanned_at = -float("inf")
         self.closing = False
 
@@ -65,9 +69,10 @@ class ImportedKind(RuntimeKind):
 
     async def stop(self) -> None:
         self.closing = True
-        if self._scan is not None:
-            self._scan.cancel()
-            await asyncio.gather(self._scan, return_exceptions=True)
+        for task in (self._scan, self._backfill):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def refresh(self) -> None:
         """Rescan if the last scan is older than ``rescan_seconds``; wait for a running one."""
@@ -106,6 +111,22 @@ class ImportedKind(RuntimeKind):
                 continue
             self._register(head, stamp)
         await self._forget_vanished()
+        if self.context.settings.history_index and (
+            self._backfill is None or self._backfill.done()
+        ):
+            self._backfill = asyncio.create_task(self._read_unread(), name="claude history reads")
+
+    async def _read_unread(self) -> None:
+        """Read every listed file that is not read to its end, one at a time (each with the
+        store's flow control): what the store holds, search finds."""
+        for path, runtime in list(self.by_source.items()):
+            stamp = self._stamps.get(path)
+            if self.closing or stamp is None or runtime.offset >= stamp.size:
+                continue
+            try:
+                await runtime.catch_up()
+            except Exception:  # one odd file must not stop the others
+                log.exception("reading the history of %s failed", runtime.session_id)
 
     def _scan_files(
         self, known: dict[str, history.Head | None]

@@ -25,6 +25,7 @@ import json
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager
@@ -57,9 +58,11 @@ CREATE TABLE search_progress (
 
 TERMINAL_RUNTIMES = frozenset({"terminal", "pipes"})
 AGENT_RUNTIMES = frozenset({"conversation", "imported"})
-# One step reads at most this much of the events' data (a few ms of work), then commits.
+# One step reads at most this much of the events' data, or works this long, then commits: the
+# writer goes back to its queue at least this often, so a step delays no batch by much.
 STEP_BYTES = 512 * 1024
 STEP_EVENTS = 2000
+STEP_SECONDS = 0.01
 # Under a steady load (the queue never empty) a step still runs after this many batches.
 INDEX_EVERY = 8
 # A row's text is at most about this long: lines are grouped up to it.
@@ -136,16 +139,17 @@ class Indexer:
         if not self._loaded:
             self._load(conn)
         budget_bytes, budget_events = STEP_BYTES, STEP_EVENTS
+        deadline = time.monotonic() + STEP_SECONDS
         conn.execute("BEGIN IMMEDIATE")
         try:
             for session_id, last_seq in list(self._last_seqs().items()):
-                if budget_bytes <= 0 or budget_events <= 0:
+                if budget_bytes <= 0 or budget_events <= 0 or time.monotonic() > deadline:
                     break
                 state = self._session(conn, session_id)
                 if state is None or state.next_seq > last_seq:
                     continue
                 used_bytes, used_events = self._index_session(
-                    conn, session_id, state, budget_bytes, budget_events
+                    conn, session_id, state, budget_bytes, budget_events, deadline
                 )
                 budget_bytes -= used_bytes
                 budget_events -= used_events
@@ -169,6 +173,7 @@ class Indexer:
         state: _Session,
         budget_bytes: int,
         budget_events: int,
+        deadline: float,
     ) -> tuple[int, int]:
         rows = conn.execute(
             "SELECT seq, type, data, ts FROM events WHERE session_id = ? AND seq >= ? "
@@ -186,7 +191,7 @@ class Indexer:
                     for chunk in _chunks([text]):
                         self._add_row(conn, session_id, seq, ts, chunk)
             state.next_seq = seq + 1
-            if used_bytes >= budget_bytes:
+            if used_bytes >= budget_bytes or time.monotonic() > deadline:
                 break
         self.indexed_events += used_events
         self._save_progress(conn, session_id, state)

@@ -56,6 +56,7 @@ class Route:
     name: str | None = None
     public: bool = False  # no token needed
     stream: Any = None  # an event stream: its extra parameters (a list of OpenAPI parameters)
+    media: tuple[str, ...] = ()  # a file: its success answer's media types (instead of JSON)
     description: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -121,6 +122,11 @@ def _operation(route: Route, schema_of: dict[int, Schema], components: Schema) -
             responses[str(status)] = {
                 "description": description,
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        elif route.media:
+            responses[str(status)] = {
+                "description": description,
+                "content": {media: {"schema": {"type": "string"}} for media in route.media},
             }
         elif kind is None:
             responses[str(status)] = _json({"type": "object"}, description)

@@ -14,6 +14,7 @@ from backend.errors import InvalidInput
 from backend.protocol import api
 from backend.protocol.events import ALL_EVENTS
 from backend.protocol.sse import MAX_EVENT_ID
+from backend.text.export import MEDIA_TYPES
 from backend.web import exports, handlers, sse
 from backend.web.keys import OPENAPI
 from backend.web.openapi import Handler, Route, openapi_document, query_names
@@ -119,6 +120,7 @@ ROUTES: Final = (
         "The session as a file, streamed: asciicast v2, Markdown, plain text or JSON lines",
         {200: (None, "The file, with its name in Content-Disposition")},
         errors=(400, 404, 503), query=api.ExportQuery, name="session-export",
+        media=tuple(media.split(";")[0] for media in MEDIA_TYPES.values()),
     ),
     Route(
         "GET", "/api/search", handlers.search,
