@@ -24,6 +24,7 @@
 // adding it to 50 costs.
 
 import { RequestCard } from "./approval.js";
+import { findTerms, showRanges } from "./highlight.js";
 import { formatCost, formatCount, formatDuration, number } from "./format.js";
 import { TailView } from "./tail.js";
 
@@ -493,9 +494,9 @@ export class AgentView extends TailView {
     return [...this.cards.values()].filter((card) => !card.resolved && card.element.isConnected);
   }
 
-  /** One event of the session's stream: its type and its data. */
-  add(type, data) {
-    this.queue.push([type, data]);
+  /** One event of the session's stream: its type, its data and (a stored one) its id. */
+  add(type, data, id = null) {
+    this.queue.push([type, data, id]);
     this._schedule();
   }
 
@@ -518,7 +519,8 @@ export class AgentView extends TailView {
     let pending = [];
     const opened = [];
     let streaming = this.streaming !== null; // builders that make no entry are pushed only if need be
-    for (const [type, data] of events) {
+    for (const [type, data, id] of events) {
+      const tagged = pending.length; // the builders from here on are this event's
       if (type === "delta") {
         pending.push(effect(() => this._delta(data)));
         streaming = true;
@@ -530,6 +532,7 @@ export class AgentView extends TailView {
       }
       if (type === "permission-request") {
         pending.push(effect(() => this._card(data, opened)));
+        if (id !== null) pending[pending.length - 1].eventId = id;
         continue;
       }
       if (streaming && type === "output" && data?.type === "assistant") {
@@ -539,6 +542,7 @@ export class AgentView extends TailView {
         streaming = false;
       }
       for (const build of builders(type, data ?? {}, this.workingDir)) pending.push(build);
+      if (id !== null) for (let i = tagged; i < pending.length; i++) pending[i].eventId = id;
       // Entries beyond the bound would be built only to be dropped: forget them early.
       if (pending.length > 2 * this.maxItems) {
         const cut = pending.length - this.maxItems;
@@ -554,6 +558,7 @@ export class AgentView extends TailView {
       const entry = build();
       if (!entry) continue; // it changed an entry already shown
       entry.classList.add("a-entry");
+      if (build.eventId !== undefined) entry.dataset.event = String(build.eventId);
       fragment.append(entry);
       chars += entry.keptChars ?? 0;
     }
@@ -582,6 +587,44 @@ export class AgentView extends TailView {
     for (const [id, card] of this.cards) if (card.resolved && !card.element.isConnected) this.cards.delete(id);
     this._shown();
     for (const card of opened) if (card.element.isConnected) this.onRequest?.(card);
+  }
+
+  /** Show the entry of event `eventId` (once it is rendered: a replay may still come in) with
+   *  `terms` highlighted in it; a fold that holds them opens. Resolves to whether it was found. */
+  async reveal(eventId, terms, timeoutMs = 5000) {
+    const deadline = performance.now() + timeoutMs;
+    let entry = null;
+    while (!entry) {
+      entry = this._entryOf(eventId);
+      if (entry || performance.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    if (!entry) return false;
+    if (entry instanceof HTMLDetailsElement && !entry.open && !findTerms(entry.querySelector("summary") ?? entry, terms).length) {
+      entry.open = true; // its body is built as it opens
+      await new Promise((resolve) => requestAnimationFrame(resolve));
+    }
+    const ranges = findTerms(entry, terms);
+    this.follow = false;
+    this.onFollowChange?.(false);
+    for (const old of this.element.querySelectorAll(".search-target")) old.classList.remove("search-target");
+    entry.classList.add("search-target");
+    if (!showRanges(ranges)) entry.scrollIntoView({ block: "center" });
+    this._scrollTop = this.element.scrollTop;
+    return true;
+  }
+
+  /** The entry of an event: its own, else the last one before it (an event that shows nothing
+   *  of its own, or that left the view). Null until the view has reached that event. */
+  _entryOf(eventId) {
+    let before = null;
+    for (const entry of this.element.querySelectorAll(".a-entry[data-event]")) {
+      const id = Number(entry.dataset.event);
+      if (id === eventId) return entry;
+      if (id > eventId) return before ?? entry;
+      before = entry;
+    }
+    return null;
   }
 
   /** Append the entries of `fragment`: the last block filled up to BLOCK, then new blocks. */

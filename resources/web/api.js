@@ -69,4 +69,14 @@ export const api = {
     request("POST", `/api/session/${id(sessionId)}/signal`, { signal }),
   resize: (sessionId, cols, rows) =>
     request("POST", `/api/session/${id(sessionId)}/resize`, { cols, rows }),
+  /** Every session's output and conversations: {hits, nextCursor}, newest first. */
+  search: (q, { limit = 50, cursor = null, projectId = null, sessionId = null } = {}) => {
+    const params = new URLSearchParams({ q, limit: String(limit) });
+    if (cursor) params.set("cursor", cursor);
+    if (projectId) params.set("projectId", projectId);
+    if (sessionId) params.set("sessionId", sessionId);
+    return request("GET", `/api/search?${params}`);
+  },
+  /** Where a session's export downloads from (the cookie carries the token). */
+  exportUrl: (sessionId, format) => `/api/session/${id(sessionId)}/export?format=${id(format)}`,
 };

@@ -22,6 +22,7 @@ import {
 import { AgentView } from "./agent.js";
 import { api, ApiError } from "./api.js";
 import { Attention } from "./attention.js";
+import { SearchPanel } from "./search.js";
 import { sessionCost } from "./format.js";
 import { DEFAULT_MAX_LINES, OutputView } from "./output.js";
 import { oncePerFrame } from "./tail.js";
@@ -119,11 +120,32 @@ class App {
     this._countdown = null;
     this._sessionsSoon = false;
     this.allSessions = []; // every project's, for what needs you
+    this.searchPanel = new SearchPanel({
+      names: () => ({ projects: new Map(this.projects.map((p) => [p.id, p.name])) }),
+      open: (hit, terms) => this.run(() => this.openHit(hit, terms)),
+    });
     this.attention = new Attention({
       baseTitle: document.title,
       button: $("#notifications"),
       open: (sessionId) => this.run(() => this.showSession(sessionId)),
     });
+  }
+
+  /** Download a session's export (the browser saves it under the name the backend gives). */
+  download(sessionId, format) {
+    const link = element("a", { href: api.exportUrl(sessionId, format), download: "" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+  }
+
+  /** A search hit: its session, at its event, with the words highlighted. */
+  async openHit(hit, terms) {
+    await this.showSession(hit.sessionId);
+    const view = this.views.get(hit.sessionId);
+    if (view && !(await view.output.reveal(hit.eventId, terms))) {
+      this.showError(`"${terms.join(" ")}" is no longer on the page (older than what it keeps): export the session to see all of it`);
+    }
   }
 
   /** Show a session of any project (a notification's click). */
@@ -151,6 +173,26 @@ class App {
 
   bind() {
     $("#error-close").addEventListener("click", () => this.hideError());
+    // Ctrl+K searches everything, wherever the keys are (a terminal's program included: taken
+    // before it sees the key).
+    window.addEventListener(
+      "keydown",
+      (event) => {
+        const ctrl = (event.ctrlKey || event.metaKey) && !event.shiftKey && !event.altKey;
+        if (ctrl && event.key.toLowerCase() === "k" && !this.signedOut) {
+          event.preventDefault();
+          event.stopPropagation();
+          this.searchPanel.show();
+        }
+      },
+      { capture: true },
+    );
+    $("#search-open").addEventListener("click", () => this.searchPanel.show());
+    $("#export-session").addEventListener("change", (event) => {
+      const format = event.target.value;
+      event.target.value = "";
+      if (format && this.sessionId) this.download(this.sessionId, format);
+    });
     $("#add-project").addEventListener("submit", (event) => {
       event.preventDefault();
       this.run(() => this.addProject($("#project-path").value.trim()));
@@ -499,6 +541,10 @@ class App {
       $(id).title = title;
     }
     $("#delete-session").disabled = !session;
+    const exporter = $("#export-session");
+    exporter.disabled = !session;
+    // A conversation is not a terminal: no asciicast of it.
+    exporter.querySelector("option[value='cast']").hidden = !session || isAgent(session);
     const modeLabel = $("#agent-mode-label");
     modeLabel.hidden = !(isAgent(session) && running);
     if (!modeLabel.hidden) $("#agent-mode").value = session.agent?.mode ?? "default";
@@ -714,7 +760,9 @@ class App {
     stream.on("storage-error", mine((data) => this.setStorageWarning(storageWarning(data.reason))));
     stream.on("storage-restored", mine(() => this.setStorageWarning(null)));
     if (view.agent) {
-      for (const type of AGENT_EVENTS) stream.on(type, mine((data) => view.output.add(type, data)));
+      for (const type of AGENT_EVENTS) {
+        stream.on(type, mine((data, meta) => view.output.add(type, data, meta?.id ?? null)));
+      }
       stream.on("prompt", mine(live((data) => this.promptQueued(sessionId, data))));
       stream.on("mode", mine(live((data) => this.modeChanged(sessionId, data))));
       view.output.onAnswer = (requestId, body) => api.answer(sessionId, requestId, body);

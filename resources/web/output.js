@@ -10,6 +10,7 @@
 // 20,000 lines a frame costs what a screenful costs, not what 20,000 lines cost.
 
 import { AnsiRenderer, DEFAULT_STYLE, paletteRgb } from "./ansi.js";
+import { findTerms, showRanges } from "./highlight.js";
 import { TailView } from "./tail.js";
 
 export const DEFAULT_MAX_LINES = 20000;
@@ -81,6 +82,26 @@ export class OutputView extends TailView {
     const texts = Array.from(this.element.querySelectorAll(".l"), (el) => el.textContent);
     if (texts.length && texts[texts.length - 1] === "") texts.pop();
     return texts;
+  }
+
+  /** A search hit in this session: its words highlighted where they last appear in the lines
+   *  on the page (the newest; a hit is the latest line that holds them). Resolves to whether
+   *  they were found. */
+  async reveal(eventId, terms, timeoutMs = 5000) {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      this.flush();
+      const ranges = findTerms(this.element, terms);
+      if (ranges.length) {
+        this.follow = false;
+        this.onFollowChange?.(false);
+        showRanges(ranges, { last: true });
+        this._scrollTop = this.element.scrollTop;
+        return true;
+      }
+      if (performance.now() > deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   /** Render everything queued now (normally called once per animation frame). */

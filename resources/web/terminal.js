@@ -446,6 +446,25 @@ export class TerminalView {
     }
   }
 
+  /** A search hit in this session: the find bar opens on its first word or phrase and goes to
+   *  its last match (the newest: a hit is the latest line that holds it, as far as the
+   *  terminal's scrollback reaches). Resolves to whether it was found. */
+  async reveal(eventId, terms, timeoutMs = 5000) {
+    const text = terms.find((term) => term.length >= 3) ?? terms[0];
+    if (!text) return false;
+    this.findBar.hidden = false;
+    this.findInput.value = text;
+    const deadline = performance.now() + timeoutMs;
+    // The screen and its scrollback arrive with the stream: look until they are there.
+    for (;;) {
+      this.term.scrollToBottom();
+      this.search.clearDecorations();
+      if (this.find(-1)) return true;
+      if (performance.now() > deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   /** Highlight every match and go to the next (1), the previous (-1), or stay on this one as
    * the text grows (0). */
   find(direction) {
