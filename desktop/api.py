@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import quote
@@ -274,6 +275,46 @@ class ApiClient:
             f"/api/session/{segment(session_id)}/history",
             params={"after": after, "limit": limit},
         )
+
+    async def search(
+        self, query: str, *, limit: int = 50, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """Every session's output and conversations: ``{hits, nextCursor}``, newest first;
+        ``ApiError`` 400 for a search with nothing to look up."""
+        params: dict[str, str | int] = {"q": query, "limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        return await self._call("GET", "/api/search", params=params)
+
+    async def export(
+        self,
+        session_id: str,
+        fmt: Literal["cast", "md", "txt", "jsonl"],
+        target: Path,
+        progress: Callable[[int], None] = lambda written: None,
+    ) -> int:
+        """Save a session's export to ``target`` as it streams in (written beside it first,
+        then renamed: a failed export leaves no half file); ``progress`` hears the bytes written
+        so far. Returns their count."""
+        path = f"/api/session/{segment(session_id)}/export"
+        partial = target.with_name(target.name + ".part")
+        written = 0
+        try:
+            async with self._client.stream("GET", path, params={"format": fmt}) as response:
+                if response.is_error:
+                    await response.aread()
+                    raise api_error(response)
+                with partial.open("wb") as handle:
+                    async for chunk in response.aiter_bytes():
+                        handle.write(chunk)
+                        written += len(chunk)
+                        progress(written)
+            partial.replace(target)
+        except httpx.TransportError as exc:
+            raise BackendUnavailable(f"GET {path}: {exc!r}") from exc
+        finally:
+            partial.unlink(missing_ok=True)
+        return written
 
     async def screen(
         self, session_id: str, fmt: Literal["text", "vt", "html"] = "text", scrollback: int = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QMainWindow,
+    QProgressDialog,
     QSplitter,
     QStackedWidget,
     QSystemTrayIcon,
@@ -68,10 +70,18 @@ from desktop.ui.panels import (
     warning_banner,
 )
 from desktop.ui.screen_follower import ScreenFollower
+from desktop.ui.search_dialog import SearchDialog
 from desktop.ui.terminal_view import TerminalPane, TerminalView
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# What File > Export session… offers: (format, file dialog filter); a conversation has no .cast.
+EXPORT_FORMATS = (
+    ("cast", "asciicast (*.cast)"),
+    ("md", "Markdown (*.md)"),
+    ("txt", "Text (*.txt)"),
+    ("jsonl", "Events as JSON lines (*.jsonl)"),
+)
 
 REFRESH_MS = 2000
 KEEP_DOCUMENTS = 20  # sessions whose output stays in memory for an instant switch back
@@ -257,6 +267,10 @@ class MainWindow(QMainWindow):
         self.notifier.activated.connect(lambda sid: self._spawn(self.show_session(sid)))
 
         self._build_menu()
+        self.search_dialog = SearchDialog(self.api, self.projects.names, self._spawn, self)
+        self.search_dialog.hit_chosen.connect(
+            lambda hit, terms: self._spawn(self.open_hit(hit, terms))
+        )
         self._connect()
         self._settled = False  # gc.freeze() done, after the first load
         self._refresh_timer = QTimer(self, interval=REFRESH_MS)
@@ -334,7 +348,15 @@ class MainWindow(QMainWindow):
         # the terminal's selection there, as Ctrl+Shift+C does.
         copy = QAction("Copy", self, shortcut=QKeySequence(QKeySequence.StandardKey.Copy))
         copy.triggered.connect(self.copy)
+        # Ctrl+K everywhere, a terminal included (desktop/ui/terminal_view.py lets it through).
+        search = QAction("Search every session…", self, shortcut=QKeySequence("Ctrl+K"))
+        search.triggered.connect(self.open_search)
+        export = QAction("Export session…", self)
+        export.triggered.connect(self._export_session)
+        self.export_action = export
+        file_menu.insertAction(settings, export)
         edit_menu.addAction(find)
+        edit_menu.addAction(search)
         edit_menu.addAction(copy)
         view_menu = self.menuBar().addMenu("&View")
         # The list's context menu puts any terminal session beside; the shortcut, the one shown
@@ -355,6 +377,30 @@ class MainWindow(QMainWindow):
             self.terminal.copy_selection()
         else:
             self.output.text.copy()
+
+    def open_search(self) -> None:
+        self.search_dialog.open_search()
+
+    async def open_hit(self, hit: dict[str, Any], terms: list[str], wait: float = 5.0) -> bool:
+        """A search hit: its session on screen, at its event, the words selected (once what
+        the stream replays has come in). Whether it was found."""
+        await self.show_session(str(hit["sessionId"]))
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            if self.views.currentWidget() is self.terminal_pane:
+                found = self.terminal_pane.reveal(terms)
+            else:
+                found = self.output.reveal(int(hit["eventId"]), terms)
+            if found or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        if not found:
+            self.statusBar().showMessage(
+                f"“{' '.join(terms)}” is no longer in the view (older than what it keeps): "
+                "File > Export session… has all of it",
+                10_000,
+            )
+        return found
 
     def open_find(self) -> None:
         if self.beside.has_keys():
@@ -1177,6 +1223,63 @@ class MainWindow(QMainWindow):
             self.terminal.set_font(self.settings.font())
             for document in self._documents.values():
                 document.set_scrollback(self.settings.scrollback())
+
+    def _export_session(self) -> None:
+        """File > Export session…: the session on screen as a file, in the format chosen."""
+        session_id = self.current_session
+        session = self.sessions.session(session_id) if session_id else None
+        if session_id is None or session is None:
+            self.statusBar().showMessage("Pick a session to export first.", 10_000)
+            return
+        formats = EXPORT_FORMATS if not is_agent(session) else EXPORT_FORMATS[1:]
+        name = re.sub(r"[^\w.-]+", "-", str(session.get("name") or "session")).strip("-")[:60]
+        path, chosen = QFileDialog.getSaveFileName(
+            self,
+            "Export session",
+            str(Path.home() / f"{name or 'session'}.{formats[0][0]}"),
+            ";;".join(label for _, label in formats),
+        )
+        if not path:
+            return
+        by_label = {label: fmt for fmt, label in formats}
+        suffix = Path(path).suffix.lstrip(".")
+        fmt = suffix if suffix in by_label.values() else by_label.get(chosen, formats[0][0])
+        self._spawn(self.export_session(session_id, fmt, Path(path)))
+
+    async def export_session(self, session_id: str, fmt: str, target: Path) -> int:
+        """Save an export, with a progress dialog for a large one (it can be cancelled)."""
+        progress = QProgressDialog("Exporting…", "Cancel", 0, 0, self)
+        progress.setWindowTitle("Export session")
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        progress.setMinimumDuration(400)  # only an export that takes a while shows it
+        task = asyncio.current_task()
+        cancelled = False
+
+        def cancel() -> None:
+            nonlocal cancelled
+            cancelled = True
+            if task is not None:
+                task.cancel()
+
+        progress.canceled.connect(cancel)
+        try:
+            written = await self.api.export(
+                session_id,
+                fmt,  # type: ignore[arg-type]
+                target,
+                lambda count: progress.setLabelText(f"Exporting… {count / 1e6:,.1f} MB"),
+            )
+        except asyncio.CancelledError:
+            if not cancelled:
+                raise
+            self.statusBar().showMessage("Export cancelled.", 10_000)
+            return 0
+        finally:
+            progress.canceled.disconnect(cancel)  # closing it says "canceled" too
+            progress.close()
+            progress.deleteLater()
+        self.statusBar().showMessage(f"Exported {written:,} bytes to {target}", 10_000)
+        return written
 
     def _save_output(self) -> None:
         screen = (

@@ -26,6 +26,7 @@ from PySide6.QtGui import (
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
+    QTextFormat,
 )
 from PySide6.QtWidgets import (
     QPlainTextDocumentLayout,
@@ -50,6 +51,9 @@ from desktop.sse_client import Event
 from desktop.ui.find_bar import NOT_FOUND, FindBar
 
 DEFAULT_SCROLLBACK = 100_000
+# A block property: the id of the stored event whose rows start at that block (a search hit
+# opens there).
+EVENT_PROPERTY = QTextFormat.Property.UserProperty + 1
 TOGGLE_DIFF = "sessiondock:toggle-diff"  # the anchor of a "show diff" (or any fold's) link
 # Characters of folds (diffs, thinking, tool results) kept for expanding, for all the documents of
 # a window together (the newest are kept): the backend cuts each diff at 64 KiB, the renderer each
@@ -359,9 +363,15 @@ class SessionDocument:
                         self._forget_stream()
                 elif event.type == "status" and data.get("turn"):
                     self._forget_stream()
-        rows = self.agent_renderer.render([(event.type, event.data) for event in events])
+        rows: list[Row] = []
+        starts: dict[int, int] = {}  # row index -> the stored event whose rows start there
+        for event in events:
+            made = self.agent_renderer.render([(event.type, event.data)])
+            if made and event.id is not None:
+                starts[len(rows)] = event.id
+            rows += made
         if rows:
-            self.append_rows(rows)
+            self.append_rows(rows, starts)
         if self._stream_message is not None:
             self._draw_stream(self._stream_text)
 
@@ -400,14 +410,19 @@ class SessionDocument:
         self._stream_message = None
         self._stream_text = ""
 
-    def append_rows(self, rows: list[Row]) -> None:
-        """Append rows in one edit; a row with a fold keeps it for its link."""
+    def append_rows(self, rows: list[Row], starts: dict[int, int] | None = None) -> None:
+        """Append rows in one edit; a row with a fold keeps it for its link; the first row of
+        each event in ``starts`` (row index -> event id) carries the event's id."""
         cursor = QTextCursor(self.document)
         cursor.beginEditBlock()
         cursor.movePosition(QTextCursor.MoveOperation.End)
         if cursor.block().length() > 1:  # a partial terminal line: agent rows start below it
             cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
-        for row in rows:
+        for index, row in enumerate(rows):
+            if starts and index in starts:
+                marked = QTextBlockFormat()
+                marked.setProperty(EVENT_PROPERTY, starts[index])
+                cursor.setBlockFormat(marked)
             self._insert_row(cursor, row)
             if row.fold is not None:
                 number = self.diffs.keep(self.diff_owner, row.fold)
@@ -509,6 +524,27 @@ class SessionDocument:
     def plain_text(self) -> str:
         return self.document.toPlainText()
 
+    def event_block(self, event_id: int) -> QTextBlock | None:
+        """The first block of a stored event's rows: its own, else those of the last event
+        before it that showed any (None if none is in the document)."""
+        block = self.document.lastBlock()
+        while block.isValid():
+            marked = block.blockFormat().property(EVENT_PROPERTY)
+            if isinstance(marked, int) and marked <= event_id:
+                return block
+            block = block.previous()
+        return None
+
+    def find_from(self, block: QTextBlock, terms: list[str]) -> QTextCursor | None:
+        """The first of ``terms`` (case aside) at or after ``block``, selected."""
+        start = QTextCursor(block)
+        found: QTextCursor | None = None
+        for term in terms:
+            cursor = self.document.find(term, start)
+            if not cursor.isNull() and (found is None or cursor.position() < found.position()):
+                found = cursor
+        return found
+
 
 def find_in(view: QPlainTextEdit, text: str, backwards: bool) -> bool:
     """Select the next ``text`` in ``view`` (wrapping around); whether there is one."""
@@ -570,6 +606,33 @@ class OutputView(QWidget):
     def at_end(self) -> bool:
         bar = self.text.verticalScrollBar()
         return bar.value() >= bar.maximum() - 2
+
+    def reveal(self, event_id: int | None, terms: list[str]) -> bool:
+        """A search hit on screen: in a conversation, the words in the rows of event
+        ``event_id``; in a program's lines (no event ids), their last match. The words as
+        typed are looked for first, then each word, the longest first. The match is selected
+        and centred (the view stops following the end). Whether it was found."""
+        document = self.current
+        if document is None or not terms:
+            return False
+        wanted = list(dict.fromkeys([" ".join(terms), *sorted(terms, key=len, reverse=True)]))
+        block = document.event_block(event_id) if event_id is not None else None
+        cursor: QTextCursor | None = None
+        for text in wanted:
+            if block is not None:
+                cursor = document.find_from(block, [text])
+            else:
+                end = QTextCursor(document.document)
+                end.movePosition(QTextCursor.MoveOperation.End)
+                found = document.document.find(text, end, QTextDocument.FindFlag.FindBackward)
+                cursor = None if found.isNull() else found
+            if cursor is not None:
+                break
+        if cursor is None:
+            return False
+        self.text.setTextCursor(cursor)
+        self.text.centerCursor()
+        return True
 
     def scroll_to_end(self) -> None:
         bar = self.text.verticalScrollBar()

@@ -169,6 +169,10 @@ class ProjectsPanel(QWidget):
     def project(self, project_id: str) -> dict[str, Any] | None:
         return self._projects.get(project_id)
 
+    def names(self) -> dict[str, str]:
+        """Every project's name, by its id."""
+        return {pid: str(project.get("name") or pid) for pid, project in self._projects.items()}
+
     def select(self, project_id: str) -> None:
         for row in range(self.list.count()):
             if self.list.item(row).data(ID_ROLE) == project_id:

@@ -664,6 +664,7 @@ class TerminalView(QWidget):
             and isinstance(event, QKeyEvent)
             and (event.modifiers() & _APP_KEYS) != _APP_KEYS
             and not (event.key() in _ZOOM_KEYS and event.modifiers() & _APP_KEYS)
+            and not _is_search_key(event)
         ):
             event.accept()
             return True
@@ -916,6 +917,12 @@ class TerminalView(QWidget):
         self.size_changed.emit(*self.cells())
 
 
+def _is_search_key(event: QKeyEvent) -> bool:
+    """Ctrl+K is the app's (search every session), not the program's."""
+    mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+    return event.key() == Qt.Key.Key_K and mods == Qt.KeyboardModifier.ControlModifier
+
+
 class TerminalPane(QWidget):
     """The terminal with its find bar (Ctrl+Shift+F) above it."""
 
@@ -935,6 +942,20 @@ class TerminalPane(QWidget):
     def open_find(self) -> None:
         self.find_bar.open_bar()
         self._on_text(self.find_bar.field.text())
+
+    def reveal(self, terms: list[str]) -> bool:
+        """A search hit in this session: the find bar shows the words (as typed, else the
+        longest of them that is there) and the newest match is selected (a hit is the latest
+        line that holds them, as far as the scrollback reaches). Whether there is one."""
+        wanted = list(dict.fromkeys([" ".join(terms), *sorted(terms, key=len, reverse=True)]))
+        for text in (t for t in wanted if t):
+            self.find_bar.show()
+            self.find_bar.field.setText(text)  # highlights every match
+            status = self.view.find_next(text)
+            self.find_bar.status.setText(status or "")
+            if status != NOT_FOUND:
+                return True
+        return False
 
     def _on_text(self, text: str) -> None:
         total = self.view.highlight(text)

@@ -446,20 +446,23 @@ export class TerminalView {
     }
   }
 
-  /** A search hit in this session: the find bar opens on its first word or phrase and goes to
-   *  its last match (the newest: a hit is the latest line that holds it, as far as the
-   *  terminal's scrollback reaches). Resolves to whether it was found. */
+  /** A search hit in this session: the find bar opens on its words and goes to their last
+   *  match (the newest: a hit is the latest line that holds them, as far as the terminal's
+   *  scrollback reaches). Resolves to whether it was found. */
   async reveal(eventId, terms, timeoutMs = 5000) {
-    const text = terms.find((term) => term.length >= 3) ?? terms[0];
-    if (!text) return false;
+    // The words as typed, else the longest of them that is there.
+    const wanted = [...new Set([terms.join(" "), ...[...terms].sort((a, b) => b.length - a.length)])].filter(Boolean);
+    if (!wanted.length) return false;
     this.findBar.hidden = false;
-    this.findInput.value = text;
     const deadline = performance.now() + timeoutMs;
     // The screen and its scrollback arrive with the stream: look until they are there.
     for (;;) {
-      this.term.scrollToBottom();
-      this.search.clearDecorations();
-      if (this.find(-1)) return true;
+      for (const text of wanted) {
+        this.findInput.value = text;
+        this.term.scrollToBottom();
+        this.search.clearDecorations();
+        if (this.find(-1)) return true;
+      }
       if (performance.now() > deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
