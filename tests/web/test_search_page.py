@@ -128,3 +128,45 @@ def test_a_session_downloads_as_each_format(dock: Dock, page: Page, workdir: Pat
         content = Path(saved.path()).read_text()
         assert "exported words" in content, fmt
         assert page.input_value("#export-session") == ""  # back to "Export…"
+
+
+PLAYER = Path(__file__).resolve().parents[1] / "fixtures" / "asciinema-player"
+
+
+def test_the_cast_export_plays_in_asciinema_player(dock: Dock, page: Page, workdir: Path) -> None:
+    """The real asciinema-player (tests/fixtures/asciinema-player) plays the export."""
+    project = dock.project(str(workdir))
+    script = "printf '\\033[1;32mgreen words\\033[0m plain\\n'; sleep 0.2; echo 'second line'"
+    session = dock.session(project["id"], script, tty=True)
+    wait_until(
+        lambda: dock.client.get(f"/api/session/{session['id']}").json()["status"] == "exited",
+        10,
+        "the session ends",
+    )
+    # A page of the backend's own origin, so that the export's request carries the cookie.
+    html = (
+        f"<!DOCTYPE html><style>{(PLAYER / 'asciinema-player.css').read_text()}</style>"
+        f"<script>{(PLAYER / 'asciinema-player.min.js').read_text()}</script>"
+        '<body><div id="player"></div></body>'
+    )
+    url = f"{dock.server.url}/player-test.html"
+    page.route(url, lambda route: route.fulfill(content_type="text/html", body=html))
+    page.goto(url)
+    page.evaluate(
+        "src => { window.played = AsciinemaPlayer.create(src, document.getElementById('player'),"
+        " {autoPlay: true, speed: 4}); }",
+        f"/api/session/{session['id']}/export?format=cast",
+    )
+    page.wait_for_function(
+        "document.getElementById('player').innerText.includes('second line')", timeout=10_000
+    )
+    text = page.inner_text("#player")
+    assert "green words" in text and "plain" in text
+    # In colour: the escape sequences went through as the program wrote them.
+    red, green, blue = page.evaluate(
+        "() => { const span = [...document.querySelectorAll('#player span')]"
+        ".find(s => s.textContent.trim() === 'green words');"
+        " return getComputedStyle(span).color.match(/\\d+/g).map(Number); }"
+    )
+    assert green > red and green > blue
+    assert page.evaluate("played.getDuration()") >= 0.2  # times since the start, kept
