@@ -157,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="list Claude Code's stored sessions as imported sessions",
     )  # fmt: skip
     serve.add_argument(
+        "--search-index", action=argparse.BooleanOptionalAction, default=True,
+        help="keep a full-text index of every session for GET /api/search (it takes disk "
+        "space: about as much as the text it indexes)",
+    )  # fmt: skip
+    serve.add_argument(
         "--history-index", action=argparse.BooleanOptionalAction, default=True,
         help="read every listed Claude Code session into the store in the background, so that "
         "search finds it (else each is read when first opened)",
@@ -222,6 +227,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         claude_home=args.claude_home.expanduser().absolute() if args.claude_home else None,
         claude_history=args.claude_history,
         history_index=args.history_index,
+        search_index=args.search_index,
         agent_idle_seconds=args.agent_idle_minutes * 60,
         max_live_agents=args.max_live_agents,
         history_poll_seconds=args.history_poll_interval,

@@ -65,6 +65,7 @@ class Settings:
     claude_home: Path | None = None
     claude_history: bool = True  # list Claude Code's stored sessions
     history_index: bool = True  # and read them all in the background, for search
+    search_index: bool = True  # keep the full-text index of what is stored
     # A conversation's claude process closes after this long without a turn (the next prompt
     # resumes it), and at most this many run at once (the least recently used idle one closes).
     agent_idle_seconds: float = 600.0

@@ -58,13 +58,18 @@ CREATE TABLE search_progress (
 
 TERMINAL_RUNTIMES = frozenset({"terminal", "pipes"})
 AGENT_RUNTIMES = frozenset({"conversation", "imported"})
-# One step reads at most this much of the events' data, or works this long, then commits: the
-# writer goes back to its queue at least this often, so a step delays no batch by much.
-STEP_BYTES = 512 * 1024
-STEP_EVENTS = 2000
-STEP_SECONDS = 0.01
-# Under a steady load (the queue never empty) a step still runs after this many batches.
-INDEX_EVERY = 8
+# One step reads at most this much of the events' data, or works this long, then commits. An
+# idle writer's step ends as soon as something is queued (so it delays no batch by more than an
+# event's work); a busy writer's runs STEP_SECONDS at most. Few, large steps keep the index's
+# segments few (each commit writes one, which FTS5 merges later).
+STEP_BYTES = 8 * 1024 * 1024
+STEP_EVENTS = 20_000
+STEP_SECONDS = 0.005
+IDLE_STEP_SECONDS = 0.25
+# Under a steady load (the queue never empty) a step still runs after this many batches: the
+# index keeps moving, at a small cost to the output's pace (measured in docs/benchmarks.md);
+# it catches up when the load ends.
+INDEX_EVERY = 32
 # A row's text is at most about this long: lines are grouped up to it.
 ROW_CHARS = 2000
 # A row id is its event's time in ms times this, plus a count for rows of the same ms.
@@ -92,6 +97,9 @@ class Indexer:
         self._last_seqs = last_seqs  # each session's last stored seq (the writer's tallies)
         self._sessions: dict[str, _Session] = {}
         self._loaded = False
+        self._deadline = 0.0
+        self._interrupted: Callable[[], bool] = lambda: False
+        self._rows: dict[int, int] = {}  # during a step: the next free row id of each ms
         self.indexed_events = 0  # read by the metrics on the loop: plain ints
         self.pending_events = 0
 
@@ -134,16 +142,30 @@ class Indexer:
 
     # -- one step (in a transaction of its own) ---------------------------------------------
 
-    def step(self, conn: sqlite3.Connection) -> None:
-        """Read and index a bounded amount of what was stored since the last step."""
+    def step(
+        self,
+        conn: sqlite3.Connection,
+        seconds: float = STEP_SECONDS,
+        interrupted: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Read and index a bounded amount of what was stored since the last step: for at
+        most ``seconds``, or until ``interrupted()`` (asked between events)."""
         if not self._loaded:
             self._load(conn)
         budget_bytes, budget_events = STEP_BYTES, STEP_EVENTS
-        deadline = time.monotonic() + STEP_SECONDS
+        self._deadline = time.monotonic() + seconds
+        self._interrupted = interrupted
+        self._rows = {}
+        deadline = self._deadline
         conn.execute("BEGIN IMMEDIATE")
         try:
             for session_id, last_seq in list(self._last_seqs().items()):
-                if budget_bytes <= 0 or budget_events <= 0 or time.monotonic() > deadline:
+                if (
+                    budget_bytes <= 0
+                    or budget_events <= 0
+                    or time.monotonic() > deadline
+                    or self._interrupted()
+                ):
                     break
                 state = self._session(conn, session_id)
                 if state is None or state.next_seq > last_seq:
@@ -191,7 +213,7 @@ class Indexer:
                     for chunk in _chunks([text]):
                         self._add_row(conn, session_id, seq, ts, chunk)
             state.next_seq = seq + 1
-            if used_bytes >= budget_bytes or time.monotonic() > deadline:
+            if used_bytes >= budget_bytes or time.monotonic() > deadline or self._interrupted():
                 break
         self.indexed_events += used_events
         self._save_progress(conn, session_id, state)
@@ -265,16 +287,21 @@ class Indexer:
             (session_id, next_seq, skip),
         )
 
-    @staticmethod
-    def _add_row(conn: sqlite3.Connection, session_id: str, seq: int, ts: int, text: str) -> None:
+    def _add_row(
+        self, conn: sqlite3.Connection, session_id: str, seq: int, ts: int, text: str
+    ) -> None:
         base = max(0, ts) * ROWS_PER_MS
-        (top,) = conn.execute(
-            "SELECT max(row) FROM search_rows WHERE row BETWEEN ? AND ?",
-            (base, base + ROWS_PER_MS - 1),
-        ).fetchone()
-        row = base if top is None else top + 1
-        while conn.execute("SELECT 1 FROM search_rows WHERE row = ?", (row,)).fetchone():
-            row += 1  # a full millisecond ran into the next one
+        row = self._rows.get(base)  # the next free id of that ms, as this step knows it
+        if row is None:
+            (top,) = conn.execute(
+                "SELECT max(row) FROM search_rows WHERE row BETWEEN ? AND ?",
+                (base, base + ROWS_PER_MS - 1),
+            ).fetchone()
+            row = base if top is None else top + 1
+        if row >= base + ROWS_PER_MS:  # a full millisecond runs into the next one
+            while conn.execute("SELECT 1 FROM search_rows WHERE row = ?", (row,)).fetchone():
+                row += 1
+        self._rows[base] = row + 1
         conn.execute("INSERT INTO search_rows (row, session_id, seq) VALUES (?, ?, ?)",
                      (row, session_id, seq))  # fmt: skip
         conn.execute("INSERT INTO search (rowid, text) VALUES (?, ?)", (row, text))

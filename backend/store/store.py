@@ -62,9 +62,10 @@ class Loaded:
 class Store:
     """Owns the database. Create it on the loop, ``await open()``, ``await close()`` at the end."""
 
-    def __init__(self, path: Path, *, max_session_bytes: int) -> None:
+    def __init__(self, path: Path, *, max_session_bytes: int, search_index: bool = True) -> None:
         self.path = path
         self.max_session_bytes = max_session_bytes
+        self.search_index = search_index
         self.on_committed: Callable[[list[StoredEvent]], None] = lambda events: None
         # Called on the loop when ``failure`` changes (it starts, or writes work again).
         self.on_health: Callable[[], None] = lambda: None
@@ -111,6 +112,7 @@ class Store:
             self.path,
             tallies,
             max_session_bytes=self.max_session_bytes,
+            search_index=self.search_index,
             uncapped=self.sessions.uncapped,
             on_batch=self._hand_back,
             on_failure=self._hand_failure,

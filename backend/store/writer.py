@@ -31,7 +31,7 @@ from pathlib import Path
 
 from backend.protocol.sse import StoredEvent
 from backend.store.schema import connect
-from backend.store.search import INDEX_EVERY, Indexer
+from backend.store.search import IDLE_STEP_SECONDS, INDEX_EVERY, STEP_SECONDS, Indexer
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +189,7 @@ class Writer:
         tallies: dict[str, Tally],
         *,
         max_session_bytes: int,
+        search_index: bool = True,
         uncapped: Container[str],
         on_batch: Callable[[Committed], None],
         on_failure: Callable[[str], None],
@@ -204,6 +205,8 @@ class Writer:
         self._stopping = threading.Event()  # set by join(): cut the retry pauses short
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self.indexer = Indexer(lambda: {sid: t.last_seq for sid, t in tallies.items()})
+        # Off, the index is never written to (its rows of deleted sessions still go).
+        self._indexing = search_index
         self._since_index = 0  # batches committed since the index last took a step
         self._index_paused_until = 0.0
 
@@ -222,7 +225,8 @@ class Writer:
             stopping = False
             while not stopping:
                 if not pending and self.queue.empty() and self._index_due():
-                    conn = self._index(conn)  # idle: the index catches up, a step at a time
+                    # Idle: the index catches up, until something is queued.
+                    conn = self._index(conn, IDLE_STEP_SECONDS, lambda: not self.queue.empty())
                     continue
                 if not pending:
                     pending.append(self.queue.get())
@@ -236,22 +240,31 @@ class Writer:
                 conn = self._commit(conn, batch, QUIET_TRIM_CHUNK if quiet else TRIM_CHUNK)
                 self._since_index += 1
                 if not stopping and self._since_index >= INDEX_EVERY and self._index_due():
-                    conn = self._index(conn)  # busy: the index still keeps up
+                    conn = self._index(conn, STEP_SECONDS)  # busy: the index still keeps up
         finally:
             if conn is not None:
                 conn.close()
 
     def _index_due(self) -> bool:
-        return time.monotonic() >= self._index_paused_until and self.indexer.behind()
+        return (
+            self._indexing
+            and time.monotonic() >= self._index_paused_until
+            and self.indexer.behind()
+        )
 
-    def _index(self, conn: sqlite3.Connection | None) -> sqlite3.Connection | None:
+    def _index(
+        self,
+        conn: sqlite3.Connection | None,
+        seconds: float,
+        interrupted: Callable[[], bool] = lambda: False,
+    ) -> sqlite3.Connection | None:
         """One step of the index, after the batches before it were handed back. A failure
         stops the index for a while, never the events."""
         self._since_index = 0
         try:
             if conn is None:
                 conn = connect(self.path)
-            self.indexer.step(conn)
+            self.indexer.step(conn, seconds, interrupted)
         except sqlite3.Error as exc:
             log.warning("search index: cannot write (%s); trying again in %.0f s", exc, INDEX_RETRY)
             self._index_paused_until = time.monotonic() + INDEX_RETRY

@@ -24,6 +24,10 @@ _ESCAPE = re.compile(
 )
 # What may change the line: the escapes, and the control characters that move within it.
 _SPECIAL = re.compile(_ESCAPE.pattern + r"|[\x00-\x08\x0b-\x1f\x7f]|\n")
+# Colours and attributes (SGR): nothing for the text.
+_COLOURS = re.compile(r"\x1b\[[0-9;:]*m")
+# All of that but the newline (and the C1 forms of escapes): text without any is plain lines.
+_MOVES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b\x9d]")
 # A line longer than this is cut into pieces of this size (an endless line stays bounded).
 MAX_LINE = 16384
 
@@ -37,19 +41,25 @@ class Line:
 
 
 class TerminalLines:
-    """Feeds of one session's output, in order; ``feed`` returns the lines that ended."""
+    """Feeds of one session's output, in order; ``feed`` returns the lines that ended. Text
+    goes in a run at a time (the line is a string and a cursor), not a character at a time."""
 
     def __init__(self) -> None:
-        self._chars: list[str] = []
+        self._line = ""
         self._cursor = 0
         self.started = 0  # the event the line under way began in (0: none yet)
 
     @property
     def pending(self) -> bool:
         """Whether a line is under way (text not yet ended by a newline)."""
-        return bool(self._chars)
+        return bool(self._line)
 
     def feed(self, seq: int, text: str) -> list[Line]:
+        # Neither changes a line's text: colours, and a carriage return that a newline follows
+        # (what a terminal's line ends are). Without them most output is plain lines.
+        text = _COLOURS.sub("", text).replace("\r\n", "\n")
+        if not _MOVES.search(text):
+            return self._plain(seq, text)
         ended: list[Line] = []
         position = 0
         for match in _SPECIAL.finditer(text):
@@ -69,44 +79,65 @@ class TerminalLines:
             self._write(seq, text[position:], ended)
         return ended
 
+    def _plain(self, seq: int, text: str) -> list[Line]:
+        """Text with nothing in it but newlines to act on (most output): whole lines at once."""
+        pieces = text.split("\n")
+        ended: list[Line] = []
+        self._write(seq, pieces[0], ended)
+        if len(pieces) == 1:
+            return ended
+        ended.append(self._end(seq))
+        for piece in pieces[1:-1]:
+            if len(piece) < MAX_LINE:
+                ended.append(Line(seq, piece.rstrip()))
+            else:
+                self._write(seq, piece, ended)
+                ended.append(self._end(seq))
+        self._write(seq, pieces[-1], ended)
+        return ended
+
     def finish(self, seq: int) -> list[Line]:
         """The session ended: the line under way ends with it (if it holds anything)."""
-        return [self._end(seq)] if self._chars else []
+        return [self._end(seq)] if self._line else []
 
     def _write(self, seq: int, text: str, ended: list[Line]) -> None:
-        for char in text:
-            chars = self._chars
-            if not chars:
+        while text:
+            if not self._line:
                 self.started = seq
-            if self._cursor < len(chars):
-                chars[self._cursor] = char
+            line, cursor = self._line, self._cursor
+            if cursor >= len(line):
+                line = line + " " * (cursor - len(line)) + text
             else:
-                chars.extend(" " * (self._cursor - len(chars)))
-                chars.append(char)
-            self._cursor += 1
-            if len(chars) >= MAX_LINE:
+                line = line[:cursor] + text + line[cursor + len(text) :]
+            self._cursor = cursor + len(text)
+            text = ""
+            if len(line) >= MAX_LINE:  # an endless line is cut into lines of MAX_LINE
+                self._line, text = line[:MAX_LINE], line[MAX_LINE:]
                 ended.append(self._end(seq))
+            else:
+                self._line = line
 
     def _control(self, params: str, final: str) -> None:
         """The sequences that act within the line: erase, and moves along it."""
         number = int(params) if params.isdigit() else 0
+        cursor = self._cursor
         if final == "K":  # erase in line: 0 to its end, 1 to its start, 2 all of it
             if number == 0:
-                del self._chars[self._cursor :]
+                self._line = self._line[:cursor]
             elif number == 1:
-                self._chars[: self._cursor] = " " * min(self._cursor, len(self._chars))
+                self._line = " " * min(cursor, len(self._line)) + self._line[cursor:]
             elif number == 2:
-                self._chars.clear()
+                self._line = ""
         elif final == "G":  # to column n (1-based)
             self._cursor = max(0, number - 1)
         elif final == "C":  # forward n
             self._cursor += max(1, number)
         elif final == "D":  # back n
-            self._cursor = max(0, self._cursor - max(1, number))
+            self._cursor = max(0, cursor - max(1, number))
 
     def _end(self, seq: int) -> Line:
-        line = Line(self.started or seq, "".join(self._chars).rstrip())
-        self._chars = []
+        line = Line(self.started or seq, self._line.rstrip())
+        self._line = ""
         self._cursor = 0
         self.started = 0
         return line

@@ -23,7 +23,11 @@ def make_app(settings: Settings) -> web.Application:
     """Build the app; the store opens and the sessions load when it starts."""
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_bytes)
     bus = EventBus()
-    store = Store(settings.db_path, max_session_bytes=settings.max_session_bytes)
+    store = Store(
+        settings.db_path,
+        max_session_bytes=settings.max_session_bytes,
+        search_index=settings.search_index,
+    )
     store.on_committed = bus.publish
     store.on_health = bus.wake_all  # each stream then tells its client (web/sse.py)
     app[SETTINGS] = settings
