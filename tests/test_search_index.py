@@ -115,8 +115,14 @@ def test_retention_and_deletes_take_their_rows(db: sqlite3.Connection) -> None:
     db.execute("BEGIN")
     indexer.forget(db, "term")
     db.execute("COMMIT")
-    assert rows(db) == [("chat", 1, "a prompt to keep")]
+    assert rows(db) == [("chat", 1, "a prompt to keep")]  # found no more, at once
     assert db.execute("SELECT session_id FROM search_progress").fetchall() == [("chat",)]
+    # Their texts leave the FTS table later, a step at a time.
+    assert db.execute("SELECT count(*) FROM search").fetchone() == (6,)
+    indexer.purge(db, seconds=1.0)
+    assert db.execute("SELECT count(*) FROM search").fetchone() == (1,)
+    assert db.execute("SELECT count(*) FROM search_garbage").fetchone() == (0,)
+    assert not indexer.garbage
 
 
 def test_the_lines_a_person_saw() -> None:

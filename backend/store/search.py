@@ -54,6 +54,9 @@ CREATE TABLE search_progress (
     next_seq INTEGER NOT NULL,
     skip INTEGER NOT NULL DEFAULT 0
 );
+-- Texts of deleted sessions and trimmed events: no longer found (their search_rows are gone),
+-- taken out of the FTS table a step at a time (removing an FTS5 row costs its whole text).
+CREATE TABLE search_garbage (row INTEGER PRIMARY KEY);
 """
 
 TERMINAL_RUNTIMES = frozenset({"terminal", "pipes"})
@@ -100,6 +103,7 @@ class Indexer:
         self._deadline = 0.0
         self._interrupted: Callable[[], bool] = lambda: False
         self._rows: dict[int, int] = {}  # during a step: the next free row id of each ms
+        self.garbage = True  # texts may wait in search_garbage (known after the first purge)
         self.indexed_events = 0  # read by the metrics on the loop: plain ints
         self.pending_events = 0
 
@@ -202,6 +206,25 @@ class Indexer:
             "ORDER BY seq LIMIT ?",
             (session_id, state.next_seq, budget_events),
         )
+        try:
+            used_bytes, used_events = self._read_events(
+                conn, session_id, state, rows, budget_bytes, deadline
+            )
+        finally:
+            rows.close()  # a step may stop before the end: nothing stays open past its commit
+        self.indexed_events += used_events
+        self._save_progress(conn, session_id, state)
+        return used_bytes, used_events
+
+    def _read_events(
+        self,
+        conn: sqlite3.Connection,
+        session_id: str,
+        state: _Session,
+        rows: sqlite3.Cursor,
+        budget_bytes: int,
+        deadline: float,
+    ) -> tuple[int, int]:
         used_bytes = used_events = 0
         for seq, kind, data, ts in rows:
             used_bytes += len(data)
@@ -215,8 +238,6 @@ class Indexer:
             state.next_seq = seq + 1
             if used_bytes >= budget_bytes or time.monotonic() > deadline or self._interrupted():
                 break
-        self.indexed_events += used_events
-        self._save_progress(conn, session_id, state)
         return used_bytes, used_events
 
     def _terminal_event(
@@ -309,31 +330,52 @@ class Indexer:
     # -- in the writer's transactions -------------------------------------------------------
 
     def forget(self, conn: sqlite3.Connection, session_id: str) -> None:
-        """A session is deleted: its rows go with it."""
+        """A session is deleted: its rows are found no more at once (their texts leave the FTS
+        table in later steps, ``purge``)."""
         self._sessions.pop(session_id, None)
-        conn.execute(
-            "DELETE FROM search WHERE rowid IN (SELECT row FROM search_rows WHERE session_id = ?)",
-            (session_id,),
-        )
-        conn.execute("DELETE FROM search_rows WHERE session_id = ?", (session_id,))
+        self._discard(conn, "session_id = ?", (session_id,))
         conn.execute("DELETE FROM search_progress WHERE session_id = ?", (session_id,))
 
     def trimmed(self, conn: sqlite3.Connection, session_id: str, through: int) -> None:
         """Retention deleted a session's events up to ``through``: their rows go too, and the
         index goes on after them."""
-        conn.execute(
-            "DELETE FROM search WHERE rowid IN "
-            "(SELECT row FROM search_rows WHERE session_id = ? AND seq <= ?)",
-            (session_id, through),
-        )
-        conn.execute(
-            "DELETE FROM search_rows WHERE session_id = ? AND seq <= ?", (session_id, through)
-        )
+        self._discard(conn, "session_id = ? AND seq <= ?", (session_id, through))
         state = self._sessions.get(session_id)
         if state is not None and state.next_seq <= through:
             fresh = _Session(terminal=state.terminal, next_seq=through + 1)
             self._sessions[session_id] = fresh
             self._save_progress(conn, session_id, fresh)
+
+    def _discard(self, conn: sqlite3.Connection, where: str, args: tuple[object, ...]) -> None:
+        conn.execute(
+            f"INSERT OR IGNORE INTO search_garbage SELECT row FROM search_rows WHERE {where}", args
+        )
+        conn.execute(f"DELETE FROM search_rows WHERE {where}", args)
+        self.garbage = True
+
+    def purge(
+        self,
+        conn: sqlite3.Connection,
+        seconds: float = STEP_SECONDS,
+        interrupted: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Take discarded texts out of the FTS table, for at most about ``seconds`` (or until
+        ``interrupted()``)."""
+        deadline = time.monotonic() + seconds
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            while time.monotonic() < deadline and not interrupted():
+                rows = conn.execute("SELECT row FROM search_garbage LIMIT 64").fetchall()
+                if not rows:
+                    self.garbage = False
+                    break
+                conn.executemany("DELETE FROM search WHERE rowid = ?", rows)
+                conn.executemany("DELETE FROM search_garbage WHERE row = ?", rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
 
 def _field(data: str, name: str) -> str:

@@ -246,10 +246,8 @@ class Writer:
                 conn.close()
 
     def _index_due(self) -> bool:
-        return (
-            self._indexing
-            and time.monotonic() >= self._index_paused_until
-            and self.indexer.behind()
+        return time.monotonic() >= self._index_paused_until and (
+            self.indexer.garbage or (self._indexing and self.indexer.behind())
         )
 
     def _index(
@@ -264,7 +262,10 @@ class Writer:
         try:
             if conn is None:
                 conn = connect(self.path)
-            self.indexer.step(conn, seconds, interrupted)
+            if self.indexer.garbage:  # the texts of what was deleted, first
+                self.indexer.purge(conn, seconds, interrupted)
+            if self._indexing and not interrupted():
+                self.indexer.step(conn, seconds, interrupted)
         except sqlite3.Error as exc:
             log.warning("search index: cannot write (%s); trying again in %.0f s", exc, INDEX_RETRY)
             self._index_paused_until = time.monotonic() + INDEX_RETRY
