@@ -103,6 +103,7 @@ class Indexer:
         self._deadline = 0.0
         self._interrupted: Callable[[], bool] = lambda: False
         self._rows: dict[int, int] = {}  # during a step: the next free row id of each ms
+        self._missing: set[str] = set()  # sessions with events and no row
         self.garbage = True  # texts may wait in search_garbage (known after the first purge)
         self.indexed_events = 0  # read by the metrics on the loop: plain ints
         self.pending_events = 0
@@ -113,6 +114,8 @@ class Indexer:
         last = self._last_seqs()
         pending = 0
         for session_id, seq in last.items():
+            if session_id in self._missing:
+                continue
             state = self._sessions.get(session_id)
             pending += max(0, seq - (state.next_seq - 1 if state else 0))
         self.pending_events = pending
@@ -140,7 +143,10 @@ class Indexer:
             row = conn.execute("SELECT runtime FROM sessions WHERE id = ?", (session_id,))
             found = row.fetchone()
             if found is None:
-                return None  # deleted meanwhile
+                # Events of no session row (deleted meanwhile): nothing to index, and nothing
+                # to wait for (an idle writer would otherwise come back for it for ever).
+                self._missing.add(session_id)
+                return None
             state = self._sessions[session_id] = self._new(found[0], 1)
         return state
 
@@ -190,6 +196,7 @@ class Indexer:
         """Forget what is in memory (it may be ahead of what is stored): the next step starts
         again from the stored progress."""
         self._sessions.clear()
+        self._missing.clear()
         self._loaded = False
 
     def _index_session(
