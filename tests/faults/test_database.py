@@ -209,7 +209,8 @@ class History:
 def history(tmp_path_factory: pytest.TempPathFactory) -> History:
     root = tmp_path_factory.mktemp("history")
     (root / "work").mkdir()
-    with running_server(root / "data") as server, server.client() as api:
+    # No search index: the marks must each be in the file once, in their event's own page.
+    with running_server(root / "data", "--no-search-index") as server, server.client() as api:
         body = {"workingDir": str(root / "work"), "kind": "command", "tty": False}
         created = api.post("/api/sessions", json={**body, "argv": [sys.executable, "-c", PRINTER]})
         session_id = created.json()["id"]
