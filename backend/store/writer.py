@@ -285,6 +285,8 @@ class Writer:
                 done = self._write_batch(conn, batch, trim_chunk)
             except sqlite3.Error as exc:
                 self._on_failure(describe(exc))
+                # A full disk, a read-only file: the index leaves the room to the events.
+                self._index_paused_until = time.monotonic() + INDEX_RETRY
                 if conn is not None:  # a fresh connection next time: after an I/O error the
                     conn.close()  # old one may stay broken
                     conn = None
