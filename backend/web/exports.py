@@ -10,13 +10,13 @@ from aiohttp import web
 
 from backend.errors import InvalidInput
 from backend.protocol import api
+from backend.store.search import TERMINAL_RUNTIMES
 from backend.text.export import MEDIA_TYPES, About, Row, exporter
 from backend.web import validate
 from backend.web.keys import MANAGER, STORE
 
 # Events read per page: an output event holds at most 64 KiB, so a page at most 16 MiB.
 PAGE = 256
-TERMINAL_RUNTIMES = ("terminal", "pipes")
 
 
 def file_name(name: str, session_id: str, extension: str) -> str:

@@ -83,7 +83,6 @@ class SearchDialog(QDialog):
         self.results.setColumnCount(2)
         self.results.setRootIsDecorated(False)
         hint = QLabel('↑ ↓ to choose · Enter to open · Esc to close · "quoted phrases"')
-        hint.setForegroundRole(hint.foregroundRole())
         layout = QVBoxLayout(self)
         for widget in (self.field, self.status, self.results, hint):
             layout.addWidget(widget)
