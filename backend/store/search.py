@@ -21,6 +21,7 @@ commands and paths, diffs and results (``backend/text/agent.py``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -100,7 +101,6 @@ class Indexer:
         self._last_seqs = last_seqs  # each session's last stored seq (the writer's tallies)
         self._sessions: dict[str, _Session] = {}
         self._loaded = False
-        self._deadline = 0.0
         self._interrupted: Callable[[], bool] = lambda: False
         self._rows: dict[int, int] = {}  # during a step: the next free row id of each ms
         self._missing: set[str] = set()  # sessions with events and no row
@@ -163,34 +163,35 @@ class Indexer:
         if not self._loaded:
             self._load(conn)
         budget_bytes, budget_events = STEP_BYTES, STEP_EVENTS
-        self._deadline = time.monotonic() + seconds
+        deadline = time.monotonic() + seconds
         self._interrupted = interrupted
         self._rows = {}
-        deadline = self._deadline
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            for session_id, last_seq in list(self._last_seqs().items()):
-                if (
-                    budget_bytes <= 0
-                    or budget_events <= 0
-                    or time.monotonic() > deadline
-                    or self._interrupted()
-                ):
-                    break
-                state = self._session(conn, session_id)
-                if state is None or state.next_seq > last_seq:
-                    continue
-                used_bytes, used_events = self._index_session(
-                    conn, session_id, state, budget_bytes, budget_events, deadline
-                )
-                budget_bytes -= used_bytes
-                budget_events -= used_events
-            conn.execute("COMMIT")
+            with _transaction(conn):
+                self._step(conn, budget_bytes, budget_events, deadline)
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            self.reset()
+            self.reset()  # what is in memory may be ahead of what was rolled back
             raise
+
+    def _step(
+        self, conn: sqlite3.Connection, budget_bytes: int, budget_events: int, deadline: float
+    ) -> None:
+        for session_id, last_seq in list(self._last_seqs().items()):
+            if (
+                budget_bytes <= 0
+                or budget_events <= 0
+                or time.monotonic() > deadline
+                or self._interrupted()
+            ):
+                break
+            state = self._session(conn, session_id)
+            if state is None or state.next_seq > last_seq:
+                continue
+            used_bytes, used_events = self._index_session(
+                conn, session_id, state, budget_bytes, budget_events, deadline
+            )
+            budget_bytes -= used_bytes
+            budget_events -= used_events
 
     def reset(self) -> None:
         """Forget what is in memory (it may be ahead of what is stored): the next step starts
@@ -369,8 +370,7 @@ class Indexer:
         """Take discarded texts out of the FTS table, for at most about ``seconds`` (or until
         ``interrupted()``)."""
         deadline = time.monotonic() + seconds
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(conn):
             while time.monotonic() < deadline and not interrupted():
                 rows = conn.execute("SELECT row FROM search_garbage LIMIT 64").fetchall()
                 if not rows:
@@ -378,11 +378,19 @@ class Indexer:
                     break
                 conn.executemany("DELETE FROM search WHERE rowid = ?", rows)
                 conn.executemany("DELETE FROM search_garbage WHERE row = ?", rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction of its own: committed, or rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _field(data: str, name: str) -> str:

@@ -267,6 +267,7 @@ async def search(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     store, bus, manager = app[STORE], app[BUS], app[MANAGER]
+    indexed, pending = store.index_progress
     return respond(
         api.Metrics(
             event_bus=bus.metrics(),
@@ -278,9 +279,7 @@ async def metrics(request: web.Request) -> web.Response:
                 write_failures=store.write_failures,
                 failing_since=store.failure.since if store.failure else None,
             ),
-            search=api.SearchMetrics(
-                indexed_events=store.index_progress[0], pending_events=store.index_progress[1]
-            ),
+            search=api.SearchMetrics(indexed_events=indexed, pending_events=pending),
             sessions=api.SessionCounts(
                 total=len(manager.sessions),
                 running=sum(s.runtime.running for s in manager.sessions.values()),
