@@ -4,6 +4,7 @@ SQLite index the writer keeps, the fake ``claude`` for an agent session."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -269,6 +270,39 @@ async def test_an_existing_database_is_indexed_in_the_background_and_resumes(
     finally:
         server.stop()
     assert indexed(tmp_path / "data" / "sessiondock.sqlite3") == made
+
+
+async def test_a_schema_5_index_with_positions_is_made_again(tmp_path: Path, workdir: Path) -> None:
+    """Schema 5 kept trigram positions (detail=full): the upgrade drops that index and the
+    writer makes the new one from the first event, to the rows it makes as events come."""
+    server = Server(tmp_path / "data").start()
+    try:
+        async with server.async_client() as api:
+            lines = "; ".join(f"echo 'kept line {n} heron'; sleep 0.01" for n in range(20))
+            await new_session(api, workdir, kind="command", argv=["bash", "-c", lines])
+            await hits_for(api, "line 19 heron")
+    finally:
+        server.stop()
+    path = tmp_path / "data" / "sessiondock.sqlite3"
+    made = indexed(path)
+    db = sqlite3.connect(path)
+    with db:  # the index as schema 5 had it, holding a text no event printed
+        db.execute("DROP TABLE search")
+        db.execute("CREATE VIRTUAL TABLE search USING fts5(text, tokenize = 'trigram')")
+        db.execute("INSERT INTO search (rowid, text) SELECT row, 'stale egret' FROM search_rows")
+        db.execute("PRAGMA user_version = 5")
+    db.close()
+    server.start()
+    try:
+        async with server.async_client() as api:
+            await hits_for(api, "line 19 heron")
+            assert (await search(api, "egret"))["hits"] == []
+    finally:
+        server.stop()
+    assert indexed(path) == made
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'search'").fetchone()
+    assert "detail = none" in sql
 
 
 def indexed(path: Path) -> list[tuple[int, str]]:

@@ -10,9 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backend.store.schema import connect, prepare
 from backend.store.search import Indexer
+from backend.text.query import parse
 from backend.text.terminal import TerminalLines
 
 
@@ -96,7 +99,7 @@ def test_rows_are_newest_first_by_their_events_time(db: sqlite3.Connection) -> N
     store.add("chat", "prompt", {"command": "same ms words"}, ts=5000)
     indexer.step(db)
     found = db.execute(
-        "SELECT text FROM search WHERE search MATCH 'words' ORDER BY rowid DESC"
+        "SELECT text FROM search WHERE search MATCH ? ORDER BY rowid DESC", (parse("words").match,)
     ).fetchall()
     assert [t for (t,) in found] == ["same ms words", "late words", "early words"]
 
@@ -143,3 +146,37 @@ def test_the_lines_a_person_saw() -> None:
         (6, "col      ten"),
         (7, "100%"),
     ]
+
+
+# Output in pieces as a program writes them: plain text, colours, overwrites, long lines.
+_PIECES = st.lists(
+    st.sampled_from(
+        [
+            "word",
+            " ",
+            "\n",
+            "\r\n",
+            "\r",
+            "\x1b[31m",
+            "\x1b[0m",
+            "\x1b[K",
+            "\b",
+            "\t",
+            "é",
+            "  \n",
+            "x" * 5000,
+            "y" * 17000,
+        ]
+    ),
+    max_size=12,
+).map("".join)
+
+
+@given(st.lists(_PIECES, max_size=8))
+def test_an_exports_text_is_the_lines_search_sees(feeds: list[str]) -> None:
+    """``feed_text`` (exports' fast path) ends the same lines as ``feed``, as text."""
+    by_lines, by_text = TerminalLines(), TerminalLines()
+    for seq, text in enumerate(feeds, 1):
+        expected = "".join(line.text + "\n" for line in by_lines.feed(seq, text))
+        assert by_text.feed_text(seq, text) == expected
+    assert by_text.finish(99) == by_lines.finish(99)

@@ -209,7 +209,10 @@ class Store:
     # -- reads --------------------------------------------------------------------------------
 
     def _open_readers(self) -> list[sqlite3.Connection]:
-        return [connect(self.path) for _ in range(READERS)]
+        readers = [connect(self.path) for _ in range(READERS)]
+        for conn in readers:
+            search.register(conn)
+        return readers
 
     @contextlib.contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:

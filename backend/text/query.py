@@ -1,14 +1,18 @@
 """A search as people type it, made into an FTS5 query that nothing typed can break.
 
 Plain words and "quoted phrases"; every one must be found (AND), anywhere in the text, case
-aside, also inside a longer word (``noen`` finds ``ENOENT``). Each becomes an FTS5 string (its
-quotes doubled), so FTS5's operators (``AND``, ``NEAR(``, ``*``, ``-``, ``:``) are only text.
+aside, also inside a longer word (``noen`` finds ``ENOENT``).
 
-The index is of trigrams: only a run of three characters or more can be looked up in it. A word
-or phrase without such a run (``a``, ``ok``, ``"a b"``) only narrows what the others found, and a
-search without any is refused. Words are separated by ASCII spaces and control characters (NUL
-included), which are never searched for; ``SEARCHABLE`` says the same as a pattern (the API's
-schema has it, so that what the schema calls valid is exactly what is taken).
+The index holds which trigrams (runs of three characters) each text has, not where
+(``detail=none``: see docs/architecture.md, "Search"). A term is looked up as the AND of its
+trigrams, each an FTS5 string (its quotes doubled), so FTS5's operators (``AND``, ``NEAR(``,
+``*``, ``-``, ``:``) are only text; what the index finds is a candidate, and the term itself
+must then be in the candidate's text (``needles``, checked by the reader). A word or phrase
+without a run of three (``a``, ``ok``, ``"a b"``) has no trigram: it is only checked, and a
+search without any term that has one is refused. Words are separated by ASCII spaces and
+control characters (NUL included), which are never searched for; ``SEARCHABLE`` says the same
+as a pattern (the API's schema has it, so that what the schema calls valid is exactly what is
+taken).
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from backend.errors import InvalidQuery
 from backend.protocol.api import SEARCHABLE_PATTERN
 
 MAX_QUERY_CHARS = 1000
+# A long term is looked up by this many of its trigrams at most, spread over it: each one
+# more is a list of rows to intersect, and the check of the term itself is exact anyway.
+MAX_TRIGRAMS = 12
 # Separators: ASCII controls and space, and C1 controls. A run of three other characters (not
 # a quote either) is what makes a search searchable.
 _SEPARATOR = "\x00-\x20\x7f-\x9f"
@@ -30,11 +37,11 @@ _SPACES = re.compile(f"[{_SEPARATOR}]+")
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """``match``: the FTS5 expression; ``narrow``: terms without a run of three (lower case)
-    a hit's text must also hold; ``terms``: every term, for highlighting."""
+    """``match``: the FTS5 expression that finds candidates; ``needles``: every term, lower
+    case, that a hit's text must hold; ``terms``: every term as typed, for highlighting."""
 
     match: str
-    narrow: tuple[str, ...]
+    needles: tuple[str, ...]
     terms: tuple[str, ...]
 
 
@@ -45,15 +52,25 @@ def parse(text: str) -> Query:
     for match in _TERM.finditer(text):
         raw = match.group(1) if match.group(1) is not None else match.group(2)
         term = _SPACES.sub(" ", raw).strip(" ")
-        if term and term.casefold() not in (t.casefold() for t in terms):
+        if term and term.lower() not in (t.lower() for t in terms):
             terms.append(term)
-    indexed = [term for term in terms if SEARCHABLE.search(term)]
-    if not indexed:
+    grams = [gram for term in terms if SEARCHABLE.search(term) for gram in trigrams(term)]
+    if not grams:
         raise InvalidQuery(
             "nothing to search for: give a word or phrase with three characters in a row"
         )
     return Query(
-        match=" AND ".join('"' + term.replace('"', '""') + '"' for term in indexed),
-        narrow=tuple(term.casefold() for term in terms if not SEARCHABLE.search(term)),
+        match=" AND ".join('"' + gram.replace('"', '""') + '"' for gram in dict.fromkeys(grams)),
+        needles=tuple(term.lower() for term in terms),
         terms=tuple(terms),
     )
+
+
+def trigrams(term: str) -> list[str]:
+    """The trigrams a term is looked up by: its distinct runs of three, at most MAX_TRIGRAMS
+    of them, spread from its start to its end."""
+    grams = list(dict.fromkeys(term[i : i + 3].lower() for i in range(len(term) - 2)))
+    if len(grams) > MAX_TRIGRAMS:
+        step = (len(grams) - 1) / (MAX_TRIGRAMS - 1)
+        grams = [grams[round(i * step)] for i in range(MAX_TRIGRAMS)]
+    return grams

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
 from urllib.parse import quote
@@ -10,6 +11,7 @@ from aiohttp import web
 
 from backend.errors import InvalidInput
 from backend.protocol import api
+from backend.protocol.sse import StoredEvent
 from backend.store.search import TERMINAL_RUNTIMES
 from backend.text.export import MEDIA_TYPES, About, Row, exporter
 from backend.web import validate
@@ -65,14 +67,25 @@ async def export(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     await response.write(writer.start().encode())
-    after = 0
-    while after < last:
-        events = await store.events.read(session.id, after, PAGE)
+
+    def page(events: list[StoredEvent]) -> bytes:
         rows = [Row(e.seq, e.type, e.data, e.timestamp) for e in events if e.seq <= last]
-        if not rows:
-            break
-        await response.write(writer.page(rows).encode())
-        after = rows[-1].seq
+        return writer.page(rows).encode()
+
+    # A page is made into text off the loop (a page can be megabytes: the loop goes on serving
+    # streams meanwhile), while the next one is read: the two overlap.
+    reading = asyncio.ensure_future(store.events.read(session.id, 0, PAGE))
+    try:
+        while events := await reading:
+            after = events[-1].seq
+            if after < last:
+                reading = asyncio.ensure_future(store.events.read(session.id, after, PAGE))
+            text = await asyncio.to_thread(page, events)
+            await response.write(text)
+            if after >= last:
+                break
+    finally:
+        reading.cancel()
     await response.write(writer.end().encode())
     await response.write_eof()
     return response
