@@ -545,14 +545,21 @@ class Search:
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        for needle in query.needles:  # the index finds candidates; the term must be there
-            where.append("holds(search.text, ?)")
+        checks = []  # the index finds candidates; each term must be in the text itself
+        for needle in query.needles:
+            # An ASCII term in SQLite's own lower() (ASCII only, and in C); others in Python.
+            checks.append("instr(lower(text), ?) > 0" if needle.isascii() else "holds(text, ?)")
             args.append(needle)
+        # The texts are checked after the filters, as the candidates come, newest first (the
+        # inner query's LIMIT keeps SQLite from merging the two, and so from checking first).
         sql = (
-            "SELECT search.rowid, search.text, r.session_id, r.seq, s.project_id, s.name "
-            "FROM search JOIN search_rows r ON r.row = search.rowid "
-            "JOIN sessions s ON s.id = r.session_id "
-            f"WHERE {' AND '.join(where)} ORDER BY search.rowid DESC LIMIT ?"
+            "SELECT row, text, session_id, seq, project_id, name FROM ("
+            " SELECT search.rowid AS row, search.text AS text, r.session_id AS session_id,"
+            " r.seq AS seq, s.project_id AS project_id, s.name AS name"
+            " FROM search JOIN search_rows r ON r.row = search.rowid"
+            " JOIN sessions s ON s.id = r.session_id"
+            f" WHERE {' AND '.join(where)} ORDER BY search.rowid DESC LIMIT -1"
+            f") WHERE {' AND '.join(checks)} LIMIT ?"
         )
         args.append(limit)
         with self._connection() as conn:

@@ -28,7 +28,7 @@ _SPECIAL = re.compile(_ESCAPE.pattern + r"|[\x00-\x08\x0b-\x1f\x7f]|\n")
 _COLOURS = re.compile(r"\x1b\[[0-9;:]*m")
 # All of that but the newline (and the C1 forms of escapes): text without any is plain lines.
 _MOVES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b\x9d]")
-_MOVE_BYTES = bytes([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F])  # the ASCII ones
+_MOVE_BYTES = bytes([*range(0x09), *range(0x0B, 0x20), 0x7F])  # the ASCII ones
 # A line longer than this is cut into pieces of this size (an endless line stays bounded).
 MAX_LINE = 16384
 

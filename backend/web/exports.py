@@ -17,8 +17,9 @@ from backend.text.export import MEDIA_TYPES, About, Row, exporter
 from backend.web import validate
 from backend.web.keys import MANAGER, STORE
 
-# Events read per page: an output event holds at most 64 KiB, so a page at most 16 MiB.
-PAGE = 256
+# Events read per page: an output event holds at most 64 KiB, so a page at most 4 MiB (and
+# two pages are in memory at once: the one written, the one read).
+PAGE = 64
 
 
 def file_name(name: str, session_id: str, extension: str) -> str:
