@@ -186,6 +186,34 @@ async def test_pages_walk_every_hit_newest_first(api: httpx.AsyncClient, workdir
     assert (await search(api, "marker", sessionId="session-none"))["hits"] == []
 
 
+async def test_filters_keep_a_sessions_hits_among_the_rows_of_others(
+    api: httpx.AsyncClient, workdir: Path, tmp_path: Path
+) -> None:
+    """A search within a session or project walks the span of its rows: rows of another
+    session inside that span are not its hits, and hits at both ends are."""
+    other = tmp_path / "other"
+    other.mkdir()
+    script = "echo 'osprey a1'; sleep 0.8; echo 'osprey a2'"
+    first = await new_session(api, workdir, kind="command", argv=["bash", "-c", script])
+    await hits_for(api, "osprey a1")
+    second = await new_session(api, other, kind="command", argv=["echo", "osprey b1"])
+    await hits_for(api, "osprey", count=3)
+    everything = [h["snippet"] for h in (await search(api, "osprey"))["hits"]]
+    assert everything == ["osprey a2", "osprey b1", "osprey a1"]  # b1 amid a's span
+    for filters, expected in [
+        ({"sessionId": first["id"]}, ["osprey a2", "osprey a1"]),
+        ({"sessionId": second["id"]}, ["osprey b1"]),
+        ({"projectId": second["projectId"]}, ["osprey b1"]),
+        ({"projectId": first["projectId"], "kind": "command"}, ["osprey a2", "osprey a1"]),
+    ]:
+        found = [h["snippet"] for h in (await search(api, "osprey", **filters))["hits"]]
+        assert found == expected, filters
+    page = await search(api, "osprey", sessionId=first["id"], limit=1)
+    assert [h["snippet"] for h in page["hits"]] == ["osprey a2"]
+    rest = await search(api, "osprey", sessionId=first["id"], cursor=page["nextCursor"])
+    assert [h["snippet"] for h in rest["hits"]] == ["osprey a1"]
+
+
 async def test_a_deleted_session_vanishes_from_results(
     api: httpx.AsyncClient, workdir: Path
 ) -> None:
@@ -303,6 +331,10 @@ async def test_a_schema_5_index_with_positions_is_made_again(tmp_path: Path, wor
     with contextlib.closing(sqlite3.connect(path)) as db:
         (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'search'").fetchone()
     assert "detail = none" in sql
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute(
+            "SELECT name FROM sqlite_master WHERE name = 'search_rows_by_time'"
+        ).fetchone()
 
 
 def indexed(path: Path) -> list[tuple[int, str]]:

@@ -137,6 +137,9 @@ def test_the_lines_a_person_saw() -> None:
     out += lines.feed(5, "\x1b]0;a title\x07titled\n")  # an OSC string
     out += lines.feed(6, "col\x1b[10Gten\n")  # to column 10
     out += lines.feed(7, "50%\r100%\n")  # a carriage return: written over
+    out += lines.feed(8, "split \x1b[3")  # a colour cut in two by a read ...
+    out += lines.feed(9, "1mred\x1b")  # ... and the start of its reset
+    out += lines.feed(10, "[0m ok\n")
     assert [(line.seq, line.text) for line in out] == [
         (1, "ok plain"),
         (2, "done"),
@@ -145,6 +148,7 @@ def test_the_lines_a_person_saw() -> None:
         (5, "titled"),
         (6, "col      ten"),
         (7, "100%"),
+        (8, "split red ok"),
     ]
 
 
@@ -158,6 +162,9 @@ _PIECES = st.lists(
             "\r\n",
             "\r",
             "\x1b[31m",
+            "\x1b[3",
+            "\x1b",
+            "1m",
             "\x1b[0m",
             "\x1b[K",
             "\b",

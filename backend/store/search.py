@@ -51,6 +51,11 @@ SEARCH_TABLE: Final = """
 CREATE VIRTUAL TABLE search USING fts5(text, tokenize = 'trigram', detail = none);
 INSERT INTO search (search, rank) VALUES ('hashsize', 33554432);
 """
+# A session's first and last rows at once: a search within some sessions walks only the rows
+# between them.
+ROWS_BY_TIME: Final = """
+CREATE INDEX IF NOT EXISTS search_rows_by_time ON search_rows(session_id, row);
+"""
 SEARCH_TABLES: Final = f"""
 {SEARCH_TABLE}
 CREATE TABLE search_rows (
@@ -59,6 +64,7 @@ CREATE TABLE search_rows (
     seq INTEGER NOT NULL
 );
 CREATE INDEX search_rows_by_session ON search_rows(session_id, seq);
+{ROWS_BY_TIME}
 -- Where the index of each session stands: its events from next_seq on are still to be read;
 -- of the lines that began in event next_seq, the first `skip` are indexed already.
 CREATE TABLE search_progress (
@@ -74,6 +80,7 @@ CREATE TABLE search_garbage (row INTEGER PRIMARY KEY);
 REBUILD_SEARCH: Final = f"""
 DROP TABLE search;
 {SEARCH_TABLE}
+{ROWS_BY_TIME}
 DELETE FROM search_rows;
 DELETE FROM search_progress;
 DELETE FROM search_garbage;
@@ -461,6 +468,8 @@ class Hit:
 
 
 SNIPPET_BEFORE = 60
+# A search within at most this many sessions walks only the span of their rows.
+SPAN_SESSIONS = 256
 SNIPPET_CHARS = 200
 
 
@@ -540,32 +549,59 @@ class Search:
         if before is not None:
             where.append("search.rowid < ?")
             args.append(before)
-        for column, value in (("r.session_id", session_id), ("s.project_id", project_id),
-                              ("s.kind", kind)):  # fmt: skip
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
+        filters = [(column, value) for column, value in (("id", session_id),
+                   ("project_id", project_id), ("kind", kind)) if value is not None]  # fmt: skip
+        for column, value in filters:
+            where.append(f"s.{column} = ?")
+            args.append(value)
         checks = []  # the index finds candidates; each term must be in the text itself
         for needle in query.needles:
             # An ASCII term in SQLite's own lower() (ASCII only, and in C); others in Python.
             checks.append("instr(lower(text), ?) > 0" if needle.isascii() else "holds(text, ?)")
-            args.append(needle)
-        # The texts are checked after the filters, as the candidates come, newest first (the
-        # inner query's LIMIT keeps SQLite from merging the two, and so from checking first).
-        sql = (
-            "SELECT row, text, session_id, seq, project_id, name FROM ("
-            " SELECT search.rowid AS row, search.text AS text, r.session_id AS session_id,"
-            " r.seq AS seq, s.project_id AS project_id, s.name AS name"
-            " FROM search JOIN search_rows r ON r.row = search.rowid"
-            " JOIN sessions s ON s.id = r.session_id"
-            f" WHERE {' AND '.join(where)} ORDER BY search.rowid DESC LIMIT -1"
-            f") WHERE {' AND '.join(checks)} LIMIT ?"
-        )
-        args.append(limit)
         with self._connection() as conn:
-            rows = conn.execute(sql, args).fetchall()
+            span = self._span(conn, filters) if filters else None
+            if span is not None:
+                if span[0] > span[1]:
+                    return []  # no row in those sessions
+                where.append("search.rowid BETWEEN ? AND ?")
+                args.extend(span)
+            # The texts are checked after the filters, as the candidates come, newest first
+            # (the inner query's LIMIT keeps SQLite from merging the two, and so from checking
+            # every candidate's text before its session).
+            sql = (
+                "SELECT row, text, session_id, seq, project_id, name FROM ("
+                " SELECT search.rowid AS row, search.text AS text, r.session_id AS session_id,"
+                " r.seq AS seq, s.project_id AS project_id, s.name AS name"
+                " FROM search JOIN search_rows r ON r.row = search.rowid"
+                " JOIN sessions s ON s.id = r.session_id"
+                f" WHERE {' AND '.join(where)} ORDER BY search.rowid DESC LIMIT -1"
+                f") WHERE {' AND '.join(checks)} LIMIT ?"
+            )
+            rows = conn.execute(sql, [*args, *query.needles, limit]).fetchall()
         hits = []
         for row, text, sid, seq, pid, name in rows:
             shown, spans = snippet(text, query.terms)
             hits.append(Hit(sid, pid, name, seq, row // ROWS_PER_MS, shown, spans, row))
         return hits
+
+    @staticmethod
+    def _span(conn: sqlite3.Connection, filters: list[tuple[str, str]]) -> tuple[int, int] | None:
+        """The rows of the sessions the filters leave lie between these two (None: too many
+        sessions to look at): the index walks only that span, not every newer row."""
+        ids = conn.execute(
+            "SELECT id FROM sessions WHERE " + " AND ".join(f"{c} = ?" for c, _ in filters)
+            + f" LIMIT {SPAN_SESSIONS + 1}",
+            [value for _, value in filters],
+        ).fetchall()  # fmt: skip
+        if len(ids) > SPAN_SESSIONS:
+            return None
+        low, high = 1 << 62, -1
+        for (sid,) in ids:
+            for order in ("", " DESC"):
+                found = conn.execute(
+                    f"SELECT row FROM search_rows WHERE session_id = ? ORDER BY row{order} LIMIT 1",
+                    (sid,),
+                ).fetchone()
+                if found is not None:
+                    low, high = min(low, found[0]), max(high, found[0])
+        return low, high

@@ -31,6 +31,11 @@ _MOVES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b\x9d]")
 _MOVE_BYTES = bytes([*range(0x09), *range(0x0B, 0x20), 0x7F])  # the ASCII ones
 # A line longer than this is cut into pieces of this size (an endless line stays bounded).
 MAX_LINE = 16384
+# An escape sequence not finished where a feed ends (a program's write, or the backend's read,
+# split it): it is kept for the next feed rather than read as text ("31m" of a colour). Looked
+# for this far from the end only: a longer unfinished one is taken as it is.
+_UNFINISHED = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|[\]PX^_][^\x07\x1b\x9c]*|[ -/]*)?")
+UNFINISHED_CHARS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,7 @@ class TerminalLines:
     def __init__(self) -> None:
         self._line = ""
         self._cursor = 0
+        self._unfinished = ""  # the start of an escape sequence the last feed ended in
         self.started = 0  # the event the line under way began in (0: none yet)
 
     @property
@@ -56,13 +62,13 @@ class TerminalLines:
         return bool(self._line)
 
     def feed(self, seq: int, text: str) -> list[Line]:
-        text = _clean(text)
+        text = self._clean(text)
         return self._moves(seq, text) if _has_moves(text) else self._plain(seq, text)
 
     def feed_text(self, seq: int, text: str) -> str:
         """What ``feed`` ends, as text, each line with its newline: for exports, which need no
         ``Line`` for each line (plain output goes through at the speed of ``str.split``)."""
-        text = _clean(text)
+        text = self._clean(text)
         if _has_moves(text):
             return "".join(line.text + "\n" for line in self._moves(seq, text))
         pieces = text.split("\n")
@@ -75,6 +81,17 @@ class TerminalLines:
         body = "\n".join(piece.rstrip() for piece in pieces[1:-1])
         self._write(seq, pieces[-1], ended)  # shorter than a line can be: it ends nothing
         return f"{head}{body}\n"
+
+    def _clean(self, text: str) -> str:
+        """Without what never changes a line's text: colours, and a carriage return that a
+        newline follows (a terminal's line end); without them most output is plain lines. An
+        escape sequence the text ends in before its end waits for the next feed."""
+        if self._unfinished:
+            text, self._unfinished = self._unfinished + text, ""
+        last = text.rfind("\x1b", max(0, len(text) - UNFINISHED_CHARS))
+        if last >= 0 and _UNFINISHED.fullmatch(text, last):
+            text, self._unfinished = text[:last], text[last:]
+        return _COLOURS.sub("", text).replace("\r\n", "\n")
 
     def _moves(self, seq: int, text: str) -> list[Line]:
         """Text with carriage returns, backspaces or escapes that move: a run at a time."""
@@ -115,7 +132,9 @@ class TerminalLines:
         return ended
 
     def finish(self, seq: int) -> list[Line]:
-        """The session ended: the line under way ends with it (if it holds anything)."""
+        """The session ended: the line under way ends with it (if it holds anything); an
+        unfinished escape sequence never will."""
+        self._unfinished = ""
         return [self._end(seq)] if self._line else []
 
     def _write(self, seq: int, text: str, ended: list[Line]) -> None:
@@ -159,12 +178,6 @@ class TerminalLines:
         self._cursor = 0
         self.started = 0
         return line
-
-
-def _clean(text: str) -> str:
-    """Without what never changes a line's text: colours, and a carriage return that a newline
-    follows (a terminal's line end). Without them most output is plain lines."""
-    return _COLOURS.sub("", text).replace("\r\n", "\n")
 
 
 def _has_moves(text: str) -> bool:
