@@ -23,6 +23,7 @@ from pathlib import Path
 from harness import (
     BASELINE,
     BENCH,
+    NODE,
     PYTHON,
     SESSIONDOCK,
     ClientProcess,
@@ -149,7 +150,7 @@ async def run_fanout(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--server", choices=[SESSIONDOCK, BASELINE], default=SESSIONDOCK)
+    parser.add_argument("--server", choices=[SESSIONDOCK, BASELINE, NODE], default=SESSIONDOCK)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--rate", type=float, default=5000.0, help="generator lines per second")
     parser.add_argument("--warmup", type=float, default=1.0)

@@ -15,6 +15,7 @@ import math
 import os
 import secrets
 import selectors
+import shutil
 import signal
 import statistics
 import subprocess
@@ -48,6 +49,7 @@ PIN_AND_EXEC = (
 
 SESSIONDOCK = "sessiondock"
 BASELINE = "aiohttp-sse"
+NODE = "node"  # bench/node_baseline.js: a bare Node http server, one write per line per client
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,10 @@ def start_server(
             PYTHON, "-m", "backend", "serve", "--port", "0", "--data-dir", str(data_dir),
             "--log-level", "warning", "--exit-on-stdin-eof", *args,
         ]  # fmt: skip
+    elif kind == NODE:
+        token = None
+        node = shutil.which("node") or "node"  # a path: PIN_AND_EXEC execs it
+        cmd = [node, str(BENCH / "node_baseline.js"), "--port", "0", "--exit-on-stdin-eof"]
     else:
         token = None
         cmd = [PYTHON, str(BENCH / "baseline_server.py"), "--port", "0", "--exit-on-stdin-eof"]

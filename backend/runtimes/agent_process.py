@@ -52,7 +52,7 @@ class AgentProcess:
     def __init__(
         self, spec: LaunchSpec, listener: AgentListener, store: Store, coalesce_seconds: float
     ) -> None:
-        self.process = SessionProcess(spec, self._on_output, coalesce_seconds)
+        self.process = SessionProcess(spec, self._on_output, coalesce_seconds, store.after_commit)
         self._listener = listener
         self._store = store
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}

@@ -1,8 +1,11 @@
 """One child process in its own process group, in a PTY or on pipes, with coalesced output.
 
 Output is read in chunks from non-blocking file descriptors (never by lines: a line can be longer
-than any buffer), decoded as UTF-8 incrementally, and handed on at most once per coalescing window
-or per 64 KiB, so a process printing as fast as it can makes a bounded number of events.
+than any buffer), decoded as UTF-8 incrementally, and handed on as events of at most 64 KiB.
+When an event goes depends on the load (``_Coalescer``): a quiet stream's output goes on the
+next turn of the loop, or after the store's commit under way if it is busy (what arrives
+meanwhile joins it); a loud one (its last event was large and recent) at most once per
+coalescing window, so a process printing as fast as it can makes a bounded number of events.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ import sys
 import termios
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from backend.trace import TRACE
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,11 @@ MAX_EVENT_BYTES = 65536
 MAX_DRAIN_READS = 64
 
 OutputCallback = Callable[[str, str], None]  # (stream name, text)
+# Calls back when the next event can go: on the next loop turn, or after the store's commit.
+Pace = Callable[[Callable[[], None]], None]
+# A stream whose last event was at least this large, and sent less than a window ago, is loud:
+# it waits out the window (about 1 MB/s at the default 3 ms: a person's shell never is).
+LOUD_BYTES = 3072
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +64,8 @@ class Foreground:
 
 
 class _Coalescer:
-    """Decodes one stream and hands text on at most once per window, or once 64 KiB are waiting."""
+    """Decodes one stream and hands text on: once 64 KiB are waiting; a loud stream's once per
+    window; a quiet one's as soon as ``pace`` says the store can take it (at once when idle)."""
 
     def __init__(
         self,
@@ -61,31 +73,47 @@ class _Coalescer:
         emit: OutputCallback,
         window: float,
         loop: asyncio.AbstractEventLoop,
+        pace: Pace,
     ) -> None:
         self.stream = stream
         self._emit = emit
         self._window = window
         self._loop = loop
+        self._pace = pace
+        self._paced = False  # a call from ``pace`` is due
+        self._last_size = 0  # bytes in the last event
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._parts: list[str] = []
         self._size = 0
         self._last_flush = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self._traced: list[dict[str, Any]] = []  # bench lines in what is waiting (trace.py)
 
     def feed(self, data: bytes) -> None:
         if self._size and self._size + len(data) > MAX_EVENT_BYTES:
             self.flush()  # an event holds at most MAX_EVENT_BYTES
+        if TRACE is not None:
+            self._traced += TRACE.sampled(data)
         text = self._decoder.decode(data)
         if text:
             self._parts.append(text)
         self._size += len(data)
         if self._size >= MAX_EVENT_BYTES:
             self.flush()
-        elif self._timer is None:
-            # The first chunk after a quiet spell goes out on the next loop turn; a busy stream
-            # is held back to one event per window.
-            delay = max(0.0, self._last_flush + self._window - self._loop.time())
-            self._timer = self._loop.call_later(delay, self.flush)
+        elif self._timer is None and not self._paced:
+            since = self._loop.time() - self._last_flush
+            if self._last_size >= LOUD_BYTES and since < self._window:
+                # Loud: one event per window (fewer, larger events for every client).
+                self._timer = self._loop.call_later(self._window - since, self.flush)
+            else:
+                # Quiet: out as soon as the store can take it (a line a person waits for).
+                self._paced = True
+                self._pace(self._paced_flush)
+
+    def _paced_flush(self) -> None:
+        self._paced = False
+        if self._timer is None:  # else the window's flush comes
+            self.flush()
 
     def flush(self, final: bool = False) -> None:
         if self._timer is not None:
@@ -96,20 +124,32 @@ class _Coalescer:
             if tail:
                 self._parts.append(tail)
         self._last_flush = self._loop.time()
+        self._last_size = self._size
         self._size = 0
         if self._parts:
             text = "".join(self._parts)
             self._parts.clear()
+            if TRACE is not None:
+                TRACE.emitting(self._traced)
+                self._traced = []
             self._emit(self.stream, text)
 
 
 class SessionProcess:
     """Starts, feeds, signals and reaps one session's process."""
 
-    def __init__(self, spec: LaunchSpec, on_output: OutputCallback, coalesce_seconds: float):
+    def __init__(
+        self,
+        spec: LaunchSpec,
+        on_output: OutputCallback,
+        coalesce_seconds: float,
+        pace: Pace | None = None,
+    ):
+        """``pace``: when output may go (``Store.after_commit``); by default, the next turn."""
         self.spec = spec
         self._on_output = on_output
         self._window = coalesce_seconds
+        self._pace: Pace = pace or self._next_turn
         self._proc: asyncio.subprocess.Process | None = None
         self._readers: dict[int, _Coalescer] = {}
         self._paused = False
@@ -118,6 +158,9 @@ class SessionProcess:
         self._pending_input = bytearray()
         self._close_input_when_written = False
         self._loop = asyncio.get_running_loop()
+
+    def _next_turn(self, callback: Callable[[], None]) -> None:
+        self._loop.call_soon(callback)
 
     @property
     def pid(self) -> int | None:
@@ -176,7 +219,9 @@ class SessionProcess:
 
     def _watch(self, fd: int, stream: str) -> None:
         os.set_blocking(fd, False)
-        self._readers[fd] = _Coalescer(stream, self._on_output, self._window, self._loop)
+        self._readers[fd] = _Coalescer(
+            stream, self._on_output, self._window, self._loop, self._pace
+        )
         self._loop.add_reader(fd, self._read, fd)
 
     def _read(self, fd: int) -> None:

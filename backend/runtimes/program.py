@@ -85,7 +85,9 @@ class ProgramRuntime(SessionRuntime):
 
     async def launch(self, spec: LaunchSpec) -> None:
         settings = self.context.settings
-        process = SessionProcess(spec, self._on_output, settings.coalesce_seconds)
+        process = SessionProcess(
+            spec, self._on_output, settings.coalesce_seconds, self.context.store.after_commit
+        )
         try:
             await process.start()
         except OSError as exc:

@@ -19,6 +19,7 @@ from backend.protocol.sse import StoredEvent, encode_data
 from backend.store.reading import read_in_pool
 from backend.store.records import ProjectRecord, SessionRecord
 from backend.store.writer import Call, Forget
+from backend.trace import TRACE
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,8 @@ class Events(_Readable):
         encoded = encode_data(data)  # first: an event that cannot be encoded takes no id
         seq = self.last_seqs.get(data.session_id, 0) + 1
         self.last_seqs[data.session_id] = seq
+        if TRACE is not None:
+            TRACE.appended(data.session_id, seq, data.event)
         event = StoredEvent.of(seq, data, encoded)
         self._put(event)
         return event

@@ -32,6 +32,7 @@ from backend.store import repos, search
 from backend.store.records import ProjectRecord, SessionRecord
 from backend.store.schema import connect, prepare
 from backend.store.writer import Barrier, Committed, Tally, Writer, size_of
+from backend.trace import TRACE
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class Store:
         self._reader_conns: list[sqlite3.Connection] = []
         self._idle_readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._backlog = 0
+        self._commit_waiters: list[Callable[[], None]] = []
         self._backlog_bytes = 0
         self._drain_waiters: list[Callable[[], None]] = []
         # Pending flush() futures, and whether each waits for a write (else a read).
@@ -188,6 +190,17 @@ class Store:
     def _drained(self) -> bool:
         return self.failure is None and self._backlog_bytes <= BACKLOG_LOW
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on the loop when the writer can take more at once: on the next
+        turn if nothing waits to be committed, else after the commit under way. Output paced
+        by it goes out at once when the store is idle, and in one event per commit when it is
+        busy: events grow only while there is a backlog."""
+        if self._backlog == 0 or self.failure is not None:
+            assert self._loop is not None, "the store is not open"
+            self._loop.call_soon(callback)
+        else:
+            self._commit_waiters.append(callback)
+
     def call_when_drained(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` on the loop once the backlog is low again (flow control)."""
         if self._drained:
@@ -270,7 +283,13 @@ class Store:
         for session_id, through in done.trims.items():
             self.events.trimmed(session_id, through)
         if done.events:
+            if TRACE is not None:
+                for event in done.events:
+                    TRACE.mark(event.session_id, event.seq, "loop")
             self.on_committed(done.events)
+            if TRACE is not None:
+                for event in done.events:
+                    TRACE.mark(event.session_id, event.seq, "published")
         for future in done.barriers:
             if not future.done():
                 future.set_result(None)
@@ -278,5 +297,9 @@ class Store:
             self._recovered()
         if self._drain_waiters and self._drained:
             waiters, self._drain_waiters = self._drain_waiters, []
+            for callback in waiters:
+                callback()
+        if self._commit_waiters:
+            waiters, self._commit_waiters = self._commit_waiters, []
             for callback in waiters:
                 callback()

@@ -32,6 +32,7 @@ from pathlib import Path
 from backend.protocol.sse import StoredEvent
 from backend.store.schema import connect
 from backend.store.search import IDLE_STEP_SECONDS, INDEX_EVERY, STEP_SECONDS, Indexer
+from backend.trace import TRACE
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +316,9 @@ class Writer:
         # The tallies change as rows go in; a rollback must take those changes back too.
         touched = written | {item.session_id for item in batch if isinstance(item, Forget)}
         saved = {sid: replace(t) for sid in touched if (t := self._tallies.get(sid)) is not None}
+        if TRACE is not None:
+            for event in done.events:
+                TRACE.mark(event.session_id, event.seq, "batched")
         try:
             conn.execute("BEGIN IMMEDIATE")
             for item in batch:
@@ -336,6 +340,9 @@ class Writer:
             self._insert(conn, pending)
             self._settle(conn, written, done, trim_chunk)
             conn.execute("COMMIT")
+            if TRACE is not None:
+                for event in done.events:
+                    TRACE.mark(event.session_id, event.seq, "committed")
         except sqlite3.Error:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Callable
 
 from aiohttp import web
@@ -36,6 +37,7 @@ from backend.protocol.sse import (
     parse_last_event_id,
 )
 from backend.store import Failure, Store
+from backend.trace import TRACE
 from backend.web.keys import BUS, MANAGER, SETTINGS, STORE, STREAMS
 
 log = logging.getLogger(__name__)
@@ -195,6 +197,7 @@ async def _stream(
                 await response.write(_storage_notice(store.failure))
                 told = store.failure
             events = await subscriber.take()
+            taken = time.monotonic_ns()
             if subscriber.close_reason is not None:
                 break
             frames = [e.frame for e in events if e.seq > last_sent or e.transient]
@@ -203,6 +206,8 @@ async def _stream(
                 last_sent = max(last_sent, newest)
             if frames:
                 await response.write(b"".join(frames))
+                if TRACE is not None:
+                    TRACE.wrote(session_id, [e.seq for e in events], taken)
             elif not events and store.failure is told:
                 await response.write(_heartbeat())
     except ConnectionError:
