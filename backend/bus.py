@@ -32,6 +32,7 @@ class Subscriber:
     __slots__ = (
         "_bytes",
         "_events",
+        "_sink",
         "_waiter",
         "active_at",
         "client_id",
@@ -50,6 +51,9 @@ class Subscriber:
         self._events: list[StoredEvent] = []
         self._bytes = 0
         self._waiter: asyncio.Future[None] | None = None
+        # While its writer waits with nothing queued: writes an event straight to the client
+        # (False: it cannot now, queue it). A delivery is then a write, not a task's wakeup.
+        self._sink: Callable[[StoredEvent], bool] | None = None
         self.active_at = time.monotonic()  # when its writer last had something to do
 
     @property
@@ -61,7 +65,11 @@ class Subscriber:
         return len(self._events)
 
     def offer(self, event: StoredEvent) -> bool:
-        """Queue an event; False if that would exceed the budget (the caller cuts us off)."""
+        """Hand an event on: straight to the client if its writer waits and the client takes
+        it, else into the queue; False if that would exceed the budget (the caller cuts us
+        off)."""
+        if self._sink is not None and not self._events and self._sink(event):
+            return True
         size = len(event.frame)
         if self._bytes + size > self.limit_bytes and self._events:
             return False
@@ -87,14 +95,17 @@ class Subscriber:
         if self._waiter is not None:
             _wake(self._waiter)
 
-    async def take(self) -> list[StoredEvent]:
-        """Everything queued, waiting for something; [] when woken for a heartbeat."""
+    async def take(self, sink: Callable[[StoredEvent], bool] | None = None) -> list[StoredEvent]:
+        """Everything queued, waiting for something; [] when woken for a heartbeat. While it
+        waits, ``sink`` takes what is offered, for as long as it can (``offer``)."""
         if not self._events and self.close_reason is None:
             waiter = self._waiter = asyncio.get_running_loop().create_future()
+            self._sink = sink
             try:
                 await waiter
             finally:
                 self._waiter = None
+                self._sink = None
         events, self._events = self._events, []
         self._bytes = 0
         self.active_at = time.monotonic()

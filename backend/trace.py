@@ -14,13 +14,15 @@ notes when the event reached each stage of its path, on the same clock:
     published  the bus had offered it to every subscriber
     writes   per client stream: when its writer took it, and when the write returned
 
-and writes them as JSON lines to that file when the backend exits. When off, each stage costs
+and the garbage collector's pauses (``gc`` lines: generation, start, end), and writes them as
+JSON lines to that file when the backend exits. When off, each stage costs
 one test of a module global.
 """
 
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import time
@@ -34,6 +36,15 @@ class Tracer:
         self.path = path
         self.records: dict[tuple[str, int], dict[str, Any]] = {}
         self._emitting: list[dict[str, Any]] | None = None
+        self.collections: list[tuple[int, int, int]] = []  # the collector's pauses
+        self._collecting = 0
+        gc.callbacks.append(self._collector)
+
+    def _collector(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._collecting = time.monotonic_ns()
+        else:
+            self.collections.append((self._collecting, time.monotonic_ns(), info["generation"]))
 
     @staticmethod
     def sampled(data: bytes) -> list[dict[str, Any]]:
@@ -82,6 +93,8 @@ class Tracer:
 
     def dump(self) -> None:
         with open(self.path, "w") as out:
+            for start, end, generation in self.collections:
+                out.write(json.dumps({"gc": generation, "start": start, "end": end}) + "\n")
             for (session_id, key), line in self.records.items():
                 out.write(json.dumps({"session": session_id, "seq": key // 1000, **line}) + "\n")
 

@@ -70,17 +70,22 @@ def stages(lines: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
-async def scenario(name: str, window: float, tmp: Path, cpus: Cpus) -> dict[str, Any]:
+async def scenario(
+    name: str, window: float, tmp: Path, cpus: Cpus, server_args: list[str]
+) -> dict[str, Any]:
     clients, rate = SCENARIOS[name]
     trace = tmp / f"trace-{name}.jsonl"
     os.environ["SESSIONDOCK_TRACE"] = str(trace)
     try:
         run = await run_fanout(SESSIONDOCK, clients, rate, workdir=tmp / name, cpus=cpus,
-                               warmup=1.0, window=window)  # fmt: skip
+                               warmup=1.0, window=window, server_args=server_args)  # fmt: skip
     finally:
         del os.environ["SESSIONDOCK_TRACE"]
-    lines = [json.loads(text) for text in trace.read_text().splitlines()]
+    found = [json.loads(text) for text in trace.read_text().splitlines()]
+    lines = [line for line in found if "gc" not in line]
     first = min(line["written"] for line in lines)
+    pauses = sorted((line["end"] - line["start"]) / 1e6 for line in found
+                    if "gc" in line and line["start"] >= first)  # fmt: skip
     # The window's lines: after the warm-up, before the generator's tail.
     lines = [line for line in lines
              if first + 1e9 <= line["written"] <= first + (1 + window) * 1e9]  # fmt: skip
@@ -93,6 +98,7 @@ async def scenario(name: str, window: float, tmp: Path, cpus: Cpus) -> dict[str,
         "events_per_s": run.events_per_s,
         "server_cpu": run.cpu.get("server"),
         "lines_traced": len(lines),
+        "gc_pauses_ms": {"count": len(pauses), "longest": pauses[-3:]},
         "stages": stages(lines),
     }
 
@@ -102,18 +108,22 @@ def main() -> int:
     parser.add_argument("--scenario", nargs="+", default=["10x1000", "1000x100"],
                         choices=sorted(SCENARIOS))  # fmt: skip
     parser.add_argument("--window", type=float, default=3.0)
+    parser.add_argument("--server-args", default="", help="more options for the backend")
     args = parser.parse_args()
     cpus = Cpus.choose(True)
     cpus.pin_self()
     record: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="sessiondock-breakdown-") as name:
         for key in args.scenario:
-            result = record[key] = asyncio.run(scenario(key, args.window, Path(name), cpus))
+            run = scenario(key, args.window, Path(name), cpus, args.server_args.split())
+            result = record[key] = asyncio.run(run)
             print(f"\n{key} (clients x lines/s): {result['lines_traced']:,} lines traced; "
                   f"clients read p50 {result['client_p50_ms']:.2f} ms, "
                   f"p99 {result['client_p99_ms']:.2f} ms; server CPU "
                   f"{result['server_cpu']:.2f} cores; {result['events_per_s']:,.0f} event "
                   "deliveries/s")  # fmt: skip
+            longest = ", ".join(f"{p:.1f}" for p in result["gc_pauses_ms"]["longest"])
+            print(f"  garbage collections: {result['gc_pauses_ms']['count']}, longest {longest} ms")
             print(f"  {'stage':<52} {'p50 ms':>8} {'p99 ms':>8} {'samples':>9}")
             for stage, figures in result["stages"].items():
                 print(f"  {stage:<52} {figures['p50']:>8.3f} {figures['p99']:>8.3f}"

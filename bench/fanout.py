@@ -17,6 +17,7 @@ import secrets
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -83,9 +84,10 @@ async def run_fanout(
     warmup: float,
     window: float,
     client_procs: int = 1,
+    server_args: Sequence[str] = (),
 ) -> FanoutRun:
     sample = max(1, round(rate * clients / SAMPLES_PER_SECOND))
-    server = start_server(kind, workdir, cpus)
+    server = start_server(kind, workdir, cpus, args=server_args)
     procs: list[ClientProcess] = []
     try:
         go = workdir / f"go-{secrets.token_hex(4)}"

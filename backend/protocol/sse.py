@@ -56,6 +56,7 @@ class StoredEvent:
     _frame: bytes | None = field(default=None, repr=False)
     # Not stored, no id (a ``delta``): sent to whoever watches now, never replayed.
     transient: bool = False
+    _chunk: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, seq: int, data: EventData, encoded: str | None = None) -> StoredEvent:
@@ -74,6 +75,15 @@ class StoredEvent:
         if self._frame is None:
             self._frame = encode_event(self.type, self.data, self.seq)
         return self._frame
+
+    @property
+    def chunk(self) -> bytes:
+        """The frame as one chunk of HTTP/1.1's chunked encoding: made once, written as it is
+        to every stream that takes events straight from the bus."""
+        if self._chunk is None:
+            frame = self.frame
+            self._chunk = b"%x\r\n%b\r\n" % (len(frame), frame)
+        return self._chunk
 
 
 def encode_event(event: str, data: str, event_id: int | None = None) -> bytes:

@@ -12,7 +12,7 @@ cursor is the last id it gave.
 
 The writer keeps it (``Indexer``, on the writer's thread and connection): after a batch is
 committed and handed back, never before, it reads what was stored since it last looked, a
-bounded step at a time, when the queue is empty (and every INDEX_EVERY batches under a steady
+bounded step at a time, when the queue is idle (and every BUSY_INDEX_EVERY under a steady
 load, so that the index keeps up). Where each session stands is stored with the rows it wrote
 (``search_progress``), in the same transaction, so an existing database is indexed in the
 background from where it stopped, across restarts, and a crash loses nothing nor indexes twice.
@@ -94,12 +94,15 @@ AGENT_RUNTIMES = frozenset({"conversation", "imported"})
 # segments few (each commit writes one, which FTS5 merges later).
 STEP_BYTES = 8 * 1024 * 1024
 STEP_EVENTS = 20_000
-STEP_SECONDS = 0.005
+STEP_SECONDS = 0.001
 IDLE_STEP_SECONDS = 0.25
-# Under a steady load (the queue never empty) a step still runs after this many batches: the
-# index keeps moving, at a small cost to the output's pace (measured in docs/benchmarks.md);
-# it catches up when the load ends.
-INDEX_EVERY = 32
+# Under a steady load (the queue never empty for IDLE_GRACE) a step of STEP_SECONDS still runs
+# this often: the index keeps moving, delaying a few batches by a millisecond (measured in
+# docs/benchmarks.md); it catches up when the load ends.
+BUSY_INDEX_EVERY = 0.05
+# The writer is idle once nothing was queued for this long (a line every few ms is not idle:
+# an index step it would interrupt delays that line by the step's commit).
+IDLE_GRACE = 0.02
 # A row's text is at most about this long: lines are grouped up to it.
 ROW_CHARS = 2000
 # A row id is its event's time in ms times this, plus a count for rows of the same ms.

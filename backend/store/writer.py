@@ -13,6 +13,10 @@ keep their order.
 A batch that cannot be committed (disk full, read-only file, I/O error) is kept and tried again,
 with a growing pause, until it commits: nothing is handed back, so no client sees an id that is
 not stored, and the queue behind it waits (the loop pauses the sessions meanwhile).
+
+The write-ahead log is copied into the database by a thread of its own (``Checkpointer``), not
+by a commit: SQLite's automatic checkpoint runs inside the commit that fills the log, and held
+that batch, and every line behind it, for 4-8 ms (docs/benchmarks.md, "Latency").
 """
 
 from __future__ import annotations
@@ -31,7 +35,13 @@ from pathlib import Path
 
 from backend.protocol.sse import StoredEvent
 from backend.store.schema import connect
-from backend.store.search import IDLE_STEP_SECONDS, INDEX_EVERY, STEP_SECONDS, Indexer
+from backend.store.search import (
+    BUSY_INDEX_EVERY,
+    IDLE_GRACE,
+    IDLE_STEP_SECONDS,
+    STEP_SECONDS,
+    Indexer,
+)
 from backend.trace import TRACE
 
 log = logging.getLogger(__name__)
@@ -58,6 +68,8 @@ RETRY_MAX = 1.0
 # After the index fails to write (the disk, the file), it waits this long before it tries again;
 # events are stored meanwhile as ever.
 INDEX_RETRY = 5.0
+# The checkpointer copies the log into the database at most this often while there are writes.
+CHECKPOINT_EVERY = 0.2
 
 
 @dataclass(slots=True)
@@ -181,6 +193,47 @@ def _session_of(item: object) -> str | None:
     return None
 
 
+class Checkpointer:
+    """Copies the write-ahead log into the database, on a thread and connection of its own,
+    while there are writes. PASSIVE checkpoints neither wait for nor hold up the writer or the
+    readers; SQLite starts the log over at the first commit after one that copied all of it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.written = threading.Event()  # set by the writer after a commit
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="store-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self) -> None:
+        self._stopping.set()
+        self.written.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                self.written.wait()
+                if self._stopping.is_set():
+                    return
+                self.written.clear()
+                try:
+                    conn = conn or connect(self.path)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # the writer's own failures say more
+                    log.debug("checkpoint failed: %s", exc)
+                    if conn is not None:
+                        conn.close()
+                        conn = None
+                self._stopping.wait(CHECKPOINT_EVERY)
+        finally:
+            if conn is not None:
+                conn.close()
+
+
 class Writer:
     """Owns the writing connection and its thread."""
 
@@ -205,19 +258,27 @@ class Writer:
         self._on_failure = on_failure  # likewise, with a sentence saying what went wrong
         self._stopping = threading.Event()  # set by join(): cut the retry pauses short
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._checkpointer = Checkpointer(path)
         self.indexer = Indexer(lambda: {sid: t.last_seq for sid, t in tallies.items()})
         # Off, the index is never written to (its rows of deleted sessions still go).
         self._indexing = search_index
-        self._since_index = 0  # batches committed since the index last took a step
+        self._last_index = 0.0  # when the index last took a step
         self._index_paused_until = 0.0
 
     def start(self) -> None:
+        self._checkpointer.start()
         self._thread.start()
 
     def join(self) -> None:
         self._stopping.set()
         self.queue.put(STOP)
         self._thread.join()
+        self._checkpointer.join()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = connect(self.path)
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's work, not a commit's
+        return conn
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
@@ -226,9 +287,13 @@ class Writer:
             stopping = False
             while not stopping:
                 if not pending and self.queue.empty() and self._index_due():
-                    # Idle: the index catches up, until something is queued.
-                    conn = self._index(conn, IDLE_STEP_SECONDS, lambda: not self.queue.empty())
-                    continue
+                    try:  # idle for a moment first: a steady trickle of lines is not idle
+                        pending.append(self.queue.get(timeout=IDLE_GRACE))
+                    except queue.Empty:
+                        # Idle: the index catches up, until something is queued.
+                        idle = IDLE_STEP_SECONDS
+                        conn = self._index(conn, idle, lambda: not self.queue.empty())
+                        continue
                 if not pending:
                     pending.append(self.queue.get())
                 while True:
@@ -239,9 +304,12 @@ class Writer:
                 batch, quiet = take_batch(pending)
                 stopping = any(item is STOP for item in batch)
                 conn = self._commit(conn, batch, QUIET_TRIM_CHUNK if quiet else TRIM_CHUNK)
-                self._since_index += 1
-                if not stopping and self._since_index >= INDEX_EVERY and self._index_due():
-                    conn = self._index(conn, STEP_SECONDS)  # busy: the index still keeps up
+                if (
+                    not stopping
+                    and time.monotonic() - self._last_index >= BUSY_INDEX_EVERY
+                    and self._index_due()
+                ):
+                    conn = self._index(conn, STEP_SECONDS)  # busy: the index still moves on
         finally:
             if conn is not None:
                 conn.close()
@@ -259,10 +327,10 @@ class Writer:
     ) -> sqlite3.Connection | None:
         """One step of the index, after the batches before it were handed back. A failure
         stops the index for a while, never the events."""
-        self._since_index = 0
+        self._last_index = time.monotonic()
         try:
             if conn is None:
-                conn = connect(self.path)
+                conn = self._connect()
             if self.indexer.garbage:  # the texts of what was deleted, first
                 self.indexer.purge(conn, seconds, interrupted)
             if self._indexing and not interrupted():
@@ -282,7 +350,7 @@ class Writer:
         while True:
             try:
                 if conn is None:
-                    conn = connect(self.path)
+                    conn = self._connect()
                 done = self._write_batch(conn, batch, trim_chunk)
             except sqlite3.Error as exc:
                 self._on_failure(describe(exc))
@@ -299,6 +367,7 @@ class Writer:
                 pause = min(pause * 2, RETRY_MAX)
                 continue
             self._on_batch(done)
+            self._checkpointer.written.set()
             return conn
 
     def _write_batch(

@@ -48,6 +48,9 @@ REPLAY_PAGE = 256
 # many bytes; a longer one gets a snapshot instead (it draws the same screen, sooner).
 REPLAY_MAX_BYTES = 1024 * 1024
 DEFAULT_SCROLLBACK = 1000  # lines of history in a snapshot unless ?scrollback= says
+# A live stream's events go straight to its socket while less than this waits in the
+# transport (what aiohttp's own writer lets pile up before it waits for the client).
+DIRECT_WRITE_LIMIT = 64 * 1024
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
@@ -191,19 +194,20 @@ async def _stream(
         await response.write(encode_retry(settings.retry_ms) + encode_control(connected) + snapshot)
         store = request.app[STORE]
         told: Failure | None = None  # the storage failure this client was last told of
-        last_sent = await _replay(response, store, subscriber, after, first)
+        live = _Live(request, response, subscriber)
+        live.last_sent = await _replay(response, store, subscriber, after, first)
         while subscriber.close_reason is None:
             if store.failure is not told:
                 await response.write(_storage_notice(store.failure))
                 told = store.failure
-            events = await subscriber.take()
+            events = await subscriber.take(live.sink)
             taken = time.monotonic_ns()
             if subscriber.close_reason is not None:
                 break
-            frames = [e.frame for e in events if e.seq > last_sent or e.transient]
+            frames = [e.frame for e in events if e.seq > live.last_sent or e.transient]
             if events:  # a transient event's seq is 0
                 newest = events[-1].seq or max(e.seq for e in events)
-                last_sent = max(last_sent, newest)
+                live.last_sent = max(live.last_sent, newest)
             if frames:
                 await response.write(b"".join(frames))
                 if TRACE is not None:
@@ -224,6 +228,39 @@ async def _stream(
         # client reconnects with its Last-Event-ID.
         log.exception("stream of session %s failed", session_id)
     return response
+
+
+class _Live:
+    """A stream once it is live: the last id it sent, and the bus's straight way to its
+    client (``sink``), taken while the stream's writer waits with nothing queued."""
+
+    def __init__(
+        self, request: web.Request, response: web.StreamResponse, subscriber: Subscriber
+    ) -> None:
+        self.last_sent = 0
+        self._subscriber = subscriber
+        self._transport = request.transport
+        # What the response's own writer would add: HTTP/1.1's chunk around each write.
+        self._chunked = response.headers.get("Transfer-Encoding", "").lower() == "chunked"
+
+    def sink(self, event: StoredEvent) -> bool:
+        """Write ``event`` to the client now (one write: its frame, made once for all); False
+        when the client has not taken what it was sent (its writer then queues and waits)."""
+        transport = self._transport
+        if (
+            transport is None
+            or transport.is_closing()
+            or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT
+        ):
+            return False
+        if event.transient or event.seq > self.last_sent:  # (the replay may have sent it)
+            transport.write(event.chunk if self._chunked else event.frame)
+            if not event.transient:
+                self.last_sent = event.seq
+            self._subscriber.active_at = time.monotonic()
+            if TRACE is not None:
+                TRACE.wrote(event.session_id, [event.seq], time.monotonic_ns())
+        return True
 
 
 async def _replay(
