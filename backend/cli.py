@@ -350,10 +350,6 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event, exit_on_stdin_e
     # after (one took 36-39 ms, holding every thread, with start-up's objects in it).
     gc.collect()
     gc.freeze()
-    # The writer's thread (the store's commits, the search index) and the loop share the GIL:
-    # a thread that wants it waits for the holder's switch interval (5 ms by default) unless
-    # the holder blocks first. A line is not to wait that long for a thread's Python.
-    sys.setswitchinterval(SWITCH_INTERVAL)
     _write_private_json(settings.server_file, ready)
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
@@ -380,9 +376,6 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event, exit_on_stdin_e
         await server.wait_closed()
         loop.set_exception_handler(previous_handler)
     return 0
-
-
-SWITCH_INTERVAL = 0.0005
 
 
 def _url_host(host: str) -> str:

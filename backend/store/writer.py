@@ -13,10 +13,6 @@ keep their order.
 A batch that cannot be committed (disk full, read-only file, I/O error) is kept and tried again,
 with a growing pause, until it commits: nothing is handed back, so no client sees an id that is
 not stored, and the queue behind it waits (the loop pauses the sessions meanwhile).
-
-The write-ahead log is copied into the database by a thread of its own (``Checkpointer``), not
-by a commit: SQLite's automatic checkpoint runs inside the commit that fills the log, and held
-that batch, and every line behind it, for 4-8 ms (docs/benchmarks.md, "Latency").
 """
 
 from __future__ import annotations
@@ -68,8 +64,6 @@ RETRY_MAX = 1.0
 # After the index fails to write (the disk, the file), it waits this long before it tries again;
 # events are stored meanwhile as ever.
 INDEX_RETRY = 5.0
-# The checkpointer copies the log into the database at most this often while there are writes.
-CHECKPOINT_EVERY = 0.2
 
 
 @dataclass(slots=True)
@@ -193,47 +187,6 @@ def _session_of(item: object) -> str | None:
     return None
 
 
-class Checkpointer:
-    """Copies the write-ahead log into the database, on a thread and connection of its own,
-    while there are writes. PASSIVE checkpoints neither wait for nor hold up the writer or the
-    readers; SQLite starts the log over at the first commit after one that copied all of it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.written = threading.Event()  # set by the writer after a commit
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="store-checkpoint", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def join(self) -> None:
-        self._stopping.set()
-        self.written.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        conn: sqlite3.Connection | None = None
-        try:
-            while True:
-                self.written.wait()
-                if self._stopping.is_set():
-                    return
-                self.written.clear()
-                try:
-                    conn = conn or connect(self.path)
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error as exc:  # the writer's own failures say more
-                    log.debug("checkpoint failed: %s", exc)
-                    if conn is not None:
-                        conn.close()
-                        conn = None
-                self._stopping.wait(CHECKPOINT_EVERY)
-        finally:
-            if conn is not None:
-                conn.close()
-
-
 class Writer:
     """Owns the writing connection and its thread."""
 
@@ -258,7 +211,6 @@ class Writer:
         self._on_failure = on_failure  # likewise, with a sentence saying what went wrong
         self._stopping = threading.Event()  # set by join(): cut the retry pauses short
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
-        self._checkpointer = Checkpointer(path)
         self.indexer = Indexer(lambda: {sid: t.last_seq for sid, t in tallies.items()})
         # Off, the index is never written to (its rows of deleted sessions still go).
         self._indexing = search_index
@@ -266,19 +218,12 @@ class Writer:
         self._index_paused_until = 0.0
 
     def start(self) -> None:
-        self._checkpointer.start()
         self._thread.start()
 
     def join(self) -> None:
         self._stopping.set()
         self.queue.put(STOP)
         self._thread.join()
-        self._checkpointer.join()
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = connect(self.path)
-        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's work, not a commit's
-        return conn
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
@@ -330,7 +275,7 @@ class Writer:
         self._last_index = time.monotonic()
         try:
             if conn is None:
-                conn = self._connect()
+                conn = connect(self.path)
             if self.indexer.garbage:  # the texts of what was deleted, first
                 self.indexer.purge(conn, seconds, interrupted)
             if self._indexing and not interrupted():
@@ -350,7 +295,7 @@ class Writer:
         while True:
             try:
                 if conn is None:
-                    conn = self._connect()
+                    conn = connect(self.path)
                 done = self._write_batch(conn, batch, trim_chunk)
             except sqlite3.Error as exc:
                 self._on_failure(describe(exc))
@@ -367,7 +312,6 @@ class Writer:
                 pause = min(pause * 2, RETRY_MAX)
                 continue
             self._on_batch(done)
-            self._checkpointer.written.set()
             return conn
 
     def _write_batch(
