@@ -13,6 +13,13 @@ keep their order.
 A batch that cannot be committed (disk full, read-only file, I/O error) is kept and tried again,
 with a growing pause, until it commits: nothing is handed back, so no client sees an id that is
 not stored, and the queue behind it waits (the loop pauses the sessions meanwhile).
+
+SQLite's automatic checkpoint runs in the commit that takes the write-ahead log past 1000 pages
+(4 MiB), on the writer's thread, and held that batch for milliseconds; small, frequent commits
+(a quiet session's lines go out one by one) reach it several times a second. A thread of its
+own (``Checkpointer``) copies the log into the database as it grows, so that the commit's own
+checkpoint finds little left to copy; it still runs there, so the log starts over as before and
+stays as small (a disk that is nearly full holds it; docs/benchmarks.md, "Checkpoints").
 """
 
 from __future__ import annotations
@@ -64,6 +71,8 @@ RETRY_MAX = 1.0
 # After the index fails to write (the disk, the file), it waits this long before it tries again;
 # events are stored meanwhile as ever.
 INDEX_RETRY = 5.0
+# The checkpointer copies the log into the database at most this often while there are writes.
+CHECKPOINT_EVERY = 0.05
 
 
 @dataclass(slots=True)
@@ -187,6 +196,51 @@ def _session_of(item: object) -> str | None:
     return None
 
 
+class Checkpointer:
+    """Copies the write-ahead log into the database on a thread and connection of its own,
+    while there are writes. A PASSIVE checkpoint neither waits for nor holds up the writer or
+    the readers (the writer's own checkpoint, if it comes meanwhile, is skipped). It pauses while
+    commits fail: the store's behaviour on a full disk stays what the writer's retries make it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.written = threading.Event()  # set by the writer after a commit
+        self.failing = False  # set by the writer while its commits fail
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="store-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self) -> None:
+        self._stopping.set()
+        self.written.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                self.written.wait()
+                if self._stopping.is_set():
+                    return
+                self.written.clear()
+                if self.failing:
+                    continue
+                try:
+                    conn = conn or connect(self.path)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # the writer says what matters of a failing disk
+                    log.debug("checkpoint failed: %s", exc)
+                    if conn is not None:
+                        conn.close()
+                        conn = None
+                self._stopping.wait(CHECKPOINT_EVERY)
+        finally:
+            if conn is not None:
+                conn.close()
+
+
 class Writer:
     """Owns the writing connection and its thread."""
 
@@ -211,6 +265,7 @@ class Writer:
         self._on_failure = on_failure  # likewise, with a sentence saying what went wrong
         self._stopping = threading.Event()  # set by join(): cut the retry pauses short
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._checkpointer = Checkpointer(path)
         self.indexer = Indexer(lambda: {sid: t.last_seq for sid, t in tallies.items()})
         # Off, the index is never written to (its rows of deleted sessions still go).
         self._indexing = search_index
@@ -218,12 +273,14 @@ class Writer:
         self._index_paused_until = 0.0
 
     def start(self) -> None:
+        self._checkpointer.start()
         self._thread.start()
 
     def join(self) -> None:
         self._stopping.set()
         self.queue.put(STOP)
         self._thread.join()
+        self._checkpointer.join()
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
@@ -298,6 +355,7 @@ class Writer:
                     conn = connect(self.path)
                 done = self._write_batch(conn, batch, trim_chunk)
             except sqlite3.Error as exc:
+                self._checkpointer.failing = True
                 self._on_failure(describe(exc))
                 # A full disk, a read-only file: the index leaves the room to the events.
                 self._index_paused_until = time.monotonic() + INDEX_RETRY
@@ -312,6 +370,8 @@ class Writer:
                 pause = min(pause * 2, RETRY_MAX)
                 continue
             self._on_batch(done)
+            self._checkpointer.failing = False
+            self._checkpointer.written.set()
             return conn
 
     def _write_batch(
