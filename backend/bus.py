@@ -123,6 +123,9 @@ class EventBus:
         self.events_emitted = 0
         self.events_by_type: Counter[str] = Counter()
         self.slow_clients_dropped = 0
+        # The last event of each watched session: how long it took to hand to all its
+        # subscribers, and when that ended (perf_counter).
+        self._costs: dict[str, tuple[float, float]] = {}
 
     def subscribe(self, session_id: str, client_id: str, limit_bytes: int) -> Subscriber:
         subscriber = Subscriber(session_id, client_id, limit_bytes)
@@ -160,10 +163,22 @@ class EventBus:
             subscribers = self._subscribers.get(event.session_id)
             if not subscribers:
                 continue
+            began = time.perf_counter()
             for subscriber in tuple(subscribers):
                 if subscriber.close_reason is None and not subscriber.offer(event):
                     self.slow_clients_dropped += 1
                     subscriber.close(SLOW)
+            ended = time.perf_counter()
+            self._costs[event.session_id] = (ended - began, ended)
+
+    def cost(self, session_id: str) -> tuple[float, float]:
+        """How long the session's last event took to hand to every subscriber, and how long
+        ago that ended, in seconds ((0, 0): nobody watches)."""
+        if not self._subscribers.get(session_id):
+            self._costs.pop(session_id, None)
+            return 0.0, 0.0
+        cost, ended = self._costs.get(session_id, (0.0, 0.0))
+        return cost, time.perf_counter() - ended
 
     def pass_on(self, event: StoredEvent) -> None:
         """Offer a transient event (``StoredEvent.passing``) to the session's subscribers now.

@@ -8,7 +8,9 @@ of) is ``stopped``; one that happens because the backend stops is ``interrupted`
 
 from __future__ import annotations
 
+import asyncio
 import signal
+from collections.abc import Callable
 from typing import ClassVar
 
 from backend.environment import default_shell
@@ -27,6 +29,10 @@ from backend.protocol.events import (
 )
 from backend.runtimes.base import Plan, PromptAck, RuntimeKind, SessionRuntime
 from backend.runtimes.process import LaunchSpec, SessionProcess
+
+# An event that took at least this long to hand to all its session's watchers (about 250 of
+# them) spaces out the next one (``ProgramRuntime._pace``).
+FAN_OUT_PAUSE = 0.002
 
 
 class ProgramKind(RuntimeKind):
@@ -85,9 +91,7 @@ class ProgramRuntime(SessionRuntime):
 
     async def launch(self, spec: LaunchSpec) -> None:
         settings = self.context.settings
-        process = SessionProcess(
-            spec, self._on_output, settings.coalesce_seconds, self.context.store.after_commit
-        )
+        process = SessionProcess(spec, self._on_output, settings.coalesce_seconds, self._pace)
         try:
             await process.start()
         except OSError as exc:
@@ -121,6 +125,19 @@ class ProgramRuntime(SessionRuntime):
             self.host.end(STOPPED, code)
         else:
             self.host.end(EXITED if code == 0 else FAILED, code)
+
+    def _pace(self, send: Callable[[], None]) -> None:
+        """When the next event may go: once the store can take it, and, for a session with
+        so many watchers that handing an event to them all takes a while, not before half as
+        long again has passed (its events then take at most two thirds of the loop: when
+        they would take more, they grow instead)."""
+        cost, since = self.context.bus.cost(self.session_id)
+        wait = cost / 2 - since
+        if cost < FAN_OUT_PAUSE or wait <= 0:
+            self.context.store.after_commit(send)
+        else:
+            loop = asyncio.get_running_loop()
+            loop.call_later(wait, self.context.store.after_commit, send)
 
     def _on_output(self, stream: str, text: str) -> None:
         if self.host.gone:
