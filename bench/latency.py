@@ -57,9 +57,11 @@ def verdict(key: str, ours: list[FanoutRun], node: list[FanoutRun]) -> str:
     if key == "1000x100":
         return "met" if p99 <= theirs else f"missed by {p99 - theirs:.1f} ms"
     if key == "100x20000":
+        # Everything delivered: all the window's lines but those still on their way when it
+        # closed (a few ms of 2 M/s).
         offered = min(run.offered for run in ours)
-        ok = delivered >= 2e6 and delivered >= 0.99 * offered
-        return "met" if ok else f"missed: {delivered / 1e6:.2f} M/s"
+        ok = offered >= 2e6 and delivered >= 0.995 * offered
+        return f"{'met' if ok else 'missed'}: {delivered / 1e6:.3f} M/s of {offered / 1e6:.1f}"
     if key == "1000x1000":
         return "met" if p99 <= 50 else f"missed by {p99 - 50:.1f} ms"
     return ""

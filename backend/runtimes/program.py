@@ -128,11 +128,11 @@ class ProgramRuntime(SessionRuntime):
 
     def _pace(self, send: Callable[[], None]) -> None:
         """When the next event may go: once the store can take it, and, for a session with
-        so many watchers that handing an event to them all takes a while, not before half as
-        long again has passed (its events then take at most two thirds of the loop: when
-        they would take more, they grow instead)."""
+        so many watchers that handing an event to them all takes a while, not before a
+        quarter as long again has passed (its events then take at most four fifths of the
+        loop: when they would take more, they grow instead)."""
         cost, since = self.context.bus.cost(self.session_id)
-        wait = cost / 2 - since
+        wait = cost / 4 - since
         if cost < FAN_OUT_PAUSE or wait <= 0:
             self.context.store.after_commit(send)
         else:
