@@ -5,11 +5,12 @@
 Each scenario is a fan-out run (``fanout.py``: the generator on pipes, N clients, pinned as in
 ``run.py``) with the backend started under ``SESSIONDOCK_TRACE`` (``backend/trace.py``): for
 each sampled line it notes when the line was read, handed on by the coalescer, taken into the
-writer's transaction, committed, back on the loop, offered to every client, and taken and
-written by each client's writer. Printed per stage: p50 and p99 in ms, over the lines of the
-window (every client's write counted for the last two); beside them, the clients' own end-to-end
-p50 and p99 (written by the generator -> read by the client), so what the server does not
-account for is the socket and the client.
+writer's transaction, committed, back on the loop, offered to every client, and written to
+each client (by the bus straight to its socket, or by its stream's writer), and the
+garbage collector's pauses. Printed per stage: p50 and p99 in ms over the lines of the window
+(every client's write counted for the last two); beside them, the clients' own end-to-end p50
+and p99 (written by the generator -> read by the client): what the server does not account for
+is the socket and the client.
 """
 
 from __future__ import annotations
@@ -55,14 +56,10 @@ def stages(lines: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     for name, start, end in STAGES:
         add(name, [line[end] - line[start] for line in lines if start in line and end in line])
     add(
-        "published -> a client's writer takes it",
-        [taken - line["published"] for line in lines if "published" in line
-         for taken, _ in line.get("writes", [])],
+        "on the loop -> this client's write returned",
+        [done - line["loop"] for line in lines if "loop" in line
+         for _, done in line.get("writes", [])],
     )  # fmt: skip
-    add(
-        "socket write",
-        [done - taken for line in lines for taken, done in line.get("writes", [])],
-    )
     add(
         "server total (written -> a client's write returned)",
         [done - line["written"] for line in lines for _, done in line.get("writes", [])],
