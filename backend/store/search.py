@@ -188,7 +188,8 @@ class Indexer:
         interrupted: Callable[[], bool] = lambda: False,
     ) -> None:
         """Read and index a bounded amount of what was stored since the last step: for at
-        most ``seconds``, or until ``interrupted()`` (asked between events)."""
+        most ``seconds``, or until ``interrupted()`` (asked between events, after the first:
+        a step always moves on)."""
         if not self._loaded:
             self._load(conn)
         budget_bytes, budget_events = STEP_BYTES, STEP_EVENTS
@@ -210,7 +211,7 @@ class Indexer:
                 budget_bytes <= 0
                 or budget_events <= 0
                 or time.monotonic() > deadline
-                or self._interrupted()
+                or (budget_events < STEP_EVENTS and self._interrupted())  # after one event
             ):
                 break
             state = self._session(conn, session_id)
@@ -275,6 +276,9 @@ class Indexer:
             state.next_seq = seq + 1
             if used_bytes >= budget_bytes or time.monotonic() > deadline or self._interrupted():
                 break
+            # Let the loop's thread have the GIL if it waits for it: an event's work at a time,
+            # not a switch interval's (a line to send waits for it).
+            time.sleep(0)
         return used_bytes, used_events
 
     def _terminal_event(
@@ -397,10 +401,12 @@ class Indexer:
         interrupted: Callable[[], bool] = lambda: False,
     ) -> None:
         """Take discarded texts out of the FTS table, for at most about ``seconds`` (or until
-        ``interrupted()``)."""
+        ``interrupted()``, asked after the first rows)."""
         deadline = time.monotonic() + seconds
+        first = True
         with _transaction(conn):
-            while time.monotonic() < deadline and not interrupted():
+            while first or (time.monotonic() < deadline and not interrupted()):
+                first = False
                 rows = conn.execute("SELECT row FROM search_garbage LIMIT 64").fetchall()
                 if not rows:
                     self.garbage = False

@@ -311,7 +311,8 @@ class Writer:
                     and time.monotonic() - self._last_index >= BUSY_INDEX_EVERY
                     and self._index_due()
                 ):
-                    conn = self._index(conn, STEP_SECONDS)  # busy: the index still moves on
+                    # Busy: the index still moves on, and stops (after an event) for a batch.
+                    conn = self._index(conn, STEP_SECONDS, lambda: not self.queue.empty())
         finally:
             if conn is not None:
                 conn.close()
@@ -333,9 +334,10 @@ class Writer:
         try:
             if conn is None:
                 conn = connect(self.path)
-            if self.indexer.garbage:  # the texts of what was deleted, first
+            purged = self.indexer.garbage
+            if purged:  # the texts of what was deleted, first
                 self.indexer.purge(conn, seconds, interrupted)
-            if self._indexing and not interrupted():
+            if self._indexing and not (purged and interrupted()):
                 self.indexer.step(conn, seconds, interrupted)
         except sqlite3.Error as exc:
             log.warning("search index: cannot write (%s); trying again in %.0f s", exc, INDEX_RETRY)
