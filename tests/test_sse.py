@@ -330,3 +330,44 @@ async def test_a_client_that_keeps_up_is_never_cut_off(
         await writer.wait_closed()
     assert received > 80_000_000
     assert (await metrics(api))["eventBus"]["slowClientsDropped"] == 0
+
+
+async def test_live_events_reach_an_http_1_0_client_unchunked_and_an_http_1_1_one_chunked(
+    server: Server, api: httpx.AsyncClient, workdir: Path
+) -> None:
+    """Live events go from the bus straight to the socket: framed as the response is (chunks
+    for HTTP/1.1, the bare stream for HTTP/1.0, which has no chunks)."""
+    script = "sleep 0.5; echo first-line; sleep 0.3; echo second-line"
+    session = await new_session(api, workdir, kind="command", argv=["bash", "-c", script])
+    port = int(server.url.rsplit(":", 1)[1])
+    bodies = {}
+    for version in ("1.0", "1.1"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            f"GET /api/session/{session['id']}/events HTTP/{version}\r\n"
+            f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {server.token}\r\n\r\n".encode()
+        )
+        received = b""
+        deadline = time.monotonic() + 10
+        while b"second-line" not in received and time.monotonic() < deadline:
+            received += await asyncio.wait_for(reader.read(65536), 10)
+        writer.close()
+        head, _, body = received.partition(b"\r\n\r\n")
+        bodies[version] = (head, body)
+    head, body = bodies["1.0"]
+    assert b"Transfer-Encoding" not in head
+    # The bare stream: each event's lines one after another, nothing between them.
+    assert b"event: output\ndata: " in body and b"second-line" in body
+    assert b"\n\r\n" not in body
+    head, body = bodies["1.1"]
+    assert b"Transfer-Encoding: chunked" in head
+    chunks = []  # "<hex size>\r\n<data>\r\n", as far as it came
+    while b"\r\n" in body:
+        size, rest = body.split(b"\r\n", 1)
+        if len(rest) < int(size, 16) + 2:
+            break
+        chunks.append(rest[: int(size, 16)])
+        assert rest[int(size, 16) : int(size, 16) + 2] == b"\r\n"
+        body = rest[int(size, 16) + 2 :]
+    (live,) = [c for c in chunks if b"second-line" in c]
+    assert live.startswith(b"id: ") and live.endswith(b"\n\n")  # one whole event, one chunk
