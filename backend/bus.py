@@ -139,6 +139,7 @@ class EventBus:
         subscribers.discard(subscriber)
         if not subscribers:
             del self._subscribers[subscriber.session_id]
+            self._costs.pop(subscriber.session_id, None)
 
     def observe(self, session_id: str, callback: Callable[[StoredEvent], None] | None) -> None:
         """Call ``callback`` with every event of the session published from now on (None: stop).

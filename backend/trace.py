@@ -95,7 +95,8 @@ class Tracer:
         with open(self.path, "w") as out:
             for start, end, generation in self.collections:
                 out.write(json.dumps({"gc": generation, "start": start, "end": end}) + "\n")
-            for (session_id, key), line in self.records.items():
+            # (list() copies at once: the writer's thread may still be marking)
+            for (session_id, key), line in list(self.records.items()):
                 out.write(json.dumps({"session": session_id, "seq": key // 1000, **line}) + "\n")
 
 

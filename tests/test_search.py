@@ -214,6 +214,16 @@ async def test_filters_keep_a_sessions_hits_among_the_rows_of_others(
     assert [h["snippet"] for h in rest["hits"]] == ["osprey a1"]
 
 
+async def test_words_whose_lower_case_is_longer_are_found(
+    api: httpx.AsyncClient, workdir: Path
+) -> None:
+    """ "İ" is two characters in lower case: still one trigram's worth to the index."""
+    await new_session(api, workdir, kind="command", argv=["echo", "flights to İstanbul"])
+    for query in ("İstanbul", "İst", "İSTANBUL"):
+        hits = await hits_for(api, query)
+        assert [h["snippet"] for h in hits] == ["flights to İstanbul"], query
+
+
 async def test_a_deleted_session_vanishes_from_results(
     api: httpx.AsyncClient, workdir: Path
 ) -> None:
@@ -229,7 +239,7 @@ async def test_a_deleted_session_vanishes_from_results(
 @pytest.mark.parametrize(
     "query",
     ['"', "*", "NEAR(", "NEAR(a b)", "-", "- foo", "a*b", "AND", "x" * 10_000, "abc\x00def", "\x00",
-     "' OR 1=1 --", '"""', "col:value", "^start", "{a b}", "é" * 1000, "😀" * 300],
+     "' OR 1=1 --", '"""', "col:value", "^start", "{a b}", "é" * 1000, "😀" * 300, "İİİ"],
 )  # fmt: skip
 async def test_hostile_queries_are_answered_200_or_400_never_500(
     api: httpx.AsyncClient, workdir: Path, query: str

@@ -13,9 +13,10 @@ cursor is the last id it gave.
 The writer keeps it (``Indexer``, on the writer's thread and connection): after a batch is
 committed and handed back, never before, it reads what was stored since it last looked, a
 bounded step at a time, when the queue is idle (and every BUSY_INDEX_EVERY under a steady
-load, so that the index keeps up). Where each session stands is stored with the rows it wrote
-(``search_progress``), in the same transaction, so an existing database is indexed in the
-background from where it stopped, across restarts, and a crash loses nothing nor indexes twice.
+load, so that the index moves on; it catches up when the load ends). Where each session
+stands is stored with the rows it wrote (``search_progress``), in the same transaction, so an
+existing database is indexed in the background from where it stopped, across restarts, and a
+crash loses nothing nor indexes twice.
 
 What a row holds: for terminal sessions (PTY and pipes), the lines a person saw
 (``backend/text/terminal.py``: escape sequences gone, carriage-return overwrites resolved), a
@@ -184,7 +185,7 @@ class Indexer:
     def step(
         self,
         conn: sqlite3.Connection,
-        seconds: float = STEP_SECONDS,
+        seconds: float = 1.0,
         interrupted: Callable[[], bool] = lambda: False,
     ) -> None:
         """Read and index a bounded amount of what was stored since the last step: for at
@@ -397,7 +398,7 @@ class Indexer:
     def purge(
         self,
         conn: sqlite3.Connection,
-        seconds: float = STEP_SECONDS,
+        seconds: float = 1.0,
         interrupted: Callable[[], bool] = lambda: False,
     ) -> None:
         """Take discarded texts out of the FTS table, for at most about ``seconds`` (or until
@@ -576,7 +577,8 @@ class Search:
                 args.extend(span)
             # The texts are checked after the filters, as the candidates come, newest first
             # (the inner query's LIMIT keeps SQLite from merging the two, and so from checking
-            # every candidate's text before its session).
+            # every candidate's text before its session). The hits keep the inner query's order,
+            # newest first (test_pages_walk_every_hit_newest_first holds SQLite to it).
             sql = (
                 "SELECT row, text, session_id, seq, project_id, name FROM ("
                 " SELECT search.rowid AS row, search.text AS text, r.session_id AS session_id,"

@@ -282,24 +282,30 @@ class Store:
         self.events_persisted += len(done.events)
         for session_id, through in done.trims.items():
             self.events.trimmed(session_id, through)
-        if done.events:
-            if TRACE is not None:
-                for event in done.events:
-                    TRACE.mark(event.session_id, event.seq, "loop")
-            self.on_committed(done.events)
-            if TRACE is not None:
-                for event in done.events:
-                    TRACE.mark(event.session_id, event.seq, "published")
-        for future in done.barriers:
-            if not future.done():
-                future.set_result(None)
-        if self.failure is not None:
-            self._recovered()
-        if self._drain_waiters and self._drained:
-            waiters, self._drain_waiters = self._drain_waiters, []
-            for callback in waiters:
-                callback()
-        if self._commit_waiters:
-            waiters, self._commit_waiters = self._commit_waiters, []
-            for callback in waiters:
-                callback()
+        try:
+            self._publish(done.events)
+        finally:  # whatever publishing did, what waited for this commit goes on
+            for future in done.barriers:
+                if not future.done():
+                    future.set_result(None)
+            if self.failure is not None:
+                self._recovered()
+            if self._drain_waiters and self._drained:
+                waiters, self._drain_waiters = self._drain_waiters, []
+                for callback in waiters:
+                    callback()
+            if self._commit_waiters:  # output held for this commit
+                waiters, self._commit_waiters = self._commit_waiters, []
+                for callback in waiters:
+                    callback()
+
+    def _publish(self, events: list[StoredEvent]) -> None:
+        if not events:
+            return
+        if TRACE is not None:
+            for event in events:
+                TRACE.mark(event.session_id, event.seq, "loop")
+        self.on_committed(events)
+        if TRACE is not None:
+            for event in events:
+                TRACE.mark(event.session_id, event.seq, "published")

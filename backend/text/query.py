@@ -68,8 +68,11 @@ def parse(text: str) -> Query:
 
 def trigrams(term: str) -> list[str]:
     """The trigrams a term is looked up by: its distinct runs of three, at most MAX_TRIGRAMS
-    of them, spread from its start to its end."""
-    grams = list(dict.fromkeys(term[i : i + 3].lower() for i in range(len(term) - 2)))
+    of them, spread from its start to its end. As typed: FTS5 folds their case itself, and a
+    lower-cased run can be four characters ("İ" is two in lower case), which FTS5 would read
+    as two trigrams, a phrase that an index without positions refuses."""
+    runs = (term[i : i + 3] for i in range(len(term) - 2))
+    grams = list({run.casefold(): run for run in reversed(list(runs))}.values())[::-1]
     if len(grams) > MAX_TRIGRAMS:
         step = (len(grams) - 1) / (MAX_TRIGRAMS - 1)
         grams = [grams[round(i * step)] for i in range(MAX_TRIGRAMS)]

@@ -87,6 +87,8 @@ async def export(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         reading.cancel()
+        if reading.done() and not reading.cancelled():
+            reading.exception()  # a read-ahead that failed after the write did: seen, not logged
     await response.write(writer.end().encode())
     await response.write_eof()
     return response

@@ -201,7 +201,7 @@ async def _stream(
                 await response.write(_storage_notice(store.failure))
                 told = store.failure
             events = await subscriber.take(live.sink)
-            taken = time.monotonic_ns()
+            taken = time.monotonic_ns() if TRACE is not None else 0
             if subscriber.close_reason is not None:
                 break
             frames = [e.frame for e in events if e.seq > live.last_sent or e.transient]
