@@ -302,7 +302,9 @@ async def test_the_screen_survives_a_restart_and_a_crash(tmp_path: Path, workdir
             ended = await _shell(api, workdir)
             await _type(api, ended, "printf '\\e[1;31mred\\e[0m\\n'; exit 3\r")
             await _wait(lambda: _status_is(api, ended, "failed"))
-            before = await _screen(api, ended)
+            # The record says "failed" as soon as the shell is gone; the screen follows the
+            # events, which are published once committed: its last line can come a moment later.
+            before = await _until(api, ended, lambda text: text.splitlines()[-1] == "exit")
             # Over SAVE_EVERY of output, so a state is kept on the way, then a last line.
             running = await _shell(api, workdir)
             lines = SAVE_EVERY // 80 + 5000
