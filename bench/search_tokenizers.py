@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.search_tokenizers [--mb 20] [--repeats 3]
 
-The same log lines as bench/search.py (``GENERATOR``'s vocabulary, ids and paths), in rows of
-about 2,000 characters as the index holds them, inserted into a fresh FTS5 table in a file
+The log lines bench/search.py prints (its ``GENERATOR``: a vocabulary, ids and paths), in rows
+of about 2,000 characters as the index holds them, inserted into a fresh FTS5 table in a file
 (WAL, synchronous=NORMAL, a commit every 1 MB of text, as the writer's steps do), one kind of
 table after another, ``--repeats`` rounds alternated; the median MB/s of text and the file's
 size. What docs/architecture.md ("Search") chose from.
@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.append(str(Path(__file__).resolve().parent))
+
+from search import GENERATOR
 
 MB = 1024 * 1024
 KINDS = {
@@ -31,31 +35,22 @@ KINDS = {
 }
 
 
-def rows(size: int, seed: int = 1) -> list[str]:
-    """About ``size`` characters of log lines, joined into rows of about 2,000."""
-    rng = random.Random(seed)
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    words = ["".join(rng.choice(letters) for _ in range(rng.randint(3, 10))) for _ in range(5000)]
-    levels = ["INFO", "WARN", "DEBUG", "ERROR"]
-    pool = [
-        f"2026-12-05T10:{i % 60:02d}:{i % 59:02d} {levels[i % 4]} {rng.choice(words)}: "
-        + " ".join(rng.choice(words) for _ in range(6))
-        + f" id={rng.getrandbits(48):012x} path=/srv/{rng.choice(words)}/{rng.choice(words)}.py"
-        for i in range(20000)
-    ]
+def rows(size: int) -> list[str]:
+    """About ``size`` bytes of ``GENERATOR``'s log lines, joined into rows of about 2,000
+    characters."""
+    printed = subprocess.run(
+        [sys.executable, "-c", GENERATOR, str(size), "1"], capture_output=True, check=True
+    ).stdout.decode()
     out: list[str] = []
     row: list[str] = []
-    count = written = n = 0
-    while written < size:
-        n += 1
-        line = f"{pool[rng.randrange(20000)]} took {n % 997}ms n={n}"
+    count = 0
+    for line in printed.splitlines():
         row.append(line)
         count += len(line) + 1
         if count >= 2000:
             out.append("\n".join(row))
-            written += count
             row, count = [], 0
-    return out
+    return out + (["\n".join(row)] if row else [])
 
 
 def build(path: Path, options: str, hashsize: int | None, texts: list[str]) -> float:

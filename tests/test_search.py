@@ -274,15 +274,8 @@ async def test_an_existing_database_is_indexed_in_the_background_and_resumes(
     """Events stored with no index yet (a database from before search) are indexed after a
     start, to the same rows the writer made as they came; the progress is stored, so a
     restart goes on where it stopped, indexing nothing twice."""
-    server = Server(tmp_path / "data").start()
-    try:
-        async with server.async_client() as api:
-            lines = "; ".join(f"echo 'old line {n} pelican'; sleep 0.01" for n in range(40))
-            await new_session(api, workdir, kind="command", argv=["bash", "-c", lines])
-            await hits_for(api, "line 39 pelican")
-    finally:
-        server.stop()
-    made = indexed(tmp_path / "data" / "sessiondock.sqlite3")
+    server = Server(tmp_path / "data")
+    made = await printed_and_indexed(server, workdir, "pelican", 40)
     assert "\n".join(text for _, text in made).count("pelican") == 40
     # As a database of before search: no rows, no progress.
     db = sqlite3.connect(tmp_path / "data" / "sessiondock.sqlite3")
@@ -313,16 +306,9 @@ async def test_an_existing_database_is_indexed_in_the_background_and_resumes(
 async def test_a_schema_5_index_with_positions_is_made_again(tmp_path: Path, workdir: Path) -> None:
     """Schema 5 kept trigram positions (detail=full): the upgrade drops that index and the
     writer makes the new one from the first event, to the rows it makes as events come."""
-    server = Server(tmp_path / "data").start()
-    try:
-        async with server.async_client() as api:
-            lines = "; ".join(f"echo 'kept line {n} heron'; sleep 0.01" for n in range(20))
-            await new_session(api, workdir, kind="command", argv=["bash", "-c", lines])
-            await hits_for(api, "line 19 heron")
-    finally:
-        server.stop()
+    server = Server(tmp_path / "data")
+    made = await printed_and_indexed(server, workdir, "heron", 20)
     path = tmp_path / "data" / "sessiondock.sqlite3"
-    made = indexed(path)
     db = sqlite3.connect(path)
     with db:  # the index as schema 5 had it, holding a text no event printed
         db.execute("DROP TABLE search")
@@ -345,6 +331,22 @@ async def test_a_schema_5_index_with_positions_is_made_again(tmp_path: Path, wor
         assert db.execute(
             "SELECT name FROM sqlite_master WHERE name = 'search_rows_by_time'"
         ).fetchone()
+
+
+async def printed_and_indexed(
+    server: Server, workdir: Path, word: str, count: int
+) -> list[tuple[int, str]]:
+    """Start ``server``, print ``count`` lines holding ``word`` in a session, wait until the
+    last is found, stop: the index's rows then."""
+    server.start()
+    try:
+        async with server.async_client() as api:
+            lines = "; ".join(f"echo 'line {n} {word}'; sleep 0.01" for n in range(count))
+            await new_session(api, workdir, kind="command", argv=["bash", "-c", lines])
+            await hits_for(api, f"line {count - 1} {word}")
+    finally:
+        server.stop()
+    return indexed(server.data_dir / "sessiondock.sqlite3")
 
 
 def indexed(path: Path) -> list[tuple[int, str]]:

@@ -89,9 +89,10 @@ DELETE FROM search_garbage;
 
 TERMINAL_RUNTIMES = frozenset({"terminal", "pipes"})
 AGENT_RUNTIMES = frozenset({"conversation", "imported"})
-# One step reads at most this much of the events' data, or works this long, then commits. An
-# idle writer's step ends as soon as something is queued (so it delays no batch by more than an
-# event's work); a busy writer's runs STEP_SECONDS at most. Few, large steps keep the index's
+# One step reads at most this much of the events' data, or works this long, then commits. A
+# step ends, after its first event, as soon as something is queued (so it delays no batch by
+# more than an event's work); an idle writer's runs IDLE_STEP_SECONDS at most, a busy one's
+# STEP_SECONDS. Few, large steps keep the index's
 # segments few (each commit writes one, which FTS5 merges later).
 STEP_BYTES = 8 * 1024 * 1024
 STEP_EVENTS = 20_000
@@ -478,9 +479,9 @@ class Hit:
 
 
 SNIPPET_BEFORE = 60
+SNIPPET_CHARS = 200
 # A search within at most this many sessions walks only the span of their rows.
 SPAN_SESSIONS = 256
-SNIPPET_CHARS = 200
 
 
 def snippet(text: str, terms: tuple[str, ...]) -> tuple[str, list[tuple[int, int]]]:

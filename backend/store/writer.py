@@ -19,7 +19,8 @@ SQLite's automatic checkpoint runs in the commit that takes the write-ahead log 
 (a quiet session's lines go out one by one) reach it several times a second. A thread of its
 own (``Checkpointer``) copies the log into the database as it grows, so that the commit's own
 checkpoint finds little left to copy; it still runs there, so the log starts over as before and
-stays as small (a disk that is nearly full holds it; docs/benchmarks.md, "Checkpoints").
+stays as small (a disk that is nearly full holds it; docs/benchmarks.md, "Echo after
+`ba0583b`", on checkpoints moved to a thread entirely).
 """
 
 from __future__ import annotations

@@ -71,8 +71,10 @@ def trigrams(term: str) -> list[str]:
     of them, spread from its start to its end. As typed: FTS5 folds their case itself, and a
     lower-cased run can be four characters ("İ" is two in lower case), which FTS5 would read
     as two trigrams, a phrase that an index without positions refuses."""
-    runs = (term[i : i + 3] for i in range(len(term) - 2))
-    grams = list({run.casefold(): run for run in reversed(list(runs))}.values())[::-1]
+    distinct: dict[str, str] = {}  # the first of each, case aside
+    for i in range(len(term) - 2):
+        distinct.setdefault(term[i : i + 3].casefold(), term[i : i + 3])
+    grams = list(distinct.values())
     if len(grams) > MAX_TRIGRAMS:
         step = (len(grams) - 1) / (MAX_TRIGRAMS - 1)
         grams = [grams[round(i * step)] for i in range(MAX_TRIGRAMS)]

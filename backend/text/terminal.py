@@ -63,7 +63,9 @@ class TerminalLines:
 
     def feed(self, seq: int, text: str) -> list[Line]:
         text = self._clean(text)
-        return self._moves(seq, text) if _has_moves(text) else self._plain(seq, text)
+        if _has_moves(text):
+            return self._moves(seq, text)
+        return self._plain(seq, text.split("\n"))
 
     def feed_text(self, seq: int, text: str) -> str:
         """What ``feed`` ends, as text, each line with its newline: for exports, which need no
@@ -73,7 +75,7 @@ class TerminalLines:
             return "".join(line.text + "\n" for line in self._moves(seq, text))
         pieces = text.split("\n")
         if len(pieces) < 3 or max(map(len, pieces)) >= MAX_LINE:
-            return "".join(line.text + "\n" for line in self._plain(seq, text))
+            return "".join(line.text + "\n" for line in self._plain(seq, pieces))
         ended: list[Line] = []
         self._write(seq, pieces[0], ended)
         ended.append(self._end(seq))
@@ -114,9 +116,9 @@ class TerminalLines:
             self._write(seq, text[position:], ended)
         return ended
 
-    def _plain(self, seq: int, text: str) -> list[Line]:
-        """Text with nothing in it but newlines to act on (most output): whole lines at once."""
-        pieces = text.split("\n")
+    def _plain(self, seq: int, pieces: list[str]) -> list[Line]:
+        """Text with nothing in it but newlines to act on (most output), split at them: whole
+        lines at once."""
         ended: list[Line] = []
         self._write(seq, pieces[0], ended)
         if len(pieces) == 1:
