@@ -14,8 +14,16 @@ qasync also installs no async-generator hooks, so an abandoned async generator w
 finalized outside the loop ("async generator ignored GeneratorExit") and
 ``shutdown_asyncgens()`` would close nothing. This loop keeps its own.
 
+qasync's ``call_soon_threadsafe`` emits a Qt signal from the calling thread. A thread still
+inside that C++ code when Python finalizes (asyncio's ``waitpid`` thread reporting the
+backend's exit as the app quits) is ended by ``pthread_exit`` through frames that allow no
+unwinding, and the whole app aborts ("terminate called without an active exception"). Here a
+thread only appends to a deque and writes a byte to a socket, as asyncio's own loops do; the
+loop's thread takes the calls from there. Nothing but Python and one ``send`` runs on the
+caller's thread.
+
 Only public qasync and asyncio API is used: ``call_later`` (qasync sends ``call_soon``,
-``call_at``, thread-safe calls and I/O readiness through it), ``is_running``, ``run_forever``.
+``call_at`` and I/O readiness through it), ``add_reader``, ``is_running``, ``run_forever``.
 The one path around ``call_later`` is a Unix signal's handler, which asyncio hands to qasync's
 timer itself; it is queued only by a callback (reading the wakeup pipe) that ran inside the loop.
 """
@@ -24,7 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import contextvars
+import dataclasses
+import socket
 import sys
 import weakref
 from collections.abc import AsyncGenerator, Callable
@@ -77,6 +88,20 @@ class _Call:
             )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _ThreadCall:
+    """A callback given by another thread; its handle is what that thread may cancel."""
+
+    handle: asyncio.Handle
+    callback: Callable[..., object]
+    args: tuple[Any, ...]
+    context: contextvars.Context
+
+    def run(self) -> None:
+        if not self.handle.cancelled():  # cancelled while waiting behind other callbacks
+            self.callback(*self.args)
+
+
 class QtEventLoop(QEventLoop):  # type: ignore[misc]
     """qasync's loop, running callbacks only while it runs, with async-generator hooks."""
 
@@ -86,6 +111,12 @@ class QtEventLoop(QEventLoop):  # type: ignore[misc]
         self._draining = False  # _run_held is running (maybe under a nested Qt loop)
         self._drain = self._run_held  # one bound method, to know it by identity
         self._agens: weakref.WeakSet[AsyncGenerator[Any, Any]] = weakref.WeakSet()
+        # Calls from other threads: queued here, announced by a byte on a socket pair.
+        self._from_threads: collections.deque[_ThreadCall] = collections.deque()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+        self.add_reader(self._wake_reader.fileno(), self._take_from_threads)
 
     def call_later(
         self,
@@ -104,6 +135,31 @@ class QtEventLoop(QEventLoop):  # type: ignore[misc]
         handle: asyncio.Handle = super().call_later(delay, call, context=context)
         call.handle = weakref.ref(handle)
         return handle
+
+    def call_soon_threadsafe(
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        if self.is_closed():
+            raise RuntimeError("Event loop is closed")
+        context = context if context is not None else contextvars.copy_context()
+        handle = asyncio.Handle(callback, args, self, context)  # for the caller to cancel
+        self._from_threads.append(_ThreadCall(handle, callback, args, context))
+        # A full socket already holds a wakeup; a closed one means the loop closed meanwhile.
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"\0")
+        return handle
+
+    def _take_from_threads(self) -> None:
+        with contextlib.suppress(OSError):
+            while self._wake_reader.recv(4096):
+                pass
+        while self._from_threads:
+            call = self._from_threads.popleft()
+            if not call.handle.cancelled():
+                self.call_soon(call.run, context=call.context)
 
     def _run_held(self) -> None:
         draining, self._draining = self._draining, True
@@ -125,7 +181,12 @@ class QtEventLoop(QEventLoop):  # type: ignore[misc]
 
     def close(self) -> None:
         self._held.clear()  # as asyncio drops the callbacks still ready when a loop closes
+        if not self.is_closed():
+            self.remove_reader(self._wake_reader.fileno())
         super().close()
+        self._from_threads.clear()
+        self._wake_reader.close()
+        self._wake_writer.close()
 
     def _finalize_agen(self, agen: AsyncGenerator[Any, Any]) -> None:
         # The garbage collector calls this, maybe on another thread: close it on the loop.

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
-from collections.abc import AsyncIterator, Iterator
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from types import FrameType
 
 import pytest
 from PySide6.QtCore import QEventLoop, QTimer
@@ -179,3 +182,58 @@ def test_shutdown_asyncgens_closes_a_suspended_generator(loop: QtEventLoop) -> N
     loop.run_until_complete(loop.shutdown_asyncgens())
     assert closed == [loop]
     del generator
+
+
+def _from_a_thread(call: Callable[[], object]) -> list[str]:
+    """Run ``call`` on another thread; the Qt (PySide6/shiboken6) functions it entered."""
+    entered: list[str] = []
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        if event == "c_call":
+            owner = getattr(arg, "__self__", None)
+            where = f"{type(owner).__module__}.{getattr(arg, '__qualname__', arg)}"
+            if where.startswith(("PySide6", "shiboken6")):
+                entered.append(where)
+
+    def run() -> None:
+        sys.setprofile(profile)
+        try:
+            call()
+        finally:
+            sys.setprofile(None)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return entered
+
+
+def test_a_call_from_another_thread_runs_on_the_loop_without_entering_qt(
+    loop: QtEventLoop,
+) -> None:
+    """A thread that is inside Qt's C++ code as Python finalizes aborts the app (the backend's
+    waitpid thread at quit did): another thread's call is queued by Python alone."""
+    seen: list[tuple[str, int, str]] = []
+    VAR.set("given")
+    given = contextvars.copy_context()
+
+    def note(name: str) -> None:
+        seen.append((name, threading.get_ident(), VAR.get("unset")))
+
+    def calls() -> None:
+        loop.call_soon_threadsafe(note, "first")  # in the thread's own context
+        cancelled = loop.call_soon_threadsafe(note, "cancelled")
+        loop.call_soon_threadsafe(note, "last", context=given)
+        cancelled.cancel()
+
+    assert _from_a_thread(calls) == []
+    loop.run_until_complete(asyncio.sleep(0.1))
+    me = threading.get_ident()
+    assert seen == [("first", me, "unset"), ("last", me, "given")]
+
+
+def test_a_call_from_another_thread_after_close_is_refused(qapp: QApplication) -> None:
+    loop = QtEventLoop(qapp)
+    loop.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        loop.call_soon_threadsafe(print)
