@@ -14,7 +14,7 @@ import signal
 import sqlite3
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
@@ -182,8 +182,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="after Stop, how long a session may take to end before it is killed",
     )
+    serve.add_argument(
+        "--event-loop", choices=["asyncio", "uvloop"], default="asyncio",
+        help="uvloop (pip install 'sessiondock[fast]') serves many clients with less CPU; "
+        "see docs/benchmarks.md",
+    )  # fmt: skip
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop to serve on: asyncio's own (None), or uvloop's when asked and installed."""
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop  # optional: only for this choice
+    except ImportError:
+        raise StartupError(
+            "--event-loop uvloop: uvloop is not installed (pip install 'sessiondock[fast]')"
+        ) from None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def _program(value: str | None) -> str | None:
@@ -252,7 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "give it with --token-file PATH or the SESSIONDOCK_TOKEN environment variable"
             )
         sys.setswitchinterval(GIL_SWITCH_SECONDS)
-        return asyncio.run(serve(settings, exit_on_stdin_eof=args.exit_on_stdin_eof))
+        with asyncio.Runner(loop_factory=loop_factory(args.event_loop)) as runner:
+            return runner.run(serve(settings, exit_on_stdin_eof=args.exit_on_stdin_eof))
     except (StartupError, DataDirError) as exc:
         print(f"sessiondock: error: {exc}", file=sys.stderr)
         return 2

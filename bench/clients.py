@@ -64,11 +64,19 @@ def main() -> int:
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--cpu", type=int, help="pin this process to one CPU")
+    # uvloop: a client costs a third of asyncio's CPU per read, so that 1,000 streams on one
+    # core measure the server and not a saturated client (docs/benchmarks.md, issue 17).
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     args = parser.parse_args()
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
     try:
-        asyncio.run(run(args))
+        if args.loop == "uvloop":
+            import uvloop  # the sessiondock[fast] extra
+
+            uvloop.run(run(args))
+        else:
+            asyncio.run(run(args))
     except (ConnectionError, TimeoutError, OSError) as exc:
         emit({"error": f"{type(exc).__name__}: {exc}"})
         return 1

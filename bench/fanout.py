@@ -63,6 +63,8 @@ class FanoutRun:
     lost: int  # streams that ended during the run
     slow_dropped: int  # SessionDock's count of clients cut off for being slow
     bad_tokens: int
+    server_args: list[str]
+    client_loop: str  # the clients' event loop (uvloop unless asked otherwise)
 
     @property
     def offered(self) -> float:
@@ -85,6 +87,7 @@ async def run_fanout(
     window: float,
     client_procs: int = 1,
     server_args: Sequence[str] = (),
+    client_loop: str = "uvloop",
 ) -> FanoutRun:
     sample = max(1, round(rate * clients / SAMPLES_PER_SECOND))
     server = start_server(kind, workdir, cpus, args=server_args)
@@ -100,7 +103,7 @@ async def run_fanout(
         path = server.events_path(session_id)
         started = time.monotonic()
         procs = [
-            await ClientProcess.start(server, path, count, cpus)
+            await ClientProcess.start(server, path, count, cpus, loop=client_loop)
             for count in split(clients, client_procs)
         ]
         ready = [await proc.read(CONNECT_WAIT) for proc in procs]
@@ -147,6 +150,8 @@ async def run_fanout(
         lost=sum(r["lost"] for r in results),
         slow_dropped=int(metrics.get("eventBus", {}).get("slowClientsDropped", 0)),
         bad_tokens=sum(r["badTokens"] for r in results),
+        server_args=list(server_args),
+        client_loop=client_loop,
     )
 
 
@@ -158,6 +163,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--window", type=float, default=3.0)
     parser.add_argument("--client-procs", type=int, default=1)
+    parser.add_argument("--client-loop", choices=["uvloop", "asyncio"], default="uvloop")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and clients")
     args = parser.parse_args()
     cpus = Cpus.choose(not args.no_pin)
@@ -173,6 +179,7 @@ def main() -> int:
                 warmup=args.warmup,
                 window=args.window,
                 client_procs=args.client_procs,
+                client_loop=args.client_loop,
             )
         )
     print(json.dumps(asdict(run), indent=2))

@@ -230,11 +230,13 @@ class ClientProcess:
         self.count = count
 
     @classmethod
-    async def start(cls, server: Server, path: str, count: int, cpus: Cpus) -> ClientProcess:
+    async def start(
+        cls, server: Server, path: str, count: int, cpus: Cpus, *, loop: str = "uvloop"
+    ) -> ClientProcess:
         proc = await asyncio.create_subprocess_exec(
             PYTHON, str(BENCH / "clients.py"), "--port", str(server.port), "--path", path,
             "--count", str(count), *([f"--token={server.token}"] if server.token else []),
-            *cpus.client_args(),
+            "--loop", loop, *cpus.client_args(),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=RESULT_LIMIT,
         )  # fmt: skip
         return cls(proc, count)

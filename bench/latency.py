@@ -1,13 +1,17 @@
 """Issue 17's table: SessionDock against a bare Node ``http`` server, same scenarios, one run.
 
     .venv/bin/python -m bench.latency [--repeats 3] [--window 3] [--scenario 10x1000 ...]
+                                      [--uvloop] [--client-loop asyncio]
 
 Each scenario (clients x lines/s of ~100 bytes) is a fan-out run (``fanout.py``: the server
 pinned to one core, the generator and the clients on the other) for SessionDock and for
 ``node_baseline.js``, alternated run by run, ``--repeats`` times. Printed per scenario: the
 median p50 and p99 (ms), deliveries per second and the share of the offered lines delivered,
 the server's CPU, and SessionDock's p99 against Node's (difference and ratio), with the
-targets of issue 17. Every run goes into ``bench/results/<time>-latency.json``.
+targets of issue 17. ``--uvloop`` adds a third server, SessionDock with ``--event-loop uvloop``,
+alternated with the two others. The clients run on uvloop (``--client-loop asyncio``: on
+asyncio's loop, as before 2026-12-06, when 1,000 of them saturated their core). Every run goes
+into ``bench/results/<time>-latency.json``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 sys.path.append(str(Path(__file__).resolve().parent))
 
@@ -34,6 +37,9 @@ SCENARIOS = {
     "100x20000": (100, 20000.0),
     "1000x1000": (1000, 1000.0),
 }
+UVLOOP = "sessiondock+uvloop"  # SessionDock served on uvloop
+SERVERS = {SESSIONDOCK: (SESSIONDOCK, ()), NODE: (NODE, ()),
+           UVLOOP: (SESSIONDOCK, ("--event-loop", "uvloop"))}  # fmt: skip
 # Issue 17's targets: p99 at most Node's plus this many ms (None: a target of its own).
 TARGETS = {
     "10x1000": "p99 <= Node + 0.5 ms",
@@ -67,22 +73,26 @@ def verdict(key: str, ours: list[FanoutRun], node: list[FanoutRun]) -> str:
     return ""
 
 
-async def run_all(keys: list[str], repeats: int, window: float) -> dict[str, Any]:
+async def run_all(
+    keys: list[str], repeats: int, window: float, servers: list[str], client_loop: str
+) -> dict[str, dict[str, list[FanoutRun]]]:
     cpus = Cpus.choose(True)
     cpus.pin_self()
     runs: dict[str, dict[str, list[FanoutRun]]] = {}
     with tempfile.TemporaryDirectory(prefix="sessiondock-latency-") as name:
         for key in keys:
             clients, rate = SCENARIOS[key]
-            runs[key] = {SESSIONDOCK: [], NODE: []}
+            runs[key] = {server: [] for server in servers}
             for repeat in range(repeats):
-                order = (SESSIONDOCK, NODE) if repeat % 2 == 0 else (NODE, SESSIONDOCK)
-                for kind in order:
+                shift = repeat % len(servers)  # each server goes first in turn
+                for server in servers[shift:] + servers[:shift]:
+                    kind, args = SERVERS[server]
                     await wait_for_quiet(30.0)
                     run = await run_fanout(kind, clients, rate, workdir=Path(name) / key,
-                                           cpus=cpus, warmup=1.0, window=window)  # fmt: skip
-                    runs[key][kind].append(run)
-                    print(f"  {key} {kind}: p99 {run.p99_ms:.2f} ms, "
+                                           cpus=cpus, warmup=1.0, window=window,
+                                           server_args=args, client_loop=client_loop)  # fmt: skip
+                    runs[key][server].append(run)
+                    print(f"  {key} {server}: p99 {run.p99_ms:.2f} ms, "
                           f"{run.deliveries_per_s:,.0f} deliveries/s", file=sys.stderr)  # fmt: skip
     return runs
 
@@ -92,24 +102,28 @@ def main() -> int:
     parser.add_argument("--scenario", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--window", type=float, default=3.0)
+    parser.add_argument("--uvloop", action="store_true", help="add SessionDock on uvloop")
+    parser.add_argument("--client-loop", choices=["uvloop", "asyncio"], default="uvloop")
     args = parser.parse_args()
-    runs = asyncio.run(run_all(args.scenario, args.repeats, args.window))
-    print(f"\nmedians of {args.repeats} runs each, alternated; p50/p99 in ms; CPU in cores")
-    print(f"{'clients x lines/s':<18} {'server':<12} {'p50':>7} {'p99':>8} {'deliveries/s':>13} "
-          f"{'delivered':>9} {'CPU':>5}   SessionDock vs Node p99     target")  # fmt: skip
+    servers = [SESSIONDOCK, NODE, *([UVLOOP] if args.uvloop else [])]
+    runs = asyncio.run(run_all(args.scenario, args.repeats, args.window, servers, args.client_loop))
+    print(f"\nmedians of {args.repeats} runs each, alternated; p50/p99 in ms; CPU in cores; "
+          f"clients on {args.client_loop}")  # fmt: skip
+    print(f"{'clients x lines/s':<18} {'server':<18} {'p50':>7} {'p99':>8} {'deliveries/s':>13} "
+          f"{'delivered':>9} {'CPU':>5}   p99 vs Node's               target")  # fmt: skip
     for key, by_kind in runs.items():
-        ours, node = by_kind[SESSIONDOCK], by_kind[NODE]
+        node = by_kind[NODE]
         for kind, kind_runs in by_kind.items():
             delivered = median(kind_runs, "deliveries_per_s")
             share = delivered / kind_runs[0].offered
             cpu = statistics.median(r.cpu.get("server", 0.0) for r in kind_runs)
-            line = (f"{key:<18} {kind:<12} {median(kind_runs, 'p50_ms'):>7.2f} "
+            line = (f"{key:<18} {kind:<18} {median(kind_runs, 'p50_ms'):>7.2f} "
                     f"{median(kind_runs, 'p99_ms'):>8.2f} {delivered:>13,.0f} {share:>9.1%} "
                     f"{cpu:>5.2f}")  # fmt: skip
-            if kind == NODE:
-                p99, theirs = median(ours, "p99_ms"), median(node, "p99_ms")
-                line += (f"   {p99 - theirs:+.2f} ms, x{p99 / theirs:.2f}"
-                         f"   {TARGETS[key]}: {verdict(key, ours, node)}")  # fmt: skip
+            if kind != NODE:
+                p99, theirs = median(kind_runs, "p99_ms"), median(node, "p99_ms")
+                line += (f"   {p99 - theirs:+8.2f} ms, x{p99 / theirs:<5.2f}"
+                         f"   {TARGETS[key]}: {verdict(key, kind_runs, node)}")  # fmt: skip
             print(line)
     record = {key: {kind: [asdict(r) for r in kind_runs] for kind, kind_runs in by_kind.items()}
               for key, by_kind in runs.items()}  # fmt: skip

@@ -91,8 +91,7 @@ class SSEConnection(asyncio.Protocol):
         self.failed = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]
         transport.write(self._request)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+import tests.server
 from tests.server import Server, running_server
 from tests.wire import misfits
 
@@ -30,8 +31,28 @@ def stored_events_fit_their_types(tmp_path_factory: pytest.TempPathFactory) -> I
     )
 
 
+EVENT_LOOPS = ("asyncio", "uvloop")  # the backend's --event-loop choices
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("every_event_loop"):
+        metafunc.parametrize("serve_on", EVENT_LOOPS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def serve_on(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The event loop this test's backends serve on: asyncio's unless the test is marked
+    ``every_event_loop``, which runs it once on each."""
+    name: str = getattr(request, "param", "asyncio")
+    tests.server.serve_on = name
+    try:
+        yield name
+    finally:
+        tests.server.serve_on = "asyncio"
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path, serve_on: str) -> Iterator[Server]:
     """A real backend on a free loopback port, with a short heartbeat so tests stay quick."""
     with running_server(tmp_path / "data", "--heartbeat-interval", "1") as srv:
         yield srv

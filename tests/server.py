@@ -18,6 +18,9 @@ from typing import Any
 import httpx
 
 READY_TIMEOUT = 15.0
+# The event loop the backends a test starts serve on (``--event-loop``): tests marked
+# ``every_event_loop`` run once on each (tests/conftest.py sets it per test).
+serve_on = "asyncio"
 
 
 @dataclass
@@ -33,6 +36,7 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     # Run in the child before the backend starts: resource limits, dropped privileges.
     preexec: Callable[[], None] | None = None
+    event_loop: str = field(default_factory=lambda: serve_on)  # --event-loop, kept on restart
 
     @property
     def url(self) -> str:
@@ -56,7 +60,9 @@ class Server:
         return [
             sys.executable, "-m", "backend", "serve", "--port", "0",
             "--data-dir", str(self.data_dir),
-            "--claude-home", str(self.claude_home), *self.args,
+            "--claude-home", str(self.claude_home),
+            *(["--event-loop", self.event_loop] if self.event_loop != "asyncio" else []),
+            *self.args,
         ]  # fmt: skip
 
     def start(self, port: int | None = None) -> Server:

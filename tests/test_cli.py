@@ -127,3 +127,36 @@ def test_exits_when_stdin_closes(tmp_path: Path) -> None:
     assert not (server.data_dir / "server.json").exists()
     assert server.proc.stdout is not None
     server.proc.stdout.close()
+
+
+def _maps_uvloop(pid: int) -> bool:
+    return "/uvloop/" in Path(f"/proc/{pid}/maps").read_text()
+
+
+@pytest.mark.parametrize("choice", [None, "asyncio", "uvloop"])
+def test_the_event_loop_is_asyncio_unless_uvloop_is_asked_for(
+    tmp_path: Path, choice: str | None
+) -> None:
+    args = ["--event-loop", choice] if choice else []
+    server = Server(tmp_path / "d", args).start()
+    try:
+        assert server.proc is not None
+        assert httpx.get(f"{server.url}/api/health").status_code == 200
+        assert _maps_uvloop(server.proc.pid) == (choice == "uvloop")
+    finally:
+        assert server.stop() == 0
+
+
+def test_uvloop_asked_for_but_not_installed_is_a_clear_error(tmp_path: Path) -> None:
+    # As on a machine without the sessiondock[fast] extra: the import of uvloop fails.
+    code = (
+        "import sys; sys.modules['uvloop'] = None; from backend.cli import main; "
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "serve", "--port", "0", "--data-dir", str(tmp_path / "d"),
+         "--event-loop", "uvloop"],
+        capture_output=True, text=True, timeout=15, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert_one_line_error(result, "--event-loop uvloop", "pip install 'sessiondock[fast]'")
+    assert not (tmp_path / "d" / "server.json").exists()

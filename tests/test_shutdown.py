@@ -7,9 +7,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import new_session
 from tests.server import Server
+
+# The backend on each event loop it serves on: asyncio's, and uvloop's (--event-loop).
+pytestmark = pytest.mark.every_event_loop
 
 
 async def test_sigterm_with_100_open_streams(server: Server, workdir: Path) -> None:

@@ -11,10 +11,14 @@ from typing import Any
 
 import httpx
 import psutil
+import pytest
 
 from tests.conftest import new_session
 from tests.server import Server
 from tests.sse import Stream
+
+# The backend on each event loop it serves on: asyncio's, and uvloop's (--event-loop).
+pytestmark = pytest.mark.every_event_loop
 
 COUNT_SCRIPT = "for i in $(seq 1 {n}); do echo line-$i; sleep {pause}; done"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import sqlite3
 import sys
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from backend.runtimes.screen import SAVE_EVERY
-from tests.conftest import new_session
+from tests.conftest import EVENT_LOOPS, new_session
 from tests.server import Server, running_server
 from tests.sse import Stream
 from vtengine.emulator import Emulator
@@ -25,6 +26,7 @@ SHELL = ["bash", "--norc", "--noprofile", "-i"]
 # Reads stdin raw until it has N bytes, then writes them to a file: what /input sent, unchanged.
 RAW_READER = """
 import os, sys, tty
+
 tty.setraw(0)
 want, got = int(sys.argv[2]), b""
 while len(got) < want:
@@ -34,11 +36,14 @@ print("done", len(got))
 """
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One backend for the tests that need no restart."""
+@pytest.fixture(scope="module", params=EVENT_LOOPS)
+def shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One backend for the tests that need no restart, on each event loop in turn."""
     root = tmp_path_factory.mktemp("terminal")
-    with running_server(root / "data", "--heartbeat-interval", "1") as srv:
+    args = ("--heartbeat-interval", "1", "--event-loop", request.param)
+    with running_server(root / "data", *args) as srv:
         yield srv
 
 
@@ -178,6 +183,25 @@ async def test_keystrokes_reach_the_program_and_are_never_stored(
         database.close()
 
 
+async def test_the_pty_is_the_shells_controlling_terminal_and_ctrl_c_reaches_its_job(
+    client: httpx.AsyncClient, workdir: Path
+) -> None:
+    """Each loop spawns the child its own way (uvloop runs ``preexec_fn`` before its setsid):
+    either way the shell leads a session of its own, on the PTY, with job control."""
+    shell = await _shell(client, workdir)
+    await _type(client, shell, 'echo "sid=$(ps -o sid= -p $$ | tr -d " ") pid=$$ $(tty)"\r')
+    screen = await _until(client, shell, lambda text: "pid=" in text.splitlines()[-2])
+    found = re.search(r"sid=(\d+) pid=(\d+) (\S+)", screen["content"])
+    assert found is not None, screen["content"]
+    assert found[1] == found[2] and found[3].startswith("/dev/pts/")
+    await _type(client, shell, "sleep 30; echo slept\r")
+    await asyncio.sleep(0.3)
+    await _type(client, shell, "\x03")  # Ctrl-C: SIGINT to the foreground job, not the shell
+    await _type(client, shell, "echo after $?\r")
+    await _until(client, shell, lambda text: text.splitlines()[-2:] == ["after 130", "$"])
+    assert "slept" not in (await _screen(client, shell))["content"].splitlines()
+
+
 async def test_concurrent_inputs_arrive_whole_and_in_order(
     client: httpx.AsyncClient, workdir: Path
 ) -> None:
@@ -296,6 +320,7 @@ async def test_resize_is_an_event_and_reflows_the_screen(
     assert (screen["cols"], screen["rows"]) == (100, 30)
 
 
+@pytest.mark.every_event_loop
 async def test_the_screen_survives_a_restart_and_a_crash(tmp_path: Path, workdir: Path) -> None:
     with running_server(tmp_path / "data") as server:
         async with server.async_client() as api:

@@ -12,6 +12,9 @@ import pytest
 
 from tests.server import Server
 
+# The backend on each event loop it serves on: asyncio's, and uvloop's (--event-loop).
+pytestmark = pytest.mark.every_event_loop
+
 CURL = shutil.which("curl")
 
 

@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import functools
 import logging
 import os
 import pty
@@ -181,7 +182,7 @@ class SessionProcess:
                     cwd=spec.cwd,
                     env=spec.env,
                     start_new_session=True,
-                    preexec_fn=_setup_terminal_child,
+                    preexec_fn=functools.partial(_setup_terminal_child, slave),
                 )
             except BaseException:
                 os.close(master)
@@ -483,10 +484,17 @@ def _hang_up_with_parent() -> None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGHUP)
 
 
-def _setup_terminal_child() -> None:
-    """In the child, after setsid: the PTY becomes its controlling terminal, so job control,
-    Ctrl-C and SIGWINCH work as in a real terminal."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+def _setup_terminal_child(terminal: int) -> None:
+    """In the child: a session of its own whose controlling terminal is the PTY, so job
+    control, Ctrl-C and SIGWINCH work as in a real terminal.
+
+    Done here whatever the loop does around it: asyncio's runs ``preexec_fn`` after its setsid
+    and its dup2 of the PTY onto fd 0, uvloop's right after fork, before both (its setsid then
+    fails quietly). So the session is made here unless it exists, and the PTY is named by the
+    parent's descriptor, still open in the child either way."""
+    if os.getsid(0) != os.getpid():
+        os.setsid()
+    fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
     _hang_up_with_parent()
 
 

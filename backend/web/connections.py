@@ -18,7 +18,7 @@ import asyncio
 import errno
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from backend.protocol.api import ConnectionMetrics
 
@@ -106,8 +106,8 @@ class Watched(asyncio.Protocol):
     # -- asyncio.Protocol, passed on ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream's transport (uvloop's is one without being asyncio.Transport's subclass).
+        self._transport = cast(asyncio.Transport, transport)
         self._connections.open += 1
         self._wait()
         self._inner.connection_made(transport)
