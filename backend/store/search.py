@@ -99,9 +99,11 @@ STEP_EVENTS = 20_000
 STEP_SECONDS = 0.001
 IDLE_STEP_SECONDS = 0.25
 # Under a steady load (the queue never empty for IDLE_GRACE) a step of STEP_SECONDS still runs
-# this often: the index keeps moving, delaying a few batches by a millisecond (measured in
-# docs/benchmarks.md); it catches up when the load ends.
-BUSY_INDEX_EVERY = 0.05
+# this often: the index keeps moving, and catches up when the load ends. Each such step delays
+# the batch that arrives during it (by an event's work and the step's commit): every 50 ms,
+# that was 2% of a 1,000-lines/s stream's lines, enough to add 0.2-0.4 ms to its p99; every
+# 250 ms it is 0.4% (docs/benchmarks.md, "Latency against Node").
+BUSY_INDEX_EVERY = 0.25
 # The writer is idle once nothing was queued for this long (a line every few ms is not idle:
 # an index step it would interrupt delays that line by the step's commit).
 IDLE_GRACE = 0.02
