@@ -184,8 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--event-loop", choices=["asyncio", "uvloop"], default="asyncio",
-        help="uvloop (pip install 'sessiondock[fast]') serves many clients with less CPU; "
-        "see docs/benchmarks.md",
+        help="serve on uvloop instead of asyncio's own loop (pip install 'sessiondock[fast]'); "
+        "docs/benchmarks.md compares the two",
     )  # fmt: skip
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
