@@ -20,7 +20,6 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-import platformdirs
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
@@ -36,14 +35,15 @@ from PySide6.QtWidgets import (
 
 from desktop.api import ApiClient
 from desktop.qtloop import make_loop
-from desktop.supervisor import BackendStartError, BackendSupervisor, SupervisorState
+from desktop.supervisor import (
+    BackendStartError,
+    BackendSupervisor,
+    SupervisorState,
+    default_data_dir,
+)
 from desktop.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
-
-
-def default_data_dir() -> Path:
-    return Path(platformdirs.user_data_dir("sessiondock", appauthor=False))
 
 
 def app_icon() -> QIcon:

@@ -1,4 +1,4 @@
-"""``sessiondock``: the desktop app, or with ``serve`` the backend alone.
+"""``sessiondock``: the desktop app; with ``serve`` the backend alone; ``doctor``: what works.
 
 One entry point for both, so that a frozen bundle's single executable can run itself as its
 own backend. The backend is imported only for ``serve``: the app talks to it over HTTP.
@@ -20,6 +20,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         from backend.cli import main as serve
 
         return serve(args)
-    from desktop.app import main as run_app
+    if args[:1] == ["doctor"]:
+        from desktop.doctor import main as doctor
 
+        return doctor(args[1:])
+    from desktop.preflight import import_problem, window_problem
+
+    # Qt, without a display or a system library, aborts with a page about plugins: say first,
+    # in one line, what is missing and how to get it.
+    problem = None if {"-h", "--help"} & set(args) else window_problem()
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 2
+    try:
+        from desktop.app import main as run_app
+    except ImportError as exc:
+        if "PySide6" not in str(exc) and ".so" not in str(exc):
+            raise
+        print(import_problem(exc), file=sys.stderr)
+        return 2
     return run_app(args)

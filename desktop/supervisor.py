@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import platformdirs
+
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "SESSIONDOCK_TOKEN"
@@ -35,6 +37,12 @@ KILL_AFTER = 3.0  # SIGTERM to SIGKILL when a start fails
 REDACTED = "<token>"
 
 StateKind = Literal["starting", "ready", "restarting", "failed", "stopped"]
+
+
+def default_data_dir() -> Path:
+    """The backend's data dir unless one is given: the platform's user data dir, as the
+    backend's own default (``sessiondock serve``)."""
+    return Path(platformdirs.user_data_dir("sessiondock", appauthor=False))
 
 
 def backend_command(data_dir: Path | str, extra_args: Sequence[str] = ()) -> list[str]:

@@ -15,6 +15,8 @@ command -v vim >/dev/null || need+=(vim)
 command -v less >/dev/null || need+=(less)
 command -v top >/dev/null || need+=(procps)
 { command -v Xvfb && command -v xdotool; } >/dev/null || need+=(xvfb xdotool)
+# A C compiler: tests/desktop/test_first_run.py builds a Qt plugin that lacks a library.
+command -v cc >/dev/null || need+=(gcc)
 # A session bus of their own for the desktop's notification tests.
 { command -v dbus-daemon && command -v dbus-send; } >/dev/null || need+=(dbus-daemon dbus-bin)
 for lib in libEGL.so.1 libGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libdbus-1.so.3; do
