@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from desktop.api import ApiClient
 from desktop.qtloop import make_loop
 from desktop.supervisor import (
+    PORT_FILE,
     BackendStartError,
     BackendSupervisor,
     SupervisorState,
@@ -152,7 +153,10 @@ class DesktopApp(QObject):
             return True
         if self.supervisor is None:
             self.supervisor = BackendSupervisor(
-                self.data_dir, on_state=self._on_backend_state, **self.supervisor_options
+                self.data_dir,
+                on_state=self._on_backend_state,
+                port_file=self.data_dir / PORT_FILE,
+                **self.supervisor_options,
             )
         while True:
             try:

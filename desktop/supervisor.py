@@ -35,6 +35,8 @@ DRAIN_TIMEOUT = 1.0  # a dead child's pipes reach EOF at once, unless something 
 EXIT_GRACE = 2.0  # a child that closed stdout before its ready line is probably exiting already
 KILL_AFTER = 3.0  # SIGTERM to SIGKILL when a start fails
 REDACTED = "<token>"
+PORT_TAKEN = "cannot listen on"  # the backend's one-line error when its port is taken
+PORT_FILE = "desktop-port"  # in the data dir: the port the app's backend had last
 
 StateKind = Literal["starting", "ready", "restarting", "failed", "stopped"]
 
@@ -258,7 +260,9 @@ class BackendSupervisor:
     ``start()`` launches it and returns its ``Ready``. If it later dies, it is restarted after a
     backoff (``backoff_initial`` doubling up to ``backoff_max``); a child that stayed up for
     ``stable_after`` seconds starts the backoff over. Every change is passed to ``on_state``;
-    a restart comes up on a new port with the same token and data dir.
+    a restart comes up with the same token and data dir, and on the same port unless another
+    program took it meanwhile (then on a free one), so that browser tabs open on the backend
+    find it again. With ``port_file`` the port is remembered there for the next app too.
 
     The token reaches the child through ``SESSIONDOCK_TOKEN`` in its environment, never on its
     command line, where any local user could read it.
@@ -275,8 +279,11 @@ class BackendSupervisor:
         backoff_max: float = 30.0,
         stable_after: float = 30.0,
         on_state: Callable[[SupervisorState], None] | None = None,
+        port_file: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self._port_file = port_file
+        self._port = _read_port(port_file)  # the port to ask for first; 0: any free one
         self._command = list(command) if command is not None else backend_command(self.data_dir)
         self._token = token or secrets.token_urlsafe(32)
         self._ready_timeout = ready_timeout
@@ -351,9 +358,21 @@ class BackendSupervisor:
         return min(self._backoff_initial * 2.0 ** (attempt - 1), self._backoff_max)
 
     async def _launch(self) -> tuple[_Child, Ready]:
+        """Start a backend on the port it had; on a free one if that is taken."""
+        if self._port:
+            try:
+                return await self._launch_on(self._port)
+            except BackendStartError as exc:
+                if PORT_TAKEN not in exc.message or self._stopping:
+                    raise
+                log.warning("port %d is taken; the backend takes a free one", self._port)
+        return await self._launch_on(0)
+
+    async def _launch_on(self, port: int) -> tuple[_Child, Ready]:
         env = {**os.environ, TOKEN_ENV: self._token}
+        command = _with_port(self._command, port)
         try:
-            child = await _Child.spawn(self._command, env, self._token)
+            child = await _Child.spawn(command, env, self._token)
         except OSError as exc:
             message = f"cannot run the backend {self._command[0]}: {exc.strerror or exc}"
             raise BackendStartError(message) from None
@@ -399,6 +418,7 @@ class BackendSupervisor:
             raise BackendStartError(message, child.tail, code) from None
         child.up_since = asyncio.get_running_loop().time()
         self._ready = ready
+        self._remember_port(ready.port)
         log.info("backend %d is ready at %s", child.pid, ready.url)
         self._emit(SupervisorState("ready", ready=ready))
         return child, ready
@@ -440,6 +460,18 @@ class BackendSupervisor:
                     continue
                 break
 
+    def _remember_port(self, port: int) -> None:
+        self._port = port
+        if self._port_file is None or _read_port(self._port_file) == port:
+            return
+        try:
+            self._port_file.parent.mkdir(parents=True, exist_ok=True)
+            partial = self._port_file.with_name(self._port_file.name + ".partial")
+            partial.write_text(f"{port}\n", encoding="utf-8")
+            partial.replace(self._port_file)
+        except OSError as exc:  # the next app then picks a free port: no harm beyond that
+            log.warning("cannot remember the backend's port in %s: %s", self._port_file, exc)
+
     def _emit(self, state: SupervisorState) -> None:
         if self._on_state is None:
             return
@@ -448,6 +480,25 @@ class BackendSupervisor:
         except Exception:
             # A broken listener must not stop the supervision of the backend.
             log.exception("on_state failed on a %r state", state.kind)
+
+
+def _read_port(path: Path | None) -> int:
+    """The port remembered in ``path``; 0 (any) when there is none or it is not a port."""
+    if path is None:
+        return 0
+    try:
+        port = int(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return 0
+    return port if 0 < port < 65536 else 0
+
+
+def _with_port(command: Sequence[str], port: int) -> list[str]:
+    """``command`` asking for ``port`` (a command without ``--port`` is left as it is)."""
+    command = list(command)
+    if "--port" in command[:-1]:
+        command[command.index("--port") + 1] = str(port)
+    return command
 
 
 def _failed(exc: BackendStartError, attempt: int, retry_in: float | None) -> SupervisorState:

@@ -9,6 +9,7 @@ import json
 import os
 import select
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import psutil
 import pytest
 
 from desktop.supervisor import (
+    PORT_FILE,
     REDACTED,
     BackendStartError,
     BackendSupervisor,
@@ -373,7 +375,7 @@ async def test_stop_releases_pipes_that_a_leftover_process_holds(
             os.kill(holder, signal.SIGKILL)
 
 
-async def test_a_killed_backend_comes_back_on_a_new_port(make: Make, tmp_path: Path) -> None:
+async def test_a_killed_backend_comes_back_on_its_port(make: Make, tmp_path: Path) -> None:
     supervisor, states = make(backoff_initial=0.1)
     first = await supervisor.start()
     auth = {"Authorization": f"Bearer {first.token}"}
@@ -392,6 +394,7 @@ async def test_a_killed_backend_comes_back_on_a_new_port(make: Make, tmp_path: P
         ready = (await states.next()).ready
         assert ready is not None and supervisor.ready == ready
         assert ready.token == first.token and ready.pid != first.pid
+        assert ready.port == first.port and ready.url == first.url  # open tabs find it again
         await wait_gone(first.pid)
 
         # The same data dir: what the first backend stored, the second one serves.
@@ -400,6 +403,48 @@ async def test_a_killed_backend_comes_back_on_a_new_port(make: Make, tmp_path: P
     await supervisor.stop()
     assert states.seen[-1] == SupervisorState("stopped", exit_code=0)
     assert my_children() == []
+
+
+async def test_a_port_taken_meanwhile_gives_a_free_one_which_is_remembered(
+    make: Make, tmp_path: Path
+) -> None:
+    port_file = tmp_path / "data" / PORT_FILE
+    supervisor, states = make(backoff_initial=1.0, port_file=port_file)  # time to squat
+    first = await supervisor.start()
+    assert port_file.read_text().strip() == str(first.port)
+    os.kill(first.pid, signal.SIGKILL)
+    await states.until("restarting")
+    await wait_gone(first.pid)
+    # Another program takes the port before the backend is back.
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        async with asyncio.timeout(WAIT):  # the killed backend's socket may take a moment
+            while True:
+                try:
+                    squatter.bind(("127.0.0.1", first.port))
+                    break
+                except OSError:
+                    await asyncio.sleep(0.02)
+        squatter.listen()
+        ready = (await states.until("ready")).ready
+        assert ready is not None and ready.port != first.port
+        assert not [s for s in states.seen if s.kind == "failed"]  # no failure shown for it
+    assert port_file.read_text().strip() == str(ready.port)
+    await supervisor.stop()
+
+
+async def test_the_next_app_asks_for_the_port_the_last_one_had(make: Make, tmp_path: Path) -> None:
+    port_file = tmp_path / "data" / PORT_FILE
+    first, _ = make(port_file=port_file)
+    port = (await first.start()).port
+    await first.stop()
+    second, _ = make(port_file=port_file)
+    assert (await second.start()).port == port
+    await second.stop()
+    port_file.write_text("not a port\n")  # a damaged file: any free port, then remembered
+    third, _ = make(port_file=port_file)
+    ready = await third.start()
+    assert port_file.read_text().strip() == str(ready.port)
 
 
 async def test_restarts_back_off_and_start_over_once_stable(make: Make, tmp_path: Path) -> None:
