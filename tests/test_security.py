@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from backend.web.login import MAX_LINKS, LoginLinks
 from tests.server import Server, running_server
 
 
@@ -49,6 +51,41 @@ def test_token_in_header_query_or_cookie(server: Server) -> None:
         cookie = landing.history[0].headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
         assert browser.get("/api/projects").status_code == 200
+
+
+def test_a_login_link_signs_a_browser_in_once_and_keeps_the_token_out_of_urls(
+    server: Server,
+) -> None:
+    assert httpx.post(f"{server.url}/api/login-link").status_code == 401  # it takes the token
+    made = httpx.post(f"{server.url}/api/login-link", headers=server.headers)
+    assert made.status_code == 201
+    link = made.json()
+    assert link["url"].startswith(f"{server.url}/login/") and link["expiresIn"] == 60
+    assert server.token not in link["url"]
+    with httpx.Client(base_url=server.url, follow_redirects=True) as browser:
+        landing = browser.get(link["url"])
+        assert landing.status_code == 200 and str(landing.url) == f"{server.url}/"
+        cookie = landing.history[0].headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert browser.get("/api/projects").status_code == 200
+        assert all(server.token not in str(r.url) for r in [*landing.history, landing])
+    again = httpx.get(link["url"], follow_redirects=False)  # a link works once
+    assert again.status_code == 403 and "set-cookie" not in again.headers
+    assert again.json()["code"] == "login_link_invalid"
+    made_up = httpx.get(f"{server.url}/login/made-up", follow_redirects=False)
+    assert made_up.status_code == 403
+
+
+def test_a_login_link_expires_and_the_oldest_give_way() -> None:
+    links = LoginLinks(seconds=0.05)
+    late = links.make()
+    time.sleep(0.1)
+    assert not links.use(late)
+    links = LoginLinks()
+    first, *rest = [links.make() for _ in range(MAX_LINKS + 1)]
+    assert not links.use(first)  # the oldest gave way to the newest
+    assert all(links.use(code) for code in rest)
+    assert not any(links.use(code) for code in rest)  # each once
 
 
 def test_wrong_token_on_landing_sets_no_cookie(server: Server) -> None:

@@ -371,6 +371,13 @@ class Accepted(Wire):
     position: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
 
 
+class LoginLink(Wire):
+    """A one-time link that signs a browser in; it works once, within ``expiresIn`` seconds."""
+
+    url: str
+    expires_in: float
+
+
 class Deleted(Wire):
     deleted: Literal[True] = True
 

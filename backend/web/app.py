@@ -13,7 +13,17 @@ from backend.config import Settings
 from backend.sessions import SessionManager
 from backend.store import Store
 from backend.web.connections import Connections
-from backend.web.keys import BACKGROUND, BUS, CONNECTIONS, MANAGER, SETTINGS, STORE, STREAMS
+from backend.web.keys import (
+    BACKGROUND,
+    BUS,
+    CONNECTIONS,
+    LOGIN_LINKS,
+    MANAGER,
+    SETTINGS,
+    STORE,
+    STREAMS,
+)
+from backend.web.login import LoginLinks
 from backend.web.middleware import MIDDLEWARES
 from backend.web.routes import setup_routes
 from backend.web.stats import StreamStats
@@ -36,6 +46,7 @@ def make_app(settings: Settings) -> web.Application:
     app[MANAGER] = SessionManager(settings, store, bus)
     app[STREAMS] = StreamStats(settings.max_streams)
     app[CONNECTIONS] = Connections(settings.header_timeout)
+    app[LOGIN_LINKS] = LoginLinks()
     app[BACKGROUND] = set()
     setup_routes(app)
     app.cleanup_ctx.append(_run_sessions)

@@ -12,8 +12,17 @@ from backend.resources import web_dir
 from backend.store import ProjectRecord
 from backend.text import query as search_query
 from backend.web import validate
-from backend.web.keys import BUS, CONNECTIONS, MANAGER, OPENAPI, SETTINGS, STORE, STREAMS
-from backend.web.middleware import COOKIE, respond, token_matches
+from backend.web.keys import (
+    BUS,
+    CONNECTIONS,
+    LOGIN_LINKS,
+    MANAGER,
+    OPENAPI,
+    SETTINGS,
+    STORE,
+    STREAMS,
+)
+from backend.web.middleware import COOKIE, error_response, respond, token_matches
 
 # Revalidate the web UI's files every time (a cheap 304): after an upgrade no tab may run an
 # old app.js against a new output.js.
@@ -305,15 +314,41 @@ async def static_file(request: web.Request) -> web.FileResponse:
     return web.FileResponse(path, headers=UI_HEADERS)
 
 
+def _set_token_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    # Behind a TLS proxy the cookie is Secure. Trusting X-Forwarded-Proto is safe here: the
+    # backend listens on loopback only, and a forged header only makes the cookie stricter.
+    https = request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/", secure=https)
+
+
 async def index(request: web.Request) -> web.StreamResponse:
     """The web UI. ``/?token=...`` trades the token for a cookie and drops it from the URL."""
     token = request.query.get("token")
     expected = request.app[SETTINGS].token
     if token is not None and expected is not None and token_matches(expected, token):
         response = web.HTTPSeeOther("/")
-        # Behind a TLS proxy the cookie is Secure. Trusting X-Forwarded-Proto is safe here: the
-        # backend listens on loopback only, and a forged header only makes the cookie stricter.
-        https = request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
-        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/", secure=https)
+        _set_token_cookie(request, response, token)
         raise response
     return web.FileResponse(web_dir() / "index.html", headers=UI_HEADERS)
+
+
+async def create_login_link(request: web.Request) -> web.Response:
+    """A one-time link that signs a browser in (web/login.py): the token stays out of URLs."""
+    links = request.app[LOGIN_LINKS]
+    code = links.make()
+    # The address this request came to: the app's loopback URL, or a proxy's host.
+    path = request.app.router["login"].url_for(code=code)
+    url = str(request.url.origin().join(path))
+    return respond(api.LoginLink(url=url, expires_in=links.seconds), status=201)
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    """``/login/{code}``: a valid code, once, becomes the token's cookie; then the web UI."""
+    if not request.app[LOGIN_LINKS].use(request.match_info["code"]):
+        message = "this login link was used or has expired: ask the app for a new one"
+        return error_response(403, "login_link_invalid", message)
+    response = web.HTTPSeeOther("/")
+    token = request.app[SETTINGS].token
+    if token is not None:
+        _set_token_cookie(request, response, token)
+    raise response

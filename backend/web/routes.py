@@ -38,6 +38,11 @@ ROUTES: Final = (
         {200: (api.Metrics, "Metrics")}, name="metrics",
     ),
     Route(
+        "POST", "/api/login-link", handlers.create_login_link,
+        "A one-time link that signs a browser in (the token stays out of its URL and history)",
+        {201: (api.LoginLink, "The link")}, name="login-link",
+    ),
+    Route(
         "GET", "/api/projects", handlers.list_projects, "All projects",
         {200: (api.Projects, "Projects")}, name="projects",
     ),
@@ -214,6 +219,7 @@ def api_document(version: str = __version__) -> dict[str, Any]:
 def setup_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/", handlers.index, name="index")
+    r.add_get("/login/{code}", handlers.login, name="login")
     for route in ROUTES:
         handler = checked_query(route)
         if route.method == "GET":  # with HEAD, as aiohttp's add_get does
