@@ -142,6 +142,11 @@ class ApiClient:
     async def metrics(self) -> dict[str, Any]:
         return await self._call("GET", "/api/debug/metrics")
 
+    async def login_link(self) -> str:
+        """A one-time link that signs a browser in (the token is never in it)."""
+        link = await self._call("POST", "/api/login-link")
+        return str(link["url"])
+
     # -- projects
 
     async def list_projects(self) -> list[dict[str, Any]]:

@@ -184,7 +184,7 @@ class DesktopApp(QObject):
     def _on_backend_state(self, state: SupervisorState) -> None:
         window = self.window
         if state.kind == "ready" and state.ready is not None:
-            window.set_backend_state(f"running (pid {state.ready.pid})")
+            window.set_backend_state(f"running at {state.ready.url} (pid {state.ready.pid})")
             window.set_endpoint(state.ready.url, state.ready.token)
         elif state.kind == "restarting":
             window.set_backend_state(

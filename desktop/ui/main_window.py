@@ -337,7 +337,12 @@ class MainWindow(QMainWindow):
         settings.triggered.connect(self._open_settings)
         quit_action = QAction("Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
         quit_action.triggered.connect(self.close)
-        for action in (add, save, settings, quit_action):
+        # The same backend in a browser: a one-time sign-in link, never the token in a URL.
+        browser = QAction("Open in browser", self)
+        browser.triggered.connect(lambda: self._spawn(self.open_in_browser()))
+        copy_link = QAction("Copy browser link", self)
+        copy_link.triggered.connect(lambda: self._spawn(self.copy_browser_link()))
+        for action in (add, save, browser, copy_link, settings, quit_action):
             file_menu.addAction(action)
         edit_menu = self.menuBar().addMenu("&Edit")
         # Ctrl+Shift+F everywhere; Ctrl+F too where it is not a terminal program's key.
@@ -452,6 +457,32 @@ class MainWindow(QMainWindow):
 
     def set_backend_state(self, text: str) -> None:
         self.backend_label.setText(f"backend: {text}")
+
+    async def open_in_browser(self) -> None:
+        """This backend's web page in the default browser, signed in by a one-time link."""
+        link = await self._browser_link()
+        if link is not None and not QDesktopServices.openUrl(QUrl(link)):
+            self.statusBar().showMessage(
+                "No browser could be opened: File > Copy browser link gives the link.", 10_000
+            )
+
+    async def copy_browser_link(self) -> None:
+        link = await self._browser_link()
+        if link is not None:
+            QApplication.clipboard().setText(link)
+            self.statusBar().showMessage(
+                "Copied a link that signs a browser in to this backend: it works once, "
+                "within a minute.",
+                10_000,
+            )
+
+    async def _browser_link(self) -> str | None:
+        try:
+            return await self.api.login_link()
+        except BackendError as exc:
+            said = exc.message if isinstance(exc, ApiError) else str(exc)
+            self.statusBar().showMessage(f"No link from the backend: {said}", 10_000)
+            return None
 
     def set_endpoint(self, url: str, token: str) -> None:
         """The backend came back (maybe on another port): resume everything there."""

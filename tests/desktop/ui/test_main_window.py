@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 import shiboken6
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
@@ -545,3 +547,53 @@ async def test_ctrl_c_copies_a_selection_and_else_interrupts(
     assert interrupts == [True]
     await wait_until(lambda: "got-SIGINT" in shown_text(app))
     assert (await window.api.get_session(session_id))["status"] == "running"
+
+
+class _Browser(QObject):
+    """Stands in for the desktop's browser: Qt hands it the URLs the app opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: list[str] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.opened.append(url.toString())
+
+
+def _signs_in(link: str, base: str) -> bool:
+    with httpx.Client(follow_redirects=True, timeout=10) as browser:
+        page = browser.get(link)
+        return (
+            page.status_code == 200
+            and str(page.url) == f"{base}/"
+            and (browser.get(f"{base}/api/projects").status_code == 200)
+        )
+
+
+async def test_open_in_browser_and_copy_link_sign_in_once_without_the_token(
+    app: DesktopApp,
+) -> None:
+    window = app.window
+    assert app.supervisor is not None and app.supervisor.ready is not None
+    base, token = app.supervisor.ready.url, app.supervisor.ready.token
+    assert f"running at {base}" in window.backend_label.text()  # where the backend listens
+    browser = _Browser()
+    QDesktopServices.setUrlHandler("http", browser, "open")
+    try:
+        action = next(a for a in window.menuBar().actions()[0].menu().actions()
+                      if a.text() == "Open in browser")  # fmt: skip
+        action.trigger()
+        await window.settle()
+    finally:
+        QDesktopServices.unsetUrlHandler("http")
+    assert len(browser.opened) == 1
+    link = browser.opened[0]
+    assert link.startswith(f"{base}/login/") and token not in link
+    assert _signs_in(link, base)
+    assert not _signs_in(link, base)  # once only
+
+    await window.copy_browser_link()
+    copied = QApplication.clipboard().text()
+    assert copied.startswith(f"{base}/login/") and copied != link and token not in copied
+    assert _signs_in(copied, base)
