@@ -4,16 +4,19 @@ server connection per tab."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.server
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from desktop.supervisor import BackendSupervisor
+from tests.server import Server
 from tests.web.helpers import (
     TICKER,
     Dock,
@@ -24,7 +27,9 @@ from tests.web.helpers import (
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, Request
+    from playwright.sync_api import Browser, Page, Request
+
+T = TypeVar("T")
 
 
 class _BadGateway(http.server.BaseHTTPRequestHandler):
@@ -220,3 +225,56 @@ def test_each_tab_holds_one_stream_and_closing_it_releases_it(dock: Dock, workdi
     for page in pages[4:]:
         page.close()
     wait_until(lambda: dock.stream_count(session["id"]) == 0, 5, "no stream")
+
+
+class _AppBackend:
+    """The desktop app's backend as the app runs it (``BackendSupervisor``), on a thread with
+    an event loop of its own, since the browser tests are synchronous."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self.supervisor = BackendSupervisor(data_dir, backoff_initial=0.2, backoff_max=1.0)
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(30)
+
+    def close(self) -> None:
+        self.run(self.supervisor.stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+def test_a_tab_on_the_desktops_backend_recovers_when_the_app_restarts_it(
+    browser: Browser, tmp_path: Path, workdir: Path
+) -> None:
+    backend = _AppBackend(tmp_path / "data")
+    try:
+        first = backend.run(backend.supervisor.start())
+        served = Server(tmp_path / "data", token=first.token, ready={"url": first.url})
+        with served.client() as client:
+            dock = Dock(browser, served, client)
+            try:
+                page = dock.new_page()
+                session_id = ticking(dock, workdir, page)
+                os.kill(first.pid, signal.SIGKILL)
+                wait_for_stream(page, "reconnecting")
+                # Nobody touches the page: the app restarts its backend, on the same port.
+                wait_for_stream(page, "connected", timeout=20_000)
+                again = backend.supervisor.ready
+                assert again is not None and again.pid != first.pid and again.url == first.url
+                page.wait_for_selector("#session-badge:text-is('interrupted')")
+                assert_dom_is_the_history(dock, page, session_id)
+                # And the page goes on with the new backend: its list shows a new session (the
+                # page's own refresh), which opens live.
+                project = dock.project(str(workdir))
+                fresh = dock.session(project["id"], "echo after-the-restart; sleep 30")
+                page.click(f"#sessions [data-id='{fresh['id']}']")
+                wait_for_line(page, "after-the-restart")
+            finally:
+                dock.close()
+        assert dock.page_errors == [], dock.page_errors
+    finally:
+        backend.close()
