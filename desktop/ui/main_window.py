@@ -485,7 +485,7 @@ class MainWindow(QMainWindow):
             return None
 
     def set_endpoint(self, url: str, token: str) -> None:
-        """The backend came back (maybe on another port): resume everything there."""
+        """The backend came back (on another port if its own was taken): resume everything there."""
         self.token = token
         self.api.set_endpoint(url, token)
         if self.feed is not None:
