@@ -37,6 +37,7 @@ SHUTDOWN_TIMEOUT = 1.0
 # call and wait to take it back: with the loop busy streaming a loud session, each of those
 # waits could cost up to the whole interval, and a keystroke's echo waits for the writer.
 GIL_SWITCH_SECONDS = 0.0005
+LOG_FILE = "backend.log"  # in the data dir: where a backend released by its app logs
 
 
 class StartupError(Exception):
@@ -86,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         "environment variable, else it is random; the ready line on stdout and "
         "DATA_DIR/server.json (readable only by you) hold it.",
     )  # fmt: skip
+    for name, what in (
+        ("status", "say whether a backend runs in the data dir, where, and what it runs"),
+        ("stop", "stop the backend running in the data dir (its sessions end)"),
+    ):
+        command = commands.add_parser(name, help=what, description=what)
+        command.add_argument("--data-dir", type=Path, help="the backend's data dir")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help="0 picks a free port")
     serve.add_argument("--data-dir", type=Path, help="where the database and server.json live")
@@ -227,8 +234,12 @@ def _token(args: argparse.Namespace) -> str | None:
     return args.token or os.environ.get("SESSIONDOCK_TOKEN") or secrets.token_urlsafe(32)
 
 
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("sessiondock", appauthor=False))
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    data_dir = args.data_dir or Path(platformdirs.user_data_dir("sessiondock", appauthor=False))
+    data_dir = args.data_dir or default_data_dir()
     return Settings(
         data_dir=data_dir.expanduser().absolute(),
         host=args.host,
@@ -259,6 +270,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in ("status", "stop"):
+        from backend import control  # only for these commands
+
+        data_dir = args.data_dir or default_data_dir()
+        return control.main(args.command, data_dir.expanduser().absolute())
     if args.command != "serve":
         parser.print_help(sys.stderr)
         return 2
@@ -289,16 +305,46 @@ def _write_private_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, stdin: BinaryIO) -> None:
-    """Set ``stop`` when stdin reaches EOF: the parent that holds the pipe has gone."""
+def _watch_stdin(
+    loop: asyncio.AbstractEventLoop, stop: asyncio.Event, released: asyncio.Event, stdin: BinaryIO
+) -> None:
+    """Set ``stop`` when stdin reaches EOF: the parent that holds the pipe has gone (unless it
+    released us first: then we run on)."""
+
+    def parent_gone() -> None:
+        if released.is_set():
+            log.info("the app has gone; running on until stopped (sessiondock stop)")
+        else:
+            stop.set()
 
     def read_until_eof() -> None:
         with contextlib.suppress(OSError, ValueError):
             while os.read(stdin.fileno(), 65536):
                 pass
-        loop.call_soon_threadsafe(stop.set)
+        loop.call_soon_threadsafe(parent_gone)
 
     threading.Thread(target=read_until_eof, name="stdin-watch", daemon=True).start()
+
+
+def _release(settings: Settings, released: asyncio.Event) -> None:
+    """SIGUSR1 from the app that started us (its user chose "Keep running" on quit): outlive it.
+    Say so on stdout (the app waits for that line), then write to a log file of the data dir,
+    as the app's pipes will close."""
+    if released.is_set():
+        return
+    released.set()
+    log_file = settings.data_dir / LOG_FILE
+    sys.stdout.write(json.dumps({"event": "released", "log": str(log_file)}) + "\n")
+    sys.stdout.flush()
+    try:
+        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError as exc:
+        log.warning("cannot open %s (%s): the log goes nowhere", log_file, exc.strerror)
+        fd = os.open(os.devnull, os.O_WRONLY)
+    for target in (1, 2):
+        os.dup2(fd, target)
+    os.close(fd)
+    log.info("released by the app: running on its own; logging here")
 
 
 async def serve(settings: Settings, *, exit_on_stdin_eof: bool = False) -> int:
@@ -385,11 +431,14 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event, exit_on_stdin_e
     else:
         log.info("SessionDock %s is running; open %s/", __version__, url)
 
+    released = asyncio.Event()
+    loop.add_signal_handler(signal.SIGUSR1, _release, settings, released)
     if exit_on_stdin_eof:
-        _watch_stdin(loop, stop, sys.stdin.buffer)
+        _watch_stdin(loop, stop, released, sys.stdin.buffer)
     try:
         await stop.wait()
     finally:
+        loop.remove_signal_handler(signal.SIGUSR1)
         log.info("shutting down")
         with contextlib.suppress(FileNotFoundError):
             settings.server_file.unlink()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["serve"]:
+    if args[:1] in (["serve"], ["status"], ["stop"]):
         from backend.cli import main as serve
 
         return serve(args)

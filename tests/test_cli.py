@@ -129,6 +129,60 @@ def test_exits_when_stdin_closes(tmp_path: Path) -> None:
     server.proc.stdout.close()
 
 
+def control(command: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "backend", command, "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_released_by_its_app_it_outlives_it_and_is_managed_from_the_command_line(
+    tmp_path: Path,
+) -> None:
+    """The app's "Keep running" on quit: SIGUSR1, then the app's pipes close; the backend runs
+    on, logging to the data dir, until ``sessiondock stop``."""
+    server = Server(tmp_path / "d", ["--exit-on-stdin-eof"]).start()
+    assert server.proc is not None and server.proc.stdin and server.proc.stdout
+    assert control("status", server.data_dir).returncode == 0
+    server.proc.send_signal(signal.SIGUSR1)
+    released = json.loads(server.proc.stdout.readline())
+    log_file = server.data_dir / "backend.log"
+    assert released == {"event": "released", "log": str(log_file)}
+    server.proc.stdin.close()
+    server.proc.stdout.close()
+    time.sleep(0.5)
+    assert server.proc.poll() is None  # its parent's stdin is gone, and it runs on
+    assert httpx.get(f"{server.url}/api/health").status_code == 200
+    status = control("status", server.data_dir)
+    assert status.returncode == 0
+    pid = server.proc.pid
+    assert (
+        status.stdout
+        == f"running at {server.url} (pid {pid}) in {server.data_dir}: 0 sessions running\n"
+    )
+    assert "the app has gone; running on" in log_file.read_text()
+    assert oct(log_file.stat().st_mode & 0o777) == "0o600"
+
+    stopped = control("stop", server.data_dir)
+    assert stopped.returncode == 0
+    assert stopped.stdout == f"stopped the backend at {server.url} (pid {pid})\n"
+    assert server.proc.wait(5) == 0
+    assert "shutting down" in log_file.read_text()
+    gone = control("status", server.data_dir)
+    assert gone.returncode == 3 and gone.stdout == f"no backend runs in {server.data_dir}\n"
+    assert control("stop", server.data_dir).stdout.endswith("nothing to stop\n")
+
+
+def test_status_does_not_trust_a_stale_server_file(tmp_path: Path) -> None:
+    data_dir = tmp_path / "d"
+    data_dir.mkdir()
+    # A backend killed with SIGKILL leaves its server.json; its pid may now be anyone's.
+    stale = {"event": "ready", "url": "http://127.0.0.1:9", "port": 9, "pid": os.getpid()}
+    (data_dir / "server.json").write_text(json.dumps(stale))
+    assert control("status", data_dir).returncode == 3
+    assert control("stop", data_dir).returncode == 0  # nothing signalled: we still run
+
+
 def _maps_uvloop(pid: int) -> bool:
     return "/uvloop/" in Path(f"/proc/{pid}/maps").read_text()
 
