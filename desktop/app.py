@@ -203,10 +203,15 @@ class DesktopApp(QObject):
         self.window.close_now()
 
     async def close(self) -> None:
-        """Stream, tasks, client, then the backend: nothing outlives the app."""
+        """Stream, tasks, client, then the backend: nothing outlives the app, unless the user
+        chose to keep the sessions running (the backend is released: the next app attaches)."""
         await self.window.shutdown()
         await self.api.aclose()
-        if self.supervisor is not None:
+        if self.supervisor is None:
+            return
+        if self.window.keep_backend:
+            await self.supervisor.release()
+        else:
             await self.supervisor.stop()
 
 

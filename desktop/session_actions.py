@@ -177,6 +177,15 @@ def ended_by_quitting(sessions: list[Session]) -> int:
     return sum(1 for s in sessions if is_working(s) or (is_running(s) and not is_agent(s)))
 
 
+# The answers to the quit question.
+QUIT_STOP = "Stop and quit"
+QUIT_KEEP = "Keep running"
+
+
 def quit_question(count: int) -> str:
     running = "1 session is running" if count == 1 else f"{count} sessions are running"
-    return f"Quit SessionDock? {running}; quitting stops {'it' if count == 1 else 'them'}."
+    them = "it" if count == 1 else "them"
+    return (
+        f"Quit SessionDock? {running}. Stop {them}, or keep {them} running in the background: "
+        f"SessionDock shows {them} again when you start it next (sessiondock stop ends {them})."
+    )

@@ -34,11 +34,12 @@ MAX_LINE = 64 * 1024  # a longer "line" is taken in pieces
 DRAIN_TIMEOUT = 1.0  # a dead child's pipes reach EOF at once, unless something it left holds them
 EXIT_GRACE = 2.0  # a child that closed stdout before its ready line is probably exiting already
 KILL_AFTER = 3.0  # SIGTERM to SIGKILL when a start fails
+RELEASE_WAIT = 5.0  # for the backend's "released" line, after SIGUSR1
 REDACTED = "<token>"
 PORT_TAKEN = "cannot listen on"  # the backend's one-line error when its port is taken
 PORT_FILE = "desktop-port"  # in the data dir: the port the app's backend had last
 
-StateKind = Literal["starting", "ready", "restarting", "failed", "stopped"]
+StateKind = Literal["starting", "ready", "restarting", "failed", "stopped", "released"]
 
 
 def default_data_dir() -> Path:
@@ -130,6 +131,7 @@ class _Child(asyncio.SubprocessProtocol):
         self._transport: asyncio.SubprocessTransport | None = None
         self._partial = {1: b"", 2: b""}  # stdout and stderr: the line still being received
         self._ready_line: asyncio.Future[dict[str, Any] | None] = loop.create_future()
+        self._released: asyncio.Future[None] = loop.create_future()
         self._exited: asyncio.Future[int] = loop.create_future()
         self._drained: asyncio.Future[None] = loop.create_future()
 
@@ -142,6 +144,9 @@ class _Child(asyncio.SubprocessProtocol):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
+            # A session of its own: a terminal's Ctrl-C or hang-up reaches the app, which ends
+            # the backend in order (or, released, leaves it running).
+            start_new_session=True,
         )
         return child
 
@@ -197,12 +202,15 @@ class _Child(asyncio.SubprocessProtocol):
             self.tail.append(line)
             log.debug("backend %d: %s", self.pid, line)
             return
-        if not self._ready_line.done():
-            with contextlib.suppress(ValueError):
-                data = json.loads(raw)
-                if isinstance(data, dict) and data.get("event") == "ready":
-                    self._ready_line.set_result(data)
-                    return
+        with contextlib.suppress(ValueError):
+            data = json.loads(raw)
+            event = data.get("event") if isinstance(data, dict) else None
+            if event == "ready" and not self._ready_line.done():
+                self._ready_line.set_result(data)
+                return
+            if event == "released" and not self._released.done():
+                self._released.set_result(None)
+                return
         log.warning("backend %d wrote to stdout: %s", self.pid, self.redact(repr(raw)))
 
     def redact(self, text: str) -> str:
@@ -237,6 +245,19 @@ class _Child(asyncio.SubprocessProtocol):
         code = await self.wait()
         await self.close()
         return code
+
+    async def release(self, within: float) -> None:
+        """Let the backend outlive us: SIGUSR1, its "released" line, then our pipes closed.
+        Raises TimeoutError if it does not answer ``within`` seconds (it is still ours then)."""
+        self.transport.send_signal(signal.SIGUSR1)
+        async with asyncio.timeout(within):
+            await asyncio.shield(self._released)
+        # asyncio's transport kills a child that still runs when it is closed (or collected):
+        # this one is no longer ours to end. Its Popen, told it has ended, leaves it be.
+        popen = self.transport.get_extra_info("subprocess")
+        popen.returncode = 0
+        self.transport.close()  # our pipes: its stdin's EOF no longer stops it
+        await asyncio.sleep(0)
 
     async def close(self) -> None:
         """Release the pipes of a process that has exited. Idempotent."""
@@ -353,6 +374,31 @@ class BackendSupervisor:
             self._ready = None
             self._active = False
             self._emit(SupervisorState("stopped", exit_code=code))
+
+    async def release(self, within: float = RELEASE_WAIT) -> bool:
+        """Leave the backend running after the app has gone ("Keep running" on quit), with no
+        more supervision. False if it did not take the release (then it is stopped)."""
+        async with self._stop_lock:
+            self._stopping = True
+            task, self._task = self._task, None
+            if task is not None:
+                await _cancel_and_wait(task)
+            child, self._child = self._child, None
+            if child is None:
+                return False
+            self._ready = None
+            self._active = False
+            if child.returncode is None:
+                try:
+                    await child.release(within)
+                except (TimeoutError, ProcessLookupError):
+                    log.warning("backend %d did not take the release; stopping it", child.pid)
+                else:
+                    self._emit(SupervisorState("released"))
+                    return True
+            code = await child.end(KILL_AFTER)
+            self._emit(SupervisorState("stopped", exit_code=code))
+            return False
 
     def _backoff(self, attempt: int) -> float:
         return min(self._backoff_initial * 2.0 ** (attempt - 1), self._backoff_max)

@@ -9,14 +9,16 @@ loop keeps running under them, and a test answers one by clicking a button of ``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QMessageBox, QWidget
 
 from desktop.api import ApiClient, ApiError, BackendError
 from desktop.session_actions import (
+    QUIT_KEEP,
+    QUIT_STOP,
     can_stop,
     delete_question,
     ended_by_quitting,
@@ -27,6 +29,8 @@ from desktop.session_actions import (
 
 # Counting what quitting would end must not hold the quit up when the backend does not answer.
 QUIT_COUNT_TIMEOUT = 3.0
+
+T = TypeVar("T")
 
 
 async def unless_ended(request: Awaitable[None]) -> None:
@@ -65,6 +69,11 @@ class SessionActions(QObject):
             if not answer.done():
                 answer.set_result(role == QMessageBox.ButtonRole.AcceptRole)
 
+        return await self._asking(box, answer, finished)
+
+    async def _asking(
+        self, box: QMessageBox, answer: asyncio.Future[T], finished: Callable[[], None]
+    ) -> T:
         box.finished.connect(finished)
         box.open()
         self.current = box
@@ -102,13 +111,35 @@ class SessionActions(QObject):
         sessions = await self.api.list_sessions(str(project["id"]))
         return await self.ask(remove_project_question(project, sessions), "Remove")
 
-    async def confirm_quit(self) -> bool:
-        """Whether to quit an app whose backend (and so whose sessions) quitting ends: asked
-        when something runs. A backend that cannot say what runs does not hold the quit up."""
+    async def confirm_quit(self) -> str | None:
+        """How to quit an app whose backend (and so whose sessions) quitting would end:
+        ``QUIT_STOP`` (the answer when nothing runs), ``QUIT_KEEP`` (leave the backend and its
+        sessions running), or None (Cancel). A backend that cannot say what runs does not hold
+        the quit up."""
         try:
             async with asyncio.timeout(QUIT_COUNT_TIMEOUT):
                 sessions = await self.api.list_sessions()
         except (BackendError, TimeoutError):
-            return True
+            return QUIT_STOP
         count = ended_by_quitting(sessions)
-        return count == 0 or await self.ask(quit_question(count), "Quit")
+        if count == 0:
+            return QUIT_STOP
+        return await self.choose(quit_question(count), [QUIT_STOP, QUIT_KEEP])
+
+    async def choose(self, question: str, answers: list[str]) -> str | None:
+        """The answer clicked, or None for Cancel (the default, and Escape's)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "SessionDock", question, parent=self.window)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        buttons: dict[QAbstractButton, str] = {
+            box.addButton(a, QMessageBox.ButtonRole.AcceptRole): a for a in answers
+        }
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        answer: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+
+        def finished() -> None:
+            if not answer.done():
+                answer.set_result(buttons.get(box.clickedButton()))
+
+        return await self._asking(box, answer, finished)

@@ -35,6 +35,7 @@ from desktop.api import ApiClient, ApiError, BackendError
 from desktop.approval import MODES, news
 from desktop.keystrokes import KeystrokeSender
 from desktop.session_actions import (
+    QUIT_KEEP,
     can_continue,
     can_interrupt,
     is_agent,
@@ -249,6 +250,7 @@ class MainWindow(QMainWindow):
         # Set by the app when quitting ends the sessions (it owns the backend): then closing
         # the window asks first while something runs.
         self.ask_before_quit = False
+        self.keep_backend = False  # the user chose "Keep running" on quit
         self._quit_confirmed = False
         self._quit_check: asyncio.Task[None] | None = None
         self.feed: SessionFeed | None = None
@@ -1364,7 +1366,9 @@ class MainWindow(QMainWindow):
 
     async def _close_if_confirmed(self) -> None:
         try:
-            if await self.session_actions.confirm_quit():
+            answer = await self.session_actions.confirm_quit()
+            if answer is not None:
+                self.keep_backend = answer == QUIT_KEEP
                 self.close_now()
         finally:
             self._quit_check = None

@@ -29,5 +29,9 @@ def test_what_quitting_stops() -> None:
 
 
 def test_the_quit_question_counts() -> None:
-    assert quit_question(3) == "Quit SessionDock? 3 sessions are running; quitting stops them."
-    assert quit_question(1) == "Quit SessionDock? 1 session is running; quitting stops it."
+    assert quit_question(3) == (
+        "Quit SessionDock? 3 sessions are running. Stop them, or keep them running in the "
+        "background: SessionDock shows them again when you start it next (sessiondock stop "
+        "ends them)."
+    )
+    assert quit_question(1).startswith("Quit SessionDock? 1 session is running. Stop it, or")

@@ -447,6 +447,22 @@ async def test_the_next_app_asks_for_the_port_the_last_one_had(make: Make, tmp_p
     assert port_file.read_text().strip() == str(ready.port)
 
 
+async def test_a_released_backend_runs_on_unsupervised(make: Make, tmp_path: Path) -> None:
+    supervisor, states = make(backoff_initial=0.1)
+    ready = await supervisor.start()
+    assert await supervisor.release()
+    assert states.seen[-1] == SupervisorState("released") and supervisor.ready is None
+    await asyncio.sleep(0.5)  # its stdin is closed: a backend not released would have gone
+    assert not is_gone(ready.pid)
+    async with httpx.AsyncClient(timeout=10) as client:
+        assert (await client.get(f"{ready.url}/api/health")).status_code == 200
+    os.kill(ready.pid, signal.SIGTERM)
+    await wait_gone(ready.pid)
+    await asyncio.sleep(0.3)
+    assert [s.kind for s in states.seen].count("restarting") == 0  # nobody brought it back
+    assert "released by the app" in (tmp_path / "data" / "backend.log").read_text()
+
+
 async def test_restarts_back_off_and_start_over_once_stable(make: Make, tmp_path: Path) -> None:
     plan = ["die:0.1", "fail", "fail", "die:1.5", "fail", "live"]
     supervisor, states = make(

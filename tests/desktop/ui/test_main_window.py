@@ -21,6 +21,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.ansi import palette_rgb
 from desktop.app import DesktopApp
+from desktop.session_actions import quit_question as quit_text
 from desktop.supervisor import BackendSupervisor
 from desktop.ui.actions import QUIT_COUNT_TIMEOUT
 from desktop.ui.panels import INTERRUPT_MODIFIER
@@ -247,7 +248,8 @@ async def test_quitting_while_sessions_run_asks_first(tmp_path: Path, qtbot: QtB
     window.closed.connect(lambda: closed.append(True))
     window.close()
     box = await quit_question(desktop)
-    assert box.text() == "Quit SessionDock? 2 sessions are running; quitting stops them."
+    assert box.text() == quit_text(2)
+    assert [b.text() for b in box.buttons()] == ["Stop and quit", "Keep running", "Cancel"]
     cancel = box.button(QMessageBox.StandardButton.Cancel)
     assert box.defaultButton() is cancel and box.escapeButton() is cancel
     qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
@@ -258,12 +260,56 @@ async def test_quitting_while_sessions_run_asks_first(tmp_path: Path, qtbot: QtB
     assert closed == [] and window.isVisible() and not run.done()
     assert (await window.api.get_session(session_id))["status"] == "running"
 
-    window.close()  # asked again, and this time the answer is Quit
+    window.close()  # asked again, and this time the answer is Stop and quit
     box = await quit_question(desktop)
-    [quit_button] = [b for b in box.buttons() if b.text() == "Quit"]
+    [quit_button] = [b for b in box.buttons() if b.text() == "Stop and quit"]
     qtbot.mouseClick(quit_button, Qt.MouseButton.LeftButton)
     assert await asyncio.wait_for(run, 10) == 0
     assert gone(pid) and gone(session["pid"])
+
+
+async def test_keep_running_on_quit_and_the_next_app_shows_the_session_live(
+    tmp_path: Path, qtbot: QtBot
+) -> None:
+    desktop = DesktopApp(tmp_path / "data")
+    qtbot.addWidget(desktop.window)
+    run = asyncio.ensure_future(desktop.run())
+    await wait_until(lambda: "running" in desktop.window.backend_label.text())
+    pid = backend_pid(desktop)
+    await open_project(desktop, tmp_path / "proj")
+    ticker = "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.1; done"
+    session_id = await desktop.window.new_session(command=ticker, tty=False)
+    desktop.window.close()
+    box = await quit_question(desktop)
+    assert box.text() == quit_text(1)
+    [keep] = [b for b in box.buttons() if b.text() == "Keep running"]
+    qtbot.mouseClick(keep, Qt.MouseButton.LeftButton)
+    assert await asyncio.wait_for(run, 10) == 0
+    try:
+        await asyncio.sleep(0.5)  # the app's pipes are closed: the backend runs on
+        assert not gone(pid)
+        # The next app attaches to it (through server.json) and shows the session, live.
+        second = DesktopApp(tmp_path / "data")
+        qtbot.addWidget(second.window)
+        run_second = asyncio.ensure_future(second.run())
+        await wait_until(lambda: "attached" in second.window.backend_label.text())
+        assert second.supervisor is None
+        await open_project(second, tmp_path / "proj")
+        await second.window.show_session(session_id)
+        await second.window.settle()
+        await wait_until(lambda: "tick-" in shown_text(second))
+        shown = int(shown_text(second).split("tick-")[-1].split()[0])
+        await wait_until(lambda: f"tick-{shown + 5}" in shown_text(second))  # still ticking
+        assert (await second.window.api.get_session(session_id))["status"] == "running"
+        second.window.close()  # attached: quitting stops nothing, asks nothing
+        assert await asyncio.wait_for(run_second, 10) == 0
+        assert not gone(pid)
+    finally:
+        os.kill(pid, signal.SIGTERM)  # as `sessiondock stop` does
+        async with asyncio.timeout(10):
+            while not gone(pid):
+                await asyncio.sleep(0.05)
+    assert "the app has gone; running on" in (tmp_path / "data" / "backend.log").read_text()
 
 
 async def test_quitting_while_the_backend_does_not_answer_asks_nothing(
