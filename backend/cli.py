@@ -334,8 +334,9 @@ def _release(settings: Settings, released: asyncio.Event) -> None:
         return
     released.set()
     log_file = settings.data_dir / LOG_FILE
-    sys.stdout.write(json.dumps({"event": "released", "log": str(log_file)}) + "\n")
-    sys.stdout.flush()
+    with contextlib.suppress(OSError):  # the app may be gone already: run on all the same
+        sys.stdout.write(json.dumps({"event": "released", "log": str(log_file)}) + "\n")
+        sys.stdout.flush()
     try:
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     except OSError as exc:

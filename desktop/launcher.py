@@ -1,7 +1,8 @@
-"""``sessiondock``: the desktop app; with ``serve`` the backend alone; ``doctor``: what works.
+"""``sessiondock``: the desktop app; ``serve``: the backend alone; ``status`` and ``stop``: a
+backend running in the background; ``doctor``: what this machine has.
 
-One entry point for both, so that a frozen bundle's single executable can run itself as its
-own backend. The backend is imported only for ``serve``: the app talks to it over HTTP.
+One entry point for all, so that a frozen bundle's single executable can run itself as its
+own backend. The backend is imported only for its own commands: the app talks to it over HTTP.
 """
 
 from __future__ import annotations
