@@ -361,15 +361,20 @@ async def serve(settings: Settings, *, exit_on_stdin_eof: bool = False) -> int:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # Before the ready line too: SIGUSR1's default would end the process.
+    released = asyncio.Event()
+    loop.add_signal_handler(signal.SIGUSR1, _release, settings, released)
     try:
         with datadir.owned(settings.data_dir, settings.db_path, settings.server_file):
-            return await _serve_locked(settings, stop, exit_on_stdin_eof)
+            return await _serve_locked(settings, stop, released, exit_on_stdin_eof)
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
             loop.remove_signal_handler(signum)
 
 
-async def _serve_locked(settings: Settings, stop: asyncio.Event, exit_on_stdin_eof: bool) -> int:
+async def _serve_locked(
+    settings: Settings, stop: asyncio.Event, released: asyncio.Event, exit_on_stdin_eof: bool
+) -> int:
     app = make_app(settings)
     debug = log.isEnabledFor(logging.DEBUG)
     runner = web.AppRunner(
@@ -432,14 +437,11 @@ async def _serve_locked(settings: Settings, stop: asyncio.Event, exit_on_stdin_e
     else:
         log.info("SessionDock %s is running; open %s/", __version__, url)
 
-    released = asyncio.Event()
-    loop.add_signal_handler(signal.SIGUSR1, _release, settings, released)
     if exit_on_stdin_eof:
         _watch_stdin(loop, stop, released, sys.stdin.buffer)
     try:
         await stop.wait()
     finally:
-        loop.remove_signal_handler(signal.SIGUSR1)
         log.info("shutting down")
         with contextlib.suppress(FileNotFoundError):
             settings.server_file.unlink()
