@@ -20,7 +20,9 @@ command -v cc >/dev/null || need+=(gcc)
 # A session bus of their own for the desktop's notification tests.
 { command -v dbus-daemon && command -v dbus-send; } >/dev/null || need+=(dbus-daemon dbus-bin)
 for lib in libEGL.so.1 libGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libdbus-1.so.3; do
-  ldconfig -p 2>/dev/null | grep -q "$lib" || need+=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
+  # grep reads it all: with -q it could stop early, and pipefail would take ldconfig's SIGPIPE
+  # for a missing library.
+  ldconfig -p 2>/dev/null | grep "$lib" >/dev/null || need+=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
 done
 if [ ${#need[@]} -gt 0 ]; then
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
