@@ -175,10 +175,11 @@ class EventBus:
     def cost(self, session_id: str) -> tuple[float, float]:
         """How long the session's last event took to hand to every subscriber, and how long
         ago that ended, in seconds ((0, 0): nobody watches)."""
-        if not self._subscribers.get(session_id):
-            self._costs.pop(session_id, None)
+        # Kept only while the session has subscribers (``unsubscribe`` drops it with the last).
+        entry = self._costs.get(session_id)
+        if entry is None:
             return 0.0, 0.0
-        cost, ended = self._costs.get(session_id, (0.0, 0.0))
+        cost, ended = entry
         return cost, time.perf_counter() - ended
 
     def pass_on(self, event: StoredEvent) -> None:

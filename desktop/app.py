@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import signal
 import sys
@@ -19,7 +18,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import httpx
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
@@ -41,6 +39,7 @@ from desktop.supervisor import (
     BackendSupervisor,
     SupervisorState,
     default_data_dir,
+    running_backend,
 )
 from desktop.ui.main_window import MainWindow
 
@@ -62,19 +61,6 @@ def app_icon() -> QIcon:
                 icon.addFile(str(png))
             return icon
     return QIcon.fromTheme("utilities-terminal")
-
-
-async def running_backend(data_dir: Path) -> tuple[str, str] | None:
-    """The URL and token of a live backend that owns ``data_dir``, if there is one."""
-    try:
-        info = json.loads((data_dir / "server.json").read_text())
-        url, token = str(info["url"]), str(info["token"])
-        # trust_env=False: a proxy from the environment must not see loopback traffic.
-        async with httpx.AsyncClient(timeout=1.0, trust_env=False) as client:
-            (await client.get(f"{url}/api/health")).raise_for_status()
-    except (OSError, ValueError, KeyError, TypeError, httpx.HTTPError):
-        return None
-    return url, token
 
 
 class StartupErrorDialog(QDialog):
@@ -143,8 +129,8 @@ class DesktopApp(QObject):
             await self.close()
 
     async def _bring_up(self) -> bool:
-        if self.connect_to is None:
-            self.connect_to = await running_backend(self.data_dir)
+        if self.connect_to is None and (info := await running_backend(self.data_dir)):
+            self.connect_to = str(info["url"]), str(info["token"])
         if self.connect_to is not None:
             # Its sessions are not ours: they go on after the app quits, which asks nothing.
             url, token = self.connect_to

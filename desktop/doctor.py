@@ -9,8 +9,8 @@ binary that agent sessions run. Exit status 0 when the desktop app can start her
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from desktop.preflight import Check, check_display, check_qt
-from desktop.supervisor import default_data_dir
+from desktop.supervisor import default_data_dir, running_backend
 
 CLAUDE_INSTALL = "npm install -g @anthropic-ai/claude-code"
 
@@ -39,18 +39,10 @@ def check_data_dir(path: Path) -> Check:
 
 
 def _backend_in(path: Path) -> str:
-    try:
-        info = json.loads((path / "server.json").read_text(encoding="utf-8"))
-        pid, url = int(info["pid"]), str(info["url"])
-    except (OSError, ValueError, KeyError, TypeError):
+    info = asyncio.run(running_backend(path))
+    if info is None:
         return "no backend running"
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return "no backend running; a stale server.json is replaced at start"
-    except PermissionError:
-        pass  # another user's process holds the pid: it is alive
-    return f"a backend runs in it: pid {pid}, {url}"
+    return f"a backend runs in it: pid {info['pid']}, {info['url']}"
 
 
 def check_claude(env: Mapping[str, str]) -> Check:

@@ -130,16 +130,11 @@ def x_server_answers(display: str, timeout: float = 1.0) -> bool:
     return True
 
 
-def plugin_file(plugin: str, env: Mapping[str, str]) -> Path | None:
+def plugin_file(plugin: str, env: Mapping[str, str], pyside: Path) -> Path | None:
     """The file of Qt's platform plugin ``plugin``, where Qt looks for it: the folders of
-    QT_QPA_PLATFORM_PLUGIN_PATH, then PySide6's own (None: not found)."""
+    QT_QPA_PLATFORM_PLUGIN_PATH, then those of PySide6 (in ``pyside``) (None: not found)."""
     folders = [Path(p) for p in env.get("QT_QPA_PLATFORM_PLUGIN_PATH", "").split(os.pathsep) if p]
-    try:
-        import PySide6  # only the package: no Qt library is loaded by this
-    except ImportError:
-        pass
-    else:
-        folders.append(Path(PySide6.__file__).parent / "Qt" / "plugins" / "platforms")
+    folders.append(pyside / "Qt" / "plugins" / "platforms")
     for folder in folders:
         if (folder / f"libq{plugin}.so").is_file():
             return folder / f"libq{plugin}.so"
@@ -188,12 +183,13 @@ def _family(os_release: str | None) -> str:
 def check_qt(env: Mapping[str, str], system: str = sys.platform) -> Check:
     """Qt's libraries and the platform plugin's: loaded as Qt would, the first missing named."""
     try:
-        import PySide6
+        import PySide6  # only the package: no Qt library is loaded by this
     except ImportError as exc:
         return Check("Qt", False, f"PySide6 cannot be imported: {exc}",
                      "pip install 'PySide6-Essentials>=6.7,<6.12'")  # fmt: skip
     plugin = platform_plugin(env, system)
-    path = plugin_file(plugin, env) if system.startswith("linux") else None
+    pyside = Path(PySide6.__file__).parent
+    path = plugin_file(plugin, env, pyside) if system.startswith("linux") else None
     if path is None:
         return Check("Qt", True, f"PySide6 {PySide6.__version__}, platform {plugin}")
     try:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 import platformdirs
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,18 @@ def default_data_dir() -> Path:
     """The backend's data dir unless one is given: the platform's user data dir, as the
     backend's own default (``sessiondock serve``)."""
     return Path(platformdirs.user_data_dir("sessiondock", appauthor=False))
+
+
+async def running_backend(data_dir: Path) -> dict[str, Any] | None:
+    """The ``server.json`` of a live backend that owns ``data_dir`` (its URL answers), if any."""
+    try:
+        info: dict[str, Any] = json.loads((data_dir / "server.json").read_text())
+        # trust_env=False: a proxy from the environment must not see loopback traffic.
+        async with httpx.AsyncClient(timeout=1.0, trust_env=False) as client:
+            (await client.get(f"{info['url']}/api/health")).raise_for_status()
+    except (OSError, ValueError, KeyError, TypeError, httpx.HTTPError):
+        return None
+    return info
 
 
 def backend_command(data_dir: Path | str, extra_args: Sequence[str] = ()) -> list[str]:
@@ -363,12 +376,8 @@ class BackendSupervisor:
     async def stop(self, timeout: float = 3.0) -> None:  # noqa: ASYNC109 - SIGTERM's grace
         """End the backend (SIGTERM, then SIGKILL after ``timeout`` s) with no more restarts."""
         async with self._stop_lock:
-            self._stopping = True
-            task, self._task = self._task, None
-            if task is not None:  # a launch it was making ends that child itself
-                await _cancel_and_wait(task)
-            child, self._child = self._child, None
-            if task is None and child is None:
+            supervised, child = await self._end_supervision()
+            if not supervised and child is None:
                 return
             code = await child.end(timeout) if child is not None else None
             self._ready = None
@@ -379,11 +388,7 @@ class BackendSupervisor:
         """Leave the backend running after the app has gone ("Keep running" on quit), with no
         more supervision. False if it did not take the release (then it is stopped)."""
         async with self._stop_lock:
-            self._stopping = True
-            task, self._task = self._task, None
-            if task is not None:
-                await _cancel_and_wait(task)
-            child, self._child = self._child, None
+            _, child = await self._end_supervision()
             if child is None:
                 return False
             self._ready = None
@@ -399,6 +404,16 @@ class BackendSupervisor:
             code = await child.end(KILL_AFTER)
             self._emit(SupervisorState("stopped", exit_code=code))
             return False
+
+    async def _end_supervision(self) -> tuple[bool, _Child | None]:
+        """No more restarts: whether a supervising task ran (a launch it was making ends that
+        child itself), and the child, now the caller's to end or release."""
+        self._stopping = True
+        task, self._task = self._task, None
+        if task is not None:
+            await _cancel_and_wait(task)
+        child, self._child = self._child, None
+        return task is not None, child
 
     def _backoff(self, attempt: int) -> float:
         return min(self._backoff_initial * 2.0 ** (attempt - 1), self._backoff_max)

@@ -92,8 +92,8 @@ AGENT_RUNTIMES = frozenset({"conversation", "imported"})
 # One step reads at most this much of the events' data, or works this long, then commits. A
 # step ends, after its first event, as soon as something is queued (so it delays no batch by
 # more than an event's work); an idle writer's runs IDLE_STEP_SECONDS at most, a busy one's
-# STEP_SECONDS. Few, large steps keep the index's
-# segments few (each commit writes one, which FTS5 merges later).
+# STEP_SECONDS. Few, large steps keep the index's segments few (each commit writes one, which
+# FTS5 merges later).
 STEP_BYTES = 8 * 1024 * 1024
 STEP_EVENTS = 20_000
 STEP_SECONDS = 0.001

@@ -9,8 +9,8 @@ loop keeps running under them, and a test answers one by clicking a button of ``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QAbstractButton, QMessageBox, QWidget
@@ -29,8 +29,6 @@ from desktop.session_actions import (
 
 # Counting what quitting would end must not hold the quit up when the backend does not answer.
 QUIT_COUNT_TIMEOUT = 3.0
-
-T = TypeVar("T")
 
 
 async def unless_ended(request: Awaitable[None]) -> None:
@@ -55,25 +53,24 @@ class SessionActions(QObject):
 
     async def ask(self, question: str, confirm: str) -> bool:
         """True if the user answers ``confirm``; Cancel is the default (Enter) and Escape's."""
+        return await self.choose(question, [confirm]) == confirm
+
+    async def choose(self, question: str, answers: list[str]) -> str | None:
+        """The answer clicked, or None for Cancel (the default, and Escape's)."""
         box = QMessageBox(QMessageBox.Icon.Question, "SessionDock", question, parent=self.window)
         box.setTextFormat(Qt.TextFormat.PlainText)  # a program's name is data
-        box.addButton(confirm, QMessageBox.ButtonRole.AcceptRole)
+        buttons: dict[QAbstractButton, str] = {
+            box.addButton(a, QMessageBox.ButtonRole.AcceptRole): a for a in answers
+        }
         cancel = box.addButton(QMessageBox.StandardButton.Cancel)
         box.setDefaultButton(cancel)
         box.setEscapeButton(cancel)
-        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
 
         def finished() -> None:
-            clicked = box.clickedButton()
-            role = box.buttonRole(clicked) if clicked is not None else None
             if not answer.done():
-                answer.set_result(role == QMessageBox.ButtonRole.AcceptRole)
+                answer.set_result(buttons.get(box.clickedButton()))
 
-        return await self._asking(box, answer, finished)
-
-    async def _asking(
-        self, box: QMessageBox, answer: asyncio.Future[T], finished: Callable[[], None]
-    ) -> T:
         box.finished.connect(finished)
         box.open()
         self.current = box
@@ -125,21 +122,3 @@ class SessionActions(QObject):
         if count == 0:
             return QUIT_STOP
         return await self.choose(quit_question(count), [QUIT_STOP, QUIT_KEEP])
-
-    async def choose(self, question: str, answers: list[str]) -> str | None:
-        """The answer clicked, or None for Cancel (the default, and Escape's)."""
-        box = QMessageBox(QMessageBox.Icon.Question, "SessionDock", question, parent=self.window)
-        box.setTextFormat(Qt.TextFormat.PlainText)
-        buttons: dict[QAbstractButton, str] = {
-            box.addButton(a, QMessageBox.ButtonRole.AcceptRole): a for a in answers
-        }
-        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(cancel)
-        box.setEscapeButton(cancel)
-        answer: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-
-        def finished() -> None:
-            if not answer.done():
-                answer.set_result(buttons.get(box.clickedButton()))
-
-        return await self._asking(box, answer, finished)
