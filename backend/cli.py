@@ -27,7 +27,7 @@ from backend.datadir import DataDirError
 from backend.environment import bundle_dir
 from backend.store import UnusableDatabase
 from backend.web.app import make_app
-from backend.web.keys import CONNECTIONS
+from backend.web.keys import CONNECTIONS, MANAGER
 
 log = logging.getLogger("sessiondock")
 
@@ -93,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         command = commands.add_parser(name, help=what, description=what)
         command.add_argument("--data-dir", type=Path, help="the backend's data dir")
+        if name == "stop":
+            command.add_argument(
+                "--keep-sessions",
+                action="store_true",
+                help="leave its sessions running in the session host: the next backend "
+                "started in the data dir takes them on (an upgrade, a restart)",
+            )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help="0 picks a free port")
     serve.add_argument("--data-dir", type=Path, help="where the database and server.json live")
@@ -113,6 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="a Host name to accept besides localhost (for a reverse proxy); repeatable",
     )  # fmt: skip
     serve.add_argument("--exit-on-stdin-eof", action="store_true", help="stop when stdin closes")
+    serve.add_argument(
+        "--keep-sessions",
+        action="store_true",
+        help="on SIGTERM or SIGINT, leave sessions running in the session host for the next "
+        "backend (SIGUSR2 does so whatever this says)",
+    )
+    serve.add_argument(
+        "--no-session-host",
+        dest="session_host",
+        action="store_false",
+        help="run sessions as this process's children: they end with it (by default a session "
+        "host process runs them, and they outlive a crash or a restart of the backend)",
+    )
     serve.add_argument(
         "--max-session-mb", type=_positive, default=50.0, metavar="MB",
         help="stored output per session before the oldest is trimmed",
@@ -264,6 +284,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         history_poll_seconds=args.history_poll_interval,
         history_rescan_seconds=args.history_rescan_interval,
         stop_grace_seconds=args.stop_grace,
+        session_host=args.session_host,
+        keep_sessions=args.keep_sessions,
     )
 
 
@@ -274,7 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from backend import control  # only for these commands
 
         data_dir = args.data_dir or default_data_dir()
-        return control.main(args.command, data_dir.expanduser().absolute())
+        keep = getattr(args, "keep_sessions", False)
+        return control.main(args.command, data_dir.expanduser().absolute(), keep_sessions=keep)
     if args.command != "serve":
         parser.print_help(sys.stderr)
         return 2
@@ -361,19 +384,31 @@ async def serve(settings: Settings, *, exit_on_stdin_eof: bool = False) -> int:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # SIGUSR2 (``sessiondock stop --keep-sessions``): stop, leaving the sessions running.
+    keep = asyncio.Event()
+
+    def stop_keeping() -> None:
+        keep.set()
+        stop.set()
+
+    loop.add_signal_handler(signal.SIGUSR2, stop_keeping)
     # Before the ready line too: SIGUSR1's default would end the process.
     released = asyncio.Event()
     loop.add_signal_handler(signal.SIGUSR1, _release, settings, released)
     try:
         with datadir.owned(settings.data_dir, settings.db_path, settings.server_file):
-            return await _serve_locked(settings, stop, released, exit_on_stdin_eof)
+            return await _serve_locked(settings, stop, keep, released, exit_on_stdin_eof)
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
             loop.remove_signal_handler(signum)
 
 
 async def _serve_locked(
-    settings: Settings, stop: asyncio.Event, released: asyncio.Event, exit_on_stdin_eof: bool
+    settings: Settings,
+    stop: asyncio.Event,
+    keep: asyncio.Event,
+    released: asyncio.Event,
+    exit_on_stdin_eof: bool,
 ) -> int:
     app = make_app(settings)
     debug = log.isEnabledFor(logging.DEBUG)
@@ -442,7 +477,12 @@ async def _serve_locked(
     try:
         await stop.wait()
     finally:
-        log.info("shutting down")
+        if keep.is_set():
+            app[MANAGER].keep_sessions = True
+        log.info(
+            "shutting down%s",
+            "; sessions run on in the session host" if app[MANAGER].keep_sessions else "",
+        )
         with contextlib.suppress(FileNotFoundError):
             settings.server_file.unlink()
         server.close()  # no new connections; runner.cleanup() closes the open ones

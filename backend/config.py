@@ -56,6 +56,11 @@ class Settings:
     # After a user's Stop (SIGTERM and SIGHUP, or an interrupted turn), how long before SIGKILL.
     stop_grace_seconds: float = 2.0
     retry_ms: int = 2000
+    # Run sessions' programs under the session host (backend/host), which outlives the backend;
+    # False: as the backend's own children, which end with it.
+    session_host: bool = True
+    # Stopping (SIGTERM, SIGINT) leaves the session host's programs running for the next start.
+    keep_sessions: bool = False
     # Give sessions the PATH of the user's login shell (an app started from a desktop menu
     # has a short one); on by default in a frozen bundle.
     login_path: bool = False

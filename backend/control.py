@@ -58,13 +58,15 @@ def status(data_dir: Path) -> int:
     return 0
 
 
-def stop(data_dir: Path) -> int:
+def stop(data_dir: Path, keep_sessions: bool = False) -> int:
     info = running(data_dir)
     if info is None:
         print(f"no backend runs in {data_dir}: nothing to stop")
         return 0
     pid = int(info["pid"])
-    os.kill(pid, signal.SIGTERM)  # a clean shutdown: its sessions end, its store closes
+    # A clean shutdown: its store closes, its sessions end (or, with SIGUSR2, run on in the
+    # session host for the next backend).
+    os.kill(pid, signal.SIGUSR2 if keep_sessions else signal.SIGTERM)
     deadline = time.monotonic() + STOP_WAIT
     while time.monotonic() < deadline:
         if not (data_dir / "server.json").exists() and not _alive(pid):
@@ -90,5 +92,5 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def main(command: str, data_dir: Path) -> int:
-    return status(data_dir) if command == "status" else stop(data_dir)
+def main(command: str, data_dir: Path, keep_sessions: bool = False) -> int:
+    return status(data_dir) if command == "status" else stop(data_dir, keep_sessions)

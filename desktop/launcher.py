@@ -21,6 +21,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from backend.cli import main as serve
 
         return serve(args)
+    if args[:1] == ["host"]:  # the session host (backend/host): the backend starts it
+        from backend.host.server import main as host
+
+        return host(args[1:])
     if args[:1] == ["doctor"]:
         from desktop.doctor import main as doctor
 

@@ -129,6 +129,30 @@ class Server:
         self.stop(sig)
         return self.start(port)
 
+    def host_pid(self) -> int | None:
+        """The pid of the data dir's session host, while one runs."""
+        try:
+            pid = int((self.data_dir / "host.lock").read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if b"host" in cmdline and os.fsencode(self.data_dir) in cmdline else None
+
+    def end_host(self, timeout: float = 10.0) -> None:
+        """Stop the data dir's session host, if one runs (its sessions end): a test that left
+        sessions running in it, by killing its backend, leaves nothing behind."""
+        pid = self.host_pid()
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.host_pid() == pid and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self.host_pid() == pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers=self.headers, timeout=10, **kwargs)
 
@@ -153,3 +177,4 @@ def running_server(
             if server.proc.poll() is None:
                 server.proc.kill()
                 server.proc.wait()
+        server.end_host()

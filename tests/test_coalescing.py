@@ -32,7 +32,7 @@ class Paced:
 async def test_a_quiet_stream_waits_only_for_the_commit_under_way() -> None:
     events: list[str] = []
     pace = Paced()
-    coalescer = _Coalescer("stdout", lambda _, text: events.append(text), WINDOW,
+    coalescer = _Coalescer("stdout", lambda _, text, mark: events.append(text), WINDOW,
                            asyncio.get_running_loop(), pace)  # fmt: skip
     coalescer.feed(b"one\n")
     coalescer.feed(b"two\n")  # while the first waits: it joins it, asking nothing more
@@ -48,7 +48,7 @@ async def test_a_loud_stream_goes_once_per_window_and_never_past_64_kib() -> Non
     events: list[str] = []
     pace = Paced()
     loop = asyncio.get_running_loop()
-    coalescer = _Coalescer("stdout", lambda _, text: events.append(text), WINDOW, loop, pace)
+    coalescer = _Coalescer("stdout", lambda _, text, mark: events.append(text), WINDOW, loop, pace)
     coalescer.feed(b"x" * LOUD_BYTES)
     pace.release()
     assert len(events) == 1

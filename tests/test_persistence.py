@@ -25,8 +25,21 @@ def ended(event: object) -> bool:
     return getattr(event, "event", None) == "status" and event.data["status"] != "running"  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-async def test_resume_across_backend_restart(server: Server, workdir: Path, how: int) -> None:
+@pytest.mark.parametrize(
+    ("how", "args"),
+    [(signal.SIGTERM, ()), (signal.SIGKILL, ("--no-session-host",))],
+    ids=["SIGTERM", "SIGKILL-without-a-session-host"],
+)
+async def test_resume_across_backend_restart(
+    tmp_path: Path, workdir: Path, how: int, args: tuple[str, ...]
+) -> None:
+    """A backend that stops ends its sessions; without a session host, so does one killed
+    outright (tests/test_session_host.py: with one, they outlive it)."""
+    with running_server(tmp_path / "data", "--heartbeat-interval", "1", *args) as server:
+        await _resume_across_restart(server, workdir, how)
+
+
+async def _resume_across_restart(server: Server, workdir: Path, how: int) -> None:
     async with server.async_client() as api:
         session = await new_session(
             api, workdir, kind="command", argv=["sh", "-c", TICKER], tty=False
@@ -39,7 +52,7 @@ async def test_resume_across_backend_restart(server: Server, workdir: Path, how:
     pid = session["pid"]
 
     server.restart(how)  # the same port and data dir
-    # Even a backend killed outright takes its sessions with it (they get SIGHUP).
+    # Its children get SIGHUP when it dies, even killed outright.
     async with asyncio.timeout(5):
         while _alive(pid):
             await asyncio.sleep(0.05)

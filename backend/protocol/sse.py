@@ -57,6 +57,9 @@ class StoredEvent:
     # Not stored, no id (a ``delta``): sent to whoever watches now, never replayed.
     transient: bool = False
     _chunk: bytes | None = field(default=None, repr=False)
+    # A hosted session's output (backend/host): the stream and the offset its bytes reach, stored
+    # with the event in one transaction. Never sent.
+    mark: tuple[str, int] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, seq: int, data: EventData, encoded: str | None = None) -> StoredEvent:

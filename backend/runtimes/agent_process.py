@@ -142,7 +142,7 @@ class AgentProcess:
 
     # -- what it writes ---------------------------------------------------------------------
 
-    def _on_output(self, stream: str, text: str) -> None:
+    def _on_output(self, stream: str, text: str, mark: int | None = None) -> None:
         if stream == "stderr":
             self._listener.agent_stderr(text)
         else:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from backend.bus import EventBus
 from backend.config import Settings
 from backend.errors import NotAConversation, NotATerminal, SessionNotRunning
+from backend.host.client import HostLink
 from backend.protocol.api import Agent, Foreground, ModeSet, NewSession, ScreenFormat
 from backend.protocol.events import Error, EventData, now_ms
 from backend.protocol.sse import StoredEvent
@@ -69,8 +70,14 @@ class SessionHost(Protocol):
     def closing(self) -> bool:
         """The backend is stopping."""
 
-    def emit(self, data: EventData) -> StoredEvent:
-        """Store an event of this session (its ``sessionId`` must be this session's)."""
+    @property
+    def keeping(self) -> bool:
+        """The backend stops and leaves what the session host runs running (``--keep-sessions``
+        or ``sessiondock stop --keep-sessions``)."""
+
+    def emit(self, data: EventData, mark: tuple[str, int] | None = None) -> StoredEvent:
+        """Store an event of this session (its ``sessionId`` must be this session's);
+        ``mark``: the session host's stream and offset its output reaches."""
 
     def status(self, **extra: Any) -> None:
         """Store a ``status`` event with the session's current status and what the runtime
@@ -120,13 +127,15 @@ class Catalog(Protocol):
 @dataclass(frozen=True, slots=True)
 class RuntimeContext:
     """What every kind and runtime shares: settings, the store's flow control, the bus (who
-    watches), the environment sessions get, and the session list."""
+    watches), the environment sessions get, the session list, and the session host (None:
+    programs are the backend's own children, ``--no-session-host``)."""
 
     settings: Settings
     store: Store
     bus: EventBus
     environment: Callable[[], Awaitable[dict[str, str]]]
     catalog: Catalog
+    host: HostLink | None = None
 
 
 class SessionRuntime(ABC):

@@ -1,4 +1,5 @@
-"""One child process in its own process group, in a PTY or on pipes, with coalesced output.
+"""One session's program, in a PTY or on pipes, with coalesced output: run by the session host
+(backend/host/client.py's ``HostedProcess``) or as the backend's own child (``SessionProcess``).
 
 Output is read in chunks from non-blocking file descriptors (never by lines: a line can be longer
 than any buffer), decoded as UTF-8 incrementally, and handed on as events of at most 64 KiB.
@@ -13,22 +14,25 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-import ctypes
 import errno
-import fcntl
-import functools
 import logging
 import os
-import pty
 import signal
-import struct
-import sys
-import termios
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from backend.host.spawn import (
+    LaunchSpec,
+    process_state,
+    set_winsize,
+    signal_session,
+    start_program,
+)
 from backend.trace import TRACE
+
+__all__ = ["Foreground", "LaunchSpec", "ProgramProcess", "SessionProcess"]
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +42,13 @@ MAX_EVENT_BYTES = 65536
 # writing must not hold the event loop.
 MAX_DRAIN_READS = 64
 
-OutputCallback = Callable[[str, str], None]  # (stream name, text)
+# (stream name, text, the offset the text reaches in the stream: for hosted programs, else None)
+OutputCallback = Callable[[str, str, int | None], None]
 # Calls back when the next event can go: on the next loop turn, or after the store's commit.
 Pace = Callable[[Callable[[], None]], None]
 # A stream whose last event was at least this large, and sent less than a window ago, is loud:
 # it waits out the window (about 1 MB/s at the default 3 ms: a person's shell never is).
 LOUD_BYTES = 3072
-
-
-@dataclass(frozen=True, slots=True)
-class LaunchSpec:
-    argv: tuple[str, ...]
-    cwd: str
-    env: dict[str, str]
-    tty: bool
-    cols: int = 120
-    rows: int = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +70,13 @@ class _Coalescer:
         window: float,
         loop: asyncio.AbstractEventLoop,
         pace: Pace,
+        position: int | None = None,
     ) -> None:
         self.stream = stream
+        # Bytes of the stream decoded so far, counted from the program's first byte when the
+        # session host needs to know how far each event reaches (``position`` given).
+        self.tracked = position is not None
+        self.position = position or 0
         self._emit = emit
         self._window = window
         self._loop = loop
@@ -96,6 +96,7 @@ class _Coalescer:
         if TRACE is not None:
             self._traced += TRACE.sampled(data)
         text = self._decoder.decode(data)
+        self.position += len(data)
         if text:
             self._parts.append(text)
         self._size += len(data)
@@ -110,6 +111,11 @@ class _Coalescer:
                 # Quiet: out as soon as the store can take it (a line a person waits for).
                 self._paced = True
                 self._pace(self._paced_flush)
+
+    def mark(self) -> int:
+        """The offset of the first byte not yet in an event: what was decoded, less the start
+        of a character whose next bytes have not come yet."""
+        return self.position - len(self._decoder.getstate()[0])
 
     def _paced_flush(self) -> None:
         self._paced = False
@@ -133,11 +139,13 @@ class _Coalescer:
             if TRACE is not None:
                 TRACE.emitting(self._traced)
                 self._traced = []
-            self._emit(self.stream, text)
+            self._emit(self.stream, text, self.mark() if self.tracked else None)
 
 
-class SessionProcess:
-    """Starts, feeds, signals and reaps one session's process."""
+class ProgramProcess(ABC):
+    """What the backend does with a running program, wherever it runs: input, resizes and
+    signals (through descriptors and pids of its own), output handed on as coalesced events.
+    Subclasses say how it starts, how its output arrives and how its exit is learnt."""
 
     def __init__(
         self,
@@ -150,169 +158,73 @@ class SessionProcess:
         self.spec = spec
         self._on_output = on_output
         self._window = coalesce_seconds
+        self._loop = asyncio.get_running_loop()
         self._pace: Pace = pace or self._next_turn
-        self._proc: asyncio.subprocess.Process | None = None
-        self._readers: dict[int, _Coalescer] = {}
-        self._paused = False
+        self._readers: dict[str, _Coalescer] = {}  # by stream name
         self._stdin_fd = -1
-        self._pty_fd = -1
+        self._pty_fd = -1  # the terminal, for its size and its foreground job
         self._pending_input = bytearray()
         self._close_input_when_written = False
-        self._loop = asyncio.get_running_loop()
+        self._pid: int | None = None
+        self.returncode: int | None = None
 
     def _next_turn(self, callback: Callable[[], None]) -> None:
         self._loop.call_soon(callback)
 
+    def _coalescer(self, stream: str, position: int | None = None) -> _Coalescer:
+        coalescer = _Coalescer(
+            stream, self._on_output, self._window, self._loop, self._pace, position
+        )
+        self._readers[stream] = coalescer
+        return coalescer
+
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
+        return self._pid
 
+    @property
+    def is_tty(self) -> bool:
+        return self.spec.tty
+
+    @abstractmethod
     async def start(self) -> None:
-        """Spawn the process. Raises OSError when it cannot be started."""
-        spec = self.spec
-        if spec.tty:
-            master, slave = pty.openpty()
-            _set_winsize(master, spec.cols, spec.rows)
-            try:
-                self._proc = await asyncio.create_subprocess_exec(
-                    *spec.argv,
-                    stdin=slave,
-                    stdout=slave,
-                    stderr=slave,
-                    cwd=spec.cwd,
-                    env=spec.env,
-                    start_new_session=True,
-                    preexec_fn=functools.partial(_setup_terminal_child, slave),
-                )
-            except BaseException:
-                os.close(master)
-                raise
-            finally:
-                os.close(slave)
-            self._pty_fd = self._stdin_fd = master
-            self._watch(master, "stdout")
-        else:
-            in_r, in_w = os.pipe()
-            out_r, out_w = os.pipe()
-            err_r, err_w = os.pipe()
-            try:
-                self._proc = await asyncio.create_subprocess_exec(
-                    *spec.argv,
-                    stdin=in_r,
-                    stdout=out_w,
-                    stderr=err_w,
-                    cwd=spec.cwd,
-                    env=spec.env,
-                    start_new_session=True,
-                    preexec_fn=_hang_up_with_parent,
-                )
-            except BaseException:
-                for fd in (in_w, out_r, err_r):
-                    os.close(fd)
-                raise
-            finally:
-                for fd in (in_r, out_w, err_w):
-                    os.close(fd)
-            self._stdin_fd = in_w
-            os.set_blocking(in_w, False)
-            self._watch(out_r, "stdout")
-            self._watch(err_r, "stderr")
+        """Spawn the program. Raises OSError when it cannot be started."""
 
-    def _watch(self, fd: int, stream: str) -> None:
-        os.set_blocking(fd, False)
-        self._readers[fd] = _Coalescer(
-            stream, self._on_output, self._window, self._loop, self._pace
-        )
-        self._loop.add_reader(fd, self._read, fd)
+    @abstractmethod
+    async def wait(self) -> int | None:
+        """Wait for the program to exit, hand on every byte it wrote, and return its exit code
+        (None: it was lost with what ran it)."""
 
-    def _read(self, fd: int) -> None:
-        # Everything waiting, up to READ_SIZE, in one wakeup: a PTY hands out a few KiB per
-        # read, and a loop slowed by other work would otherwise make an event of each.
-        chunks: list[bytes] = []
-        size = 0
-        ended = False
-        while size < READ_SIZE:
-            try:
-                data = os.read(fd, READ_SIZE - size)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                # EIO from a PTY whose other side is closed is its end of stream.
-                if exc.errno != errno.EIO:
-                    log.warning("reading session output failed: %s", exc)
-                data = b""
-            if not data:
-                ended = True
-                break
-            chunks.append(data)
-            size += len(data)
-        if chunks:
-            self._readers[fd].feed(b"".join(chunks) if len(chunks) > 1 else chunks[0])
-        if ended:
-            self._close_reader(fd)
+    @abstractmethod
+    def _exited(self) -> Awaitable[Any]:
+        """Resolves when the program itself has exited (its output may still be coming)."""
 
-    def _close_reader(self, fd: int) -> None:
-        coalescer = self._readers.pop(fd, None)
-        if coalescer is None:
-            return
-        self._loop.remove_reader(fd)
-        coalescer.flush(final=True)
-        if fd == self._pty_fd:
-            self._drop_stdin()
-            self._pty_fd = -1
-        os.close(fd)
-
+    @abstractmethod
     def pause_reading(self) -> None:
-        """Stop reading until ``resume_reading``: the process blocks once its buffer is full."""
-        if not self._paused:
-            self._paused = True
-            for fd in self._readers:
-                self._loop.remove_reader(fd)
+        """Stop reading until ``resume_reading``: the program blocks once its buffer is full."""
 
-    def resume_reading(self) -> None:
-        if self._paused:
-            self._paused = False
-            for fd in self._readers:
-                self._loop.add_reader(fd, self._read, fd)
+    @abstractmethod
+    def resume_reading(self) -> None: ...
 
-    async def wait(self) -> int:
-        """Wait for the process to exit, hand on every byte it wrote, and return its exit code."""
-        assert self._proc is not None
-        code = await self._proc.wait()
-        # Whatever it wrote before exiting is buffered in the kernel: read it all now, so the
-        # output always precedes the exit status.
-        for fd in list(self._readers):
-            self._drain(fd)
-        for fd in list(self._readers):
-            self._close_reader(fd)
-        self._drop_stdin()
-        return code
-
-    def _drain(self, fd: int) -> None:
-        for _ in range(MAX_DRAIN_READS):
-            if fd not in self._readers:
-                return
-            try:
-                data = os.read(fd, READ_SIZE)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self._close_reader(fd)
-                return
-            self._readers[fd].feed(data)
+    def mark(self, stream: str) -> int | None:
+        """How far the events handed on so far reach in ``stream`` (the session host's offsets;
+        None when nothing needs them)."""
+        return None
 
     # -- input and control --------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        """Queue bytes for the process's stdin; written without ever blocking the loop."""
-        if self._stdin_fd < 0:
+        """Queue bytes for the program's stdin; written without ever blocking the loop."""
+        if self._stdin_fd < 0 and not self._input_pending_start():
             raise BrokenPipeError("the session's input is closed")
         had_pending = bool(self._pending_input)
         self._pending_input += data
         if not had_pending:
             self._write_pending()
+
+    def _input_pending_start(self) -> bool:
+        """Whether input may queue before its descriptor is known (a session being adopted)."""
+        return False
 
     def _write_pending(self) -> None:
         fd = self._stdin_fd
@@ -336,7 +248,7 @@ class SessionProcess:
                 self._drop_stdin()
 
     def close_input(self) -> None:
-        """End the process's input (EOF) once everything queued for it is written."""
+        """End the program's input (EOF) once everything queued for it is written."""
         self._close_input_when_written = True
         if not self._pending_input:
             self._drop_stdin()
@@ -349,20 +261,20 @@ class SessionProcess:
         self._loop.remove_writer(fd)
         if fd != self._pty_fd:
             os.close(fd)
+        self._input_closed()
 
-    @property
-    def is_tty(self) -> bool:
-        return self.spec.tty
+    def _input_closed(self) -> None:  # noqa: B027 - only hosted programs need it
+        """The program's input was closed here (a hosted program's host must close it too)."""
 
     def resize(self, cols: int, rows: int) -> None:
         if self._pty_fd >= 0:
-            _set_winsize(self._pty_fd, cols, rows)
+            set_winsize(self._pty_fd, cols, rows)
 
     def interrupt(self) -> None:
         """What Ctrl-C does: SIGINT to the terminal's foreground job (or the process group)."""
-        if self._proc is None or self._proc.returncode is not None:
+        if self._pid is None or self.returncode is not None:
             return
-        group = self._proc.pid
+        group = self._pid
         if self._pty_fd >= 0:
             with contextlib.suppress(OSError):
                 group = os.tcgetpgrp(self._pty_fd)
@@ -372,13 +284,13 @@ class SessionProcess:
     def foreground(self) -> Foreground | None:
         """The job in the terminal's foreground when it is not the session's own program (a
         shell running ``vim``); None when the program itself is in front, or there is no PTY."""
-        if self._proc is None or self._proc.returncode is not None or self._pty_fd < 0:
+        if self._pid is None or self.returncode is not None or self._pty_fd < 0:
             return None
         try:
             group = os.tcgetpgrp(self._pty_fd)
         except OSError:
             return None
-        if group <= 0 or group == self._proc.pid:
+        if group <= 0 or group == self._pid:
             return None
         try:
             with open(f"/proc/{group}/comm", encoding="utf-8", errors="replace") as handle:
@@ -388,18 +300,9 @@ class SessionProcess:
         return Foreground(group, name)
 
     def signal_all(self, *signums: int) -> None:
-        """Signal every process of the session, in every process group (a job-control shell
-        puts each job in a group of its own)."""
-        if self._proc is None:
-            return
-        members = session_members(self._proc.pid)
-        for signum in signums:
-            for pid in members:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signum)
-            if not members:  # no /proc: the leader's group is the best we can reach
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(self._proc.pid, signum)
+        """Signal every process of the session, in every process group."""
+        if self._pid is not None:
+            signal_session(self._pid, *signums)
 
     async def terminate(
         self, grace: float, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)
@@ -407,96 +310,132 @@ class SessionProcess:
         """SIGTERM and SIGHUP to the whole session (as when a terminal window closes;
         interactive shells ignore SIGTERM alone), then SIGKILL to what is left after ``grace``.
         Returns whether the program itself had to be killed (it outlived the grace period)."""
-        if self._proc is None:
+        if self._pid is None:
             return False
         self.signal_all(*signals)
         forced = False
         try:
-            await asyncio.wait_for(asyncio.shield(self._proc.wait()), grace)
+            await asyncio.wait_for(asyncio.shield(self._exited()), grace)
         except TimeoutError:
             forced = True
             # Say what it was doing: a program stuck in the kernel (state D, its wchan) is not
             # one that ignores its signals.
             log.warning(
                 "pid %d outlived the %.1f s grace period (%s); killing it",
-                self._proc.pid,
+                self._pid,
                 grace,
-                process_state(self._proc.pid),
+                process_state(self._pid),
             )
         # Background jobs may outlive the leader: whatever remains of the session goes now.
         self.signal_all(signal.SIGKILL)
-        await self._proc.wait()
+        await self._exited()
         return forced
 
 
-def process_state(pid: int) -> str:
-    """``pid``'s state letter and where in the kernel it waits (Linux /proc), for a log line."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-        with open(f"/proc/{pid}/wchan", "rb") as handle:
-            wchan = handle.read().decode(errors="replace") or "-"
-    except OSError:
-        return "state unknown"
-    state = stat[stat.rfind(b")") + 2 :].split()[:1]
-    return f"state {state[0].decode() if state else '?'}, waiting in {wchan}"
+class SessionProcess(ProgramProcess):
+    """A program that is the backend's own child (``--no-session-host``, and agents): it dies
+    with the backend."""
 
+    def __init__(
+        self,
+        spec: LaunchSpec,
+        on_output: OutputCallback,
+        coalesce_seconds: float,
+        pace: Pace | None = None,
+    ):
+        super().__init__(spec, on_output, coalesce_seconds, pace)
+        self._proc: asyncio.subprocess.Process | None = None
+        self._fds: dict[int, str] = {}  # output descriptor → stream
+        self._paused = False
 
-def session_members(session_id: int) -> list[int]:
-    """The processes whose session id is ``session_id`` (Linux /proc; [] elsewhere)."""
-    members = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        # The command name may hold spaces and parentheses: the fields follow the last ")".
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 3 and int(fields[3]) == session_id:
-            members.append(int(entry))
-    return members
+    async def start(self) -> None:
+        started = await start_program(self.spec)
+        self._proc = started.proc
+        self._pid = started.proc.pid
+        self._stdin_fd, self._pty_fd = started.stdin, started.pty
+        for stream, fd in started.outputs.items():
+            self._fds[fd] = stream
+            self._coalescer(stream)
+            self._loop.add_reader(fd, self._read, fd)
 
+    def _exited(self) -> Awaitable[int]:
+        assert self._proc is not None
+        return self._proc.wait()
 
-def _load_prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
+    def _read(self, fd: int) -> None:
+        # Everything waiting, up to READ_SIZE, in one wakeup: a PTY hands out a few KiB per
+        # read, and a loop slowed by other work would otherwise make an event of each.
+        chunks: list[bytes] = []
+        size = 0
+        ended = False
+        while size < READ_SIZE:
+            try:
+                data = os.read(fd, READ_SIZE - size)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                # EIO from a PTY whose other side is closed is its end of stream.
+                if exc.errno != errno.EIO:
+                    log.warning("reading session output failed: %s", exc)
+                data = b""
+            if not data:
+                ended = True
+                break
+            chunks.append(data)
+            size += len(data)
+        if chunks:
+            self._readers[self._fds[fd]].feed(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+        if ended:
+            self._close_reader(fd)
 
+    def _close_reader(self, fd: int) -> None:
+        stream = self._fds.pop(fd, None)
+        if stream is None:
+            return
+        if not self._paused:
+            self._loop.remove_reader(fd)
+        self._readers[stream].flush(final=True)
+        if fd == self._pty_fd:
+            self._drop_stdin()
+            self._pty_fd = -1
+        os.close(fd)
 
-_PRCTL = _load_prctl()  # looked up in the parent: the child only makes the call
-_PR_SET_PDEATHSIG = 1
+    def pause_reading(self) -> None:
+        if not self._paused:
+            self._paused = True
+            for fd in self._fds:
+                self._loop.remove_reader(fd)
 
+    def resume_reading(self) -> None:
+        if self._paused:
+            self._paused = False
+            for fd in self._fds:
+                self._loop.add_reader(fd, self._read, fd)
 
-def _hang_up_with_parent() -> None:
-    """In the child: get SIGHUP if the backend dies, even by SIGKILL (as a terminal's programs
-    do when the terminal goes away), so no session outlives a crashed backend unnoticed."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGHUP)
+    async def wait(self) -> int:
+        assert self._proc is not None
+        code = await self._proc.wait()
+        self.returncode = code
+        # Whatever it wrote before exiting is buffered in the kernel: read it all now, so the
+        # output always precedes the exit status.
+        for fd in list(self._fds):
+            self._drain(fd)
+        for fd in list(self._fds):
+            self._close_reader(fd)
+        self._drop_stdin()
+        return code
 
-
-def _setup_terminal_child(terminal: int) -> None:
-    """In the child: a session of its own whose controlling terminal is the PTY, so job
-    control, Ctrl-C and SIGWINCH work as in a real terminal.
-
-    Done here whatever the loop does around it: asyncio's runs ``preexec_fn`` after its setsid
-    and its dup2 of the PTY onto fd 0, uvloop's right after fork, before both (its setsid then
-    fails quietly). So the session is made here unless it exists, and the PTY is named by the
-    parent's descriptor, still open in the child either way."""
-    if os.getsid(0) != os.getpid():
-        os.setsid()
-    fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
-    _hang_up_with_parent()
-
-
-def _set_winsize(fd: int, cols: int, rows: int) -> None:
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    def _drain(self, fd: int) -> None:
+        for _ in range(MAX_DRAIN_READS):
+            if fd not in self._fds:
+                return
+            try:
+                data = os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._close_reader(fd)
+                return
+            self._readers[self._fds[fd]].feed(data)

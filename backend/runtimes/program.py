@@ -9,12 +9,14 @@ of) is ``stopped``; one that happens because the backend stops is ``interrupted`
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Callable
 from typing import ClassVar
 
 from backend.environment import default_shell
-from backend.errors import SessionNotRunning
+from backend.errors import SessionNotRunning, StorageFailing
+from backend.host.client import HostUnavailable
 from backend.protocol.api import NewSession
 from backend.protocol.events import (
     EXITED,
@@ -28,7 +30,10 @@ from backend.protocol.events import (
     now_ms,
 )
 from backend.runtimes.base import Plan, PromptAck, RuntimeKind, SessionRuntime
-from backend.runtimes.process import LaunchSpec, SessionProcess
+from backend.runtimes.hosted import HostedProcess
+from backend.runtimes.process import LaunchSpec, ProgramProcess, SessionProcess
+
+log = logging.getLogger(__name__)
 
 # An event that took at least this long to hand to all its session's watchers (about 250 of
 # them) spaces out the next one (``ProgramRuntime._pace``).
@@ -66,7 +71,7 @@ class ProgramKind(RuntimeKind):
 class ProgramRuntime(SessionRuntime):
     """One program, from its start to its exit."""
 
-    process: SessionProcess | None = None
+    process: ProgramProcess | None = None
     # A user asked it to end (stop, SIGTERM, SIGKILL), or interrupted it: an ending that
     # follows is theirs, shown as ``stopped`` rather than as a failure.
     stop_requested = False
@@ -77,9 +82,40 @@ class ProgramRuntime(SessionRuntime):
         return self.host.record.status == RUNNING and self.process is not None
 
     def restore(self) -> None:
-        if self.host.record.status == RUNNING:
-            # It was running when the previous backend stopped or died.
+        if self.host.record.status != RUNNING:
+            return
+        link = self.context.host
+        held = link.held.get(self.session_id) if link is not None and link.connected else None
+        if link is None or held is None:
+            # It ran as the previous backend's child, or its host is gone: it ended with them.
             self.host.end(INTERRUPTED, None)
+            return
+        # The session host kept it running: take it on from what the store holds.
+        record = self.host.record
+        state = record.state or {}
+        spec = LaunchSpec(
+            tuple(record.argv),
+            record.working_dir,
+            {},
+            record.tty,
+            int(state.get("cols", 120)),
+            int(state.get("rows", 32)),
+        )
+        process = HostedProcess(
+            link,
+            self.session_id,
+            spec,
+            self._on_output,
+            self.context.settings.coalesce_seconds,
+            self._pace,
+        )
+        process.adopt(held, self.context.store.host_offsets.get(self.session_id, {}))
+        self.process = process
+        self.adopting(process)
+        self.spawn(self._watch(process), "watch")
+
+    def adopting(self, process: HostedProcess) -> None:
+        """A running session is being taken on from the session host (before its output)."""
 
     async def start(self, plan: Plan) -> None:
         record = self.host.record
@@ -89,9 +125,25 @@ class ProgramRuntime(SessionRuntime):
             )
         )
 
+    async def _new_process(self, spec: LaunchSpec) -> ProgramProcess:
+        """The session host runs it when there is one (started again if it went away)."""
+        settings = self.context.settings
+        link = self.context.host
+        if link is not None:
+            try:
+                await link.connect()
+            except HostUnavailable as exc:
+                log.error("%s; %s runs in the backend", exc.strerror, self.session_id)
+            else:
+                return HostedProcess(
+                    link, self.session_id, spec, self._on_output, settings.coalesce_seconds,
+                    self._pace,
+                )  # fmt: skip
+        return SessionProcess(spec, self._on_output, settings.coalesce_seconds, self._pace)
+
     async def launch(self, spec: LaunchSpec) -> None:
         settings = self.context.settings
-        process = SessionProcess(spec, self._on_output, settings.coalesce_seconds, self._pace)
+        process = await self._new_process(spec)
         try:
             await process.start()
         except OSError as exc:
@@ -109,22 +161,33 @@ class ProgramRuntime(SessionRuntime):
             await process.wait()
             if not self.host.gone:
                 self.host.end(INTERRUPTED, None)
+            if isinstance(process, HostedProcess):
+                process.forget()
             return
         self.process = process
         self.host.status()
         self.spawn(self._watch(process), "watch")
 
-    async def _watch(self, process: SessionProcess) -> None:
+    async def _watch(self, process: ProgramProcess) -> None:
         code = await process.wait()
         self.process = None
-        if self.host.gone:
-            return
-        if self.host.closing:
-            self.host.end(INTERRUPTED, None)
-        elif self.stop_requested or (self.interrupt_requested and code == -signal.SIGINT):
-            self.host.end(STOPPED, code)
-        else:
-            self.host.end(EXITED if code == 0 else FAILED, code)
+        if not self.host.gone:
+            if code is None:
+                self.report("the session host ended unexpectedly; the program ended with it")
+                self.host.end(INTERRUPTED, None)
+            elif self.host.closing:
+                self.host.end(INTERRUPTED, None)
+            elif self.stop_requested or (self.interrupt_requested and code == -signal.SIGINT):
+                self.host.end(STOPPED, code)
+            else:
+                self.host.end(EXITED if code == 0 else FAILED, code)
+        if isinstance(process, HostedProcess):
+            if not self.host.gone:
+                try:  # its end stored first: a backend that dies now finds it in the store
+                    await self.context.store.flush(session_id=self.session_id)
+                except StorageFailing:
+                    return  # the host keeps it: the next backend learns its end from there
+            process.forget()
 
     def _pace(self, send: Callable[[], None]) -> None:
         """When the next event may go: once the store can take it, and, for a session with
@@ -139,11 +202,12 @@ class ProgramRuntime(SessionRuntime):
             loop = asyncio.get_running_loop()
             loop.call_later(wait, self.context.store.after_commit, send)
 
-    def _on_output(self, stream: str, text: str) -> None:
+    def _on_output(self, stream: str, text: str, mark: int | None = None) -> None:
         if self.host.gone:
             return
         self.host.emit(
-            Output(session_id=self.session_id, timestamp=now_ms(), type=stream, content=text)  # type: ignore[arg-type]
+            Output(session_id=self.session_id, timestamp=now_ms(), type=stream, content=text),  # type: ignore[arg-type]
+            None if mark is None else (stream, mark),
         )
         store = self.context.store
         process = self.process
@@ -154,7 +218,7 @@ class ProgramRuntime(SessionRuntime):
 
     # -- actions ------------------------------------------------------------------------------
 
-    def _live(self) -> SessionProcess:
+    def _live(self) -> ProgramProcess:
         if not self.running or self.process is None:
             raise self.not_running()
         return self.process
@@ -187,8 +251,15 @@ class ProgramRuntime(SessionRuntime):
             process.signal_all(signal.SIGTERM, signal.SIGHUP)
 
     async def shutdown(self) -> None:
-        if self.process is not None:
-            await self.process.terminate(self.context.settings.kill_grace_seconds)
+        process = self.process
+        if isinstance(process, HostedProcess) and self.host.keeping and not self.host.gone:
+            # It runs on in the session host; the next backend takes it on from the store.
+            process.detach()
+            self.process = None
+            for task in self.tasks:
+                task.cancel()
+        elif process is not None:
+            await process.terminate(self.context.settings.kill_grace_seconds)
         await self.wait_tasks()
 
     def pid(self) -> int | None:

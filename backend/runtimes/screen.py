@@ -145,6 +145,7 @@ class Screen:
         self._make: Callable[[], Emulator] | None = make
         self._emulator: Emulator | None = None
         self.seq = seq  # the last event fed (read and written on the worker, in order)
+        self.followed = seq  # the last event queued (on the loop)
         self._executor = executor
         self.on_reply = on_reply
         self.on_state = on_state
@@ -160,6 +161,7 @@ class Screen:
     def follow(self, event: StoredEvent) -> None:
         """Feed one committed event (the bus's observer)."""
         self._backlog += len(event.data)
+        self.followed = event.seq
         self._push(event)
 
     @property

@@ -29,6 +29,7 @@ from backend.protocol.api import Foreground, NewSession, ScreenFormat
 from backend.protocol.events import ENDED_STATUSES, Resize, now_ms
 from backend.protocol.sse import StoredEvent
 from backend.runtimes.base import Plan, RuntimeContext, SessionHost, SessionRuntime
+from backend.runtimes.hosted import HostedProcess
 from backend.runtimes.program import ProgramKind, ProgramRuntime
 from backend.runtimes.screen import (
     Screen,
@@ -136,6 +137,7 @@ class TerminalRuntime(ProgramRuntime):
         self.kind = kind
         self.screen: Screen | None = None  # the live screen, while the program runs
         self._rebuilding: asyncio.Lock | None = None
+        self._adoption: asyncio.Task[None] | None = None  # its live screen, being rebuilt
         state = host.record.state or {}
         self.size = (int(state.get("cols", 120)), int(state.get("rows", 32)))
         self.start_size = (int(state.get("startCols", self.size[0])),
@@ -158,20 +160,47 @@ class TerminalRuntime(ProgramRuntime):
         self.context.bus.observe(self.session_id, self._follow)
         await super().start(plan)
 
+    def adopting(self, process: HostedProcess) -> None:
+        # The live screen is rebuilt from the store while the host sends what came meanwhile:
+        # those events wait here, and go to the screen after what the rebuild read.
+        waiting: list[StoredEvent] = []
+        self.context.bus.observe(self.session_id, waiting.append)
+        self._adoption = self.spawn(self._rebuild_live(waiting), "screen")
+
+    async def _rebuild_live(self, waiting: list[StoredEvent]) -> None:
+        screen = await rebuild(
+            self.context.store, self.session_id, self.size, self.kind.options, self.kind.executor
+        )
+        screen.on_reply = self._reply
+        screen.on_state = self._keep_state
+        self.screen = screen
+        self.context.bus.observe(self.session_id, self._follow)
+        for event in waiting:
+            if event.seq > screen.followed:
+                self._follow(event)
+        ended = self.host.record.status in ENDED_STATUSES
+        if ended and self.screen is screen:
+            last = self.context.store.events.last_seq(self.session_id)
+            if screen.followed >= last:  # its ending was read by the rebuild itself
+                self._ended(screen)
+
     def _follow(self, event: StoredEvent) -> None:
         screen = self.screen
         if screen is None:
             return
         screen.follow(event)
         if event.type == "status" and _status_of(event) in ENDED_STATUSES:
-            # Its last event: keep the final state, and the screen for the next attach.
-            screen.save_soon()
-            self.context.bus.observe(self.session_id, None)
-            self.screen = None
-            self.kind.keep_ended(self.session_id, screen)
+            self._ended(screen)
 
-    def _on_output(self, stream: str, text: str) -> None:
-        super()._on_output(stream, text)
+    def _ended(self, screen: Screen) -> None:
+        """Its last event is in: keep the final state, and the screen for the next attach."""
+        screen.save_soon()
+        self.context.bus.observe(self.session_id, None)
+        self.screen = None
+        self.kind.keep_ended(self.session_id, screen)
+
+    def _on_output(self, stream: str, text: str, mark: int | None = None) -> None:
+        super()._on_output(stream, text, mark)
         screen, process = self.screen, self.process
         if screen is not None and process is not None and screen.congested:
             # The emulator is far behind: let the program wait rather than queue without bound.
@@ -240,6 +269,8 @@ class TerminalRuntime(ProgramRuntime):
         raise ScreenClosed(f"the screen of {self.session_id} keeps being freed")
 
     async def _screen(self) -> Screen:
+        if self.screen is None and self._adoption is not None and not self._adoption.done():
+            await asyncio.shield(self._adoption)
         if self.screen is not None:
             return self.screen
         if self._rebuilding is None:

@@ -22,6 +22,7 @@ from backend.bus import SESSION_DELETED, EventBus
 from backend.config import Settings
 from backend.environment import bundle_dir, default_shell, read_login_path, session_environment
 from backend.errors import InvalidInput, ProjectNotFound, SessionNotFound, ShuttingDown
+from backend.host.client import HostLink, HostUnavailable
 from backend.protocol import api
 from backend.protocol.events import ENDED_STATUSES, RUNNING, EventData, StatusChanged, now_ms
 from backend.protocol.sse import StoredEvent
@@ -64,10 +65,14 @@ class Session:
     def closing(self) -> bool:
         return self._manager.closing
 
-    def emit(self, data: EventData) -> StoredEvent:
+    @property
+    def keeping(self) -> bool:
+        return self._manager.keep_sessions
+
+    def emit(self, data: EventData, mark: tuple[str, int] | None = None) -> StoredEvent:
         if data.session_id != self.record.id:
             raise ValueError(f"an event of {data.session_id!r} emitted by {self.record.id!r}")
-        return self._manager.store.events.append(data)
+        return self._manager.store.events.append(data, mark)
 
     def status(self, **extra: Any) -> None:
         if self.gone:
@@ -115,8 +120,11 @@ class SessionManager:
         self.projects: dict[str, ProjectRecord] = {}
         self.sessions: dict[str, Session] = {}
         self.closing = False
+        # Stopping leaves the session host's programs running (a restart re-adopts them).
+        self.keep_sessions = settings.keep_sessions
         self._login_path: asyncio.Task[str | None] | None = None
-        context = RuntimeContext(settings, store, bus, self.environment, self)
+        self.host = HostLink(settings.data_dir) if settings.session_host else None
+        context = RuntimeContext(settings, store, bus, self.environment, self, self.host)
         self.kinds: dict[str, RuntimeKind] = {each.name: each(context) for each in KINDS}
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -127,6 +135,8 @@ class SessionManager:
             env = session_environment(os.environ, bundle=bundle_dir(), login_path=None)
             self._login_path = asyncio.create_task(read_login_path(default_shell(), env))
         loaded = await self.store.open()
+        if self.host is not None:
+            await self._connect_host(self.host)
         for project in loaded.projects:
             self.projects[project.id] = project
         for record in loaded.sessions:
@@ -135,8 +145,18 @@ class SessionManager:
                 log.warning("session %s: no runtime %r here; not loaded", record.id, record.runtime)
                 continue
             self._add(record, kind).runtime.restore()
+        if self.host is not None:
+            self.host.forget_unclaimed()
         for each in self.kinds.values():
             await each.start()
+
+    async def _connect_host(self, host: HostLink) -> None:
+        self.store.on_marks = host.ack
+        try:
+            await host.connect()
+        except HostUnavailable as exc:
+            # Sessions still run, as this backend's children: they end with it.
+            log.error("%s; sessions run in the backend and end with it", exc.strerror)
 
     async def stop(self) -> None:
         """Shut every session down (what runs is recorded as interrupted) and wait for it."""
@@ -153,6 +173,11 @@ class SessionManager:
         for session, result in zip(sessions, results, strict=True):
             if isinstance(result, Exception):
                 log.error("session %s did not shut down cleanly", session.id, exc_info=result)
+
+    def close_host(self) -> None:
+        """After the store's last commit: let go of the session host."""
+        if self.host is not None:
+            self.host.close()
 
     async def environment(self) -> dict[str, str]:
         """The environment a session's programs get (may wait for the login shell's PATH)."""

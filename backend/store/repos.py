@@ -145,14 +145,16 @@ class Events(_Readable):
         self.last_seqs: dict[str, int] = {}
         self.trims: dict[str, int] = {}
 
-    def append(self, data: EventData) -> StoredEvent:
-        """Give the event its session's next seq and queue it; it is published once committed."""
+    def append(self, data: EventData, mark: tuple[str, int] | None = None) -> StoredEvent:
+        """Give the event its session's next seq and queue it; it is published once committed.
+        ``mark``: the session host's stream and offset its output reaches (stored with it)."""
         encoded = encode_data(data)  # first: an event that cannot be encoded takes no id
         seq = self.last_seqs.get(data.session_id, 0) + 1
         self.last_seqs[data.session_id] = seq
         if TRACE is not None:
             TRACE.appended(data.session_id, seq, data.event)
         event = StoredEvent.of(seq, data, encoded)
+        event.mark = mark
         self._put(event)
         return event
 

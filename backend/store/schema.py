@@ -17,7 +17,7 @@ from typing import Final
 
 from backend.store.search import REBUILD_SEARCH, SEARCH_TABLES
 
-VERSION: Final = 6
+VERSION: Final = 7
 # PRAGMA application_id: "SDck", marking the file as ours (for file(1) too). Files of the first
 # releases have 0 there.
 APPLICATION_ID: Final = 0x5344636B
@@ -58,6 +58,18 @@ CREATE TABLE screens (
 );
 """
 
+# How far each hosted session's output is stored, per stream, in bytes of what its program wrote
+# (backend/host): written in the transaction of the events that hold those bytes, so a restarted
+# backend asks its session host for exactly what comes after, neither less nor more.
+HOST_OFFSETS_TABLE: Final = """
+CREATE TABLE host_offsets (
+    session_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    PRIMARY KEY (session_id, stream)
+) WITHOUT ROWID;
+"""
+
 SCHEMA: Final = f"""
 CREATE TABLE projects (
     id TEXT PRIMARY KEY,
@@ -78,6 +90,7 @@ CREATE TABLE events (
 -- Ids of records elsewhere (Claude Code's sessions) a user deleted here: not imported again.
 CREATE TABLE dismissed_imports (id TEXT PRIMARY KEY);
 {SCREENS_TABLE}
+{HOST_OFFSETS_TABLE}
 {SEARCH_TABLES}
 """
 
@@ -124,6 +137,8 @@ MIGRATIONS: Final = {
     4: SEARCH_TABLES,
     # The search index without trigram positions (half the size, twice the speed), made again.
     5: REBUILD_SEARCH,
+    # Sessions run by the session host, which outlives the backend.
+    6: HOST_OFFSETS_TABLE,
 }
 
 

@@ -70,6 +70,10 @@ class Store:
         self.on_committed: Callable[[list[StoredEvent]], None] = lambda events: None
         # Called on the loop when ``failure`` changes (it starts, or writes work again).
         self.on_health: Callable[[], None] = lambda: None
+        # Called on the loop with the session host's offsets a commit stored (its acks).
+        self.on_marks: Callable[[dict[tuple[str, str], int]], None] = lambda marks: None
+        # Each hosted session's stored offsets, per stream, as found at start.
+        self.host_offsets: dict[str, dict[str, int]] = {}
         self.failure: Failure | None = None
         self.write_failures = 0  # failed commit attempts, for the metrics
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -97,9 +101,11 @@ class Store:
         """Check the database and create or upgrade its schema (``UnusableDatabase`` if it
         cannot be used); return the stored projects and sessions."""
         self._loop = asyncio.get_running_loop()
-        projects, sessions, dismissed, rows = await self._loop.run_in_executor(
+        projects, sessions, dismissed, rows, offsets = await self._loop.run_in_executor(
             self._readers, self._load
         )
+        for session_id, stream, offset in offsets:
+            self.host_offsets.setdefault(session_id, {})[stream] = offset
         tallies = {
             row["id"]: Tally(row["stored_bytes"], row["trimmed_through"], row["last_event_id"])
             for row in rows
@@ -124,11 +130,18 @@ class Store:
 
     def _load(
         self,
-    ) -> tuple[list[ProjectRecord], list[SessionRecord], list[str], list[dict[str, Any]]]:
+    ) -> tuple[
+        list[ProjectRecord],
+        list[SessionRecord],
+        list[str],
+        list[dict[str, Any]],
+        list[tuple[str, str, int]],
+    ]:
         prepare(self.path)
         conn = connect(self.path)
         try:
-            return repos.load(conn)
+            offsets = conn.execute("SELECT session_id, stream, offset FROM host_offsets").fetchall()
+            return (*repos.load(conn), [tuple(row) for row in offsets])
         finally:
             conn.close()
 
@@ -284,6 +297,8 @@ class Store:
             self.events.trimmed(session_id, through)
         try:
             self._publish(done.events)
+            if done.marks:
+                self.on_marks(done.marks)
         finally:  # whatever publishing did, what waited for this commit goes on
             for future in done.barriers:
                 if not future.done():

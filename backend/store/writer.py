@@ -120,6 +120,8 @@ class Committed:
     events: list[StoredEvent] = field(default_factory=list)
     barriers: list[asyncio.Future[None]] = field(default_factory=list)
     trims: dict[str, int] = field(default_factory=dict)
+    # The session host's offsets this batch stored: (session, stream) -> offset.
+    marks: dict[tuple[str, str], int] = field(default_factory=dict)
     items: int = 0
     size: int = 0
 
@@ -401,19 +403,24 @@ class Writer:
                 if isinstance(item, StoredEvent):
                     pending.append(item)
                 elif isinstance(item, Call):
-                    self._insert(conn, pending)
+                    self._insert(conn, pending, done)
                     try:
                         item.run(conn)
                     except sqlite3.IntegrityError:
                         log.exception("store write refused: %s", item.what)
                 elif isinstance(item, Forget):
-                    self._insert(conn, pending)
+                    self._insert(conn, pending, done)
                     conn.execute("DELETE FROM events WHERE session_id = ?", (item.session_id,))
                     conn.execute("DELETE FROM screens WHERE session_id = ?", (item.session_id,))
+                    conn.execute(
+                        "DELETE FROM host_offsets WHERE session_id = ?", (item.session_id,)
+                    )
+                    for key in [k for k in done.marks if k[0] == item.session_id]:
+                        del done.marks[key]
                     conn.execute("DELETE FROM sessions WHERE id = ?", (item.session_id,))
                     self.indexer.forget(conn, item.session_id)
                     self._tallies.pop(item.session_id, None)
-            self._insert(conn, pending)
+            self._insert(conn, pending, done)
             self._settle(conn, written, done, trim_chunk)
             conn.execute("COMMIT")
             if TRACE is not None:
@@ -431,17 +438,29 @@ class Writer:
             raise
         return done
 
-    def _insert(self, conn: sqlite3.Connection, pending: list[StoredEvent]) -> None:
+    def _insert(
+        self, conn: sqlite3.Connection, pending: list[StoredEvent], done: Committed
+    ) -> None:
         if not pending:
             return
         conn.executemany(
             "INSERT INTO events (session_id, seq, type, data, ts) VALUES (?, ?, ?, ?, ?)",
             [(e.session_id, e.seq, e.type, e.data, e.timestamp) for e in pending],
         )
+        marks: dict[tuple[str, str], int] = {}
         for event in pending:
             tally = self._tallies.setdefault(event.session_id, Tally())
             tally.stored_bytes += len(event.data)
             tally.last_seq = max(tally.last_seq, event.seq)
+            if event.mark is not None:
+                marks[event.session_id, event.mark[0]] = event.mark[1]
+        if marks:
+            # In the events' own transaction: what is stored and how far it reaches agree.
+            conn.executemany(
+                "INSERT OR REPLACE INTO host_offsets (session_id, stream, offset) VALUES (?, ?, ?)",
+                [(sid, stream, offset) for (sid, stream), offset in marks.items()],
+            )
+            done.marks.update(marks)
         pending.clear()
 
     def _settle(

@@ -1,0 +1,5 @@
+import sys
+
+from backend.host.server import main
+
+sys.exit(main())

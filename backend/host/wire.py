@@ -1,0 +1,322 @@
+"""What the backend and the session host say to each other, and how it travels.
+
+Frames are msgpack (msgspec), each after its length (4 bytes, big-endian), over the host's Unix
+stream socket. Descriptors (a PTY's master, a pipe's write end) travel beside the frame that
+announces them (``SCM_RIGHTS``): the backend writes input, resizes and reads the foreground job
+through its own copy, so keystrokes do not pass through the host.
+
+Offsets count the bytes a program wrote to one stream since it started. The host keeps what it
+read until the backend acknowledges it (``Ack``), which it does once the events that hold those
+bytes are committed; a backend that starts again ``Adopt``s a session from the offsets its store
+kept, so nothing is lost and nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+log = logging.getLogger(__name__)
+
+SOCKET_NAME: Final = "host.sock"
+LOCK_NAME: Final = "host.lock"
+LOG_NAME: Final = "host.log"
+HEADER: Final = 4
+MAX_FRAME: Final = 16 * 1024 * 1024
+RECV_SIZE: Final = 256 * 1024
+MAX_FDS: Final = 16
+
+
+class Frame(msgspec.Struct, tag_field="op", kw_only=True):
+    pass
+
+
+# -- backend → host ---------------------------------------------------------------------------
+
+
+class Spawn(Frame, tag="spawn"):
+    id: str
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    tty: bool
+    cols: int
+    rows: int
+
+
+class Adopt(Frame, tag="adopt"):
+    """Send this session's output again from ``offsets`` (what the store holds), then on."""
+
+    id: str
+    offsets: dict[str, int]
+
+
+class Ack(Frame, tag="ack"):
+    """Everything of ``stream`` before ``offset`` is stored: the host may let it go."""
+
+    id: str
+    stream: str
+    offset: int
+
+
+class Pause(Frame, tag="pause"):
+    id: str
+
+
+class Resume(Frame, tag="resume"):
+    id: str
+
+
+class CloseInput(Frame, tag="close-input"):
+    id: str
+
+
+class Forget(Frame, tag="forget"):
+    """The session's end is stored (or nobody knows it): end what is left of it, drop it."""
+
+    id: str
+
+
+ToHost = Spawn | Adopt | Ack | Pause | Resume | CloseInput | Forget
+
+
+# -- host → backend ---------------------------------------------------------------------------
+
+
+class Held(msgspec.Struct, kw_only=True):
+    """A session the host holds: running, or exited (``exit_code``) and not yet forgotten."""
+
+    id: str
+    pid: int
+    tty: bool
+    exit_code: int | None = None
+    exited: bool = False
+
+
+class Hello(Frame, tag="hello"):
+    pid: int
+    sessions: list[Held]
+
+
+class Spawned(Frame, tag="spawned"):
+    """The program runs; ``fds`` descriptors came with this frame (input, then the PTY)."""
+
+    id: str
+    pid: int
+    fds: int
+
+
+class SpawnFailed(Frame, tag="spawn-failed"):
+    id: str
+    errno: int
+    message: str
+
+
+class Adopted(Frame, tag="adopted"):
+    id: str
+    fds: int
+
+
+class Output(Frame, tag="output"):
+    id: str
+    stream: str
+    offset: int  # of data's first byte
+    data: bytes
+
+
+class Exited(Frame, tag="exited"):
+    """The program exited (``code`` as asyncio gives it: -N for signal N); nothing follows."""
+
+    id: str
+    code: int
+
+
+ToBackend = Hello | Spawned | SpawnFailed | Adopted | Output | Exited
+
+_encoder = msgspec.msgpack.Encoder()
+decode_to_host = msgspec.msgpack.Decoder(ToHost).decode
+decode_to_backend = msgspec.msgpack.Decoder(ToBackend).decode
+
+
+class ProtocolError(ValueError):
+    """The other side sent what is not a frame of ours."""
+
+
+def encode(frame: Frame) -> bytearray:
+    """The frame with its length before it."""
+    buffer = bytearray(HEADER)
+    _encoder.encode_into(frame, buffer, HEADER)
+    buffer[:HEADER] = (len(buffer) - HEADER).to_bytes(HEADER, "big")
+    return buffer
+
+
+class FrameReader:
+    """Bytes from the socket → whole frames."""
+
+    def __init__(self, decode: Callable[[Any], Any]) -> None:
+        self._decode = decode
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        if self._buffer:
+            self._buffer += data
+            source: bytes | bytearray = self._buffer
+        else:
+            source = data  # most reads end on a frame's end: no copy
+        frames = []
+        pos, end = 0, len(source)
+        with memoryview(source) as view:
+            while end - pos >= HEADER:
+                size = int.from_bytes(view[pos : pos + HEADER], "big")
+                if size > MAX_FRAME:
+                    raise ProtocolError(f"a frame of {size} bytes")
+                if end - pos - HEADER < size:
+                    break
+                try:
+                    frames.append(self._decode(view[pos + HEADER : pos + HEADER + size]))
+                except msgspec.DecodeError as exc:
+                    raise ProtocolError(str(exc)) from None
+                pos += HEADER + size
+        if source is self._buffer:
+            del self._buffer[:pos]
+        elif pos < end:
+            self._buffer += data[pos:]
+        return frames
+
+
+class Channel:
+    """One end of the host's socket: frames out (with descriptors, never blocking the loop),
+    frames in (with the descriptors that came, in ``fds``, oldest first)."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        decode: Callable[[Any], Any],
+        on_frame: Callable[[Any], None],
+        on_close: Callable[[], None],
+    ) -> None:
+        sock.setblocking(False)
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._reader = FrameReader(decode)
+        self._on_frame = on_frame
+        self._on_close = on_close
+        self._loop = asyncio.get_running_loop()
+        self._out: deque[tuple[memoryview, list[int]]] = deque()
+        self._writing = False
+        self.fds: deque[int] = deque()
+        self.closed = False
+        self.buffered = 0  # bytes queued, not yet sent
+        self._loop.add_reader(self._fd, self._readable)
+
+    def send(self, frame: Frame, fds: list[int] | None = None) -> None:
+        """Queue a frame; ``fds`` go with it and are closed here once sent."""
+        if self.closed:
+            for fd in fds or ():
+                os.close(fd)
+            return
+        data = encode(frame)
+        self.buffered += len(data)
+        self._out.append((memoryview(data), fds or []))
+        if not self._writing:
+            self._flush()
+
+    def _flush(self) -> None:
+        while self._out:
+            view, fds = self._out[0]
+            try:
+                sent = socket.send_fds(self._sock, [view], fds) if fds else self._sock.send(view)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                log.info("the session host's socket failed: %s", exc)
+                self.close()
+                return
+            for fd in fds:
+                os.close(fd)
+            self.buffered -= sent
+            if sent < len(view):
+                self._out[0] = (view[sent:], [])
+                break
+            self._out.popleft()
+        if self._out and not self._writing:
+            self._writing = True
+            self._loop.add_writer(self._fd, self._flush)
+        elif not self._out and self._writing:
+            self._writing = False
+            self._loop.remove_writer(self._fd)
+
+    def _readable(self) -> None:
+        try:
+            data, fds, _flags, _ = socket.recv_fds(self._sock, RECV_SIZE, MAX_FDS)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data, fds = b"", []
+        self.fds.extend(fds)
+        if not data:
+            self.close()
+            return
+        try:
+            frames = self._reader.feed(data)
+        except ProtocolError as exc:
+            log.error("the session host's socket carried what is not a frame: %s", exc)
+            self.close()
+            return
+        for frame in frames:
+            if self.closed:
+                return
+            self._on_frame(frame)
+
+    def take_fds(self, count: int) -> list[int]:
+        return [self.fds.popleft() for _ in range(min(count, len(self.fds)))]
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._loop.remove_reader(self._fd)
+        if self._writing:
+            self._loop.remove_writer(self._fd)
+        for _, fds in self._out:
+            for fd in fds:
+                os.close(fd)
+        self._out.clear()
+        while self.fds:
+            os.close(self.fds.popleft())
+        self._sock.close()
+        self._on_close()
+
+
+def socket_address(data_dir: Path) -> str:
+    """Where the host listens: ``host.sock`` in the data dir, named through a descriptor of
+    the folder when its path is too long for a socket address (Linux, 108 bytes)."""
+    path = data_dir / SOCKET_NAME
+    if len(os.fsencode(path)) < 100:
+        return str(path)
+    folder = _folders.get(data_dir)
+    if folder is None:
+        folder = _folders[data_dir] = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY)
+    return f"/proc/self/fd/{folder}/{SOCKET_NAME}"
+
+
+_folders: dict[Path, int] = {}
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The connected peer's user id (Linux), None where the system cannot say."""
+    with contextlib.suppress(OSError, AttributeError):
+        import struct
+
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        return int(struct.unpack("3i", creds)[1])
+    return None
