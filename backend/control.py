@@ -70,7 +70,8 @@ def stop(data_dir: Path, keep_sessions: bool = False) -> int:
     deadline = time.monotonic() + STOP_WAIT
     while time.monotonic() < deadline:
         if not (data_dir / "server.json").exists() and not _alive(pid):
-            print(f"stopped the backend at {info['url']} (pid {pid})")
+            kept = "; its sessions run on in the session host" if keep_sessions else ""
+            print(f"stopped the backend at {info['url']} (pid {pid}){kept}")
             return 0
         time.sleep(0.05)
     print(f"the backend (pid {pid}) did not stop within {STOP_WAIT:g} s")

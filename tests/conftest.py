@@ -31,6 +31,21 @@ def stored_events_fit_their_types(tmp_path_factory: pytest.TempPathFactory) -> I
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_session_host_outlives_the_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Session hosts outlive their backends by design: one that a test's killed backend left
+    with sessions in it must not outlive the test run. Each fixture ends its own; this ends
+    any left in the run's folders, and says which."""
+    yield
+    root = tmp_path_factory.getbasetemp()
+    left = [
+        Server(lock.parent) for lock in root.rglob("host.lock") if Server(lock.parent).host_pid()
+    ]
+    for server in left:
+        server.end_host()
+    assert not left, f"session hosts left running in {[str(s.data_dir) for s in left]}"
+
+
 EVENT_LOOPS = ("asyncio", "uvloop")  # the backend's --event-loop choices
 
 

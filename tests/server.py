@@ -176,5 +176,5 @@ def running_server(
                 server.stop()
             if server.proc.poll() is None:
                 server.proc.kill()
-                server.proc.wait()
+                server.wait()
         server.end_host()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import json
 import logging
 import os
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 # How long a new host may take to say it is ready, and to say hello.
 START_TIMEOUT = 15.0
 CONNECT_ATTEMPTS = 5
+# A backend that stops, leaving no session in the host, waits at most this long for it to end.
+HOST_END_WAIT = 3.0
 
 
 class HostUnavailable(OSError):
@@ -219,11 +222,28 @@ class HostLink:
             log.info("session %s: held by the host, not ours: ended", session_id)
             self.send(wire.Forget(id=session_id))
 
-    def close(self) -> None:
-        """Let go of the host (its sessions run on if they were not ended)."""
+    async def close(self, *, wait: bool) -> None:
+        """Let go of the host (its sessions run on if they were not ended); with ``wait``, wait
+        a little for it to end (it holds nothing more), so that it holds no file of the data
+        dir open once this backend has stopped."""
         self.closing = True
-        if self._channel is not None:
-            self._channel.close()
+        if self._channel is None:
+            return
+        self._channel.close()
+        if not wait:
+            return
+        lock = os.open(self.data_dir / wire.LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            for _ in range(round(HOST_END_WAIT / 0.01)):
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    await asyncio.sleep(0.01)
+                    continue
+                return  # free: the host has ended
+            log.warning("the session host did not end within %.0f s", HOST_END_WAIT)
+        finally:
+            os.close(lock)
 
 
 def _close_all(fds: list[int]) -> None:

@@ -6,7 +6,7 @@ knows nothing of the store, the emulator or HTTP: it spawns programs, reads what
 keeps it until the backend says it is stored, and reports their exits. While no backend is
 attached it reads on until a stream holds ``WINDOW`` unacknowledged bytes, then stops reading
 it: the program blocks, nothing is lost. It exits once it holds no session and no backend has
-been attached for ``IDLE_SECONDS``.
+been attached for ``IDLE_SECONDS`` (none: a backend that stops finds it gone).
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ WINDOW = 4 * 1024 * 1024
 MAX_DRAIN_READS = 64
 # Largest output frame: a backend that comes back gets what was kept in pieces of this size.
 MAX_OUTPUT_FRAME = 1024 * 1024
-IDLE_SECONDS = 1.0
+# It ends this long after it holds no session and no backend is attached (the backend that
+# stops waits for that: the data dir's files are then closed); the first backend has
+# FIRST_CONNECT_SECONDS to connect.
+IDLE_SECONDS = 0.0
+FIRST_CONNECT_SECONDS = 30.0
 # Stopping the host (SIGTERM): its programs get this long after SIGTERM and SIGHUP.
 STOP_GRACE = 0.5
 
@@ -255,7 +259,7 @@ class Host:
             loop.add_signal_handler(signum, self._stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: None)
         log.info("session host %d serves %s", os.getpid(), self.data_dir)
-        self._check_idle()
+        self._idle = loop.call_later(FIRST_CONNECT_SECONDS, self._idle_exit)
         try:
             await self._done
         finally:

@@ -174,10 +174,11 @@ class SessionManager:
             if isinstance(result, Exception):
                 log.error("session %s did not shut down cleanly", session.id, exc_info=result)
 
-    def close_host(self) -> None:
-        """After the store's last commit: let go of the session host."""
+    async def close_host(self) -> None:
+        """After the store's last commit: let go of the session host (which ends, unless it
+        keeps sessions for the next backend)."""
         if self.host is not None:
-            self.host.close()
+            await self.host.close(wait=not self.keep_sessions)
 
     async def environment(self) -> dict[str, str]:
         """The environment a session's programs get (may wait for the login shell's PATH)."""

@@ -62,7 +62,7 @@ CREATE TABLE screens (
 # (backend/host): written in the transaction of the events that hold those bytes, so a restarted
 # backend asks its session host for exactly what comes after, neither less nor more.
 HOST_OFFSETS_TABLE: Final = """
-CREATE TABLE host_offsets (
+CREATE TABLE IF NOT EXISTS host_offsets (
     session_id TEXT NOT NULL,
     stream TEXT NOT NULL,
     offset INTEGER NOT NULL,

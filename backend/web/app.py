@@ -65,7 +65,7 @@ async def _run_sessions(app: web.Application) -> AsyncIterator[None]:
         if app[BACKGROUND]:
             await asyncio.gather(*app[BACKGROUND], return_exceptions=True)
         await app[STORE].close()
-        manager.close_host()
+        await manager.close_host()
 
 
 async def _send_heartbeats(app: web.Application) -> AsyncIterator[None]:

@@ -49,8 +49,12 @@ def bundle_server(
     finally:
         assert server.proc is not None
         if server.proc.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.stop()  # its sessions end, and with them its session host
+        if server.proc.poll() is None:
             server.proc.kill()
         server.wait()
+        server.end_host()
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
@@ -102,9 +106,19 @@ class RunningApp:
         return self.log.read_text(errors="replace")
 
     def family(self) -> list[psutil.Process]:
-        """The app and every process under it (backend, sessions)."""
+        """The app and every process under it (its backend), and the session host its backend
+        started with every process under that (the sessions)."""
         me = psutil.Process(self.proc.pid)
-        return [me, *me.children(recursive=True)]
+        host = self.session_host()
+        hosted = [host, *host.children(recursive=True)] if host is not None else []
+        return [me, *me.children(recursive=True), *hosted]
+
+    def session_host(self) -> psutil.Process | None:
+        """The data dir's session host (its pid is in host.lock), while it runs."""
+        try:
+            return psutil.Process(int((self.data_dir / "host.lock").read_text()))
+        except (OSError, ValueError, psutil.Error):
+            return None
 
     def quit(self, timeout: float = 15.0) -> int:
         """SIGTERM, as a logout or ``kill`` would; the app's exit code."""

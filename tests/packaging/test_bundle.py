@@ -181,7 +181,12 @@ async def test_the_app_runs_its_backend_from_its_own_executable_and_quits_clean(
         # The way users meet it: app → backend → session, the bundle's paths undone twice over.
         _assert_the_users_own(_parse_env(stream.output()), home, "/opt/user-libs")
         family = app.family()
-        assert session["pid"] in {p.pid for p in family}  # the session is the app's grandchild
+        assert session["pid"] in {p.pid for p in family}
+        # Its parent is the session host, which the backend ran from the bundle's own
+        # executable: `sessiondock host`.
+        host = app.session_host()
+        assert host is not None and psutil.Process(session["pid"]).ppid() == host.pid
+        assert Path(host.exe()) == bundle.resolve() and host.cmdline()[1] == "host"
         assert app.proc.poll() is None
         code = await asyncio.to_thread(app.quit)
     assert code == 0, app.stderr()
