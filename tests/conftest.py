@@ -37,10 +37,17 @@ def no_session_host_outlives_the_run(tmp_path_factory: pytest.TempPathFactory) -
     with sessions in it must not outlive the test run. Each fixture ends its own; this ends
     any left in the run's folders, and says which."""
     yield
-    root = tmp_path_factory.getbasetemp()
-    left = [
-        Server(lock.parent) for lock in root.rglob("host.lock") if Server(lock.parent).host_pid()
-    ]
+    root = os.fsencode(tmp_path_factory.getbasetemp())
+    left = []
+    for entry in os.listdir("/proc"):
+        try:
+            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--data-dir" in args[:-1] and b"host" in args:
+            data_dir = args[args.index(b"--data-dir") + 1]
+            if data_dir.startswith(root):
+                left.append(Server(Path(os.fsdecode(data_dir))))
     for server in left:
         server.end_host()
     assert not left, f"session hosts left running in {[str(s.data_dir) for s in left]}"

@@ -438,6 +438,17 @@ def claim(data_dir: Path) -> tuple[int, socket.socket]:
     return lock, listener
 
 
+def _close_all_but(keep: set[int]) -> None:
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 def _say(event: str, **fields: object) -> None:
     print(json.dumps({"event": event, **fields}), flush=True)
 
@@ -475,6 +486,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.close(null)
+        # Whatever else the backend's loop left open in us (uvloop passes the ends of its
+        # pipes on): held here, its stdout pipe would never reach its end.
+        _close_all_but({0, 1, 2, lock, listener.fileno(), *wire.open_folders()})
     else:
         _say("ready", pid=os.getpid())
     os.ftruncate(lock, 0)

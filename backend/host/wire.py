@@ -312,6 +312,11 @@ def socket_address(data_dir: Path) -> str:
 _folders: dict[Path, int] = {}
 
 
+def open_folders() -> list[int]:
+    """The descriptors ``socket_address`` keeps open."""
+    return list(_folders.values())
+
+
 def peer_uid(sock: socket.socket) -> int | None:
     """The connected peer's user id (Linux), None where the system cannot say."""
     with contextlib.suppress(OSError, AttributeError):

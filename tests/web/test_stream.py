@@ -99,7 +99,7 @@ def assert_it_ran_on(dock: Dock, page: Page, session_id: str) -> None:
     shown = len(shown_lines(page))
     wait_until(lambda: len(shown_lines(page)) > shown + 3, 10, "new ticks arrive live")
     assert dock.client.post(f"/api/session/{session_id}/stop").status_code == 202
-    page.wait_for_selector("#session-badge:text-is('stopped')")
+    page.wait_for_selector("#session-badge:text-matches('^stopped')")
     assert_dom_is_the_history(dock, page, session_id)
 
 
