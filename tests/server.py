@@ -90,7 +90,12 @@ class Server:
             preexec_fn=self.preexec,
         )
         stderr.close()
-        self.ready = json.loads(self._read_ready_line())
+        try:
+            self.ready = json.loads(self._read_ready_line())
+        except BaseException:
+            self.proc.kill()  # a backend that never said it was ready is not left behind
+            self.wait()
+            raise
         return self
 
     def _read_ready_line(self) -> str:

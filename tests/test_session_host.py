@@ -274,14 +274,19 @@ async def test_output_waits_in_the_host_and_then_the_program_while_no_backend_is
 ) -> None:
     """With no backend the host keeps what the program writes up to its window, then stops
     reading: the program blocks. The next backend gets all of it, once, in order."""
-    lines = 400_000  # about 10 MB: more than the host keeps
-    script = f"import sys\nfor i in range(1, {lines + 1}): sys.stdout.write(f'line-{{i}}\\n')\n"
+    lines = 600_000  # about 7 MB: more than the host keeps, and the pipe
+    go = workdir / "go"
+    script = (
+        f"import os, sys, time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+        f"for i in range(1, {lines + 1}): sys.stdout.write(f'line-{{i}}\\n')\n"
+    )
     async with backend.async_client() as api:
         session = await new_session(
             api, workdir, kind="command", argv=[sys.executable, "-c", script], tty=False
         )
         sid, pid = session["id"], int(session["pid"])
         backend.stop(signal.SIGKILL)
+    go.touch()  # it writes only now, with no backend there
     await asyncio.sleep(2.0)
     assert alive(pid)  # blocked writing (it prints 10 MB in well under a second otherwise)
     backend.start(backend.port)

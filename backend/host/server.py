@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import sys
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,14 +31,17 @@ from backend.host.spawn import LaunchSpec, Started, signal_session, start_progra
 
 log = logging.getLogger("sessiondock.host")
 
-READ_SIZE = 65536
+# Read at most this much per wakeup (one frame). The host's CPU is what it costs (it shares the
+# machine with the backend): fewer, larger reads and frames are cheaper, so output pipes are
+# made PIPE_SIZE deep, and a program that writes fast is read a megabyte at a time.
+READ_SIZE = 1024 * 1024
+PIPE_SIZE = 1024 * 1024
+F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux; Python 3.10+ names it, not everywhere)
 # Unacknowledged bytes a stream may hold before the host stops reading its program.
 WINDOW = 4 * 1024 * 1024
 # At exit, read at most this many more times: a background job that keeps the terminal open
 # and keeps writing must not hold the host.
 MAX_DRAIN_READS = 64
-# Largest output frame: a backend that comes back gets what was kept in pieces of this size.
-MAX_OUTPUT_FRAME = 1024 * 1024
 # It ends this long after it holds no session and no backend is attached (the backend that
 # stops waits for that: the data dir's files are then closed); the first backend has
 # FIRST_CONNECT_SECONDS to connect.
@@ -48,21 +52,46 @@ STOP_GRACE = 0.5
 
 
 class Stream:
-    """One output of a program: its descriptor, and what it wrote that is not yet stored."""
+    """One output of a program: its descriptor, and what it wrote that is not yet stored (the
+    chunks as read, each with the offset of its first byte)."""
 
-    __slots__ = ("base", "buffer", "fd", "name", "reading", "sent")
+    __slots__ = ("base", "chunks", "end", "fd", "index", "name", "reading", "sent")
 
     def __init__(self, name: str, fd: int) -> None:
         self.name = name
+        self.index = wire.STREAMS.index(name)
         self.fd = fd  # -1 once it reached its end
-        self.buffer = bytearray()  # from ``base``, the oldest unacknowledged byte
-        self.base = 0
-        self.sent = 0  # offset up to which the attached backend has it
+        self.chunks: deque[tuple[int, bytes]] = deque()
+        self.base = 0  # the oldest byte not acknowledged
+        self.end = 0  # the next byte to read
+        self.sent = 0  # the attached backend has everything before this
         self.reading = False
 
     @property
-    def end(self) -> int:
-        return self.base + len(self.buffer)
+    def held(self) -> int:
+        return self.end - self.base
+
+    def take(self, data: bytes) -> None:
+        self.chunks.append((self.end, data))
+        self.end += len(data)
+
+    def ack(self, offset: int) -> None:
+        self.base = max(self.base, min(offset, self.end))
+        self.sent = max(self.sent, self.base)
+        chunks = self.chunks
+        while chunks and chunks[0][0] + len(chunks[0][1]) <= self.base:
+            chunks.popleft()
+
+    def unsent(self) -> list[tuple[int, bytes | memoryview]]:
+        """What the attached backend does not have yet, as (offset, bytes) pieces."""
+        pieces: list[tuple[int, bytes | memoryview]] = []
+        for start, data in reversed(self.chunks):
+            if start + len(data) <= self.sent:
+                break
+            skip = self.sent - start
+            pieces.append((self.sent, memoryview(data)[skip:]) if skip > 0 else (start, data))
+        pieces.reverse()
+        return pieces
 
 
 class Program:
@@ -71,12 +100,17 @@ class Program:
     def __init__(self, host: Host, session_id: str, started: Started, tty: bool) -> None:
         self.host = host
         self.id = session_id
+        self.wire_id = session_id.encode()
         self.proc = started.proc
         self.pid = started.proc.pid
         self.tty = tty
         self.stdin = started.stdin
         self.pty = started.pty
         self.streams = {name: Stream(name, fd) for name, fd in started.outputs.items()}
+        if not tty:
+            for fd in started.outputs.values():
+                with contextlib.suppress(OSError):  # over the system's limit: as it is
+                    fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
         self.exit_code: int | None = None
         self.exited = False  # exited, and what it wrote is read
         self.adopted = False  # the attached backend takes its output
@@ -98,7 +132,7 @@ class Program:
     def update_readers(self) -> None:
         loop = asyncio.get_running_loop()
         for stream in self.streams.values():
-            wanted = stream.fd >= 0 and not self.paused and len(stream.buffer) < WINDOW
+            wanted = stream.fd >= 0 and not self.paused and stream.held < WINDOW
             if wanted and not stream.reading:
                 loop.add_reader(stream.fd, self._read, stream)
             elif stream.reading and not wanted:
@@ -106,6 +140,8 @@ class Program:
             stream.reading = wanted
 
     def _read(self, stream: Stream) -> None:
+        # Everything waiting, up to READ_SIZE, in one wakeup, and one frame of it.
+        chunks: list[bytes] = []
         size = 0
         ended = False
         while size < READ_SIZE:
@@ -120,13 +156,14 @@ class Program:
             if not data:
                 ended = True
                 break
-            stream.buffer += data
+            chunks.append(data)
             size += len(data)
-        if size:
+        if chunks:
+            stream.take(chunks[0] if len(chunks) == 1 else b"".join(chunks))
             self.send_pending(stream)
         if ended:
             self._close_stream(stream)
-        elif len(stream.buffer) >= WINDOW:
+        elif stream.held >= WINDOW:
             self.update_readers()
 
     def _close_stream(self, stream: Stream) -> None:
@@ -142,22 +179,18 @@ class Program:
 
     def send_pending(self, stream: Stream) -> None:
         channel = self.host.channel
-        if not self.adopted or channel is None:
+        if not self.adopted or channel is None or stream.sent >= stream.end:
             return
-        while stream.sent < stream.end:
-            start = stream.sent - stream.base
-            data = bytes(stream.buffer[start : start + MAX_OUTPUT_FRAME])
-            channel.send(wire.Output(id=self.id, stream=stream.name, offset=stream.sent, data=data))
-            stream.sent += len(data)
+        for offset, data in stream.unsent():
+            head = wire.output_head(self.wire_id, stream.index, offset, len(data))
+            channel.send_pieces([head, data])
+        stream.sent = stream.end
 
     def ack(self, name: str, offset: int) -> None:
         stream = self.streams.get(name)
         if stream is None or offset <= stream.base:
             return
-        offset = min(offset, stream.end)
-        del stream.buffer[: offset - stream.base]
-        stream.base = offset
-        stream.sent = max(stream.sent, offset)
+        stream.ack(offset)
         self.update_readers()
 
     def adopt(self, offsets: dict[str, int]) -> None:
@@ -170,7 +203,7 @@ class Program:
                 log.warning(
                     "%s: %s asked from %d, kept from %d", self.id, stream.name, offset, stream.base
                 )
-            self.ack(stream.name, offset)
+            stream.ack(offset)
             stream.sent = stream.base
         self.adopted = True
 
@@ -200,7 +233,7 @@ class Program:
                     data = b""
                 if not data:
                     break
-                stream.buffer += data
+                stream.take(data)
             self._close_stream(stream)
             self.send_pending(stream)
         self.close_input()

@@ -1,9 +1,12 @@
 """What the backend and the session host say to each other, and how it travels.
 
-Frames are msgpack (msgspec), each after its length (4 bytes, big-endian), over the host's Unix
-stream socket. Descriptors (a PTY's master, a pipe's write end) travel beside the frame that
-announces them (``SCM_RIGHTS``): the backend writes input, resizes and reads the foreground job
-through its own copy, so keystrokes do not pass through the host.
+Frames go over the host's Unix stream socket, each after its length (4 bytes, big-endian) and a
+kind byte: ``M`` for a message (msgpack, msgspec's tagged structs below), ``O`` for a program's
+output, whose bytes follow a small fixed header as they are (no encoding, no copy: the host
+sends the header and the bytes it read in one ``sendmsg``). Descriptors (a PTY's master, a
+pipe's write end) travel beside the message that announces them (``SCM_RIGHTS``): the backend
+writes input, resizes and reads the foreground job through its own copy, so keystrokes do not
+pass through the host.
 
 Offsets count the bytes a program wrote to one stream since it started. The host keeps what it
 read until the backend acknowledges it (``Ack``), which it does once the events that hold those
@@ -13,11 +16,13 @@ kept, so nothing is lost and nothing is stored twice.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import logging
 import os
 import socket
+import struct
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -32,8 +37,9 @@ LOCK_NAME: Final = "host.lock"
 LOG_NAME: Final = "host.log"
 HEADER: Final = 4
 MAX_FRAME: Final = 16 * 1024 * 1024
-RECV_SIZE: Final = 256 * 1024
+RECV_SIZE: Final = 1024 * 1024
 MAX_FDS: Final = 16
+MAX_PIECES: Final = 64  # buffers in one sendmsg (the system allows 1024)
 
 
 class Frame(msgspec.Struct, tag_field="op", kw_only=True):
@@ -126,10 +132,12 @@ class Adopted(Frame, tag="adopted"):
     fds: int
 
 
-class Output(Frame, tag="output"):
+class Output(msgspec.Struct):
+    """What a program wrote: ``data`` starts at ``offset`` of ``stream``."""
+
     id: str
     stream: str
-    offset: int  # of data's first byte
+    offset: int
     data: bytes
 
 
@@ -140,7 +148,7 @@ class Exited(Frame, tag="exited"):
     code: int
 
 
-ToBackend = Hello | Spawned | SpawnFailed | Adopted | Output | Exited
+ToBackend = Hello | Spawned | SpawnFailed | Adopted | Exited
 
 _encoder = msgspec.msgpack.Encoder()
 decode_to_host = msgspec.msgpack.Decoder(ToHost).decode
@@ -151,16 +159,30 @@ class ProtocolError(ValueError):
     """The other side sent what is not a frame of ours."""
 
 
+MESSAGE: Final = b"M"[0]
+OUTPUT: Final = b"O"[0]
+STREAMS: Final = ("stdout", "stderr")
+# After the length and the kind: the offset (8 bytes), the stream (1), the id's length (1).
+_OUTPUT_HEAD: Final = struct.Struct(">IBQBB")
+
+
 def encode(frame: Frame) -> bytearray:
-    """The frame with its length before it."""
-    buffer = bytearray(HEADER)
-    _encoder.encode_into(frame, buffer, HEADER)
+    """A message, with its length and kind before it."""
+    buffer = bytearray(HEADER + 1)
+    _encoder.encode_into(frame, buffer, HEADER + 1)
     buffer[:HEADER] = (len(buffer) - HEADER).to_bytes(HEADER, "big")
+    buffer[HEADER] = MESSAGE
     return buffer
 
 
+def output_head(session_id: bytes, stream: int, offset: int, size: int) -> bytes:
+    """The header of an output frame whose ``size`` bytes of data follow it."""
+    length = _OUTPUT_HEAD.size - HEADER + len(session_id) + size
+    return _OUTPUT_HEAD.pack(length, OUTPUT, offset, stream, len(session_id)) + session_id
+
+
 class FrameReader:
-    """Bytes from the socket → whole frames."""
+    """Bytes from the socket → whole frames (messages decoded; output as ``Output``)."""
 
     def __init__(self, decode: Callable[[Any], Any]) -> None:
         self._decode = decode
@@ -177,20 +199,35 @@ class FrameReader:
         with memoryview(source) as view:
             while end - pos >= HEADER:
                 size = int.from_bytes(view[pos : pos + HEADER], "big")
-                if size > MAX_FRAME:
+                if size > MAX_FRAME or size < 1:
                     raise ProtocolError(f"a frame of {size} bytes")
                 if end - pos - HEADER < size:
                     break
-                try:
-                    frames.append(self._decode(view[pos + HEADER : pos + HEADER + size]))
-                except msgspec.DecodeError as exc:
-                    raise ProtocolError(str(exc)) from None
-                pos += HEADER + size
+                start, stop = pos + HEADER, pos + HEADER + size
+                if view[start] == OUTPUT:
+                    frames.append(_output(view, start, stop))
+                elif view[start] == MESSAGE:
+                    try:
+                        frames.append(self._decode(view[start + 1 : stop]))
+                    except msgspec.DecodeError as exc:
+                        raise ProtocolError(str(exc)) from None
+                else:
+                    raise ProtocolError(f"a frame of kind {view[start]}")
+                pos = stop
         if source is self._buffer:
             del self._buffer[:pos]
         elif pos < end:
             self._buffer += data[pos:]
         return frames
+
+
+def _output(view: memoryview, start: int, stop: int) -> Output:
+    _, _, offset, stream, id_size = _OUTPUT_HEAD.unpack_from(view, start - HEADER)
+    data_at = start - HEADER + _OUTPUT_HEAD.size + id_size
+    if data_at > stop or stream >= len(STREAMS):
+        raise ProtocolError("a damaged output frame")
+    session_id = bytes(view[data_at - id_size : data_at]).decode()
+    return Output(session_id, STREAMS[stream], offset, bytes(view[data_at:stop]))
 
 
 class Channel:
@@ -211,6 +248,7 @@ class Channel:
         self._on_frame = on_frame
         self._on_close = on_close
         self._loop = asyncio.get_running_loop()
+        # Pieces to send, in order; descriptors go with the first byte of their piece.
         self._out: deque[tuple[memoryview, list[int]]] = deque()
         self._writing = False
         self.fds: deque[int] = deque()
@@ -219,22 +257,35 @@ class Channel:
         self._loop.add_reader(self._fd, self._readable)
 
     def send(self, frame: Frame, fds: list[int] | None = None) -> None:
-        """Queue a frame; ``fds`` go with it and are closed here once sent."""
+        """Queue a message; ``fds`` go with it and are closed here once sent."""
+        self.send_pieces([encode(frame)], fds)
+
+    def send_pieces(
+        self, pieces: list[bytes | bytearray | memoryview], fds: list[int] | None = None
+    ) -> None:
+        """Queue a frame made of ``pieces`` (a header and the bytes as read: not joined)."""
         if self.closed:
             for fd in fds or ():
                 os.close(fd)
             return
-        data = encode(frame)
-        self.buffered += len(data)
-        self._out.append((memoryview(data), fds or []))
+        for i, piece in enumerate(pieces):
+            self.buffered += len(piece)
+            self._out.append((memoryview(piece), (fds or []) if i == 0 else []))
         if not self._writing:
             self._flush()
 
     def _flush(self) -> None:
         while self._out:
-            view, fds = self._out[0]
+            # As many pieces as one sendmsg takes; one with descriptors only leads a call.
+            batch: list[memoryview] = []
+            fds = self._out[0][1]
+            for piece, piece_fds in self._out:
+                if (piece_fds and batch) or len(batch) >= MAX_PIECES:
+                    break
+                batch.append(piece)
+            ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
             try:
-                sent = socket.send_fds(self._sock, [view], fds) if fds else self._sock.send(view)
+                sent = self._sock.sendmsg(batch, ancillary if fds else [])
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
@@ -244,10 +295,16 @@ class Channel:
             for fd in fds:
                 os.close(fd)
             self.buffered -= sent
-            if sent < len(view):
-                self._out[0] = (view[sent:], [])
-                break
-            self._out.popleft()
+            while sent:
+                piece, _ = self._out[0]
+                if sent < len(piece):
+                    self._out[0] = (piece[sent:], [])
+                    break
+                sent -= len(piece)
+                self._out.popleft()
+            else:
+                continue
+            break  # the socket took part of a piece: it is full
         if self._out and not self._writing:
             self._writing = True
             self._loop.add_writer(self._fd, self._flush)
@@ -320,8 +377,6 @@ def open_folders() -> list[int]:
 def peer_uid(sock: socket.socket) -> int | None:
     """The connected peer's user id (Linux), None where the system cannot say."""
     with contextlib.suppress(OSError, AttributeError):
-        import struct
-
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         return int(struct.unpack("3i", creds)[1])
     return None

@@ -16,7 +16,13 @@ from collections.abc import Awaitable
 
 from backend.host import wire
 from backend.host.client import HostLink
-from backend.runtimes.process import LaunchSpec, OutputCallback, Pace, ProgramProcess
+from backend.runtimes.process import (
+    READ_SIZE,
+    LaunchSpec,
+    OutputCallback,
+    Pace,
+    ProgramProcess,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +126,9 @@ class HostedProcess(ProgramProcess):
                 coalescer.position,
             )
             coalescer.position = frame.offset
-        if data:
-            coalescer.feed(data)
+        # The host sends up to a megabyte at a time; events hold at most 64 KiB.
+        for start in range(0, len(data), READ_SIZE):
+            coalescer.feed(data[start : start + READ_SIZE])
 
     def exited(self, code: int) -> None:
         self.returncode = code

@@ -9,6 +9,7 @@ of) is ``stopped``; one that happens because the backend stops is ``interrupted`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -182,12 +183,21 @@ class ProgramRuntime(SessionRuntime):
             else:
                 self.host.end(EXITED if code == 0 else FAILED, code)
         if isinstance(process, HostedProcess):
-            if not self.host.gone:
-                try:  # its end stored first: a backend that dies now finds it in the store
-                    await self.context.store.flush(session_id=self.session_id)
-                except StorageFailing:
-                    return  # the host keeps it: the next backend learns its end from there
+            await self._ending_stored()
             process.forget()
+
+    async def _ending_stored(self) -> None:
+        """Wait until the session's end is committed, so that the host may let it go (a
+        backend that dies meanwhile learns the end from the host). Not while the store fails
+        and not when the backend stops: the end is stored when it can be, as before the host."""
+        store = self.context.store
+        while not self.host.gone and not self.host.closing:
+            try:
+                await store.flush(session_id=self.session_id)
+                return
+            except StorageFailing:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(store.drained(), 1.0)
 
     def _pace(self, send: Callable[[], None]) -> None:
         """When the next event may go: once the store can take it, and, for a session with
