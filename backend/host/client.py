@@ -28,6 +28,11 @@ START_TIMEOUT = 15.0
 CONNECT_ATTEMPTS = 5
 # A backend that stops, leaving no session in the host, waits at most this long for it to end.
 HOST_END_WAIT = 3.0
+# Acknowledgements go out together, at most this long after the commit (each one wakes the host,
+# which shares the machine with the backend), or at once when a stream's has moved on by
+# ACK_BYTES (the host stops reading a stream at 4 MiB unacknowledged).
+ACK_DELAY = 0.02
+ACK_BYTES = 1024 * 1024
 
 
 class HostUnavailable(OSError):
@@ -69,6 +74,9 @@ class HostLink:
         self._channel: wire.Channel | None = None
         self._hello: asyncio.Future[wire.Hello] | None = None
         self._connecting: asyncio.Lock | None = None
+        self._acks: dict[tuple[str, str], int] = {}  # committed, not yet sent
+        self._acked: dict[tuple[str, str], int] = {}  # sent
+        self._ack_timer: asyncio.TimerHandle | None = None
         self.closing = False
 
     @property
@@ -202,6 +210,8 @@ class HostLink:
     def unregister(self, session_id: str, endpoint: Endpoint) -> None:
         if self._endpoints.get(session_id) is endpoint:
             del self._endpoints[session_id]
+            for key in [k for k in self._acked if k[0] == session_id]:
+                del self._acked[key]
 
     def send(self, frame: wire.Frame) -> None:
         if self._channel is not None:
@@ -209,11 +219,28 @@ class HostLink:
 
     def ack(self, marks: dict[tuple[str, str], int]) -> None:
         """The store committed these offsets (``Store.on_marks``): the host may let them go."""
+        urgent = False
+        for key, offset in marks.items():
+            if key[0] in self._endpoints:
+                self._acks[key] = offset
+                urgent = urgent or offset - self._acked.get(key, 0) >= ACK_BYTES
+        if urgent:
+            self._send_acks()
+        elif self._acks and self._ack_timer is None:
+            loop = asyncio.get_running_loop()
+            self._ack_timer = loop.call_later(ACK_DELAY, self._send_acks)
+
+    def _send_acks(self) -> None:
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        acks, self._acks = self._acks, {}
         if self._channel is None:
             return
-        for (session_id, stream), offset in marks.items():
+        for (session_id, stream), offset in acks.items():
             if session_id in self._endpoints:
                 self._channel.send(wire.Ack(id=session_id, stream=stream, offset=offset))
+                self._acked[session_id, stream] = offset
 
     def forget_unclaimed(self) -> None:
         """Sessions the host holds that no session here adopted (their end is stored, or they
@@ -229,6 +256,7 @@ class HostLink:
         self.closing = True
         if self._channel is None:
             return
+        self._send_acks()
         self._channel.close()
         if not wait:
             return
