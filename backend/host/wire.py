@@ -222,6 +222,8 @@ class FrameReader:
 
 
 def _output(view: memoryview, start: int, stop: int) -> Output:
+    if stop - start < _OUTPUT_HEAD.size - HEADER:
+        raise ProtocolError("an output frame cut short")
     _, _, offset, stream, id_size = _OUTPUT_HEAD.unpack_from(view, start - HEADER)
     data_at = start - HEADER + _OUTPUT_HEAD.size + id_size
     if data_at > stop or stream >= len(STREAMS):
