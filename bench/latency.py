@@ -38,8 +38,10 @@ SCENARIOS = {
     "1000x1000": (1000, 1000.0),
 }
 UVLOOP = "sessiondock+uvloop"  # SessionDock served on uvloop
+NO_HOST = "sessiondock-no-host"  # programs as the backend's children (--no-session-host)
 SERVERS = {SESSIONDOCK: (SESSIONDOCK, ()), NODE: (NODE, ()),
-           UVLOOP: (SESSIONDOCK, ("--event-loop", "uvloop"))}  # fmt: skip
+           UVLOOP: (SESSIONDOCK, ("--event-loop", "uvloop")),
+           NO_HOST: (SESSIONDOCK, ("--no-session-host",))}  # fmt: skip
 # Issue 17's targets: p99 at most Node's plus this many ms (None: a target of its own).
 TARGETS = {
     "10x1000": "p99 <= Node + 0.5 ms",
@@ -103,9 +105,14 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--window", type=float, default=3.0)
     parser.add_argument("--uvloop", action="store_true", help="add SessionDock on uvloop")
+    parser.add_argument(
+        "--no-host", action="store_true", help="add SessionDock without its session host"
+    )
     parser.add_argument("--client-loop", choices=["uvloop", "asyncio"], default="uvloop")
     args = parser.parse_args()
-    servers = [SESSIONDOCK, NODE, *([UVLOOP] if args.uvloop else [])]
+    servers = [
+        SESSIONDOCK, NODE, *([UVLOOP] if args.uvloop else []), *([NO_HOST] if args.no_host else [])
+    ]  # fmt: skip
     runs = asyncio.run(run_all(args.scenario, args.repeats, args.window, servers, args.client_loop))
     print(f"\nmedians of {args.repeats} runs each, alternated; p50/p99 in ms; CPU in cores; "
           f"clients on {args.client_loop}")  # fmt: skip
