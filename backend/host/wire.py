@@ -255,6 +255,7 @@ class Channel:
         self._writing = False
         self.fds: deque[int] = deque()
         self.closed = False
+        self._closing = False
         self.buffered = 0  # bytes queued, not yet sent
         self._loop.add_reader(self._fd, self._readable)
 
@@ -340,8 +341,11 @@ class Channel:
         return [self.fds.popleft() for _ in range(min(count, len(self.fds)))]
 
     def close(self) -> None:
-        if self.closed:
+        if self.closed or self._closing:
             return
+        self._closing = True
+        if self._out:  # what the socket takes now still goes (a last ``forget``, say)
+            self._flush()
         self.closed = True
         self._loop.remove_reader(self._fd)
         if self._writing:
