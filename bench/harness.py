@@ -58,6 +58,9 @@ class Cpus:
 
     server: int | None
     client: int | None
+    # Where a backend's session host runs: None, where the backend does (it inherits the
+    # pinning: it then shares the backend's core); else this CPU (``bench/host.py --host-cpu``).
+    host: int | None = None
 
     @staticmethod
     def choose(pin: bool) -> Cpus:
@@ -219,7 +222,18 @@ def start_server(
         log = (workdir / f"{kind}-stderr.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"{kind} server did not start:\n{log}")
     ready = json.loads(line)
+    if kind == SESSIONDOCK and cpus.host is not None:
+        _pin_host(data_dir, cpus.host)
     return Server(kind, proc, int(ready["port"]), token, workdir)
+
+
+def _pin_host(data_dir: Path, cpu: int) -> None:
+    """Move the backend's session host (started before its ready line) to ``cpu``."""
+    try:
+        pid = int((data_dir / "host.lock").read_text())
+    except (OSError, ValueError):
+        return  # --no-session-host
+    os.sched_setaffinity(pid, {cpu})
 
 
 class ClientProcess:

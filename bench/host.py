@@ -7,17 +7,20 @@
 - Memory: the host's RSS with 0, 10 and 100 idle shell sessions (one host per data dir).
 
 The host inherits the backend's CPU pinning here (the harness pins the server to a core of its
-own), so it competes with the backend for that core: a conservative figure; ``--no-pin`` lets the
-OS place every process, as on a user's machine. Each figure is a median of ``--repeats`` runs
+own), so it competes with the backend for that core: a conservative figure. ``--host-cpu
+client`` moves it to the other core, with the program and the clients (what the harness does
+with every process but the server); ``--no-pin`` lets the OS place every process, as on a
+user's machine. Each figure is a median of ``--repeats`` runs
 with and without, in alternating order; the ratio is what to read (the machine is noisy).
 
-    .venv/bin/python -m bench.host [--repeats 5] [--no-pin]
+    .venv/bin/python -m bench.host [--repeats 5] [--no-pin | --host-cpu client]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 import tempfile
 from dataclasses import asdict
@@ -72,8 +75,15 @@ def _find_host(backend_pid: int) -> psutil.Process | None:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     cpus = Cpus.choose(not args.no_pin)
+    if args.host_cpu == "client" and cpus.client is not None:
+        cpus = dataclasses.replace(cpus, host=cpus.client)
     cpus.pin_self()
-    out: dict[str, Any] = {"pinned": not args.no_pin, "throughput": [], "fanout": []}
+    out: dict[str, Any] = {
+        "pinned": not args.no_pin,
+        "host_cpu": args.host_cpu,
+        "throughput": [],
+        "fanout": [],
+    }
     with tempfile.TemporaryDirectory(prefix="sessiondock-bench-") as tmp:
         workdir = Path(tmp)
         for repeat in range(args.repeats):
@@ -137,6 +147,12 @@ def main() -> int:
     parser.add_argument("--bytes", type=int, default=40_000_000)
     parser.add_argument("--offered", type=float, default=500_000)
     parser.add_argument("--no-pin", action="store_true")
+    parser.add_argument(
+        "--host-cpu",
+        choices=["server", "client"],
+        default="server",
+        help="pinned: the host on the backend's core (as it inherits it) or on the other one",
+    )
     args = parser.parse_args()
     out = asyncio.run(main_async(args))
     for line in summary(out):
