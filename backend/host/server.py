@@ -5,8 +5,8 @@ One host per data dir (as tmux has one server), started by the backend when none
 knows nothing of the store, the emulator or HTTP: it spawns programs, reads what they write,
 keeps it until the backend says it is stored, and reports their exits. While no backend is
 attached it reads on until a stream holds ``WINDOW`` unacknowledged bytes, then stops reading
-it: the program blocks, nothing is lost. It exits once it holds no session and no backend has
-been attached for ``IDLE_SECONDS`` (none: a backend that stops finds it gone).
+it: the program blocks, nothing is lost. It exits as soon as it holds no session and no backend
+is attached (a backend that stops waits for that).
 """
 
 from __future__ import annotations
