@@ -39,8 +39,8 @@ PIPE_SIZE = 1024 * 1024
 F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux; Python 3.10+ names it, not everywhere)
 # Unacknowledged bytes a stream may hold before the host stops reading its program.
 WINDOW = 4 * 1024 * 1024
-# At exit, read at most this many more times: a background job that keeps the terminal open
-# and keeps writing must not hold the host.
+# At exit, read at most this many more times (and at most WINDOW more bytes): a background job
+# that keeps the terminal open and keeps writing must not hold the host.
 MAX_DRAIN_READS = 64
 # It ends this long after it holds no session and no backend is attached (the backend that
 # stops waits for that: the data dir's files are then closed); the first backend has
@@ -222,8 +222,9 @@ class Program:
         # What it wrote before exiting is in the kernel's buffers: read it now, so the output
         # comes before the exit (whatever the window: a backend will come for it).
         for stream in self.streams.values():
+            drained = 0
             for _ in range(MAX_DRAIN_READS):
-                if stream.fd < 0:
+                if stream.fd < 0 or drained >= WINDOW:
                     break
                 try:
                     data = os.read(stream.fd, READ_SIZE)
@@ -234,6 +235,7 @@ class Program:
                 if not data:
                     break
                 stream.take(data)
+                drained += len(data)
             self._close_stream(stream)
             self.send_pending(stream)
         self.close_input()
