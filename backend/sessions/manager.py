@@ -159,7 +159,8 @@ class SessionManager:
             log.error("%s; sessions run in the backend and end with it", exc.strerror)
 
     async def stop(self) -> None:
-        """Shut every session down (what runs is recorded as interrupted) and wait for it."""
+        """Shut every session down (what runs is recorded as interrupted; with
+        ``keep_sessions``, what the session host runs is left to it) and wait for it."""
         self.closing = True
         if self._login_path is not None:
             self._login_path.cancel()
