@@ -79,6 +79,13 @@ async def wait_for_status(
         await asyncio.sleep(0.05)
 
 
+def line_writer(lines: int, go: Path | None = None) -> list[str]:
+    """A program that writes ``line-1`` to ``line-N`` as fast as it can (once ``go`` exists)."""
+    wait = f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n" if go else ""
+    loop = f"for i in range(1, {lines + 1}): sys.stdout.write(f'line-{{i}}\\n')\n"
+    return [sys.executable, "-c", f"import os, sys, time\n{wait}{loop}"]
+
+
 def numbers(text: str) -> list[int]:
     return [int(n) for n in LINE.findall(text)]
 
@@ -276,13 +283,9 @@ async def test_output_waits_in_the_host_and_then_the_program_while_no_backend_is
     reading: the program blocks. The next backend gets all of it, once, in order."""
     lines = 600_000  # about 7 MB: more than the host keeps, and the pipe
     go = workdir / "go"
-    script = (
-        f"import os, sys, time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
-        f"for i in range(1, {lines + 1}): sys.stdout.write(f'line-{{i}}\\n')\n"
-    )
     async with backend.async_client() as api:
         session = await new_session(
-            api, workdir, kind="command", argv=[sys.executable, "-c", script], tty=False
+            api, workdir, kind="command", argv=line_writer(lines, go), tty=False
         )
         sid, pid = session["id"], int(session["pid"])
         backend.stop(signal.SIGKILL)
@@ -301,10 +304,9 @@ async def test_repeated_kills_lose_and_repeat_nothing(backend: Server, workdir: 
     """The backend killed again and again while a program prints as fast as it can: every
     line is stored exactly once (what was stored says where the host resumes)."""
     lines = 600_000  # about 7 MB: more than the host keeps, so it blocks meanwhile
-    script = f"import sys\nfor i in range(1, {lines + 1}): sys.stdout.write(f'line-{{i}}\\n')\n"
     async with backend.async_client() as api:
         session = await new_session(
-            api, workdir, kind="command", argv=[sys.executable, "-c", script], tty=False
+            api, workdir, kind="command", argv=line_writer(lines), tty=False
         )
         sid = session["id"]
     for delay in (0.05, 0.2, 0.1, 0.3):

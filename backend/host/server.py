@@ -27,7 +27,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from backend.host import wire
-from backend.host.spawn import LaunchSpec, Started, signal_session, start_program
+from backend.host.spawn import (
+    LaunchSpec,
+    Started,
+    read_ready,
+    signal_session,
+    start_program,
+)
 
 log = logging.getLogger("sessiondock.host")
 
@@ -39,9 +45,6 @@ PIPE_SIZE = 1024 * 1024
 F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux; Python 3.10+ names it, not everywhere)
 # Unacknowledged bytes a stream may hold before the host stops reading its program.
 WINDOW = 4 * 1024 * 1024
-# At exit, read at most this many more times (and at most WINDOW more bytes): a background job
-# that keeps the terminal open and keeps writing must not hold the host.
-MAX_DRAIN_READS = 64
 # It ends this long after it holds no session and no backend is attached (the backend that
 # stops waits for that: the data dir's files are then closed); the first backend has
 # FIRST_CONNECT_SECONDS to connect.
@@ -140,26 +143,9 @@ class Program:
             stream.reading = wanted
 
     def _read(self, stream: Stream) -> None:
-        # Everything waiting, up to READ_SIZE, in one wakeup, and one frame of it.
-        chunks: list[bytes] = []
-        size = 0
-        ended = False
-        while size < READ_SIZE:
-            try:
-                data = os.read(stream.fd, READ_SIZE - size)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                if exc.errno != errno.EIO:  # EIO: a PTY whose other side is closed
-                    log.warning("%s: reading %s failed: %s", self.id, stream.name, exc)
-                data = b""
-            if not data:
-                ended = True
-                break
-            chunks.append(data)
-            size += len(data)
-        if chunks:
-            stream.take(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        data, ended = read_ready(stream.fd, READ_SIZE)  # one wakeup, one frame
+        if data:
+            stream.take(data)
             self.send_pending(stream)
         if ended:
             self._close_stream(stream)
@@ -220,22 +206,13 @@ class Program:
     async def _wait(self) -> None:
         code = await self.proc.wait()
         # What it wrote before exiting is in the kernel's buffers: read it now, so the output
-        # comes before the exit (whatever the window: a backend will come for it).
+        # comes before the exit (whatever the window: a backend will come for it), but at most
+        # a window more: a background job that keeps writing must not hold the host.
         for stream in self.streams.values():
-            drained = 0
-            for _ in range(MAX_DRAIN_READS):
-                if stream.fd < 0 or drained >= WINDOW:
-                    break
-                try:
-                    data = os.read(stream.fd, READ_SIZE)
-                except BlockingIOError:
-                    break
-                except OSError:
-                    data = b""
-                if not data:
-                    break
-                stream.take(data)
-                drained += len(data)
+            if stream.fd >= 0:
+                data, _ = read_ready(stream.fd, WINDOW)
+                if data:
+                    stream.take(data)
             self._close_stream(stream)
             self.send_pending(stream)
         self.close_input()

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import errno
 import fcntl
 import functools
+import logging
 import os
 import pty
 import signal
@@ -20,6 +22,8 @@ import sys
 import termios
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,30 @@ async def start_program(spec: LaunchSpec) -> Started:
     for fd in (in_w, out_r, err_r):
         os.set_blocking(fd, False)
     return Started(proc, {"stdout": out_r, "stderr": err_r}, in_w)
+
+
+def read_ready(fd: int, limit: int) -> tuple[bytes, bool]:
+    """Everything a program's non-blocking output ``fd`` holds now, up to ``limit`` bytes, in
+    one piece (a PTY hands out a few KiB per read: one wakeup, one piece), and whether it
+    reached its end (EOF, or EIO from a PTY whose other side is closed)."""
+    chunks: list[bytes] = []
+    size = 0
+    ended = False
+    while size < limit:
+        try:
+            data = os.read(fd, limit - size)
+        except BlockingIOError:
+            break
+        except OSError as exc:
+            if exc.errno != errno.EIO:
+                log.warning("reading a program's output failed: %s", exc)
+            data = b""
+        if not data:
+            ended = True
+            break
+        chunks.append(data)
+        size += len(data)
+    return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), ended
 
 
 def session_members(session_id: int) -> list[int]:

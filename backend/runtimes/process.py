@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-import errno
 import logging
 import os
 import signal
@@ -26,6 +25,7 @@ from typing import Any
 from backend.host.spawn import (
     LaunchSpec,
     process_state,
+    read_ready,
     set_winsize,
     signal_session,
     start_program,
@@ -363,28 +363,11 @@ class SessionProcess(ProgramProcess):
         return self._proc.wait()
 
     def _read(self, fd: int) -> None:
-        # Everything waiting, up to READ_SIZE, in one wakeup: a PTY hands out a few KiB per
-        # read, and a loop slowed by other work would otherwise make an event of each.
-        chunks: list[bytes] = []
-        size = 0
-        ended = False
-        while size < READ_SIZE:
-            try:
-                data = os.read(fd, READ_SIZE - size)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                # EIO from a PTY whose other side is closed is its end of stream.
-                if exc.errno != errno.EIO:
-                    log.warning("reading session output failed: %s", exc)
-                data = b""
-            if not data:
-                ended = True
-                break
-            chunks.append(data)
-            size += len(data)
-        if chunks:
-            self._readers[self._fds[fd]].feed(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+        # Everything waiting, up to READ_SIZE, in one wakeup: a loop slowed by other work would
+        # otherwise make an event of each of a PTY's few-KiB reads.
+        data, ended = read_ready(fd, READ_SIZE)
+        if data:
+            self._readers[self._fds[fd]].feed(data)
         if ended:
             self._close_reader(fd)
 
