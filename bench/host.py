@@ -77,10 +77,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     cpus = Cpus.choose(not args.no_pin)
     if args.host_cpu == "client" and cpus.client is not None:
         cpus = dataclasses.replace(cpus, host=cpus.client)
+    if args.one_core and cpus.server is not None:
+        cpus = dataclasses.replace(cpus, client=cpus.server)
     cpus.pin_self()
     out: dict[str, Any] = {
         "pinned": not args.no_pin,
         "host_cpu": args.host_cpu,
+        "one_core": args.one_core,
         "throughput": [],
         "fanout": [],
     }
@@ -152,6 +155,11 @@ def main() -> int:
         choices=["server", "client"],
         default="server",
         help="pinned: the host on the backend's core (as it inherits it) or on the other one",
+    )
+    parser.add_argument(
+        "--one-core",
+        action="store_true",
+        help="every process on the backend's core: a one-core machine",
     )
     args = parser.parse_args()
     out = asyncio.run(main_async(args))

@@ -29,8 +29,8 @@ from pathlib import Path
 from backend.host import wire
 from backend.host.spawn import (
     LaunchSpec,
+    OutputReader,
     Started,
-    read_ready,
     signal_session,
     start_program,
 )
@@ -43,6 +43,9 @@ log = logging.getLogger("sessiondock.host")
 READ_SIZE = 1024 * 1024
 PIPE_SIZE = 1024 * 1024
 F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux; Python 3.10+ names it, not everywhere)
+# The socket to the backend takes a whole frame in one call (the system may allow less: then
+# a frame takes several, as the backend reads).
+SEND_BUFFER = READ_SIZE
 # Unacknowledged bytes a stream may hold before the host stops reading its program.
 WINDOW = 4 * 1024 * 1024
 # It ends this long after it holds no session and no backend is attached (the backend that
@@ -143,7 +146,7 @@ class Program:
             stream.reading = wanted
 
     def _read(self, stream: Stream) -> None:
-        data, ended = read_ready(stream.fd, READ_SIZE)  # one wakeup, one frame
+        data, ended = self.host.reader.read(stream.fd)  # one wakeup, one frame
         if data:
             stream.take(data)
             self.send_pending(stream)
@@ -209,10 +212,13 @@ class Program:
         # comes before the exit (whatever the window: a backend will come for it), but at most
         # a window more: a background job that keeps writing must not hold the host.
         for stream in self.streams.values():
-            if stream.fd >= 0:
-                data, _ = read_ready(stream.fd, WINDOW)
+            drained = stream.end
+            while stream.fd >= 0 and stream.end - drained < WINDOW:
+                data, ended = self.host.reader.read(stream.fd)
                 if data:
                     stream.take(data)
+                if ended or len(data) < READ_SIZE:
+                    break
             self._close_stream(stream)
             self.send_pending(stream)
         self.close_input()
@@ -254,6 +260,7 @@ class Host:
         self.data_dir = data_dir
         self.idle_seconds = idle_seconds
         self.programs: dict[str, Program] = {}
+        self.reader = OutputReader(READ_SIZE)
         self.channel: wire.Channel | None = None
         self._listener: socket.socket | None = None
         self._idle: asyncio.TimerHandle | None = None
@@ -302,6 +309,8 @@ class Host:
             if self.channel is channel:
                 self._detached()
 
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         channel = wire.Channel(conn, wire.decode_to_host, self._on_frame, closed)
         self.channel = channel
         for program in self.programs.values():

@@ -96,28 +96,38 @@ async def start_program(spec: LaunchSpec) -> Started:
     return Started(proc, {"stdout": out_r, "stderr": err_r}, in_w)
 
 
-def read_ready(fd: int, limit: int) -> tuple[bytes, bool]:
-    """Everything a program's non-blocking output ``fd`` holds now, up to ``limit`` bytes, in
-    one piece (a PTY hands out a few KiB per read: one wakeup, one piece), and whether it
-    reached its end (EOF, or EIO from a PTY whose other side is closed)."""
-    chunks: list[bytes] = []
-    size = 0
-    ended = False
-    while size < limit:
-        try:
-            data = os.read(fd, limit - size)
-        except BlockingIOError:
-            break
-        except OSError as exc:
-            if exc.errno != errno.EIO:
-                log.warning("reading a program's output failed: %s", exc)
-            data = b""
-        if not data:
-            ended = True
-            break
-        chunks.append(data)
-        size += len(data)
-    return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), ended
+class OutputReader:
+    """Reads programs' non-blocking outputs through one buffer of its own.
+
+    A read hands out a PTY's few KiB at a time and a pipe's contents at most, and ``os.read``
+    allocates its whole size for each: a megabyte per 4 KiB from a terminal (its pages faulted
+    in, then given back). Here the bytes go into the same buffer every time, and each wakeup
+    makes one ``bytes`` of what it got. One reader per thread that reads (it is not shared)."""
+
+    def __init__(self, size: int) -> None:
+        self._view = memoryview(bytearray(size))
+
+    def read(self, fd: int) -> tuple[bytes, bool]:
+        """Everything ``fd`` holds now, up to the buffer's size, in one piece (one wakeup, one
+        piece), and whether it reached its end (EOF, or EIO from a PTY whose other side is
+        closed)."""
+        view = self._view
+        size = 0
+        ended = False
+        while size < len(view):
+            try:
+                count = os.readv(fd, [view[size:]])
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno != errno.EIO:
+                    log.warning("reading a program's output failed: %s", exc)
+                count = 0
+            if not count:
+                ended = True
+                break
+            size += count
+        return bytes(view[:size]), ended
 
 
 def session_members(session_id: int) -> list[int]:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable
 from backend.host import wire
 from backend.host.client import HostLink
 from backend.runtimes.process import (
+    MIB,
     READ_SIZE,
     LaunchSpec,
     OutputCallback,
@@ -28,6 +29,12 @@ log = logging.getLogger(__name__)
 
 
 class HostedProcess(ProgramProcess):
+    # Shallow: the host keeps what the program writes, and its frames (up to a megabyte) would
+    # fill a deep queue at once; with 8 MiB queued a PTY session under the host ran at
+    # 0.80-0.89 of its in-process rate where it shares a core with the backend, with 1 MiB
+    # at 1.10 (docs/benchmarks.md, "The session host (issue 18)").
+    screen_backlog = (1 * MIB, MIB // 4)
+
     def __init__(
         self,
         link: HostLink,

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,8 +25,8 @@ from typing import Any
 
 from backend.host.spawn import (
     LaunchSpec,
+    OutputReader,
     process_state,
-    read_ready,
     set_winsize,
     signal_session,
     start_program,
@@ -36,7 +37,10 @@ __all__ = ["Foreground", "LaunchSpec", "ProgramProcess", "SessionProcess"]
 
 log = logging.getLogger(__name__)
 
+MIB = 1024 * 1024
 READ_SIZE = 65536
+# What sessions' output is read through: one buffer for each thread that reads (a loop's).
+_readers = threading.local()
 MAX_EVENT_BYTES = 65536
 # At exit, read at most this much more: a background job that keeps the terminal open and keeps
 # writing must not hold the event loop.
@@ -146,6 +150,11 @@ class ProgramProcess(ABC):
     """What the backend does with a running program, wherever it runs: input, resizes and
     signals (through descriptors and pids of its own), output handed on as coalesced events.
     Subclasses say how it starts, how its output arrives and how its exit is learnt."""
+
+    # How much output may wait for a terminal's emulator before the program waits, and how
+    # little before it goes on (bytes: screen.py). In-process the PTY holds only some 64 KiB
+    # ahead, so a deep queue keeps the program writing while the emulator catches up.
+    screen_backlog: tuple[int, int] = (8 * MIB, 2 * MIB)
 
     def __init__(
         self,
@@ -365,7 +374,10 @@ class SessionProcess(ProgramProcess):
     def _read(self, fd: int) -> None:
         # Everything waiting, up to READ_SIZE, in one wakeup: a loop slowed by other work would
         # otherwise make an event of each of a PTY's few-KiB reads.
-        data, ended = read_ready(fd, READ_SIZE)
+        reader = getattr(_readers, "reader", None)
+        if reader is None:
+            reader = _readers.reader = OutputReader(READ_SIZE)
+        data, ended = reader.read(fd)
         if data:
             self._readers[self._fds[fd]].feed(data)
         if ended:

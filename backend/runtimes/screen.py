@@ -48,11 +48,6 @@ SAVE_EVERY = 8 * MIB
 # state of another emulator version): the last this-many bytes of history.
 REPLAY_BUDGET = 8 * MIB
 REBUILD_PAGE = 256
-# Output queued for an emulator that falls behind: over HIGH the session stops reading its
-# program (as when the store falls behind) until it is down to LOW.
-BACKLOG_HIGH = 8 * MIB
-BACKLOG_LOW = 2 * MIB
-
 T = TypeVar("T")
 
 
@@ -154,7 +149,7 @@ class Screen:
         self._unsaved = 0  # output bytes fed since the last saved state
         self._save_due = False
         self._backlog = 0  # bytes of events queued and not yet fed
-        self._drain_waiters: list[Callable[[], None]] = []
+        self._drain_waiters: list[tuple[int, Callable[[], None]]] = []
 
     # -- on the loop --------------------------------------------------------------------------
 
@@ -164,17 +159,17 @@ class Screen:
         self.followed = event.seq
         self._push(event)
 
-    @property
-    def congested(self) -> bool:
-        """Whether the emulator is so far behind that the program should wait."""
-        return self._backlog > BACKLOG_HIGH
+    def congested(self, high: int) -> bool:
+        """Whether more than ``high`` bytes of output wait for the emulator (the program should
+        wait: the session stops reading it, as when the store falls behind)."""
+        return self._backlog > high
 
-    def call_when_drained(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` on the loop once the backlog is low again."""
-        if self._backlog <= BACKLOG_LOW:
+    def call_when_drained(self, low: int, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on the loop once at most ``low`` bytes wait."""
+        if self._backlog <= low:
             callback()
         else:
-            self._drain_waiters.append(callback)
+            self._drain_waiters.append((low, callback))
 
     def save_soon(self) -> None:
         """Keep the state once everything queued so far is fed (the session ended)."""
@@ -214,10 +209,8 @@ class Screen:
                 self._queue.clear()
                 replies, state = await loop.run_in_executor(self._executor, self._apply, items)
                 self._backlog -= sum(len(i.data) for i in items if isinstance(i, StoredEvent))
-                if self._drain_waiters and self._backlog <= BACKLOG_LOW:
-                    waiters, self._drain_waiters = self._drain_waiters, []
-                    for callback in waiters:
-                        callback()
+                if self._drain_waiters:
+                    self._call_drained()
                 if replies:
                     self.on_reply(replies)
                 if state is not None:
@@ -227,6 +220,14 @@ class Screen:
                         item.settle()
         finally:
             self._pump = None
+
+    def _call_drained(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for low, callback in waiters:
+            if self._backlog <= low:
+                callback()
+            else:
+                self._drain_waiters.append((low, callback))
 
     # -- on the worker ------------------------------------------------------------------------
 

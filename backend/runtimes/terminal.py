@@ -202,10 +202,13 @@ class TerminalRuntime(ProgramRuntime):
     def _on_output(self, stream: str, text: str, mark: int | None = None) -> None:
         super()._on_output(stream, text, mark)
         screen, process = self.screen, self.process
-        if screen is not None and process is not None and screen.congested:
+        if screen is None or process is None:
+            return
+        high, low = process.screen_backlog
+        if screen.congested(high):
             # The emulator is far behind: let the program wait rather than queue without bound.
             process.pause_reading()
-            screen.call_when_drained(process.resume_reading)
+            screen.call_when_drained(low, process.resume_reading)
 
     def _reply(self, data: bytes) -> None:
         """The emulator's answers to the program's queries go to its PTY, once."""
