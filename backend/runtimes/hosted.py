@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 class HostedProcess(ProgramProcess):
     # Shallow: the host keeps what the program writes, and its frames (up to a megabyte) would
     # fill a deep queue at once; with 8 MiB queued a PTY session under the host ran at
-    # 0.80-0.89 of its in-process rate where it shares a core with the backend, with 1 MiB
-    # at 1.10 (docs/benchmarks.md, "The session host (issue 18)").
+    # 0.79 of its in-process rate on the backend's core and 0.80 on one core for everything,
+    # with 1 MiB at 1.08 and 0.99 (docs/benchmarks.md, "The session host (issue 18)").
     screen_backlog = (1 * MIB, MIB // 4)
 
     def __init__(
@@ -114,7 +114,7 @@ class HostedProcess(ProgramProcess):
         # A copy of the host's descriptor: it shares its non-blocking mode.
         self._stdin_fd = fds[0]
         if self.spec.tty:
-            self._pty_fd = fds[0]
+            self._terminal_came(fds[0])
 
     def output(self, frame: wire.Output) -> None:
         coalescer = self._readers.get(frame.stream)

@@ -173,6 +173,7 @@ class ProgramProcess(ABC):
         self._stdin_fd = -1
         self._pty_fd = -1  # the terminal, for its size and its foreground job
         self._pending_input = bytearray()
+        self._pending_size: tuple[int, int] | None = None
         self._close_input_when_written = False
         self._pid: int | None = None
         self.returncode: int | None = None
@@ -278,6 +279,20 @@ class ProgramProcess(ABC):
     def resize(self, cols: int, rows: int) -> None:
         if self._pty_fd >= 0:
             set_winsize(self._pty_fd, cols, rows)
+        elif self.spec.tty:
+            # Its terminal is not here yet (the host is starting or handing over the program):
+            # it gets this size when it comes.
+            self._pending_size = (cols, rows)
+
+    def _terminal_came(self, fd: int) -> None:
+        """The program's terminal is ``fd`` from now on; a size asked for before it came is
+        given to it."""
+        self._pty_fd = fd
+        if self._pending_size is not None:
+            cols, rows = self._pending_size
+            self._pending_size = None
+            with contextlib.suppress(OSError):
+                set_winsize(fd, cols, rows)
 
     def interrupt(self) -> None:
         """What Ctrl-C does: SIGINT to the terminal's foreground job (or the process group)."""
@@ -361,7 +376,9 @@ class SessionProcess(ProgramProcess):
         started = await start_program(self.spec)
         self._proc = started.proc
         self._pid = started.proc.pid
-        self._stdin_fd, self._pty_fd = started.stdin, started.pty
+        self._stdin_fd = started.stdin
+        if started.pty >= 0:
+            self._terminal_came(started.pty)
         for stream, fd in started.outputs.items():
             self._fds[fd] = stream
             self._coalescer(stream)
