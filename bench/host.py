@@ -10,10 +10,11 @@ The host inherits the backend's CPU pinning here (the harness pins the server to
 own), so it competes with the backend for that core: a conservative figure. ``--host-cpu
 client`` moves it to the other core, with the program and the clients (what the harness does
 with every process but the server); ``--no-pin`` lets the OS place every process, as on a
-user's machine. Each figure is a median of ``--repeats`` runs
-with and without, in alternating order; the ratio is what to read (the machine is noisy).
+user's machine; ``--one-core`` puts every process on the server's core, as on a one-core
+machine. Each figure is a median of ``--repeats`` runs with and without, in alternating order;
+the ratio is what to read (the machine is noisy).
 
-    .venv/bin/python -m bench.host [--repeats 5] [--no-pin | --host-cpu client]
+    .venv/bin/python -m bench.host [--repeats 5] [--no-pin | --one-core | --host-cpu client]
 """
 
 from __future__ import annotations
