@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 READ_SIZE = 65536
-# What sessions' output is read through: one buffer for each thread that reads (a loop's).
-_readers = threading.local()
 MAX_EVENT_BYTES = 65536
 # At exit, read at most this much more: a background job that keeps the terminal open and keeps
 # writing must not hold the event loop.
@@ -53,6 +51,16 @@ Pace = Callable[[Callable[[], None]], None]
 # A stream whose last event was at least this large, and sent less than a window ago, is loud:
 # it waits out the window (about 1 MB/s at the default 3 ms: a person's shell never is).
 LOUD_BYTES = 3072
+
+# What sessions' output is read through: one buffer for each thread that reads (a loop's).
+_per_thread = threading.local()
+
+
+def _thread_reader() -> OutputReader:
+    reader: OutputReader | None = getattr(_per_thread, "reader", None)
+    if reader is None:
+        reader = _per_thread.reader = OutputReader(READ_SIZE)
+    return reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,16 +397,19 @@ class SessionProcess(ProgramProcess):
         return self._proc.wait()
 
     def _read(self, fd: int) -> None:
-        # Everything waiting, up to READ_SIZE, in one wakeup: a loop slowed by other work would
-        # otherwise make an event of each of a PTY's few-KiB reads.
-        reader = getattr(_readers, "reader", None)
-        if reader is None:
-            reader = _readers.reader = OutputReader(READ_SIZE)
-        data, ended = reader.read(fd)
+        self._take(fd)
+
+    def _take(self, fd: int) -> bool:
+        """Everything ``fd`` holds now, up to READ_SIZE, in one piece (a loop slowed by other
+        work would otherwise make an event of each of a PTY's few-KiB reads); whether more may
+        be waiting."""
+        data, ended = _thread_reader().read(fd)
         if data:
             self._readers[self._fds[fd]].feed(data)
         if ended:
             self._close_reader(fd)
+            return False
+        return len(data) == READ_SIZE
 
     def _close_reader(self, fd: int) -> None:
         stream = self._fds.pop(fd, None)
@@ -439,15 +450,5 @@ class SessionProcess(ProgramProcess):
 
     def _drain(self, fd: int) -> None:
         for _ in range(MAX_DRAIN_READS):
-            if fd not in self._fds:
+            if fd not in self._fds or not self._take(fd):
                 return
-            try:
-                data = os.read(fd, READ_SIZE)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self._close_reader(fd)
-                return
-            self._readers[self._fds[fd]].feed(data)
